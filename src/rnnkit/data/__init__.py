@@ -1,0 +1,1 @@
+"""rnnkit.data (see ../shared/DESIGN.md for what this layer owns)."""

@@ -1,0 +1,1 @@
+"""rnnkit.models (see ../shared/DESIGN.md for what this layer owns)."""

@@ -1,0 +1,1 @@
+"""rnnkit.nn (see ../shared/DESIGN.md for what this layer owns)."""

@@ -1,0 +1,1 @@
+"""rnnkit.tasks (see ../shared/DESIGN.md for what this layer owns)."""

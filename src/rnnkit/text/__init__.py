@@ -1,0 +1,1 @@
+"""rnnkit.text (see ../shared/DESIGN.md for what this layer owns)."""

@@ -1,0 +1,1 @@
+"""rnnkit.train (see ../shared/DESIGN.md for what this layer owns)."""
