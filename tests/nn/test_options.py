@@ -1,0 +1,267 @@
+"""Keras' options and rnnkit's extras behave as documented."""
+
+import json
+
+import pytest
+import torch
+
+import rnnkit.nn as rn
+from rnnkit.nn import LayerConfig
+from rnnkit.nn.functional import reverse_padded
+
+
+def _set(module, **values):
+    with torch.no_grad():
+        for name, value in values.items():
+            getattr(module, name).copy_(value)
+
+
+def _accumulator(size, **options):
+    """A linear RNN with ``h_t = x_t + m ⊙ h_{t-1}`` (identity weights, no bias)."""
+    rnn = rn.RNN(size, size, activation="linear", bias=False, **options)
+    _set(rnn, weight_ih_l0=torch.eye(size), weight_hh_l0=torch.eye(size))
+    return rnn
+
+
+def test_recurrent_dropout_reuses_one_mask_per_sequence():
+    torch.manual_seed(0)
+    rnn = _accumulator(64, recurrent_dropout=0.5).train()
+    output, _ = rnn(torch.ones(6, 4, 64))
+    # A unit whose mask is 0 stays at 1 forever; one whose mask is 2 follows 1, 3, 7, 15, ...
+    dropped = torch.ones(6)
+    kept = torch.tensor([2.0**t for t in range(1, 7)]) - 1
+    trajectories = output.permute(1, 2, 0).reshape(-1, 6)  # (B*H, T)
+    is_dropped = (trajectories == dropped).all(dim=1)
+    is_kept = torch.isclose(trajectories, kept).all(dim=1)
+    assert bool((is_dropped | is_kept).all())
+    assert 0 < int(is_dropped.sum()) < len(trajectories)
+    masks_per_sequence = is_dropped.view(4, 64)
+    assert not all(torch.equal(masks_per_sequence[0], m) for m in masks_per_sequence[1:])
+
+
+def test_input_dropout_reuses_one_mask_per_sequence():
+    torch.manual_seed(0)
+    rnn = rn.RNN(32, 32, activation="linear", bias=False, input_dropout=0.5).train()
+    _set(rnn, weight_ih_l0=torch.eye(32), weight_hh_l0=torch.zeros(32, 32))
+    output, _ = rnn(torch.ones(5, 3, 32))  # h_t = mask ⊙ x_t: the same at every step
+    assert torch.equal(output, output[:1].expand_as(output))
+    assert set(output.unique().tolist()) == {0.0, 2.0}
+
+
+@pytest.mark.parametrize("option", [
+    {"input_dropout": 0.4}, {"recurrent_dropout": 0.4}, {"weight_drop": 0.4},
+    {"zoneout": 0.3}, {"dropout": 0.4, "num_layers": 2},
+])
+def test_noise_is_off_in_eval_and_on_in_training(option):
+    torch.manual_seed(0)
+    noisy = rn.LSTM(4, 6, **option)
+    clean = rn.LSTM(4, 6, num_layers=option.get("num_layers", 1))
+    clean.load_state_dict(noisy.state_dict())
+    x = torch.randn(5, 3, 4)
+    noisy.train()
+    assert not torch.allclose(noisy(x)[0], noisy(x)[0])
+    if "zoneout" not in option:
+        noisy.eval()
+        torch.testing.assert_close(noisy(x)[0], clean(x)[0])
+
+
+def test_zoneout_in_eval_is_the_expected_update():
+    torch.manual_seed(0)
+    p = 0.3
+    gru = rn.GRU(4, 5, zoneout=p).eval()
+    plain = rn.GRU(4, 5)
+    plain.load_state_dict(gru.state_dict())
+    x = torch.randn(6, 2, 4)
+    h = torch.zeros(1, 2, 5)
+    expected = []
+    for t in range(6):
+        _, h_new = plain(x[t : t + 1], h)
+        h = p * h + (1 - p) * h_new
+        expected.append(h[0])
+    torch.testing.assert_close(gru(x)[0], torch.stack(expected))
+
+
+def test_zoneout_in_training_keeps_or_updates_each_unit():
+    torch.manual_seed(0)
+    rnn = rn.RNN(4, 16, zoneout=0.5).train()
+    output, _ = rnn(torch.randn(8, 3, 4))
+    previous = torch.cat([torch.zeros(1, 3, 16), output[:-1]])
+    kept = output == previous
+    assert 0.3 < kept.float().mean() < 0.7
+
+
+def test_weight_drop_native_and_reference_draw_the_same_mask():
+    outputs = []
+    for impl in ("native", "reference"):
+        torch.manual_seed(3)
+        lstm = rn.LSTM(4, 6, weight_drop=0.5, impl=impl).train()
+        x = torch.randn(5, 2, 4)
+        outputs.append(lstm(x)[0])
+    torch.testing.assert_close(*outputs)
+
+
+def test_layer_norm_makes_the_input_projection_scale_free():
+    torch.manual_seed(0)
+    lstm = rn.LSTM(4, 6, layer_norm=True, bias=False)
+    _set(lstm, weight_hh_l0=torch.zeros(24, 6))
+    x = torch.randn(5, 2, 4)
+    before = lstm(x)[0]
+    _set(lstm, weight_ih_l0=lstm.weight_ih_l0 * 10)
+    # Equal up to the layer norm's eps (1e-5 added to the variance).
+    torch.testing.assert_close(lstm(x)[0], before, rtol=1e-3, atol=1e-4)
+    plain = rn.LSTM(4, 6, bias=False)
+    _set(plain, weight_ih_l0=lstm.weight_ih_l0, weight_hh_l0=torch.zeros(24, 6))
+    unscaled = plain(x)[0]
+    _set(plain, weight_ih_l0=lstm.weight_ih_l0 / 10)
+    assert not torch.allclose(plain(x)[0], unscaled, rtol=1e-2, atol=1e-2)
+
+
+def test_layer_norm_parameters_and_defaults():
+    lstm = rn.LSTM(4, 6, layer_norm=True, bidirectional=True)
+    names = dict(lstm.named_parameters())
+    assert names["layer_norm_ih_l0"].shape == (24,)
+    assert names["layer_norm_c_bias_l0_reverse"].shape == (6,)
+    assert torch.equal(names["layer_norm_hh_l0"], torch.ones(24))
+    assert torch.equal(names["layer_norm_c_bias_l0"], torch.zeros(6))
+    assert "layer_norm_c_weight_l0" not in dict(rn.GRU(4, 6, layer_norm=True).named_parameters())
+
+
+def test_unit_forget_bias_sets_the_forget_gate_bias_to_one():
+    lstm = rn.LSTM(4, 6, unit_forget_bias=True, num_layers=2)
+    for layer in (0, 1):
+        total = getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")
+        assert torch.equal(total[6:12], torch.ones(6))
+        assert not torch.equal(total[:6], torch.ones(6))
+
+
+def test_initializers_apply_by_role():
+    lstm = rn.LSTM(4, 6, kernel_initializer="zeros", recurrent_initializer="orthogonal",
+                   bias_initializer="ones", proj_size=3)
+    assert torch.equal(lstm.weight_ih_l0, torch.zeros(24, 4))
+    assert torch.equal(lstm.weight_hr_l0, torch.zeros(3, 6))
+    gram = lstm.weight_hh_l0.t() @ lstm.weight_hh_l0
+    torch.testing.assert_close(gram, torch.eye(3), rtol=1e-5, atol=1e-5)
+    assert torch.equal(lstm.bias_hh_l0, torch.ones(24))
+
+
+def test_regularization_loss_sums_each_role():
+    gru = rn.GRU(4, 6, num_layers=2, kernel_regularizer={"name": "l2", "l2": 0.1},
+                 recurrent_regularizer="l1", bias_regularizer=None)
+    expected = 0.1 * sum((getattr(gru, f"weight_ih_l{k}") ** 2).sum() for k in (0, 1))
+    expected = expected + 0.01 * sum(getattr(gru, f"weight_hh_l{k}").abs().sum() for k in (0, 1))
+    torch.testing.assert_close(gru.regularization_loss(), expected)
+    assert rn.GRU(4, 6).regularization_loss().item() == 0.0
+    gru.regularization_loss().backward()
+    assert gru.weight_ih_l1.grad is not None and gru.bias_ih_l0.grad is None
+
+
+def test_apply_constraints_projects_weights():
+    lstm = rn.LSTM(4, 6, kernel_constraint={"name": "max_norm", "max_value": 0.1},
+                   bias_constraint="non_neg")
+    lstm.apply_constraints()
+    weights = {name: value.detach() for name, value in lstm.named_parameters()}
+    assert float(weights["weight_ih_l0"].norm(dim=1).max()) <= 0.1 + 1e-6
+    assert float(weights["bias_ih_l0"].min()) >= 0.0
+    assert float(weights["weight_hh_l0"].norm(dim=1).max()) > 0.1  # unconstrained role
+
+
+@pytest.mark.parametrize("impl", ["native", "reference"])
+def test_go_backwards_reads_each_sequence_from_its_end(impl):
+    torch.manual_seed(0)
+    backwards = rn.GRU(4, 5, go_backwards=True, impl=impl)
+    forwards = rn.GRU(4, 5)
+    forwards.load_state_dict(backwards.state_dict())
+    x, lengths = torch.randn(6, 3, 4), torch.tensor([6, 3, 5])
+    out_b, h_b = backwards(x, lengths=lengths)
+    out_f, h_f = forwards(reverse_padded(x, lengths), lengths=lengths)
+    torch.testing.assert_close(out_b, out_f)
+    torch.testing.assert_close(h_b, h_f)
+
+
+def test_return_gates_traces_the_lstm_equations():
+    torch.manual_seed(0)
+    lstm = rn.LSTM(4, 5, batch_first=True, bidirectional=True)
+    x, lengths = torch.randn(3, 6, 4), torch.tensor([6, 2, 4])
+    output, (h_n, c_n), gates = lstm(x, lengths=lengths, return_gates=True)
+    assert set(gates) == {"l0", "l0_reverse"}
+    g = gates["l0"]
+    assert set(g) == {"i", "f", "g", "o", "c", "h"} and g["i"].shape == (3, 6, 5)
+    torch.testing.assert_close(g["h"], g["o"] * torch.tanh(g["c"]))
+    c_prev = torch.cat([torch.zeros(3, 1, 5), g["c"][:, :-1]], dim=1)
+    expected_c = (g["f"] * c_prev + g["i"] * g["g"])
+    mask = (torch.arange(6) < lengths[:, None]).unsqueeze(-1)
+    torch.testing.assert_close(g["c"], expected_c * mask)
+    torch.testing.assert_close(g["h"], output[..., :5])
+    torch.testing.assert_close(gates["l0_reverse"]["h"], output[..., 5:])
+    assert float(g["i"][1, 2:].detach().abs().max()) == 0.0
+
+
+def test_return_gates_for_gru_and_rnn():
+    x = torch.randn(4, 2, 3)
+    _, _, gru_gates = rn.GRU(3, 5)(x, return_gates=True)
+    assert list(gru_gates["l0"]) == ["r", "z", "n", "h"]
+    _, _, rnn_gates = rn.RNN(3, 5, num_layers=2)(x, return_gates=True)
+    assert set(rnn_gates) == {"l0", "l1"} and list(rnn_gates["l1"]) == ["h"]
+
+
+def test_config_round_trips_through_json():
+    lstm = rn.LSTM(4, 6, num_layers=2, bidirectional=True, proj_size=2, layer_norm=True,
+                   zoneout=(0.1, 0.2), recurrent_activation="hard_sigmoid",
+                   kernel_regularizer="l2", recurrent_constraint="unit_norm",
+                   kernel_initializer={"name": "uniform", "a": 0.1}, impl="reference")
+    data = json.loads(json.dumps(lstm.config.to_dict()))
+    config = LayerConfig.from_dict(data)
+    assert config == lstm.config
+    rebuilt = rn.LSTM.from_config(config)
+    rebuilt.load_state_dict(lstm.state_dict())
+    x = torch.randn(3, 2, 4)
+    torch.testing.assert_close(rebuilt.eval()(x)[0], lstm.eval()(x)[0])
+
+
+def test_config_refuses_unknown_keys():
+    data = rn.GRU(4, 6).config.to_dict()
+    with pytest.raises(ValueError, match="unknown keys \\['colour'\\]"):
+        LayerConfig.from_dict({**data, "colour": "red"})
+    with pytest.raises(ValueError, match="unknown keys"):
+        LayerConfig.from_dict({**data, "cell": {**data["cell"], "units": 3}})
+
+
+def test_auto_picks_native_only_for_torch_configurations():
+    from rnnkit.nn.kernels import choose_impl
+
+    assert choose_impl(rn.LSTM(4, 6, weight_drop=0.3).config, "auto", False) == "native"
+    assert choose_impl(rn.LSTM(4, 6).config, "auto", True) == "reference"
+    flexible = rn.LSTM(4, 6, recurrent_activation="hard_sigmoid").config
+    assert choose_impl(flexible, "auto", False) == "reference"
+    with pytest.raises(ValueError, match="impl='auto'"):
+        rn.LSTM(4, 6, layer_norm=True, impl="native")(torch.randn(2, 1, 4))
+
+
+@pytest.mark.parametrize("cell_cls", [rn.RNNCell, rn.LSTMCell, rn.GRUCell])
+def test_cell_reuses_masks_until_reset(cell_cls):
+    torch.manual_seed(0)
+    cell = cell_cls(4, 6, recurrent_dropout=0.5, input_dropout=0.5).train()
+    x = torch.randn(2, 4)
+    first = cell(x)
+    again = cell(x)
+    torch.testing.assert_close(first, again)
+    cell.reset_dropout_masks()
+    assert not all(torch.allclose(a, b) for a, b in zip(
+        first if isinstance(first, tuple) else (first,),
+        cell(x) if isinstance(first, tuple) else (cell(x),),
+    ))
+
+
+def test_layer_and_cell_agree_on_flexible_options():
+    torch.manual_seed(0)
+    options = dict(recurrent_activation="hard_sigmoid", layer_norm=True, activation="softsign")
+    layer = rn.LSTM(4, 6, **options).eval()
+    cell = rn.LSTMCell(4, 6, **options).eval()
+    cell.load_state_dict({k[:-3]: v for k, v in layer.state_dict().items()})
+    x = torch.randn(5, 2, 4)
+    state = None
+    for t in range(5):
+        state = cell(x[t], state)
+    _, (h_n, c_n) = layer(x)
+    torch.testing.assert_close(state[0], h_n[0])
+    torch.testing.assert_close(state[1], c_n[0])
