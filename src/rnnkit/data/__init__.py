@@ -1,1 +1,34 @@
-"""rnnkit.data (see ../shared/DESIGN.md for what this layer owns)."""
+"""rnnkit.data: file readers, encoding, padding, masks, bucketing, LM stream batches,
+memory-mapped token files and pretrained vectors (may use torch; imports ``rnnkit.text``).
+
+See ../shared/DESIGN.md for what this layer owns.
+"""
+
+from rnnkit.data.batching import Batch, BucketBatchSampler, LMStream, collate
+from rnnkit.data.encoding import encode, one_hot
+from rnnkit.data.padding import lengths_to_mask, pad_sequences, sequence_lengths
+from rnnkit.data.prepared import PreparedCorpus, load_prepared, prepare
+from rnnkit.data.readers import iter_lines, read_conll, read_corpus, read_labeled, read_pairs
+from rnnkit.data.vectors import PretrainedVectors, load_vectors
+
+__all__ = [
+    "Batch",
+    "BucketBatchSampler",
+    "LMStream",
+    "PreparedCorpus",
+    "PretrainedVectors",
+    "collate",
+    "encode",
+    "iter_lines",
+    "lengths_to_mask",
+    "load_prepared",
+    "load_vectors",
+    "one_hot",
+    "pad_sequences",
+    "prepare",
+    "read_conll",
+    "read_corpus",
+    "read_labeled",
+    "read_pairs",
+    "sequence_lengths",
+]

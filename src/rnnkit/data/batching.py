@@ -1,0 +1,161 @@
+"""Batches: padded ``(ids, lengths, mask)`` from id lists, a bucketing batch sampler that
+keeps padding low, and language-model windows over one contiguous id stream.
+
+Shape letters: B batch, T padded length (or ``bptt`` for LM windows), S steps per stream row.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from rnnkit.data.padding import lengths_to_mask, pad_sequences, sequence_lengths
+
+
+class Batch(NamedTuple):
+    """A padded batch: ``ids`` LongTensor ``(B, T)``, ``lengths`` LongTensor ``(B,)``,
+    ``mask`` BoolTensor ``(B, T)`` (True at real tokens)."""
+
+    ids: torch.Tensor
+    lengths: torch.Tensor
+    mask: torch.Tensor
+
+
+def collate(
+    seqs: Sequence[Sequence[int]],
+    pad_id: int = 0,
+    maxlen: int | None = None,
+    padding: str = "post",
+    truncating: str = "post",
+) -> Batch:
+    """Pad id lists into a :class:`Batch`; use ``functools.partial(collate, pad_id=...)`` as a
+    DataLoader's ``collate_fn``."""
+    ids = pad_sequences(seqs, maxlen, padding, truncating, pad_id)  # (B, T)
+    lengths = sequence_lengths(seqs, maxlen)  # (B,)
+    return Batch(ids, lengths, lengths_to_mask(lengths, ids.shape[1], padding))
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Batches of indices with similar lengths, so that little padding is needed.
+
+    Each epoch the indices are shuffled, cut into buckets of ``batches_per_bucket *
+    batch_size``, sorted by length inside each bucket and cut into batches; the batches are
+    then shuffled. Every index appears in exactly one batch (``drop_last`` drops only the one
+    short batch). ``set_epoch`` changes the shuffle, as with ``DistributedSampler``.
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        batches_per_bucket: int = 50,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        seed: int = 0,
+    ) -> None:
+        for name, number in (
+            ("batch_size", batch_size),
+            ("batches_per_bucket", batches_per_bucket),
+        ):
+            if not isinstance(number, int) or number < 1:
+                raise ValueError(f"BucketBatchSampler: {name} must be an int >= 1, got {number!r}")
+        self._lengths = np.asarray(lengths, dtype=np.int64)  # (N,)
+        if self._lengths.ndim != 1:
+            raise ValueError(
+                f"BucketBatchSampler: lengths must be 1-D, got shape {self._lengths.shape}"
+            )
+        self.batch_size = batch_size
+        self.bucket_size = batch_size * batches_per_bucket
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        count = len(self._lengths)
+        return count // self.batch_size if self.drop_last else math.ceil(count / self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        count = len(self._lengths)
+        order = rng.permutation(count) if self.shuffle else np.arange(count)
+        batches = []
+        for start in range(0, count, self.bucket_size):
+            bucket = order[start : start + self.bucket_size]
+            bucket = bucket[np.argsort(self._lengths[bucket], kind="stable")]
+            batches += [
+                bucket[i : i + self.batch_size] for i in range(0, len(bucket), self.batch_size)
+            ]
+        if self.drop_last and count % self.batch_size:
+            batches.pop()  # buckets hold whole batches, so only the very last one is short
+        if self.shuffle:
+            batches = [batches[i] for i in rng.permutation(len(batches))]
+        return (batch.tolist() for batch in batches)
+
+
+class LMStream(Dataset):
+    """Language-model windows over one contiguous id stream (the classic TBPTT layout).
+
+    The stream is cut into ``batch_size`` contiguous rows of S steps (the tail that does not
+    fill a row is dropped); window ``i`` is ``x = rows[:, i*bptt : i*bptt + bptt]`` and ``y``
+    the same shifted by one step, both LongTensor ``(B, bptt)`` (the last window may be
+    shorter). Row ``b`` of window ``i + 1`` continues row ``b`` of window ``i``, so a model can
+    carry its hidden state across windows. ``len()`` is the number of windows.
+
+    ``ids`` may be a list, a numpy array, a ``numpy.memmap`` (only each window is read and
+    converted) or a tensor.
+
+    >>> stream = LMStream(list(range(10)), batch_size=2, bptt=2)
+    >>> x, y = stream[0]
+    >>> len(stream), x.tolist(), y.tolist()
+    (2, [[0, 1], [5, 6]], [[1, 2], [6, 7]])
+    """
+
+    def __init__(
+        self, ids: Sequence[int] | np.ndarray | torch.Tensor, batch_size: int, bptt: int
+    ) -> None:
+        for name, number in (("batch_size", batch_size), ("bptt", bptt)):
+            if not isinstance(number, int) or number < 1:
+                raise ValueError(f"LMStream: {name} must be an int >= 1, got {number!r}")
+        ids = ids.numpy() if isinstance(ids, torch.Tensor) else ids
+        ids = ids if isinstance(ids, np.ndarray) else np.asarray(ids, dtype=np.int64)
+        if ids.ndim != 1:
+            raise ValueError(f"LMStream: ids must be a 1-D stream, got shape {ids.shape}")
+        steps = len(ids) // batch_size
+        if steps < bptt + 1:
+            raise ValueError(
+                f"LMStream: a stream of {len(ids)} ids cut into batch_size={batch_size} rows "
+                f"gives {steps} steps per row, but one window needs bptt + 1 = {bptt + 1}; "
+                "use a longer corpus, a smaller batch_size or a smaller bptt"
+            )
+        self._rows = ids[: steps * batch_size].reshape(batch_size, steps)  # (B, S), no copy
+        self.batch_size = batch_size
+        self.bptt = bptt
+        self._windows = math.ceil((steps - 1) / bptt)
+
+    def __len__(self) -> int:
+        return self._windows
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if index < 0:
+            index += self._windows
+        if not 0 <= index < self._windows:
+            raise IndexError(
+                f"LMStream: window index must lie in [0, {self._windows}), got {index}"
+            )
+        start = index * self.bptt
+        stop = min(start + self.bptt, self._rows.shape[1] - 1)
+        window = np.ascontiguousarray(self._rows[:, start : stop + 1], dtype=np.int64)  # (B, T+1)
+        window = torch.from_numpy(window)
+        return window[:, :-1], window[:, 1:]  # x, y: (B, T) each
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return (self[index] for index in range(self._windows))
