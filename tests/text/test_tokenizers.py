@@ -1,5 +1,6 @@
 """Tokenizers: the seeds' examples, each tokenizer's rules, the registry and its errors."""
 
+import pickle
 import subprocess
 import sys
 
@@ -143,6 +144,7 @@ def test_every_tokenizer_follows_the_protocol_and_rebuilds_from_its_config(name)
     tokenizer = get_tokenizer(name)
     assert isinstance(tokenizer, Tokenizer)
     assert get_tokenizer(**tokenizer.config()) == tokenizer
+    assert pickle.loads(pickle.dumps(tokenizer)) == tokenizer  # DataLoader workers get copies
     assert tokenizer.tokenize("") == []
 
 

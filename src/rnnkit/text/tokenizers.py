@@ -52,6 +52,7 @@ _NO_SPACE_BEFORE = re.compile(
 _NO_SPACE_AFTER = re.compile(r"(?<=[(\[{$]) ")
 _SPACE_NEXT_TO_CJK = re.compile(rf"(?<=[{CJK_CHARS}]) | (?=[{CJK_CHARS}])")
 _CJK_RUN = re.compile(rf"([{CJK_CHARS}]+)")
+_WHITESPACE = re.compile(r"\s")
 
 
 @runtime_checkable
@@ -84,6 +85,19 @@ def _jieba_segmenter(user_dict: str | None) -> jieba.Tokenizer:
     segmenter = jieba.Tokenizer()
     segmenter.load_userdict(user_dict)
     return segmenter
+
+
+def _check_user_dict(owner: str, user_dict: str | None) -> None:
+    if user_dict is not None and not os.path.isfile(user_dict):
+        raise ValueError(f"{owner}: user_dict must be an existing file, got {user_dict!r}")
+
+
+def _segment(text: str, user_dict: str | None) -> list[str]:
+    """jieba's words of ``text`` without the whitespace tokens that jieba keeps."""
+    tokens = _jieba_segmenter(user_dict).lcut(text)
+    if _WHITESPACE.search(text) is None:  # spare the per-token filter when it has no work
+        return tokens
+    return [token for token in tokens if not token.isspace()]
 
 
 class _Configured:
@@ -154,15 +168,10 @@ class ChineseTokenizer(_Configured):
     name = "chinese"
 
     def __post_init__(self) -> None:
-        if self.user_dict is not None and not os.path.isfile(self.user_dict):
-            raise ValueError(
-                f"ChineseTokenizer: user_dict must be an existing file, got {self.user_dict!r}"
-            )
+        _check_user_dict(type(self).__name__, self.user_dict)
 
     def tokenize(self, text: str) -> list[str]:
-        return [
-            token for token in _jieba_segmenter(self.user_dict).lcut(text) if not token.isspace()
-        ]
+        return _segment(text, self.user_dict)
 
     def detokenize(self, tokens: list[str]) -> str:
         return _mixed_detokenize(tokens)
@@ -180,16 +189,15 @@ class AutoTokenizer(_Configured):
     name = "auto"
 
     def __post_init__(self) -> None:
-        ChineseTokenizer(self.user_dict)
+        _check_user_dict(type(self).__name__, self.user_dict)
 
     def tokenize(self, text: str) -> list[str]:
         if self.lowercase:
             text = text.lower()
-        segment = _jieba_segmenter(self.user_dict).lcut
         pieces = _CJK_RUN.split(text)  # [latin, cjk, latin, cjk, ..., latin]
         tokens = _WORD_PATTERN.findall(pieces[0])
         for index in range(1, len(pieces), 2):
-            tokens += [token for token in segment(pieces[index]) if not token.isspace()]
+            tokens += _segment(pieces[index], self.user_dict)
             tokens += _WORD_PATTERN.findall(pieces[index + 1])
         return tokens
 
