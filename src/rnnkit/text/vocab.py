@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from itertools import repeat
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import chain, repeat
 from pathlib import Path
 
 from rnnkit.text.atomic import atomic_path
@@ -17,6 +17,16 @@ DEFAULT_SPECIALS = (PAD, UNK, BOS, EOS)
 
 FORMAT = "rnnkit.vocab"
 VERSION = 1
+
+
+def _token_lists(token_lists: Iterable[Iterable[str]]) -> Iterator[Iterable[str]]:
+    for tokens in token_lists:
+        if isinstance(tokens, str):
+            raise TypeError(
+                "Vocab.build: token_lists must hold lists of tokens, got a str "
+                f"({tokens[:20]!r}); tokenize it first or wrap it in a list"
+            )
+        yield tokens
 
 
 class Vocab:
@@ -68,14 +78,7 @@ class Vocab:
         """Count the tokens of ``token_lists`` (one list per sentence or document) and keep the
         most frequent. ``max_size`` bounds the whole vocabulary, specials included (the seed's
         8000); tokens seen fewer than ``min_freq`` times are left out."""
-        counter: Counter[str] = Counter()
-        for tokens in token_lists:
-            if isinstance(tokens, str):
-                raise TypeError(
-                    "Vocab.build: token_lists must hold lists of tokens, got a str "
-                    f"({tokens[:20]!r}); tokenize it first or wrap it in a list"
-                )
-            counter.update(tokens)
+        counter = Counter(chain.from_iterable(_token_lists(token_lists)))
         return cls.from_counts(counter, max_size=max_size, min_freq=min_freq, specials=specials)
 
     @classmethod
