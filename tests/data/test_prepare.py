@@ -125,3 +125,13 @@ def test_meta_json_is_readable(tmp_path):
     prepare(write(tmp_path, CORPUS), tmp_path / "out", progress=False)
     meta = json.loads((tmp_path / "out" / META_FILE).read_text(encoding="utf-8"))
     assert meta["format"] == "rnnkit.prepared" and meta["dtype"] == "uint16"
+
+
+def test_raw_text_sentences_wrapped_for_a_language_model(tmp_path):
+    corpus = write(tmp_path, "Hi there. Bye\nnow!\n\n你好。\n")
+    prepared = prepare(
+        corpus, tmp_path / "out", tokenizer="auto", unit="sentence", bos=True, progress=False
+    )
+    assert " ".join(prepared.vocab.decode(prepared.tokens.tolist())) == (
+        "<s> Hi there . </s> <s> Bye now ! </s> <s> 你好 。 </s>"
+    )
