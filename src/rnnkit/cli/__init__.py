@@ -1,16 +1,55 @@
-"""The ``rnnkit`` command line."""
+"""The ``rnnkit`` command line: train, generate, evaluate, inspect and a demo, on plain files.
+
+Errors print one line (``rnnkit: error: …``) and exit 1; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
 
 import argparse
+import os
+import sys
+
+# OpenMP threads that busy-wait at every barrier make a recurrent loop (many small parallel
+# regions) up to 30x slower as soon as another process shares the cores; sleeping waiters cost
+# little when the machine is idle. Set before torch loads; the user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from rnnkit import __version__
+from rnnkit.cli import lm
+
+EXPECTED_ERRORS = (ValueError, TypeError, OSError, RuntimeError)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rnnkit", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="rnnkit",
+        description="Recurrent neural networks for text: train, generate, evaluate.",
+    )
     parser.add_argument("--version", action="version", version=f"rnnkit {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback when a command fails")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    train = commands.add_parser("train", help="train a model on plain files")
+    tasks = train.add_subparsers(dest="task", metavar="TASK", required=True)
+    lm.add_train_parser(tasks)
+    lm.add_generate_parser(commands)
+    lm.add_evaluate_parser(commands)
+    lm.add_inspect_parser(commands)
+    lm.add_demo_parser(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    build_parser().parse_args(argv)
-    return 0
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except KeyboardInterrupt:
+        print("rnnkit: interrupted", file=sys.stderr)
+        return 130
+    except EXPECTED_ERRORS as error:
+        if args.debug:
+            raise
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(f"rnnkit: error: {message}", file=sys.stderr)
+        return 1

@@ -1,0 +1,143 @@
+"""A recurrent language model: embedding → stacked RNN/LSTM/GRU → dropout → linear → softmax.
+
+Shape letters: ``B`` batch, ``T`` steps, ``E`` embedding size, ``H`` recurrent output size,
+``V`` vocabulary size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit import nn as rnn_layers
+
+RECURRENT_LAYERS = {"rnn": rnn_layers.RNN, "lstm": rnn_layers.LSTM, "gru": rnn_layers.GRU}
+
+
+@dataclass(frozen=True)
+class LanguageModelConfig:
+    """Everything needed to rebuild a :class:`LanguageModel`.
+
+    ``rnn_options`` are keyword options of the recurrent layer (any of ``rnnkit.nn``'s, e.g.
+    ``{"recurrent_activation": "hard_sigmoid", "layer_norm": True}``). ``dropout`` is applied
+    to the embeddings, between recurrent layers and to the recurrent output (Zaremba et al.
+    2014). ``init_range > 0`` draws every weight from U(-init_range, init_range), as the
+    classic PTB recipe does; ``0`` keeps each module's default initialisation.
+    """
+
+    vocab_size: int
+    cell: str = "lstm"
+    embed_size: int = 200
+    hidden_size: int = 200
+    num_layers: int = 2
+    dropout: float = 0.0
+    tie_weights: bool = False
+    init_range: float = 0.0
+    rnn_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.cell not in RECURRENT_LAYERS:
+            raise ValueError(
+                f"LanguageModel: cell must be one of {sorted(RECURRENT_LAYERS)}, got {self.cell!r}"
+            )
+        for name in ("vocab_size", "embed_size", "hidden_size", "num_layers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"LanguageModel: {name} must be an int >= 1, got {value!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"LanguageModel: dropout must be in [0, 1), got {self.dropout}")
+        if self.init_range < 0:
+            raise ValueError(f"LanguageModel: init_range must be >= 0, got {self.init_range}")
+        if self.tie_weights and self.output_size != self.embed_size:
+            raise ValueError(
+                "LanguageModel: tie_weights needs the recurrent output size to equal embed_size, "
+                f"got {self.output_size} and {self.embed_size}"
+            )
+
+    @property
+    def output_size(self) -> int:
+        return self.rnn_options.get("proj_size", 0) or self.hidden_size
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["rnn_options"] = dict(self.rnn_options)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LanguageModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"LanguageModelConfig: unknown keys {unknown}")
+        return cls(**data)
+
+
+class LMOutput(NamedTuple):
+    logits: Tensor  # (B, T, V)
+    loss: Tensor | None  # mean cross-entropy over the target tokens, nats
+    state: Any  # the recurrent state after the last step, to carry into the next window
+
+
+class LanguageModel(nn.Module):
+    """Predicts each next token: ``p(w_{t+1} | w_1..w_t) = softmax(W_o h_t + b_o)``."""
+
+    def __init__(self, config: LanguageModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.embed_size)
+        self.rnn = RECURRENT_LAYERS[config.cell](
+            config.embed_size,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            batch_first=True,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            **config.rnn_options,
+        )
+        self.drop = nn.Dropout(config.dropout)
+        self.decoder = nn.Linear(config.output_size, config.vocab_size)
+        if config.tie_weights:
+            self.decoder.weight = self.embedding.weight
+        if config.init_range > 0:
+            with torch.no_grad():
+                for parameter in self.parameters():
+                    parameter.uniform_(-config.init_range, config.init_range)
+
+    def forward(
+        self,
+        ids: Tensor,
+        state: Any = None,
+        targets: Tensor | None = None,
+        ignore_index: int = -100,
+    ) -> LMOutput:
+        """``ids (B, T)`` → logits ``(B, T, V)``; with ``targets (B, T)`` also the mean loss."""
+        embedded = self.drop(self.embedding(ids))  # (B, T, E)
+        hidden, state = self.rnn(embedded, state)  # (B, T, H)
+        logits = self.decoder(self.drop(hidden))  # (B, T, V)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(
+                logits.flatten(0, 1), targets.flatten(), ignore_index=ignore_index
+            )
+        return LMOutput(logits, loss, state)
+
+    def regularization_loss(self) -> Tensor:
+        """The recurrent layer's weight penalties (zero when it has no regularizers)."""
+        return self.rnn.regularization_loss()
+
+    def apply_constraints(self) -> None:
+        self.rnn.apply_constraints()
+
+
+def detach_state(state: Any) -> Any:
+    """Cut the graph behind a carried state (truncated BPTT); keeps its structure."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)
+    return state.detach()

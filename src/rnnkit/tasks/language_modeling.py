@@ -1,0 +1,282 @@
+"""Language modelling: corpus → prepared id stream → LanguageModel trained by truncated BPTT.
+
+The training corpus is prepared once into ``DIR/corpus/`` (vocabulary + memory-mapped ids,
+each line followed by ``</s>``), so corpora larger than memory train in bounded memory. The
+hidden state is carried (detached) from one ``(batch, bptt)`` window to the next within an
+epoch. Word level uses English rules, jieba or both (``lang``); character level keeps spaces,
+and ``</s>`` stands for the line break.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from rnnkit.data import LMStream, encode, load_prepared, prepare, read_corpus
+from rnnkit.models import LanguageModel, LanguageModelConfig, SamplingConfig, detach_state, generate
+from rnnkit.text import Tokenizer, Vocab, get_tokenizer
+from rnnkit.train import StepOutput, TrainConfig, Trainer
+from rnnkit.train.model_dir import (
+    VOCAB_FILE,
+    load_weights,
+    read_config,
+    require_files,
+    write_config,
+)
+
+TASK = "lm"
+CORPUS_DIR = "corpus"
+LEVELS = ("word", "char")
+LANGS = ("en", "zh", "auto")
+
+
+def tokenizer_name(level: str, lang: str) -> str:
+    """The tokenizer for a level and language: chars for ``char``, else by language."""
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
+    if lang not in LANGS:
+        raise ValueError(f"lang must be one of {', '.join(LANGS)}, got {lang!r}")
+    if level == "char":
+        return "char"
+    return {"en": "word", "zh": "chinese", "auto": "auto"}[lang]
+
+
+@dataclass(frozen=True)
+class LMData:
+    """How the corpus becomes batches (stored in config.json under ``data``)."""
+
+    corpus: str
+    valid: str | None = None
+    level: str = "word"
+    lang: str = "en"
+    batch_size: int = 20
+    bptt: int = 35
+    eval_batch_size: int = 10
+    valid_fraction: float = 0.1
+    max_vocab: int | None = None
+    min_freq: int = 1
+
+    def __post_init__(self) -> None:
+        tokenizer_name(self.level, self.lang)
+        for name in ("batch_size", "bptt", "eval_batch_size", "min_freq"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.valid is None and not 0 < self.valid_fraction < 1:
+            raise ValueError(f"valid_fraction must be in (0, 1), got {self.valid_fraction}")
+
+
+def encode_file(path: str | Path, tokenizer: Tokenizer, vocab: Vocab) -> np.ndarray:
+    """Ids of a corpus file, each line followed by ``</s>``, as the training stream."""
+    ids: list[int] = []
+    for line in read_corpus(path):
+        ids += encode(tokenizer.tokenize(line), vocab, eos=True)
+    return np.asarray(ids, dtype=np.int64)
+
+
+class LanguageModelingTask:
+    """The trainer's view of language modelling (see ``rnnkit.train.TrainingTask``)."""
+
+    name = "language model"
+
+    def __init__(self, train_ids, valid_ids, data: LMData, level: str) -> None:
+        self.train = LMStream(train_ids, data.batch_size, data.bptt)
+        self.valid = None
+        if valid_ids is not None:
+            self.valid = LMStream(valid_ids, data.eval_batch_size, data.bptt)
+        self.level = level
+
+    def train_batches(self, epoch: int) -> LMStream:
+        return self.train
+
+    def train_step(self, model: nn.Module, batch, carry) -> StepOutput:
+        x, y = batch  # (B, T) each
+        output = model(x, carry, targets=y)
+        return StepOutput(output.loss, y.numel(), detach_state(output.state))
+
+    def evaluate(self, model: nn.Module) -> dict[str, float] | None:
+        if self.valid is None:
+            return None
+        return stream_metrics(model, self.valid, self.level)
+
+    def describe(self, loss: float) -> dict[str, float]:
+        """Perplexity for words, bits per character for characters."""
+        if self.level == "char":
+            return {"bpc": loss / math.log(2)}
+        return {"ppl": math.exp(min(loss, 50))}
+
+
+@torch.no_grad()
+def stream_metrics(model: nn.Module, stream: LMStream, level: str) -> dict[str, float]:
+    """Mean loss (nats per token) over a stream with the state carried, plus ppl or bpc."""
+    model.eval()
+    total, count, state = 0.0, 0, None
+    for x, y in stream:
+        output = model(x, state, targets=y)
+        state = output.state
+        total += float(output.loss) * y.numel()
+        count += y.numel()
+    loss = total / count
+    metrics = {"loss": loss, "ppl": math.exp(min(loss, 50))}
+    if level == "char":
+        metrics["bpc"] = loss / math.log(2)
+    return metrics
+
+
+def train_language_model(
+    data: LMData,
+    model_options: dict[str, Any],
+    train: TrainConfig,
+    out_dir: str | Path,
+    quiet: bool = False,
+    callbacks=(),
+) -> Trainer:
+    """Prepare the corpus, write the model directory and train; returns the finished trainer."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = get_tokenizer(tokenizer_name(data.level, data.lang))
+    prepared = prepare(data.corpus, out_dir / CORPUS_DIR, tokenizer=tokenizer,
+                       max_size=data.max_vocab, min_freq=data.min_freq, eos=True,
+                       progress=not quiet)
+    prepared.vocab.save(out_dir / VOCAB_FILE)
+    model_config = LanguageModelConfig(vocab_size=len(prepared.vocab), **model_options)
+    write_config(out_dir, TASK, {
+        "model": model_config.to_dict(),
+        "data": {**data.__dict__, "tokenizer": tokenizer.config()},
+        "train": train.to_dict(),
+    })
+    trainer = _trainer(out_dir, quiet, callbacks)
+    trainer.fit()
+    return trainer
+
+
+def resume_language_model(out_dir: str | Path, quiet: bool = False, callbacks=()) -> Trainer:
+    """Continue an interrupted run of :func:`train_language_model` exactly where it stopped."""
+    trainer = _trainer(Path(out_dir), quiet, callbacks)
+    trainer.fit(resume=True)
+    return trainer
+
+
+def _trainer(out_dir: Path, quiet: bool, callbacks) -> Trainer:
+    config = read_config(out_dir, TASK)
+    data_section = dict(config["data"])
+    data_section.pop("tokenizer")
+    data = LMData(**data_section)
+    tokens = _prepared_tokens(out_dir)
+    vocab = Vocab.load(out_dir / VOCAB_FILE)
+    if data.valid is not None:
+        tokenizer = get_tokenizer(**config["data"]["tokenizer"])
+        train_ids, valid_ids = tokens, encode_file(data.valid, tokenizer, vocab)
+    else:
+        cut = int(len(tokens) * (1 - data.valid_fraction))
+        train_ids, valid_ids = tokens[:cut], tokens[cut:]
+    task = LanguageModelingTask(train_ids, valid_ids, data, data.level)
+    torch.manual_seed(TrainConfig.from_dict(config["train"]).seed)
+    model = LanguageModel(LanguageModelConfig.from_dict(config["model"]))
+    return Trainer(model, task, TrainConfig.from_dict(config["train"]), out_dir, quiet=quiet,
+                   callbacks=callbacks)
+
+
+def _prepared_tokens(out_dir: Path) -> np.ndarray:
+    return load_prepared(out_dir / CORPUS_DIR).tokens
+
+
+@dataclass
+class LoadedLanguageModel:
+    """A trained model directory, ready to generate and evaluate."""
+
+    model: LanguageModel
+    vocab: Vocab
+    tokenizer: Tokenizer
+    level: str
+    config: dict[str, Any]
+
+    def encode_prompt(self, prompt: str) -> list[int]:
+        """``</s>`` (a line start, as in training) followed by the prompt's ids."""
+        tokens = self.tokenizer.tokenize(prompt) if prompt else []
+        return [self.vocab.eos_id, *self.vocab.encode(tokens)]
+
+    def detokenize(self, ids: list[int]) -> str:
+        tokens = self.vocab.decode(ids)
+        if self.level == "char":
+            eos = self.vocab.decode([self.vocab.eos_id])[0]
+            return "".join("\n" if token == eos else token for token in tokens)
+        return self.tokenizer.detokenize(tokens)
+
+
+def load_language_model(directory: str | Path) -> LoadedLanguageModel:
+    """Load a model directory written by :func:`train_language_model`."""
+    directory = require_files(directory, "config.json", VOCAB_FILE, "model.safetensors")
+    config = read_config(directory, TASK)
+    vocab = Vocab.load(directory / VOCAB_FILE)
+    model = LanguageModel(LanguageModelConfig.from_dict(config["model"]))
+    load_weights(directory, model)
+    model.eval()
+    tokenizer = get_tokenizer(**config["data"]["tokenizer"])
+    return LoadedLanguageModel(model, vocab, tokenizer, config["data"]["level"], config)
+
+
+def generate_text(
+    loaded: LoadedLanguageModel,
+    prompt: str = "",
+    num_samples: int = 1,
+    max_new_tokens: int = 100,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    greedy: bool = False,
+    seed: int | None = None,
+) -> list[str]:
+    """Continue ``prompt`` ``num_samples`` times; words stop at ``</s>``, characters at the
+    token budget (``</s>`` there is a line break). Returns prompt + continuation texts."""
+    vocab = loaded.vocab
+    banned = tuple(vocab.encode([token])[0] for token in vocab.specials
+                   if token not in ("</s>", "<unk>"))
+    config = SamplingConfig(
+        max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+        greedy=greedy, stop_id=vocab.eos_id if loaded.level == "word" else None,
+        banned_ids=banned,
+    )
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    prompt_ids = loaded.encode_prompt(prompt)
+    samples = generate(loaded.model, prompt_ids, config, num_samples, generator)
+    return [loaded.detokenize(prompt_ids[1:] + sample) for sample in samples]
+
+
+def evaluate_language_model(
+    loaded: LoadedLanguageModel, path: str | Path, batch_size: int = 1, bptt: int = 35
+) -> dict[str, float]:
+    """Loss (nats/token), perplexity and, for characters, bits per character on a file."""
+    ids = encode_file(path, loaded.tokenizer, loaded.vocab)
+    stream = LMStream(ids, batch_size, bptt)
+    metrics = stream_metrics(loaded.model, stream, loaded.level)
+    metrics["tokens"] = float(len(ids))
+    metrics["oov_rate"] = float(np.mean(ids == loaded.vocab.unk_id))
+    return metrics
+
+
+@torch.no_grad()
+def trace_gates(
+    loaded: LoadedLanguageModel, text: str, layer: int = 0
+) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Run ``text`` through an LSTM model; the tokens and each step's gates of ``layer``.
+
+    Returns the tokens (``</s>`` first, the line start the model reads) and ``i, f, o, c`` as
+    ``(T, H)`` arrays.
+    """
+    model = loaded.model
+    if model.config.cell != "lstm":
+        raise ValueError(f"inspect: gates are plotted for LSTM models, this one is a "
+                         f"{model.config.cell}")
+    if not 0 <= layer < model.config.num_layers:
+        raise ValueError(f"inspect: layer must be in [0, {model.config.num_layers}), got {layer}")
+    ids = loaded.encode_prompt(text)
+    embedded = model.embedding(torch.tensor([ids]))  # (1, T, E)
+    _, _, gates = model.rnn(embedded, return_gates=True)
+    tokens = loaded.vocab.decode(ids)
+    return tokens, {name: gates[f"l{layer}"][name][0].numpy() for name in ("i", "f", "o", "c")}

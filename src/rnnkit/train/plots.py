@@ -1,0 +1,61 @@
+"""Training curves as PNG (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from rnnkit.text import atomic_path
+
+
+def plot_losses(history: list[dict], path: Path, title: str) -> None:
+    """Train and validation loss per epoch, written atomically to ``path``."""
+    epochs = [row["epoch"] for row in history]
+    figure, axis = plt.subplots(figsize=(6, 4), dpi=100)
+    axis.plot(epochs, [row["train_loss"] for row in history], marker="o", label="train")
+    valid = [row.get("valid_loss") for row in history]
+    if any(value is not None for value in valid):
+        axis.plot(epochs, valid, marker="o", label="validation")
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("loss (nats per token)")
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png")
+    plt.close(figure)
+
+
+def plot_gates(tokens: list[str], gates: dict, path: Path, units: int = 32) -> None:
+    """Heatmaps of LSTM gates and cell state: one panel per name in ``gates``, units × tokens.
+
+    ``gates`` maps a name (``i``, ``f``, ``o``, ``c``) to a ``(T, H)`` array; the first
+    ``units`` hidden units are shown. Gates use a 0–1 scale, the cell state a symmetric one.
+    """
+    names = list(gates)
+    width = max(6.0, 0.35 * len(tokens) + 2)
+    figure, axes = plt.subplots(len(names), 1, figsize=(width, 2.2 * len(names)), dpi=100,
+                                squeeze=False)
+    titles = {"i": "input gate i", "f": "forget gate f", "o": "output gate o", "c": "cell state c"}
+    for axis, name in zip(axes[:, 0], names):
+        values = gates[name][:, :units].T  # (units, T)
+        if name == "c":
+            bound = float(abs(values).max()) or 1.0
+            image = axis.imshow(values, aspect="auto", cmap="RdBu_r", vmin=-bound, vmax=bound)
+        else:
+            image = axis.imshow(values, aspect="auto", cmap="viridis", vmin=0, vmax=1)
+        axis.set_title(titles.get(name, name), fontsize=9)
+        axis.set_ylabel("unit")
+        axis.set_xticks(range(len(tokens)))
+        axis.set_xticklabels([repr(t)[1:-1] if t.strip() else "␣" for t in tokens], fontsize=7,
+                             rotation=90 if max(map(len, tokens)) > 2 else 0)
+        figure.colorbar(image, ax=axis, fraction=0.02, pad=0.01)
+    figure.tight_layout()
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png")
+    plt.close(figure)

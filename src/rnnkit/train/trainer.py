@@ -1,0 +1,323 @@
+"""The generic trainer: backpropagation (through time) for any task.
+
+The trainer knows a task only through :class:`TrainingTask`: which batches an epoch has, how
+one step turns a batch (and what the previous step carried, e.g. a detached hidden state for
+truncated BPTT) into a loss, and how to evaluate. It owns the optimizer, clipping, schedules,
+early stopping, seeds, progress, checkpoints (exact resume) and the loss plot.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from rnnkit.text import atomic_path
+from rnnkit.train import codec
+from rnnkit.train.config import TrainConfig
+from rnnkit.train.model_dir import (
+    LOSS_PLOT,
+    METRICS_FILE,
+    STATE_FILE,
+    load_metadata,
+    load_tensors,
+    save_tensors,
+    save_weights,
+)
+from rnnkit.train.optim import build_optimizer, build_scheduler
+from rnnkit.train.plots import plot_losses
+
+
+class StepOutput(NamedTuple):
+    loss: Tensor  # mean loss of the batch (0-dim)
+    count: int  # what the mean is over (tokens, examples), for weighting and throughput
+    carry: Any = None  # what the next step of the same epoch receives (e.g. hidden state)
+
+
+class TrainingTask(Protocol):
+    """What the trainer needs to know of a task."""
+
+    name: str
+
+    def train_batches(self, epoch: int) -> Sequence[Any]:
+        """The batches of an epoch, the same on every call with that epoch (for resuming)."""
+
+    def train_step(self, model: nn.Module, batch: Any, carry: Any) -> StepOutput:
+        """Forward one batch in training mode; ``carry`` is None at the start of an epoch."""
+
+    def evaluate(self, model: nn.Module) -> dict[str, float] | None:
+        """Validation metrics including ``"loss"``, or None without validation data."""
+
+    def describe(self, loss: float) -> dict[str, float]:
+        """Extra figures for a mean loss (e.g. perplexity), logged and shown in progress."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class _Position:
+    """Where training stands: the next batch to run, and what it needs."""
+
+    epoch: int = 0
+    batch_index: int = 0
+    global_step: int = 0
+    carry: Any = None
+    loss_sum: float = 0.0
+    count: int = 0
+
+
+def _capture_rng() -> dict[str, Any]:
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos,
+                  "has_gauss": has_gauss, "cached": cached},
+        "python": [list(part) if isinstance(part, tuple) else part
+                   for part in random.getstate()],
+    }
+
+
+def _restore_rng(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    numpy_state = state["numpy"]
+    np.random.set_state((numpy_state["kind"], numpy_state["keys"].numpy().astype(np.uint32),
+                         numpy_state["pos"], numpy_state["has_gauss"], numpy_state["cached"]))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's generators."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    """Train ``model`` on ``task`` into ``directory`` (a model directory).
+
+    ``callbacks`` are called as ``callback(trainer, event, info)`` with event ``"step"`` after
+    each optimizer step and ``"epoch"`` after each epoch's evaluation. A ``KeyboardInterrupt``
+    (Ctrl-C) saves a checkpoint at the last completed step before it propagates, so
+    ``fit(resume=True)`` continues exactly where the run stopped.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        task: TrainingTask,
+        config: TrainConfig,
+        directory: str | Path,
+        quiet: bool = False,
+        callbacks: Sequence[Callable[[Trainer, str, dict], None]] = (),
+    ) -> None:
+        self.model = model
+        self.task = task
+        self.config = config
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.quiet = quiet
+        self.callbacks = list(callbacks)
+        self.optimizer = build_optimizer(model, config)
+        steps_per_epoch = len(task.train_batches(0))
+        total = config.epochs * steps_per_epoch
+        if config.max_steps:
+            total = min(total, config.max_steps)
+        self.scheduler = build_scheduler(self.optimizer, config, total)
+        self.history: list[dict[str, Any]] = []
+        self._deadline = math.inf
+        self.best_loss = math.inf
+        self.bad_epochs = 0
+        self.position = _Position()
+
+    def fit(self, resume: bool = False) -> list[dict[str, Any]]:
+        """Train to the configured end; returns the per-epoch history."""
+        if resume:
+            self._load_state()
+        else:
+            seed_everything(self.config.seed)
+        if self.config.max_minutes:
+            self._deadline = time.monotonic() + 60 * self.config.max_minutes
+        while self.position.epoch < self.config.epochs:
+            if not self._run_epoch():
+                self._end_epoch(partial=True)
+                break
+            if self._end_epoch():
+                break
+        return self.history
+
+    def _run_epoch(self) -> bool:
+        """Run the rest of the current epoch; False when training must stop early."""
+        position, config = self.position, self.config
+        batches = self.task.train_batches(position.epoch)
+        rng = _capture_rng()
+        started, tokens = time.perf_counter(), 0
+        bar = tqdm(total=len(batches), initial=position.batch_index, unit="batch",
+                   desc=f"epoch {position.epoch + 1}/{config.epochs}", leave=False,
+                   disable=True if self.quiet else None, dynamic_ncols=True)
+        try:
+            for index in range(position.batch_index, len(batches)):
+                self.model.train()
+                output = self.task.train_step(self.model, batches[index], position.carry)
+                loss = output.loss.detach().item()
+                if not math.isfinite(loss):
+                    raise TrainingDiverged(
+                        f"the loss became {loss} at epoch {position.epoch + 1}, step "
+                        f"{position.global_step + 1}; the last good checkpoint in "
+                        f"{self.directory} is kept (try a lower --lr or a --clip)"
+                    )
+                self._optimize(output.loss)
+                position.batch_index, position.carry = index + 1, output.carry
+                position.global_step += 1
+                position.loss_sum += loss * output.count
+                position.count += output.count
+                rng = _capture_rng()
+                tokens += output.count
+                mean = position.loss_sum / max(1, position.count)
+                bar.update(1)
+                extra = {k: f"{v:.4g}" for k, v in self.task.describe(mean).items()}
+                bar.set_postfix(loss=f"{mean:.3f}", **extra,
+                                tok_s=f"{tokens / (time.perf_counter() - started):.0f}")
+                if config.checkpoint_every and position.global_step % config.checkpoint_every == 0:
+                    self._save_state(rng)
+                for callback in self.callbacks:
+                    callback(self, "step", {"loss": loss, "step": position.global_step})
+                if (config.max_steps and position.global_step >= config.max_steps) or \
+                        time.monotonic() >= self._deadline:
+                    return False
+        except KeyboardInterrupt:
+            self._save_state(rng)
+            raise
+        finally:
+            bar.close()
+            self._throughput = tokens / max(1e-9, time.perf_counter() - started)
+            self._rng = rng
+        return True
+
+    def _optimize(self, loss: Tensor) -> None:
+        regularization = getattr(self.model, "regularization_loss", None)
+        total = loss + regularization() if regularization is not None else loss
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        if self.config.clip > 0:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
+        self.optimizer.step()
+        constrain = getattr(self.model, "apply_constraints", None)
+        if constrain is not None:
+            constrain()
+        if self.config.schedule == "cosine":
+            self.scheduler.step()
+
+    def _end_epoch(self, partial: bool = False) -> bool:
+        """Evaluate, log, schedule, checkpoint; True when early stopping says stop.
+
+        A ``partial`` end (a step or time limit inside an epoch) evaluates, logs and saves
+        the weights, but keeps the position inside the epoch and leaves the schedule alone.
+        """
+        position, config = self.position, self.config
+        valid = self.task.evaluate(self.model)
+        row = {
+            "epoch": position.epoch + 1,
+            "partial": partial,
+            "step": position.global_step,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "train_loss": position.loss_sum / max(1, position.count),
+            **{f"train_{k}": v for k, v in
+               self.task.describe(position.loss_sum / max(1, position.count)).items()},
+            "tokens_per_s": round(self._throughput, 1),
+        }
+        if valid is not None:
+            row.update({f"valid_{name}": value for name, value in valid.items()})
+        self.history.append(row)
+        monitored = valid["loss"] if valid is not None else row["train_loss"]
+        improved = monitored < self.best_loss
+        if improved:
+            self.best_loss, self.bad_epochs = monitored, 0
+            save_weights(self.directory, self.model)
+        elif not partial:
+            self.bad_epochs += 1
+        if partial:
+            self._save_state(self._rng)
+        else:
+            if config.schedule == "step":
+                self.scheduler.step()
+            elif config.schedule == "plateau":
+                self.scheduler.step(monitored)
+            self.position = _Position(epoch=position.epoch + 1, global_step=position.global_step)
+            self._save_state(_capture_rng())
+        self._write_logs()
+        if not self.quiet:
+            tqdm.write(self._summary(row))
+        for callback in self.callbacks:
+            callback(self, "epoch", row)
+        return bool(config.early_stopping) and self.bad_epochs >= config.early_stopping
+
+    def _summary(self, row: dict[str, Any]) -> str:
+        epoch = f"epoch {row['epoch']}/{self.config.epochs}" + (" (stopped early)" if row["partial"] else "")
+        fields = [epoch, f"lr {row['lr']:.4g}",
+                  f"train loss {row['train_loss']:.4f}"]
+        fields += [f"{k.replace('_', ' ')} {v:.4g}" for k, v in row.items()
+                   if k.startswith("train_") and k != "train_loss"]
+        if "valid_loss" in row:
+            fields.append(f"valid loss {row['valid_loss']:.4f}")
+            fields += [f"{k.replace('_', ' ')} {v:.4g}" for k, v in row.items()
+                       if k.startswith("valid_") and k != "valid_loss"]
+        fields.append(f"{row['tokens_per_s']:.0f} tok/s")
+        return " | ".join(fields)
+
+    def _write_logs(self) -> None:
+        with atomic_path(self.directory / METRICS_FILE) as temporary:
+            lines = "".join(json.dumps(row) + "\n" for row in self.history)
+            temporary.write_text(lines, encoding="utf-8")
+        plot_losses(self.history, self.directory / LOSS_PLOT, self.task.name)
+
+    def _save_state(self, rng: dict[str, Any]) -> None:
+        """Everything exact resume needs, in one safetensors file (replaced atomically)."""
+        tensors: dict[str, Tensor] = {
+            f"model.{name}": value for name, value in self.model.state_dict().items()
+        }
+        position = self.position
+        state = {
+            "optimizer": codec.encode(self.optimizer.state_dict(), tensors, "optim."),
+            "scheduler": codec.encode(
+                self.scheduler.state_dict() if self.scheduler is not None else None,
+                tensors, "sched."),
+            "carry": codec.encode(position.carry, tensors, "carry."),
+            "rng": codec.encode(rng, tensors, "rng."),
+            "position": {"epoch": position.epoch, "batch_index": position.batch_index,
+                         "global_step": position.global_step, "loss_sum": position.loss_sum,
+                         "count": position.count},
+            "history": self.history,
+            "best_loss": self.best_loss,
+            "bad_epochs": self.bad_epochs,
+        }
+        save_tensors(self.directory / STATE_FILE, tensors, {"state": json.dumps(state)})
+
+    def _load_state(self) -> None:
+        path = self.directory / STATE_FILE
+        tensors = load_tensors(path)
+        state = json.loads(load_metadata(path)["state"])
+        model_state = {name[len("model."):]: value for name, value in tensors.items()
+                       if name.startswith("model.")}
+        self.model.load_state_dict(model_state)
+        self.optimizer.load_state_dict(codec.decode(state["optimizer"], tensors))
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(codec.decode(state["scheduler"], tensors))
+        position = state["position"]
+        self.position = _Position(carry=codec.decode(state["carry"], tensors), **position)
+        self.history = state["history"]
+        self.best_loss = state["best_loss"]
+        self.bad_epochs = state["bad_epochs"]
+        _restore_rng(codec.decode(state["rng"], tensors))

@@ -1,0 +1,102 @@
+"""The rnnkit command line, end to end on a tiny corpus in a temporary directory."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from rnnkit.cli import build_parser, main
+
+TEXT = "to be or not to be .\nthat is the question .\n" * 40
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    corpus = root / "corpus.txt"
+    corpus.write_text(TEXT)
+    code = main(["train", "lm", "--data", str(corpus), "--out", str(root / "model"),
+                 "--level", "char", "--embed", "8", "--hidden", "16", "--layers", "1",
+                 "--epochs", "2", "--batch-size", "4", "--bptt", "10", "--optimizer", "adam",
+                 "--lr", "0.01", "--quiet"])
+    assert code == 0
+    return root
+
+
+def test_train_writes_a_model_directory(trained):
+    names = {path.name for path in (trained / "model").iterdir()}
+    assert {"config.json", "vocab.json", "model.safetensors", "trainer_state.safetensors",
+            "metrics.jsonl", "loss.png"} <= names
+
+
+def test_generate_prints_samples(trained, capsys):
+    assert main(["generate", str(trained / "model"), "--prompt", "to be", "-n", "2",
+                 "--max-tokens", "20", "--temperature", "0.8", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("to be") >= 2
+
+
+def test_evaluate_reports_bits_per_char(trained, capsys):
+    assert main(["evaluate", str(trained / "model"), "--data", str(trained / "corpus.txt"),
+                 "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert {"loss", "ppl", "bpc", "tokens"} <= set(metrics)
+
+
+def test_inspect_writes_a_png(trained, tmp_path, capsys):
+    out = tmp_path / "gates.png"
+    assert main(["inspect", str(trained / "model"), "--text", "to be", "--out", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["generate", "{model}", "--temperature", "0"], "temperature must be > 0, got 0.0"),
+    (["generate", "{model}", "--temperature", "-1"], "temperature must be > 0"),
+    (["generate", "{root}/nowhere"], "does not exist"),
+    (["train", "lm", "--out", "{root}/x"], "--data is required"),
+    (["train", "lm", "--data", "{root}/none.txt", "--out", "{root}/y"], "No such file"),
+])
+def test_errors_are_one_line_with_nonzero_exit(trained, capsys, argv, message):
+    argv = [a.format(model=trained / "model", root=trained) for a in argv]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("rnnkit: error:") and message in err and "Traceback" not in err
+    assert err.count("\n") == 1
+
+
+def test_corrupt_weights_and_pickles_are_refused(trained, tmp_path, capsys):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(trained / "model", broken)
+    data = (broken / "model.safetensors").read_bytes()
+    (broken / "model.safetensors").write_bytes(data[:100])
+    assert main(["generate", str(broken)]) == 1
+    assert "corrupt or truncated" in capsys.readouterr().err
+    (broken / "model.safetensors").write_bytes(b"\x80\x04K\x01.")
+    assert main(["generate", str(broken)]) == 1
+    assert "pickle" in capsys.readouterr().err
+    (broken / "vocab.json").unlink()
+    assert main(["generate", str(broken)]) == 1
+    assert "missing vocab.json" in capsys.readouterr().err
+
+
+def test_debug_shows_the_traceback(trained):
+    with pytest.raises(ValueError):
+        main(["--debug", "generate", str(trained / "model"), "--temperature", "0"])
+
+
+@pytest.mark.parametrize("command", [["train", "lm"], ["generate"], ["evaluate"], ["inspect"],
+                                     ["demo"]])
+def test_every_command_explains_its_options(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([*command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: rnnkit" in capsys.readouterr().out
+
+
+def test_console_script_entry_point_runs():
+    result = subprocess.run([sys.executable, "-m", "rnnkit", "--version"], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0 and result.stdout.startswith("rnnkit ")

@@ -1,0 +1,98 @@
+"""Language modelling end to end on a tiny corpus: train, load, generate, evaluate."""
+
+import pytest
+import torch
+
+from rnnkit.tasks import language_modeling as lm
+from rnnkit.train import TrainConfig
+from rnnkit.train.model_dir import ModelDirectoryError
+
+ENGLISH = "the cat sat on the mat .\nthe dog sat on the log .\na cat and a dog .\n" * 30
+CHINESE = "床前明月光，疑是地上霜。\n举头望明月，低头思故乡。\n" * 40
+
+
+def _train(tmp_path, text, level, lang, epochs=2, **model):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(text, encoding="utf-8")
+    data = lm.LMData(corpus=str(corpus), level=level, lang=lang, batch_size=4, bptt=8,
+                     eval_batch_size=2)
+    options = {"cell": "lstm", "embed_size": 16, "hidden_size": 32, "num_layers": 1, **model}
+    lm.train_language_model(data, options, TrainConfig(epochs=epochs, optimizer="adam",
+                                                       lr=0.02), tmp_path / "model", quiet=True)
+    return lm.load_language_model(tmp_path / "model")
+
+
+def test_word_model_learns_and_generates_sentences(tmp_path):
+    loaded = _train(tmp_path, ENGLISH, "word", "en", epochs=8)
+    history = [line for line in (tmp_path / "model" / "metrics.jsonl").read_text().splitlines()]
+    assert len(history) == 8
+    metrics = lm.evaluate_language_model(loaded, tmp_path / "corpus.txt", batch_size=2, bptt=8)
+    assert metrics["ppl"] < 3.0
+    samples = lm.generate_text(loaded, "the", num_samples=3, max_new_tokens=20, seed=0)
+    assert len(samples) == 3 and all(s.startswith("the") for s in samples)
+    assert all("<" not in s for s in samples)
+
+
+def test_generation_with_a_seed_is_reproducible(tmp_path):
+    loaded = _train(tmp_path, ENGLISH, "word", "en")
+    first = lm.generate_text(loaded, "a", num_samples=2, temperature=0.9, top_p=0.9, seed=3)
+    assert first == lm.generate_text(loaded, "a", num_samples=2, temperature=0.9, top_p=0.9,
+                                     seed=3)
+
+
+def test_chinese_characters_come_back_without_spaces(tmp_path):
+    loaded = _train(tmp_path, CHINESE, "char", "zh", epochs=3)
+    sample = lm.generate_text(loaded, "举头", max_new_tokens=12, seed=0)[0]
+    assert sample.startswith("举头") and " " not in sample
+
+
+def test_chinese_words_via_jieba_come_back_without_spaces(tmp_path):
+    loaded = _train(tmp_path, CHINESE, "word", "zh")
+    assert loaded.tokenizer.config()["name"] == "chinese"
+    sample = lm.generate_text(loaded, "明月", max_new_tokens=8, seed=1)[0]
+    assert " " not in sample
+
+
+def test_resume_continues_to_identical_weights(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(ENGLISH)
+    data = lm.LMData(corpus=str(corpus), batch_size=4, bptt=8, eval_batch_size=2)
+    model = {"embed_size": 8, "hidden_size": 8, "num_layers": 2, "dropout": 0.2}
+    full = TrainConfig(epochs=2, lr=0.5)
+    whole = lm.train_language_model(data, model, full, tmp_path / "a", quiet=True)
+    partial = TrainConfig(epochs=2, lr=0.5, max_steps=7)
+    lm.train_language_model(data, model, partial, tmp_path / "b", quiet=True)
+    config_path = tmp_path / "b" / "config.json"
+    config_path.write_text(config_path.read_text().replace('"max_steps": 7', '"max_steps": 0'))
+    resumed = lm.resume_language_model(tmp_path / "b", quiet=True)
+    for name, value in whole.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[name]), name
+
+
+def test_gate_trace_for_inspect(tmp_path):
+    loaded = _train(tmp_path, ENGLISH, "word", "en", epochs=1)
+    tokens, gates = lm.trace_gates(loaded, "the cat sat")
+    assert tokens == ["</s>", "the", "cat", "sat"]
+    assert set(gates) == {"i", "f", "o", "c"} and gates["i"].shape == (4, 32)
+
+
+def test_bad_input(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n")
+    with pytest.raises(ValueError, match="holds no text"):
+        lm.train_language_model(lm.LMData(corpus=str(empty)), {}, TrainConfig(), tmp_path / "m",
+                                quiet=True)
+    short = tmp_path / "short.txt"
+    short.write_text("a b c\n")
+    with pytest.raises(ValueError, match="one window needs bptt \\+ 1"):
+        lm.train_language_model(lm.LMData(corpus=str(short)), {}, TrainConfig(),
+                                tmp_path / "m2", quiet=True)
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("caf\xe9 au lait\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="latin1.txt:1"):
+        lm.train_language_model(lm.LMData(corpus=str(latin1)), {}, TrainConfig(),
+                                tmp_path / "m3", quiet=True)
+    with pytest.raises(ModelDirectoryError, match="does not exist"):
+        lm.load_language_model(tmp_path / "missing")
+    with pytest.raises(ValueError, match="level must be one of word, char"):
+        lm.LMData(corpus="x", level="byte")
