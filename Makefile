@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(PY) examples/seed_examples.py
+	$(VENV)/bin/rnnkit demo --out runs/demo
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow" -q
