@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit import nn as rnn_layers
+from rnnkit.configs import config_from_dict
 
 RECURRENT_LAYERS = {"rnn": rnn_layers.RNN, "lstm": rnn_layers.LSTM, "gru": rnn_layers.GRU}
 
@@ -71,11 +72,7 @@ class LanguageModelConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LanguageModelConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"LanguageModelConfig: unknown keys {unknown}")
-        return cls(**data)
+        return config_from_dict(cls, data)
 
 
 class LMOutput(NamedTuple):
