@@ -53,11 +53,12 @@ def test_chinese_words_via_jieba_come_back_without_spaces(tmp_path):
     assert " " not in sample
 
 
-def test_resume_continues_to_identical_weights(tmp_path):
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_resume_continues_to_identical_weights(tmp_path, cell):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(ENGLISH)
     data = lm.LMData(corpus=str(corpus), batch_size=4, bptt=8, eval_batch_size=2)
-    model = {"embed_size": 8, "hidden_size": 8, "num_layers": 2, "dropout": 0.2}
+    model = {"cell": cell, "embed_size": 8, "hidden_size": 8, "num_layers": 2, "dropout": 0.2}
     full = TrainConfig(epochs=2, lr=0.5)
     whole = lm.train_language_model(data, model, full, tmp_path / "a", quiet=True)
     partial = TrainConfig(epochs=2, lr=0.5, max_steps=7)

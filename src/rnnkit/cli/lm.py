@@ -10,9 +10,11 @@ from pathlib import Path
 
 import torch
 
+from rnnkit.cli import classify
 from rnnkit.tasks import language_modeling as lm
 from rnnkit.train import TrainConfig
 from rnnkit.train.config import OPTIMIZERS, SCHEDULES
+from rnnkit.train.model_dir import read_config
 from rnnkit.train.plots import plot_gates
 
 DEMO_SETTINGS = {
@@ -94,6 +96,8 @@ def add_train_parser(tasks) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the interrupted run in --out exactly where it stopped")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--device", default="cpu",
+                        help="where to train: cpu, cuda or cuda:N (exact resume: CPU only)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
     parser.set_defaults(run=run_train)
 
@@ -103,13 +107,13 @@ def run_train(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     try:
         if args.resume:
-            trainer = lm.resume_language_model(args.out, quiet=args.quiet)
+            trainer = lm.resume_language_model(args.out, quiet=args.quiet, device=args.device)
         else:
             if not args.data:
                 raise ValueError("train lm: --data is required (or --resume to continue a run)")
             trainer = lm.train_language_model(
                 _data_from_args(args), _model_from_args(args), _train_from_args(args),
-                args.out, quiet=args.quiet,
+                args.out, quiet=args.quiet, device=args.device,
             )
     except KeyboardInterrupt:
         print(f"rnnkit: interrupted; the checkpoint in {args.out} is kept. Continue with: "
@@ -189,18 +193,27 @@ def run_generate(args: argparse.Namespace) -> int:
 
 def add_evaluate_parser(commands) -> None:
     parser = commands.add_parser(
-        "evaluate", help="loss and perplexity (bits per char) of a model on a file",
+        "evaluate", help="a model's metrics on a file, for the task in its config.json "
+                         "(LM: loss, perplexity/bpc; classify: accuracy, macro-F1, report)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("model_dir", metavar="DIR", help="model directory")
-    parser.add_argument("--data", required=True, help="text file to score")
-    parser.add_argument("--batch-size", type=int, default=1, help="parallel streams")
-    parser.add_argument("--bptt", type=int, default=35, help="steps per window")
+    parser.add_argument("--data", required=True, help="file to score (the task's format)")
+    parser.add_argument("--batch-size", type=int, default=1, help="LM: parallel streams")
+    parser.add_argument("--bptt", type=int, default=35, help="LM: steps per window")
+    parser.add_argument("--plot", help="classify: write the confusion matrix to this PNG")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     parser.set_defaults(run=run_evaluate)
 
 
+TASK_EVALUATORS = {classify.cls.TASK: classify.evaluate_classify}
+"""``evaluate`` of the task models other than the language model, by config.json task."""
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
+    task = read_config(args.model_dir)["task"]
+    if task in TASK_EVALUATORS:
+        return TASK_EVALUATORS[task](args)
     loaded = lm.load_language_model(args.model_dir)
     metrics = lm.evaluate_language_model(loaded, args.data, args.batch_size, args.bptt)
     if args.json:

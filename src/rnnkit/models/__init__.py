@@ -5,6 +5,7 @@ from rnnkit.models.language_model import (
     LanguageModelConfig,
     LMOutput,
     detach_state,
+    map_state,
 )
 from rnnkit.models.sampling import SamplingConfig, filter_logits, generate
 
@@ -16,4 +17,5 @@ __all__ = [
     "detach_state",
     "filter_logits",
     "generate",
+    "map_state",
 ]

@@ -131,10 +131,15 @@ class LanguageModel(nn.Module):
         self.rnn.apply_constraints()
 
 
-def detach_state(state: Any) -> Any:
-    """Cut the graph behind a carried state (truncated BPTT); keeps its structure."""
+def map_state(state: Any, function) -> Any:
+    """Apply ``function`` to each tensor of a recurrent state (a tensor, a tuple, or None)."""
     if state is None:
         return None
     if isinstance(state, tuple):
-        return tuple(s.detach() for s in state)
-    return state.detach()
+        return tuple(function(s) for s in state)
+    return function(state)
+
+
+def detach_state(state: Any) -> Any:
+    """Cut the graph behind a carried state (truncated BPTT); keeps its structure."""
+    return map_state(state, Tensor.detach)

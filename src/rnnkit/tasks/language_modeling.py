@@ -19,7 +19,14 @@ import torch
 from torch import nn
 
 from rnnkit.data import LMStream, encode, load_prepared, prepare, read_corpus
-from rnnkit.models import LanguageModel, LanguageModelConfig, SamplingConfig, detach_state, generate
+from rnnkit.models import (
+    LanguageModel,
+    LanguageModelConfig,
+    SamplingConfig,
+    detach_state,
+    generate,
+    map_state,
+)
 from rnnkit.text import Tokenizer, Vocab, get_tokenizer
 from rnnkit.train import StepOutput, TrainConfig, Trainer
 from rnnkit.train.model_dir import (
@@ -84,25 +91,28 @@ class LanguageModelingTask:
 
     name = "language model"
 
-    def __init__(self, train_ids, valid_ids, data: LMData, level: str) -> None:
+    def __init__(self, train_ids, valid_ids, data: LMData, level: str,
+                 device: torch.device | str = "cpu") -> None:
         self.train = LMStream(train_ids, data.batch_size, data.bptt)
         self.valid = None
         if valid_ids is not None:
             self.valid = LMStream(valid_ids, data.eval_batch_size, data.bptt)
         self.level = level
+        self.device = torch.device(device)
 
     def train_batches(self, epoch: int) -> LMStream:
         return self.train
 
     def train_step(self, model: nn.Module, batch, carry) -> StepOutput:
-        x, y = batch  # (B, T) each
+        x, y = (t.to(self.device, non_blocking=True) for t in batch)  # (B, T) each
+        carry = map_state(carry, lambda state: state.to(self.device))
         output = model(x, carry, targets=y)
         return StepOutput(output.loss, y.numel(), detach_state(output.state))
 
     def evaluate(self, model: nn.Module) -> dict[str, float] | None:
         if self.valid is None:
             return None
-        return stream_metrics(model, self.valid, self.level)
+        return stream_metrics(model, self.valid, self.level, self.device)
 
     def describe(self, loss: float) -> dict[str, float]:
         """Perplexity for words, bits per character for characters."""
@@ -112,11 +122,14 @@ class LanguageModelingTask:
 
 
 @torch.no_grad()
-def stream_metrics(model: nn.Module, stream: LMStream, level: str) -> dict[str, float]:
+def stream_metrics(
+    model: nn.Module, stream: LMStream, level: str, device: torch.device | str = "cpu"
+) -> dict[str, float]:
     """Mean loss (nats per token) over a stream with the state carried, plus ppl or bpc."""
     model.eval()
     total, count, state = 0.0, 0, None
     for x, y in stream:
+        x, y = x.to(device), y.to(device)
         output = model(x, state, targets=y)
         state = output.state
         total += float(output.loss) * y.numel()
@@ -135,6 +148,7 @@ def train_language_model(
     out_dir: str | Path,
     quiet: bool = False,
     callbacks=(),
+    device: str = "cpu",
 ) -> Trainer:
     """Prepare the corpus, write the model directory and train; returns the finished trainer."""
     out_dir = Path(out_dir)
@@ -150,19 +164,21 @@ def train_language_model(
         "data": {**data.__dict__, "tokenizer": tokenizer.config()},
         "train": train.to_dict(),
     })
-    trainer = _trainer(out_dir, quiet, callbacks)
+    trainer = _trainer(out_dir, quiet, callbacks, device)
     trainer.fit()
     return trainer
 
 
-def resume_language_model(out_dir: str | Path, quiet: bool = False, callbacks=()) -> Trainer:
+def resume_language_model(
+    out_dir: str | Path, quiet: bool = False, callbacks=(), device: str = "cpu"
+) -> Trainer:
     """Continue an interrupted run of :func:`train_language_model` exactly where it stopped."""
-    trainer = _trainer(Path(out_dir), quiet, callbacks)
+    trainer = _trainer(Path(out_dir), quiet, callbacks, device)
     trainer.fit(resume=True)
     return trainer
 
 
-def _trainer(out_dir: Path, quiet: bool, callbacks) -> Trainer:
+def _trainer(out_dir: Path, quiet: bool, callbacks, device: str) -> Trainer:
     config = read_config(out_dir, TASK)
     data_section = dict(config["data"])
     data_section.pop("tokenizer")
@@ -175,9 +191,9 @@ def _trainer(out_dir: Path, quiet: bool, callbacks) -> Trainer:
     else:
         cut = int(len(tokens) * (1 - data.valid_fraction))
         train_ids, valid_ids = tokens[:cut], tokens[cut:]
-    task = LanguageModelingTask(train_ids, valid_ids, data, data.level)
+    task = LanguageModelingTask(train_ids, valid_ids, data, data.level, device)
     torch.manual_seed(TrainConfig.from_dict(config["train"]).seed)
-    model = LanguageModel(LanguageModelConfig.from_dict(config["model"]))
+    model = LanguageModel(LanguageModelConfig.from_dict(config["model"])).to(device)
     return Trainer(model, task, TrainConfig.from_dict(config["train"]), out_dir, quiet=quiet,
                    callbacks=callbacks)
 

@@ -84,7 +84,7 @@ def require_files(directory: str | os.PathLike, *names: str) -> Path:
 
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict | None = None):
     """Save tensors (contiguous, unshared copies) to a safetensors file, atomically."""
-    tensors = {name: tensor.detach().contiguous().clone() for name, tensor in tensors.items()}
+    tensors = {name: tensor.detach().cpu().contiguous().clone() for name, tensor in tensors.items()}
     with atomic_path(path) as temporary:
         save_file(tensors, str(temporary), metadata=metadata)
 

@@ -1,0 +1,169 @@
+"""A recurrent text classifier: embedding → (bi)RNN/LSTM/GRU → pooling → dropout → linear.
+
+Shape letters: ``B`` batch, ``T`` padded steps, ``E`` embedding size, ``H`` recurrent output
+size of all directions together (``D * hidden_size``), ``C`` classes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.configs import config_from_dict
+from rnnkit.models.attention import AttentionPooling
+from rnnkit.models.language_model import RECURRENT_LAYERS
+
+POOLINGS = ("last", "mean", "max", "attention")
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Everything needed to rebuild a :class:`Classifier`.
+
+    ``pooling``: ``last`` concatenates the final state at each sequence's true end (for a
+    bidirectional layer: the forward state after the last token and the backward state after
+    the first); ``mean`` and ``max`` pool the outputs over the valid steps only; ``attention``
+    is additive self-attention (:class:`AttentionPooling`). ``dropout`` applies to the
+    embeddings, between recurrent layers and to the pooled vector. ``freeze_embeddings`` keeps
+    the (pretrained) embedding matrix fixed.
+    """
+
+    vocab_size: int
+    num_classes: int
+    cell: str = "lstm"
+    embed_size: int = 128
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = True
+    pooling: str = "max"
+    attention_size: int = 64
+    dropout: float = 0.0
+    freeze_embeddings: bool = False
+    rnn_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.cell not in RECURRENT_LAYERS:
+            raise ValueError(
+                f"Classifier: cell must be one of {sorted(RECURRENT_LAYERS)}, got {self.cell!r}"
+            )
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"Classifier: pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        for name in ("vocab_size", "embed_size", "hidden_size", "num_layers", "attention_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Classifier: {name} must be an int >= 1, got {value!r}")
+        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) \
+                or self.num_classes < 2:
+            raise ValueError(f"Classifier: num_classes must be an int >= 2, got "
+                             f"{self.num_classes!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"Classifier: dropout must be in [0, 1), got {self.dropout}")
+        if "proj_size" in self.rnn_options:
+            raise ValueError("Classifier: rnn_options proj_size is not supported")
+
+    @property
+    def output_size(self) -> int:
+        """H: the recurrent output size of all directions together."""
+        return self.hidden_size * (2 if self.bidirectional else 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["rnn_options"] = dict(self.rnn_options)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ClassifierConfig:
+        return config_from_dict(cls, data)
+
+
+class ClassifierOutput(NamedTuple):
+    logits: Tensor  # (B, C)
+    loss: Tensor | None  # mean cross-entropy over the batch, nats
+    attention: Tensor | None  # (B, T) pooling weights with attention pooling, else None
+
+
+class Classifier(nn.Module):
+    """``p(y | w_1..w_T) = softmax(W_o pool(h_1..h_T) + b_o)``.
+
+    ``embeddings`` (FloatTensor ``(V, E)``, e.g. ``load_vectors(...).weights``) initialises
+    the embedding matrix; it is then saved with the other weights, so loading a trained model
+    never needs the vector file.
+
+    >>> model = Classifier(ClassifierConfig(vocab_size=10, num_classes=2, embed_size=4,
+    ...                                     hidden_size=3))
+    >>> model(torch.tensor([[4, 5, 0]]), torch.tensor([2])).logits.shape
+    torch.Size([1, 2])
+    """
+
+    def __init__(self, config: ClassifierConfig, embeddings: Tensor | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.embed_size, padding_idx=0)
+        if embeddings is not None:
+            if tuple(embeddings.shape) != (config.vocab_size, config.embed_size):
+                raise ValueError(
+                    f"Classifier: embeddings must have shape ({config.vocab_size}, "
+                    f"{config.embed_size}), got {tuple(embeddings.shape)}"
+                )
+            with torch.no_grad():
+                self.embedding.weight.copy_(embeddings)
+        self.embedding.weight.requires_grad_(not config.freeze_embeddings)
+        self.rnn = RECURRENT_LAYERS[config.cell](
+            config.embed_size,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            bidirectional=config.bidirectional,
+            batch_first=True,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            **config.rnn_options,
+        )
+        self.attention = (
+            AttentionPooling(config.output_size, config.attention_size)
+            if config.pooling == "attention" else None
+        )
+        self.drop = nn.Dropout(config.dropout)
+        self.output = nn.Linear(config.output_size, config.num_classes)
+
+    def forward(
+        self, ids: Tensor, lengths: Tensor, targets: Tensor | None = None
+    ) -> ClassifierOutput:
+        """``ids (B, T)`` padded with 0, ``lengths (B,)`` ≥ 1 → logits ``(B, C)``; with
+        ``targets (B,)`` also the mean cross-entropy."""
+        embedded = self.drop(self.embedding(ids))  # (B, T, E)
+        outputs, state = self.rnn(embedded, lengths=lengths)  # (B, T, H), zero past each length
+        steps = torch.arange(ids.shape[1], device=ids.device)  # (T,)
+        mask = steps.unsqueeze(0) < lengths.to(ids.device).unsqueeze(1)  # (B, T), True at tokens
+        pooled, weights = self._pool(outputs, state, mask, lengths)  # (B, H)
+        logits = self.output(self.drop(pooled))  # (B, C)
+        loss = F.cross_entropy(logits, targets) if targets is not None else None
+        return ClassifierOutput(logits, loss, weights)
+
+    def _pool(
+        self, outputs: Tensor, state: Any, mask: Tensor, lengths: Tensor
+    ) -> tuple[Tensor, Tensor | None]:
+        pooling = self.config.pooling
+        if pooling == "attention":
+            return self.attention(outputs, mask)
+        if pooling == "mean":
+            # Outputs past each length are zero, so the sum runs over the valid steps only.
+            count = lengths.to(outputs.dtype).unsqueeze(1)  # (B, 1)
+            return outputs.sum(dim=1) / count, None  # (B, H)
+        if pooling == "max":
+            return outputs.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1), None
+        h_n = state[0] if isinstance(state, tuple) else state  # (D*layers, B, hidden)
+        directions = 2 if self.config.bidirectional else 1
+        last = h_n[-directions:]  # (D, B, hidden): the top layer's directions
+        return last.transpose(0, 1).flatten(1), None  # (B, D*hidden)
+
+    def regularization_loss(self) -> Tensor:
+        """The recurrent layer's weight penalties (zero when it has no regularizers)."""
+        return self.rnn.regularization_loss()
+
+    def apply_constraints(self) -> None:
+        self.rnn.apply_constraints()
