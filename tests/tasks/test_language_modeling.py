@@ -97,3 +97,16 @@ def test_bad_input(tmp_path):
         lm.load_language_model(tmp_path / "missing")
     with pytest.raises(ValueError, match="level must be one of word, char"):
         lm.LMData(corpus="x", level="byte")
+    with pytest.raises(ValueError, match="tokenizer 'char' does not fit level 'word'"):
+        lm.LMData(corpus="x", tokenizer="char")
+
+
+def test_whitespace_tokenizer_keeps_pretokenized_words(tmp_path):
+    corpus = tmp_path / "ptb.txt"
+    corpus.write_text(" mr. <unk> is n't here N \n" * 50)
+    data = lm.LMData(corpus=str(corpus), tokenizer="whitespace", batch_size=2, bptt=5,
+                     eval_batch_size=2)
+    lm.train_language_model(data, {"embed_size": 4, "hidden_size": 4, "num_layers": 1},
+                            TrainConfig(epochs=1), tmp_path / "m", quiet=True)
+    vocab = lm.load_language_model(tmp_path / "m").vocab
+    assert "mr." in vocab and "n't" in vocab and "N" in vocab and "<" not in vocab

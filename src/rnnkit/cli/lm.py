@@ -50,6 +50,9 @@ def add_train_parser(tasks) -> None:
     data.add_argument("--level", choices=lm.LEVELS, default="word", help="token unit")
     data.add_argument("--lang", choices=lm.LANGS, default="en",
                       help="word tokenizer: English rules, jieba (zh), or both (auto)")
+    data.add_argument("--tokenizer", choices=("word", "char", "chinese", "whitespace", "auto"),
+                      help="override the tokenizer --level/--lang pick (whitespace: "
+                           "pre-tokenized text such as PTB)")
     data.add_argument("--max-vocab", type=int, help="vocabulary size cap, specials included")
     data.add_argument("--min-freq", type=int, default=1, help="drop rarer tokens (to <unk>)")
     data.add_argument("--batch-size", type=int, default=20, help="parallel streams per batch")
@@ -129,6 +132,7 @@ def _data_from_args(args) -> lm.LMData:
         corpus=args.data, valid=args.valid, level=args.level, lang=args.lang,
         batch_size=args.batch_size, bptt=args.bptt, eval_batch_size=args.eval_batch_size,
         valid_fraction=args.valid_fraction, max_vocab=args.max_vocab, min_freq=args.min_freq,
+        tokenizer=args.tokenizer,
     )
 
 

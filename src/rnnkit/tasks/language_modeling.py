@@ -27,7 +27,7 @@ from rnnkit.models import (
     generate,
     map_state,
 )
-from rnnkit.text import Tokenizer, Vocab, get_tokenizer
+from rnnkit.text import TOKENIZERS, Tokenizer, Vocab, get_tokenizer
 from rnnkit.train import StepOutput, TrainConfig, Trainer
 from rnnkit.train.model_dir import (
     VOCAB_FILE,
@@ -56,7 +56,11 @@ def tokenizer_name(level: str, lang: str) -> str:
 
 @dataclass(frozen=True)
 class LMData:
-    """How the corpus becomes batches (stored in config.json under ``data``)."""
+    """How the corpus becomes batches (stored in config.json under ``data``).
+
+    ``tokenizer`` defaults to the one :func:`tokenizer_name` picks for ``level`` and ``lang``;
+    ``"whitespace"`` suits pre-tokenized corpora such as PTB.
+    """
 
     corpus: str
     valid: str | None = None
@@ -68,9 +72,17 @@ class LMData:
     valid_fraction: float = 0.1
     max_vocab: int | None = None
     min_freq: int = 1
+    tokenizer: str | None = None
 
     def __post_init__(self) -> None:
-        tokenizer_name(self.level, self.lang)
+        name = tokenizer_name(self.level, self.lang)
+        if self.tokenizer is not None and self.tokenizer not in TOKENIZERS:
+            raise ValueError(f"tokenizer must be one of {', '.join(TOKENIZERS)}, "
+                             f"got {self.tokenizer!r}")
+        if self.tokenizer is not None and (self.tokenizer == "char") != (self.level == "char"):
+            raise ValueError(f"tokenizer {self.tokenizer!r} does not fit level {self.level!r}")
+        if self.tokenizer is None:
+            object.__setattr__(self, "tokenizer", name)
         for name in ("batch_size", "bptt", "eval_batch_size", "min_freq"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -153,7 +165,7 @@ def train_language_model(
     """Prepare the corpus, write the model directory and train; returns the finished trainer."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = get_tokenizer(tokenizer_name(data.level, data.lang))
+    tokenizer = get_tokenizer(data.tokenizer)
     prepared = prepare(data.corpus, out_dir / CORPUS_DIR, tokenizer=tokenizer,
                        max_size=data.max_vocab, min_freq=data.min_freq, eos=True,
                        progress=not quiet)
@@ -161,7 +173,7 @@ def train_language_model(
     model_config = LanguageModelConfig(vocab_size=len(prepared.vocab), **model_options)
     write_config(out_dir, TASK, {
         "model": model_config.to_dict(),
-        "data": {**data.__dict__, "tokenizer": tokenizer.config()},
+        "data": {**data.__dict__, "tokenizer_config": tokenizer.config()},
         "train": train.to_dict(),
     })
     trainer = _trainer(out_dir, quiet, callbacks, device)
@@ -181,12 +193,12 @@ def resume_language_model(
 def _trainer(out_dir: Path, quiet: bool, callbacks, device: str) -> Trainer:
     config = read_config(out_dir, TASK)
     data_section = dict(config["data"])
-    data_section.pop("tokenizer")
+    tokenizer_config = data_section.pop("tokenizer_config")
     data = LMData(**data_section)
     tokens = _prepared_tokens(out_dir)
     vocab = Vocab.load(out_dir / VOCAB_FILE)
     if data.valid is not None:
-        tokenizer = get_tokenizer(**config["data"]["tokenizer"])
+        tokenizer = get_tokenizer(**tokenizer_config)
         train_ids, valid_ids = tokens, encode_file(data.valid, tokenizer, vocab)
     else:
         cut = int(len(tokens) * (1 - data.valid_fraction))
@@ -233,7 +245,7 @@ def load_language_model(directory: str | Path) -> LoadedLanguageModel:
     model = LanguageModel(LanguageModelConfig.from_dict(config["model"]))
     load_weights(directory, model)
     model.eval()
-    tokenizer = get_tokenizer(**config["data"]["tokenizer"])
+    tokenizer = get_tokenizer(**config["data"]["tokenizer_config"])
     return LoadedLanguageModel(model, vocab, tokenizer, config["data"]["level"], config)
 
 
