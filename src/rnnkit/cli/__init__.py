@@ -1,4 +1,5 @@
-"""The ``rnnkit`` command line: train, generate, evaluate, inspect and a demo, on plain files.
+"""The ``rnnkit`` command line: train, generate, predict, evaluate, inspect and a demo, on
+plain files.
 
 Errors print one line (``rnnkit: error: …``) and exit 1; ``--debug`` shows the traceback.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 # OpenMP threads that busy-wait at every barrier make a recurrent loop (many small parallel
 # regions) up to 30x slower as soon as another process shares the cores; sleeping waiters cost
@@ -15,7 +17,7 @@ import sys
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from rnnkit import __version__
-from rnnkit.cli import lm
+from rnnkit.cli import classify, lm, split
 
 EXPECTED_ERRORS = (ValueError, TypeError, OSError, RuntimeError)
 
@@ -32,16 +34,24 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model on plain files")
     tasks = train.add_subparsers(dest="task", metavar="TASK", required=True)
     lm.add_train_parser(tasks)
+    classify.add_train_parser(tasks)
     lm.add_generate_parser(commands)
     lm.add_evaluate_parser(commands)
+    classify.add_predict_parser(commands)
+    split.add_split_parser(commands)
     lm.add_inspect_parser(commands)
     lm.add_demo_parser(commands)
     return parser
 
 
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    return f"rnnkit: warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    warnings.formatwarning = _format_warning
     try:
         return args.run(args) or 0
     except KeyboardInterrupt:

@@ -59,3 +59,28 @@ def plot_gates(tokens: list[str], gates: dict, path: Path, units: int = 32) -> N
     with atomic_path(path) as temporary:
         figure.savefig(temporary, format="png")
     plt.close(figure)
+
+
+def plot_confusion(matrix: list[list[int]], labels: list[str], path: Path, title: str) -> None:
+    """Confusion matrix as a heatmap (rows gold, columns predicted) with counts in the cells,
+    written atomically to ``path``."""
+    size = max(4.0, 0.6 * len(labels) + 2)
+    figure, axis = plt.subplots(figsize=(size, size), dpi=100)
+    image = axis.imshow(matrix, cmap="Blues")
+    peak = max((max(row) for row in matrix), default=0)
+    for row, counts in enumerate(matrix):
+        for column, count in enumerate(counts):
+            axis.text(column, row, str(count), ha="center", va="center",
+                      color="white" if count > peak / 2 else "black", fontsize=8)
+    axis.set_xticks(range(len(labels)))
+    axis.set_xticklabels(labels, rotation=45 if max(map(len, labels)) > 3 else 0, ha="right")
+    axis.set_yticks(range(len(labels)))
+    axis.set_yticklabels(labels)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("gold")
+    axis.set_title(title)
+    figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04)
+    figure.tight_layout()
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png")
+    plt.close(figure)

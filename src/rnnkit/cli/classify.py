@@ -1,0 +1,177 @@
+"""Classification commands: ``train classify``, ``predict`` (any task model with a predict),
+and the classification side of ``evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rnnkit.cli.common import (
+    add_training_arguments,
+    print_best,
+    rnn_option,
+    set_threads,
+    train_config_from_args,
+)
+from rnnkit.data import read_corpus
+from rnnkit.models.classifier import POOLINGS
+from rnnkit.tasks import classification as cls
+from rnnkit.train.model_dir import read_config
+from rnnkit.train.plots import plot_confusion
+
+
+def add_train_parser(tasks) -> None:
+    parser = tasks.add_parser(
+        "classify", help="train a text classifier (sentiment, topics, ...)",
+        description="Train a recurrent text classifier on a labelled file: TSV/CSV with a "
+                    "header (label,review) or text<TAB>label, or '<label> <text>' lines "
+                    "(SST-2). Writes a model directory with a validation report and "
+                    "confusion.png.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", help="labelled training file; required unless --resume")
+    data.add_argument("--valid", help="labelled validation file; default: a held-out "
+                                      "--valid-fraction of --data")
+    data.add_argument("--valid-fraction", type=float, default=0.1,
+                      help="share of --data held out for validation when --valid is absent")
+    data.add_argument("--split-seed", type=int, default=0, help="seed of that held-out split")
+    data.add_argument("--format", choices=cls.FORMATS, default="auto",
+                      help="file format (auto: by suffix, then a tab in line 1 means TSV, else "
+                           "'<label> <text>' lines)")
+    data.add_argument("--text-column", help="TSV/CSV text column (header name or number)")
+    data.add_argument("--label-column", help="TSV/CSV label column (header name or number)")
+    data.add_argument("--tokenizer", choices=cls.TOKENIZER_NAMES, default="word",
+                      help="word: English rules; chinese: jieba; whitespace: pre-tokenized")
+    data.add_argument("--lowercase", action="store_true", help="lowercase (word/auto)")
+    data.add_argument("--max-length", type=int, default=400,
+                      help="texts are cut to this many tokens (a warning counts them)")
+    data.add_argument("--max-vocab", type=int, help="vocabulary size cap, specials included")
+    data.add_argument("--min-freq", type=int, default=1, help="rarer tokens become <unk>")
+    data.add_argument("--batch-size", type=int, default=32)
+    data.add_argument("--vectors", help="pretrained word vectors (word2vec/GloVe text) to "
+                                        "initialise the embeddings; sets --embed")
+    model = parser.add_argument_group("model")
+    model.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="lstm")
+    model.add_argument("--embed", type=int, default=128, help="embedding size")
+    model.add_argument("--hidden", type=int, default=128, help="hidden size per direction")
+    model.add_argument("--layers", type=int, default=1, help="stacked recurrent layers")
+    model.add_argument("--unidirectional", action="store_true",
+                       help="one direction instead of a bidirectional layer")
+    model.add_argument("--pooling", choices=POOLINGS, default="max",
+                       help="last state, mean or max over valid steps, or additive attention")
+    model.add_argument("--attention-size", type=int, default=64)
+    model.add_argument("--dropout", type=float, default=0.5,
+                       help="dropout on embeddings, between layers and on the pooled vector")
+    model.add_argument("--freeze-embeddings", action="store_true",
+                       help="keep the (pretrained) embeddings fixed")
+    model.add_argument("--rnn-option", type=rnn_option, action="append", default=[],
+                       metavar="KEY=VALUE", help="any rnnkit.nn layer option (repeatable)")
+    add_training_arguments(parser, epochs=10, optimizer="adam", lr=1e-3, clip=5.0)
+    parser.set_defaults(run=run_train)
+
+
+def _column(value: str | None) -> str | int | None:
+    return int(value) if value is not None and value.lstrip("-").isdigit() else value
+
+
+def run_train(args: argparse.Namespace) -> int:
+    set_threads(args)
+    try:
+        if args.resume:
+            trainer = cls.resume_classifier(args.out, quiet=args.quiet)
+        else:
+            if not args.data:
+                raise ValueError("train classify: --data is required (or --resume to continue "
+                                 "a run)")
+            data = cls.ClassificationData(
+                train=args.data, valid=args.valid, format=args.format,
+                text_column=_column(args.text_column), label_column=_column(args.label_column),
+                tokenizer=args.tokenizer, lowercase=args.lowercase, max_length=args.max_length,
+                max_vocab=args.max_vocab, min_freq=args.min_freq, batch_size=args.batch_size,
+                valid_fraction=args.valid_fraction, split_seed=args.split_seed,
+                vectors=args.vectors,
+            )
+            model = {"cell": args.cell, "embed_size": args.embed, "hidden_size": args.hidden,
+                     "num_layers": args.layers, "bidirectional": not args.unidirectional,
+                     "pooling": args.pooling, "attention_size": args.attention_size,
+                     "dropout": args.dropout, "freeze_embeddings": args.freeze_embeddings,
+                     "rnn_options": dict(args.rnn_option)}
+            trainer = cls.train_classifier(data, model, train_config_from_args(args), args.out,
+                                           quiet=args.quiet)
+    except KeyboardInterrupt:
+        print(f"rnnkit: interrupted; the checkpoint in {args.out} is kept. Continue with: "
+              f"rnnkit train classify --out {args.out} --resume", file=sys.stderr)
+        return 130
+    if not args.quiet:
+        print_best(trainer.history, args.out, "accuracy")
+    return 0
+
+
+def predict_classify(args: argparse.Namespace) -> int:
+    """``predict`` for a classifier: one line per text, TSV ``label<TAB>p(label_1)...`` with a
+    header, or JSON lines ``{"text", "label", "probabilities"}``."""
+    loaded = cls.load_classifier(args.model_dir)
+    if args.text is not None:
+        texts, source = args.text, "--text"
+    else:
+        texts, source = list(read_corpus(args.input)), args.input
+    predictions = cls.predict_texts(loaded, texts, source)
+    if args.output_format == "json":
+        for text, prediction in zip(texts, predictions):
+            print(json.dumps({"text": text, "label": prediction.label,
+                              "probabilities": prediction.probabilities}, ensure_ascii=False))
+    else:
+        print("\t".join(["label", *(f"p({label})" for label in loaded.labels)]))
+        for prediction in predictions:
+            print("\t".join([prediction.label,
+                             *(f"{p:.4f}" for p in prediction.probabilities.values())]))
+    return 0
+
+
+def evaluate_classify(args: argparse.Namespace) -> int:
+    """``evaluate`` for a classifier: accuracy, macro-F1 and the per-class report; ``--plot``
+    writes the confusion matrix as PNG."""
+    loaded = cls.load_classifier(args.model_dir)
+    report = cls.evaluate_classifier(loaded, args.data)
+    if args.plot:
+        plot_confusion(report["confusion"], loaded.labels, Path(args.plot),
+                       f"{Path(args.data).name}: accuracy {report['accuracy']:.3f}")
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+        return 0
+    for name in ("examples", "loss", "accuracy", "macro_f1"):
+        print(f"{name}\t{report[name]:.4f}" if name != "examples" else f"{name}\t{report[name]}")
+    print("label\tprecision\trecall\tf1\tsupport")
+    for label, row in report["per_class"].items():
+        print(f"{label}\t{row['precision']:.4f}\t{row['recall']:.4f}\t{row['f1']:.4f}\t"
+              f"{row['support']}")
+    return 0
+
+
+PREDICTORS = {cls.TASK: predict_classify}
+"""``predict`` per task stored in config.json."""
+
+
+def add_predict_parser(commands) -> None:
+    parser = commands.add_parser(
+        "predict", help="apply a trained task model (classifier, ...) to texts",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("model_dir", metavar="DIR", help="model directory")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", action="append", help="a text to classify (repeatable)")
+    source.add_argument("--input", help="file with one text per line (blank lines skipped)")
+    parser.add_argument("--output-format", choices=("tsv", "json"), default="tsv",
+                        help="TSV with a header, or one JSON object per line")
+    parser.set_defaults(run=run_predict)
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    task = read_config(args.model_dir)["task"]
+    if task not in PREDICTORS:
+        raise ValueError(f"predict: {args.model_dir} holds a {task!r} model; predict serves "
+                         f"{sorted(PREDICTORS)} models (use 'generate' for language models)")
+    return PREDICTORS[task](args)

@@ -1,0 +1,435 @@
+"""Text classification: labelled file → vocabulary → bucketed padded batches → Classifier.
+
+Input files (``format``): ``tsv`` / ``csv`` are read by :func:`rnnkit.data.read_labeled`
+(header names such as ``label,review`` are recognised); ``label-first`` is one example per
+line, ``<label> <text>`` separated by the first space (SST-2's files); ``auto`` picks by
+suffix (``.tsv``/``.tab``, ``.csv``), else a tab in the first line means TSV, else
+label-first. A TSV/CSV file whose first row names no known column (``label``, ``text``,
+``review``, …) is read as ``text<sep>label`` unless the columns are given.
+
+Texts longer than ``max_length`` tokens are cut to their first ``max_length`` tokens, with a
+warning that counts them. A text with no tokens is an error at prediction time (naming the
+source and example); in training and evaluation files it is skipped with a warning (the
+ChnSentiCorp file has one empty review).
+A label in an evaluation file that training never saw is an error listing the known labels.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.data import Batch, BucketBatchSampler, collate, iter_lines, load_vectors, read_labeled
+from rnnkit.data.readers import LABEL_NAMES, TEXT_NAMES
+from rnnkit.models.classifier import Classifier, ClassifierConfig
+from rnnkit.tasks.metrics import classification_report
+from rnnkit.text import Tokenizer, Vocab, get_tokenizer
+from rnnkit.train import StepOutput, TrainConfig, Trainer
+from rnnkit.train.model_dir import (
+    VOCAB_FILE,
+    WEIGHTS_FILE,
+    load_weights,
+    read_config,
+    require_files,
+    write_config,
+    write_json,
+)
+from rnnkit.train.plots import plot_confusion
+
+TASK = "classify"
+FORMATS = ("auto", "tsv", "csv", "label-first")
+TOKENIZER_NAMES = ("word", "whitespace", "char", "chinese", "auto")
+LABELS_FILE = "labels.json"
+REPORT_FILE = "valid_report.json"
+CONFUSION_PLOT = "confusion.png"
+
+
+@dataclass(frozen=True)
+class ClassificationData:
+    """Where the examples come from and how they become batches (config.json ``data``).
+
+    Without ``valid``, a ``valid_fraction`` of the training examples, drawn with
+    ``split_seed``, is held out for validation.
+    """
+
+    train: str
+    valid: str | None = None
+    format: str = "auto"
+    text_column: str | int | None = None
+    label_column: str | int | None = None
+    tokenizer: str = "word"
+    lowercase: bool = False
+    max_length: int = 400
+    max_vocab: int | None = None
+    min_freq: int = 1
+    batch_size: int = 32
+    valid_fraction: float = 0.1
+    split_seed: int = 0
+    vectors: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        if self.tokenizer not in TOKENIZER_NAMES:
+            raise ValueError(f"tokenizer must be one of {', '.join(TOKENIZER_NAMES)}, got "
+                             f"{self.tokenizer!r}")
+        for name in ("max_length", "min_freq", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.valid is None and not 0 < self.valid_fraction < 1:
+            raise ValueError(f"valid_fraction must be in (0, 1), got {self.valid_fraction}")
+
+    def make_tokenizer(self) -> Tokenizer:
+        if self.tokenizer in ("word", "auto"):
+            return get_tokenizer(self.tokenizer, lowercase=self.lowercase)
+        return get_tokenizer(self.tokenizer)
+
+
+def _resolve_format(path: Path, format: str) -> str:
+    if format != "auto":
+        return format
+    suffix = path.suffix.lower()
+    if suffix in (".tsv", ".tab"):
+        return "tsv"
+    if suffix == ".csv":
+        return "csv"
+    first = next(iter_lines(path), (0, ""))[1]
+    return "tsv" if "\t" in first else "label-first"
+
+
+def read_label_first(path: str | Path) -> Iterator[tuple[str, str]]:
+    """``(text, label)`` per non-blank line ``<label> <text>`` (the label is the first
+    space-separated field), as in SST-2's ``stsa.binary.*`` files."""
+    found = False
+    for line_number, line in iter_lines(path):
+        if not line.strip():
+            continue
+        label, _, text = line.strip().partition(" ")
+        if not text.strip():
+            raise ValueError(f"{path}:{line_number}: expected '<label> <text>', got only "
+                             f"{label!r}")
+        found = True
+        yield text, label
+    if not found:
+        raise ValueError(f"read_label_first: {path} holds no examples (the file is empty or "
+                         "blank)")
+
+
+def read_examples(
+    path: str | Path,
+    format: str = "auto",
+    text_column: str | int | None = None,
+    label_column: str | int | None = None,
+) -> list[tuple[str, str]]:
+    """``(text, label)`` pairs of a labelled file in one of :data:`FORMATS`."""
+    path = Path(path)
+    resolved = _resolve_format(path, format)
+    if resolved == "label-first":
+        return list(read_label_first(path))
+    delimiter = "\t" if resolved == "tsv" else ","
+    if text_column is None and label_column is None and not _has_known_header(path, delimiter):
+        text_column, label_column = 0, -1
+    return list(read_labeled(path, text_column, label_column, delimiter=delimiter))
+
+
+def _has_known_header(path: Path, delimiter: str) -> bool:
+    first = next(iter_lines(path), (0, ""))[1]
+    names = {name.strip().strip('"').lower() for name in first.split(delimiter)}
+    return bool(names & {*LABEL_NAMES, *TEXT_NAMES})
+
+
+def encode_texts(
+    texts: Sequence[str], tokenizer: Tokenizer, vocab: Vocab, max_length: int, source: str,
+    skip_empty: bool = False,
+) -> tuple[list[list[int]], list[int]]:
+    """Ids of each text cut to ``max_length`` (one warning counts the cut texts), and the
+    indices of the texts kept.
+
+    A text with no tokens is a ValueError naming ``source`` and the example number, or, with
+    ``skip_empty``, left out with a warning (training and evaluation files).
+    """
+    encoded, kept, empty, cut = [], [], [], 0
+    for index, text in enumerate(texts):
+        tokens = tokenizer.tokenize(text)
+        if not tokens:
+            if not skip_empty:
+                raise ValueError(f"{source}: example {index + 1} has no tokens (empty text)")
+            empty.append(index + 1)
+            continue
+        cut += len(tokens) > max_length
+        encoded.append(vocab.encode(tokens[:max_length]))
+        kept.append(index)
+    if empty:
+        warnings.warn(f"{source}: skipped {len(empty)} examples with no tokens (empty text), "
+                      f"the first is example {empty[0]}", stacklevel=2)
+    if cut:
+        warnings.warn(f"{source}: {cut} of {len(texts)} texts are longer than max_length="
+                      f"{max_length} tokens and were cut to their first {max_length}",
+                      stacklevel=2)
+    return encoded, kept
+
+
+def label_ids(labels: Sequence[str], known: Sequence[str], source: str) -> list[int]:
+    """Index of each label in ``known``; an unknown label is a ValueError listing them."""
+    index = {label: position for position, label in enumerate(known)}
+    unknown = sorted(set(labels) - set(index))
+    if unknown:
+        raise ValueError(f"{source}: labels {unknown[:5]} were never seen in training; the "
+                         f"model knows {list(known)}")
+    return [index[label] for label in labels]
+
+
+def split_held_out(
+    examples: Sequence[Any], fraction: float, seed: int
+) -> tuple[list[Any], list[Any]]:
+    """``(kept, held_out)``: a seeded random ``fraction`` of the examples held out."""
+    order = np.random.default_rng(seed).permutation(len(examples))
+    held = max(1, round(fraction * len(examples)))
+    if held >= len(examples):
+        raise ValueError(f"valid_fraction={fraction} of {len(examples)} examples leaves none "
+                         "to train on; pass a validation file")
+    return ([examples[i] for i in sorted(order[held:])],
+            [examples[i] for i in sorted(order[:held])])
+
+
+class LabelledIds(NamedTuple):
+    ids: list[list[int]]
+    labels: list[int]
+
+
+def make_batch(ids: Sequence[Sequence[int]], labels: Sequence[int]) -> tuple[Batch, Tensor]:
+    """A padded :class:`Batch` ``(B, T)`` and the label ids ``(B,)``."""
+    return collate(ids), torch.tensor(labels, dtype=torch.long)
+
+
+def ordered_batches(ids: Sequence[Sequence[int]], batch_size: int) -> list[list[int]]:
+    """Index batches of similar lengths (sorted, no shuffling) for evaluation."""
+    order = sorted(range(len(ids)), key=lambda index: len(ids[index]))
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+@torch.no_grad()
+def predict_probabilities(
+    model: Classifier, ids: Sequence[Sequence[int]], batch_size: int = 64
+) -> Tensor:
+    """Class probabilities FloatTensor ``(N, C)`` in the order of ``ids``."""
+    model.eval()
+    probabilities = torch.empty(len(ids), model.config.num_classes)  # (N, C)
+    for indices in ordered_batches(ids, batch_size):
+        batch = collate([ids[index] for index in indices])
+        logits = model(batch.ids, batch.lengths).logits  # (B, C)
+        probabilities[indices] = torch.softmax(logits, dim=-1)
+    return probabilities
+
+
+def score(
+    model: Classifier, data: LabelledIds, labels: Sequence[str], batch_size: int = 64
+) -> dict[str, Any]:
+    """Mean loss and :func:`classification_report` of ``model`` on labelled ids."""
+    probabilities = predict_probabilities(model, data.ids, batch_size)  # (N, C)
+    gold = torch.tensor(data.labels)
+    loss = F.nll_loss(probabilities.clamp_min(1e-12).log(), gold).item()
+    report = classification_report(data.labels, probabilities.argmax(-1).tolist(), labels)
+    return {"loss": loss, **report}
+
+
+class ClassificationTask:
+    """The trainer's view of classification (see ``rnnkit.train.TrainingTask``)."""
+
+    name = "classifier"
+
+    def __init__(self, train: LabelledIds, valid: LabelledIds | None, labels: Sequence[str],
+                 batch_size: int, seed: int) -> None:
+        self.train = train
+        self.valid = valid
+        self.labels = list(labels)
+        self.sampler = BucketBatchSampler([len(ids) for ids in train.ids], batch_size,
+                                          seed=seed)
+        self.batch_size = batch_size
+
+    def train_batches(self, epoch: int) -> list[tuple[Batch, Tensor]]:
+        self.sampler.set_epoch(epoch)
+        return [make_batch([self.train.ids[i] for i in indices],
+                           [self.train.labels[i] for i in indices]) for indices in self.sampler]
+
+    def train_step(self, model: nn.Module, batch: tuple[Batch, Tensor], carry: Any) -> StepOutput:
+        padded, targets = batch
+        output = model(padded.ids, padded.lengths, targets)
+        return StepOutput(output.loss, len(targets))
+
+    def evaluate(self, model: nn.Module) -> dict[str, float] | None:
+        if self.valid is None:
+            return None
+        report = score(model, self.valid, self.labels, self.batch_size)
+        return {name: report[name] for name in ("loss", "accuracy", "macro_f1")}
+
+    def describe(self, loss: float) -> dict[str, float]:
+        return {}
+
+
+@dataclass
+class LoadedClassifier:
+    """A trained classification directory, ready to predict and evaluate."""
+
+    model: Classifier
+    vocab: Vocab
+    labels: list[str]
+    tokenizer: Tokenizer
+    data: ClassificationData
+    config: dict[str, Any]
+
+
+class Prediction(NamedTuple):
+    label: str
+    probabilities: dict[str, float]  # label → probability, in the model's label order
+
+
+def _data_section(data: ClassificationData) -> dict[str, Any]:
+    return {**asdict(data), "tokenizer_config": data.make_tokenizer().config()}
+
+
+def _data_from_section(section: dict[str, Any]) -> ClassificationData:
+    fields = dict(section)
+    fields.pop("tokenizer_config")
+    return ClassificationData(**fields)
+
+
+def _labelled(examples: Sequence[tuple[str, str]], tokenizer: Tokenizer, vocab: Vocab,
+              labels: Sequence[str], data: ClassificationData, source: str) -> LabelledIds:
+    ids, kept = encode_texts([text for text, _ in examples], tokenizer, vocab, data.max_length,
+                             source, skip_empty=True)
+    if not ids:
+        raise ValueError(f"{source}: no example has any tokens")
+    return LabelledIds(ids, label_ids([examples[index][1] for index in kept], labels, source))
+
+
+def _examples(data: ClassificationData) -> tuple[list, list]:
+    train = read_examples(data.train, data.format, data.text_column, data.label_column)
+    if data.valid is not None:
+        return train, read_examples(data.valid, data.format, data.text_column, data.label_column)
+    return split_held_out(train, data.valid_fraction, data.split_seed)
+
+
+def train_classifier(
+    data: ClassificationData,
+    model_options: dict[str, Any],
+    train: TrainConfig,
+    out_dir: str | Path,
+    quiet: bool = False,
+    callbacks=(),
+) -> Trainer:
+    """Read and encode the data, write the model directory and train; then write the
+    validation report (``valid_report.json``) and ``confusion.png`` of the best weights."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = data.make_tokenizer()
+    train_examples, _ = _examples(data)
+    vocab = Vocab.build((tokenizer.tokenize(text) for text, _ in train_examples),
+                        max_size=data.max_vocab, min_freq=data.min_freq)
+    labels = sorted({label for _, label in train_examples})
+    if len(labels) < 2:
+        raise ValueError(f"{data.train}: expected at least 2 distinct labels, got {labels}")
+    embeddings = None
+    if data.vectors is not None:
+        embeddings = load_vectors(data.vectors, vocab).weights
+        model_options = {**model_options, "embed_size": embeddings.shape[1]}
+    model_config = ClassifierConfig(vocab_size=len(vocab), num_classes=len(labels),
+                                    **model_options)
+    vocab.save(out_dir / VOCAB_FILE)
+    write_json(out_dir / LABELS_FILE, labels)
+    write_config(out_dir, TASK, {"model": model_config.to_dict(), "data": _data_section(data),
+                                 "train": train.to_dict()})
+    trainer = _trainer(out_dir, quiet, callbacks, embeddings)
+    trainer.fit()
+    write_valid_report(out_dir, trainer.task)
+    return trainer
+
+
+def resume_classifier(out_dir: str | Path, quiet: bool = False, callbacks=()) -> Trainer:
+    """Continue an interrupted run of :func:`train_classifier` exactly where it stopped."""
+    trainer = _trainer(Path(out_dir), quiet, callbacks)
+    trainer.fit(resume=True)
+    write_valid_report(Path(out_dir), trainer.task)
+    return trainer
+
+
+def _trainer(out_dir: Path, quiet: bool, callbacks, embeddings: Tensor | None = None) -> Trainer:
+    config = read_config(out_dir, TASK)
+    data = _data_from_section(config["data"])
+    tokenizer = get_tokenizer(**config["data"]["tokenizer_config"])
+    vocab = Vocab.load(out_dir / VOCAB_FILE)
+    labels = _read_labels(out_dir)
+    train_examples, valid_examples = _examples(data)
+    train_ids = _labelled(train_examples, tokenizer, vocab, labels, data, data.train)
+    valid_source = data.valid or f"{data.train} (held-out {data.valid_fraction:g})"
+    valid_ids = _labelled(valid_examples, tokenizer, vocab, labels, data, valid_source)
+    train_config = TrainConfig.from_dict(config["train"])
+    task = ClassificationTask(train_ids, valid_ids, labels, data.batch_size, train_config.seed)
+    torch.manual_seed(train_config.seed)
+    model = Classifier(ClassifierConfig.from_dict(config["model"]), embeddings)
+    return Trainer(model, task, train_config, out_dir, quiet=quiet, callbacks=callbacks)
+
+
+def write_valid_report(out_dir: Path, task: ClassificationTask) -> dict[str, Any]:
+    """Score the saved (best) weights on the validation data; write the report and plot."""
+    loaded = load_classifier(out_dir)
+    report = score(loaded.model, task.valid, loaded.labels, task.batch_size)
+    write_json(out_dir / REPORT_FILE, report)
+    plot_confusion(report["confusion"], loaded.labels, out_dir / CONFUSION_PLOT,
+                   f"validation: accuracy {report['accuracy']:.3f}")
+    return report
+
+
+def _read_labels(directory: Path) -> list[str]:
+    labels = json.loads((directory / LABELS_FILE).read_text("utf-8"))
+    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+        raise ValueError(f"{directory / LABELS_FILE}: expected a JSON list of label strings")
+    return labels
+
+
+def load_classifier(directory: str | Path) -> LoadedClassifier:
+    """Load a model directory written by :func:`train_classifier`."""
+    directory = require_files(directory, "config.json", VOCAB_FILE, LABELS_FILE, WEIGHTS_FILE)
+    config = read_config(directory, TASK)
+    model = Classifier(ClassifierConfig.from_dict(config["model"]))
+    load_weights(directory, model)
+    model.eval()
+    return LoadedClassifier(model, Vocab.load(directory / VOCAB_FILE), _read_labels(directory),
+                            get_tokenizer(**config["data"]["tokenizer_config"]),
+                            _data_from_section(config["data"]), config)
+
+
+def predict_texts(
+    loaded: LoadedClassifier, texts: Sequence[str], source: str = "input"
+) -> list[Prediction]:
+    """The most likely label and every label's probability for each text."""
+    if not texts:
+        raise ValueError(f"{source}: no texts to classify (the input is empty)")
+    ids, _ = encode_texts(texts, loaded.tokenizer, loaded.vocab, loaded.data.max_length,
+                          source)
+    probabilities = predict_probabilities(loaded.model, ids)  # (N, C)
+    return [
+        Prediction(loaded.labels[int(row.argmax())],
+                   {label: float(p) for label, p in zip(loaded.labels, row)})
+        for row in probabilities
+    ]
+
+
+def evaluate_classifier(
+    loaded: LoadedClassifier, path: str | Path, format: str | None = None
+) -> dict[str, Any]:
+    """Loss, accuracy, macro-F1, per-class report and confusion matrix on a labelled file
+    (read in the training data's ``format`` and columns unless ``format`` is given)."""
+    data = loaded.data
+    examples = read_examples(path, format or data.format, data.text_column, data.label_column)
+    labelled = _labelled(examples, loaded.tokenizer, loaded.vocab, loaded.labels, data, str(path))
+    return {**score(loaded.model, labelled, loaded.labels), "examples": len(labelled.ids)}

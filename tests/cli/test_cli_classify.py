@@ -1,0 +1,89 @@
+"""``rnnkit train classify``, ``predict``, ``evaluate`` and ``split`` end to end on tiny files."""
+
+import json
+
+import pytest
+import torch
+
+from rnnkit.cli import main
+
+ROWS = ["great fun movie\tpos", "loved it\tpos", "dull bad movie\tneg", "hated it\tneg"] * 6
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("cli_classify")
+    (root / "train.tsv").write_text("\n".join(ROWS) + "\n")
+    code = main(["train", "classify", "--data", str(root / "train.tsv"), "--valid",
+                 str(root / "train.tsv"), "--embed", "8", "--hidden", "8", "--epochs", "4",
+                 "--batch-size", "8", "--lr", "0.03", "--dropout", "0", "--out",
+                 str(root / "model"), "--quiet"])
+    assert code == 0
+    yield root
+    torch.set_num_threads(threads)
+
+
+def test_predict_text_prints_label_and_probabilities_as_tsv(trained, capsys):
+    assert main(["predict", str(trained / "model"), "--text", "great fun", "--text",
+                 "dull"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "label\tp(neg)\tp(pos)"
+    assert [line.split("\t")[0] for line in lines[1:]] == ["pos", "neg"]
+
+
+def test_predict_input_file_as_json_lines(trained, tmp_path, capsys):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("loved it\n\nhated it\n")
+    assert main(["predict", str(trained / "model"), "--input", str(texts),
+                 "--output-format", "json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [row["text"] for row in rows] == ["loved it", "hated it"]
+    assert [row["label"] for row in rows] == ["pos", "neg"]
+    assert set(rows[0]["probabilities"]) == {"neg", "pos"}
+
+
+def test_evaluate_dispatches_on_the_task_and_plots(trained, tmp_path, capsys):
+    plot = tmp_path / "confusion.png"
+    assert main(["evaluate", str(trained / "model"), "--data", str(trained / "train.tsv"),
+                 "--json", "--plot", str(plot)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["accuracy"] == 1.0 and report["examples"] == 24
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_split_writes_a_seeded_held_out_file(tmp_path, capsys):
+    data = tmp_path / "all.csv"
+    data.write_text("label,review\n" + "".join(f'{i % 2},"text, number {i}"\n'
+                                               for i in range(20)))
+    assert main(["split", str(data), "--out-dir", str(tmp_path / "split"), "--seed", "1"]) == 0
+    train = (tmp_path / "split" / "train.csv").read_text().splitlines()
+    test = (tmp_path / "split" / "test.csv").read_text().splitlines()
+    assert train[0] == test[0] == "label,review"
+    assert len(train) == 19 and len(test) == 3
+    assert sorted(train[1:] + test[1:]) == sorted(data.read_text().splitlines()[1:])
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["predict", "{model}", "--text", ""], "--text: example 1 has no tokens"),
+    (["predict", "{model}", "--input", "{root}/empty.txt"], "holds no text"),
+    (["evaluate", "{model}", "--data", "{root}/unseen.tsv"], "never seen in training"),
+    (["train", "classify", "--out", "{root}/x"], "--data is required"),
+    (["train", "classify", "--data", "{root}/train.tsv", "--out", "{root}/y",
+      "--max-length", "0"], "max_length must be >= 1, got 0"),
+])
+def test_errors_are_one_line_with_nonzero_exit(trained, capsys, argv, message):
+    (trained / "empty.txt").write_text("\n")
+    (trained / "unseen.tsv").write_text("great\tneutral\n")
+    argv = [arg.format(model=trained / "model", root=trained) for arg in argv]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_predict_refuses_a_language_model_directory(tmp_path, capsys):
+    (tmp_path / "lm").mkdir()
+    (tmp_path / "lm" / "config.json").write_text('{"format": "rnnkit.model", "task": "lm"}')
+    assert main(["predict", str(tmp_path / "lm"), "--text", "hi"]) == 1
+    assert "use 'generate' for language models" in capsys.readouterr().err

@@ -1,0 +1,185 @@
+"""Classification end to end on tiny inline data: readers, overfitting, save/load/predict,
+evaluation, deterministic batches and bad input."""
+
+import json
+import warnings
+
+import pytest
+import torch
+
+from rnnkit.tasks import classification as cls
+from rnnkit.train import TrainConfig
+from rnnkit.train.model_dir import ModelDirectoryError
+
+POSITIVE = ["a great fun movie", "wonderful and great", "i loved it", "great acting , fun plot"]
+NEGATIVE = ["a boring bad movie", "terrible and dull", "i hated it", "bad acting , dull plot"]
+
+
+def _write_tsv(path, repeat=6):
+    rows = [f"{text}\tpos\n" for text in POSITIVE * repeat]
+    rows += [f"{text}\tneg\n" for text in NEGATIVE * repeat]
+    path.write_text("".join(rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: tiny models only lose time to a second thread on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, one_thread):
+    root = tmp_path_factory.mktemp("classify")
+    train = _write_tsv(root / "train.tsv")
+    data = cls.ClassificationData(train=str(train), valid=str(train), batch_size=8)
+    model = {"embed_size": 16, "hidden_size": 16, "pooling": "attention"}
+    trainer = cls.train_classifier(data, model, TrainConfig(epochs=4, optimizer="adam", lr=0.03),
+                                   root / "model", quiet=True)
+    return root, trainer
+
+
+def test_a_tiny_dataset_is_overfit(trained):
+    _, trainer = trained
+    assert trainer.history[-1]["valid_accuracy"] == 1.0
+    assert trainer.history[-1]["train_loss"] < 0.05
+
+
+def test_the_directory_holds_config_vocab_labels_weights_report_and_plot(trained):
+    root, _ = trained
+    names = {path.name for path in (root / "model").iterdir()}
+    assert {"config.json", "vocab.json", "labels.json", "model.safetensors",
+            "valid_report.json", "confusion.png"} <= names
+    assert json.loads((root / "model" / "labels.json").read_text()) == ["neg", "pos"]
+    assert (root / "model" / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    report = json.loads((root / "model" / "valid_report.json").read_text())
+    assert report["confusion"] == [[24, 0], [0, 24]]
+
+
+def test_predict_on_the_saved_directory(trained):
+    root, _ = trained
+    loaded = cls.load_classifier(root / "model")
+    predictions = cls.predict_texts(loaded, ["great fun", "dull and bad", "unseen words here"])
+    assert [p.label for p in predictions[:2]] == ["pos", "neg"]
+    for prediction in predictions:
+        assert list(prediction.probabilities) == ["neg", "pos"]
+        assert sum(prediction.probabilities.values()) == pytest.approx(1.0)
+
+
+def test_evaluate_reports_accuracy_macro_f1_and_per_class(trained):
+    root, _ = trained
+    loaded = cls.load_classifier(root / "model")
+    report = cls.evaluate_classifier(loaded, root / "train.tsv")
+    assert report["accuracy"] == 1.0 and report["macro_f1"] == 1.0
+    assert report["per_class"]["pos"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0,
+                                          "support": 24}
+    assert report["examples"] == 48
+
+
+def test_unseen_labels_at_evaluation_are_a_clear_error(trained, tmp_path):
+    root, _ = trained
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("great fun\tpos\nso so\tneutral\n")
+    with pytest.raises(ValueError, match=r"labels \['neutral'\] were never seen in training; "
+                                         r"the model knows \['neg', 'pos'\]"):
+        cls.evaluate_classifier(cls.load_classifier(root / "model"), bad)
+
+
+def test_empty_text_at_predict_is_an_error_and_no_text_too(trained):
+    loaded = cls.load_classifier(trained[0] / "model")
+    with pytest.raises(ValueError, match="input: example 2 has no tokens"):
+        cls.predict_texts(loaded, ["great", "  "])
+    with pytest.raises(ValueError, match="no texts to classify"):
+        cls.predict_texts(loaded, [])
+
+
+def test_long_texts_are_cut_to_max_length_with_a_warning(trained):
+    loaded = cls.load_classifier(trained[0] / "model")
+    with pytest.warns(UserWarning, match="1 of 2 texts are longer than max_length=400"):
+        cls.predict_texts(loaded, ["great " * 401, "dull"])
+
+
+def test_empty_training_texts_are_skipped_with_a_warning(tmp_path):
+    train = tmp_path / "train.csv"
+    train.write_text("label,review\n1,great\n0,\n0,bad\n1,fine\n0,awful\n")
+    with pytest.warns(UserWarning, match="skipped 1 examples with no tokens"):
+        cls.train_classifier(cls.ClassificationData(train=str(train), valid=str(train)),
+                             {"embed_size": 4, "hidden_size": 4},
+                             TrainConfig(epochs=1, optimizer="adam", lr=0.01),
+                             tmp_path / "model", quiet=True)
+
+
+def test_label_first_lines_as_in_sst2(tmp_path):
+    path = tmp_path / "stsa.binary.train"
+    path.write_text("1 a gorgeous , witty film .\n0 it 's a mess .\n")
+    assert cls.read_examples(path) == [("a gorgeous , witty film .", "1"),
+                                       ("it 's a mess .", "0")]
+    path.write_text("1 fine\n0\n")
+    with pytest.raises(ValueError, match=r"stsa.binary.train:2: expected '<label> <text>'"):
+        cls.read_examples(path)
+
+
+def test_csv_with_a_header_and_quoted_commas(tmp_path):
+    path = tmp_path / "reviews.csv"
+    path.write_text('label,review\n1,"干净, 安静"\n0,"太吵了"\n', encoding="utf-8")
+    assert cls.read_examples(path) == [("干净, 安静", "1"), ("太吵了", "0")]
+
+
+def test_a_ragged_tsv_names_file_and_line(tmp_path):
+    path = tmp_path / "ragged.tsv"
+    path.write_text("good\tpos\nbad\tneg\textra\n")
+    with pytest.raises(ValueError, match=r"ragged.tsv:2: expected 2 columns"):
+        cls.read_examples(path)
+
+
+def test_held_out_split_is_seeded_and_disjoint():
+    examples = list(range(50))
+    kept, held = cls.split_held_out(examples, 0.1, seed=3)
+    assert len(held) == 5 and sorted(kept + held) == examples
+    assert cls.split_held_out(examples, 0.1, seed=3) == (kept, held)
+
+
+def test_train_batches_are_deterministic_per_epoch(tmp_path):
+    train = cls.LabelledIds([[4] * n for n in range(1, 40)], [n % 2 for n in range(1, 40)])
+    task = cls.ClassificationTask(train, None, ["a", "b"], batch_size=4, seed=0)
+    first = task.train_batches(1)
+    again = task.train_batches(1)
+    assert all(torch.equal(a[0].ids, b[0].ids) for a, b in zip(first, again))
+    assert not all(torch.equal(a[1], b[1]) for a, b in zip(first, task.train_batches(2)))
+
+
+def test_chinese_reviews_with_jieba(tmp_path):
+    path = tmp_path / "htl.csv"
+    rows = ["1,房间干净，服务很好", "0,房间很脏，服务太差", "1,位置方便，早餐不错", "0,隔音很差，早餐难吃"]
+    path.write_text("label,review\n" + "\n".join(rows * 5) + "\n", encoding="utf-8")
+    data = cls.ClassificationData(train=str(path), valid=str(path), tokenizer="chinese",
+                                  batch_size=4)
+    trainer = cls.train_classifier(data, {"embed_size": 12, "hidden_size": 12},
+                                   TrainConfig(epochs=3, optimizer="adam", lr=0.03),
+                                   tmp_path / "model", quiet=True)
+    assert trainer.history[-1]["valid_accuracy"] == 1.0
+    loaded = cls.load_classifier(tmp_path / "model")
+    assert loaded.tokenizer.config()["name"] == "chinese"
+    assert cls.predict_texts(loaded, ["服务太差"])[0].label == "0"
+
+
+def test_loading_another_task_or_a_missing_directory_fails_clearly(tmp_path):
+    with pytest.raises(ModelDirectoryError, match="does not exist"):
+        cls.load_classifier(tmp_path / "nowhere")
+
+
+def test_bad_data_options_are_refused():
+    with pytest.raises(ValueError, match="format must be one of"):
+        cls.ClassificationData(train="x", format="xml")
+    with pytest.raises(ValueError, match="max_length must be >= 1, got 0"):
+        cls.ClassificationData(train="x", max_length=0)
+
+
+def test_no_warning_for_ordinary_texts(trained):
+    loaded = cls.load_classifier(trained[0] / "model")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cls.predict_texts(loaded, ["great"])
