@@ -77,6 +77,10 @@ def test_corrupt_weights_and_pickles_are_refused(trained, tmp_path, capsys):
     (broken / "model.safetensors").write_bytes(b"\x80\x04K\x01.")
     assert main(["generate", str(broken)]) == 1
     assert "pickle" in capsys.readouterr().err
+    config = (broken / "config.json").read_text()
+    (broken / "config.json").write_text(config.replace('"tokenizer_config"', '"tok"'))
+    assert main(["generate", str(broken)]) == 1
+    assert "config.json is incomplete: no data.tokenizer_config" in capsys.readouterr().err
     (broken / "vocab.json").unlink()
     assert main(["generate", str(broken)]) == 1
     assert "missing vocab.json" in capsys.readouterr().err

@@ -31,6 +31,7 @@ from rnnkit.text import TOKENIZERS, Tokenizer, Vocab, get_tokenizer
 from rnnkit.train import StepOutput, TrainConfig, Trainer
 from rnnkit.train.model_dir import (
     VOCAB_FILE,
+    ModelDirectoryError,
     load_weights,
     read_config,
     require_files,
@@ -190,8 +191,19 @@ def resume_language_model(
     return trainer
 
 
+def _read_lm_config(directory: Path) -> dict[str, Any]:
+    """config.json of an LM directory, with its sections checked."""
+    config = read_config(directory, TASK)
+    for section, key in (("model", None), ("train", None), ("data", "tokenizer_config"),
+                         ("data", "level")):
+        if section not in config or (key is not None and key not in config[section]):
+            missing = section if key is None else f"{section}.{key}"
+            raise ModelDirectoryError(f"{directory / 'config.json'} is incomplete: no {missing}")
+    return config
+
+
 def _trainer(out_dir: Path, quiet: bool, callbacks, device: str) -> Trainer:
-    config = read_config(out_dir, TASK)
+    config = _read_lm_config(out_dir)
     data_section = dict(config["data"])
     tokenizer_config = data_section.pop("tokenizer_config")
     data = LMData(**data_section)
@@ -240,7 +252,7 @@ class LoadedLanguageModel:
 def load_language_model(directory: str | Path) -> LoadedLanguageModel:
     """Load a model directory written by :func:`train_language_model`."""
     directory = require_files(directory, "config.json", VOCAB_FILE, "model.safetensors")
-    config = read_config(directory, TASK)
+    config = _read_lm_config(directory)
     vocab = Vocab.load(directory / VOCAB_FILE)
     model = LanguageModel(LanguageModelConfig.from_dict(config["model"]))
     load_weights(directory, model)
