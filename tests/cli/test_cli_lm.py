@@ -104,3 +104,17 @@ def test_console_script_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "rnnkit", "--version"], capture_output=True,
                             text=True, check=False)
     assert result.returncode == 0 and result.stdout.startswith("rnnkit ")
+
+
+def test_resume_after_a_step_limit_can_raise_the_limit(tmp_path, capsys):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TEXT)
+    common = ["--out", str(tmp_path / "m"), "--quiet"]
+    assert main(["train", "lm", "--data", str(corpus), "--level", "char", "--embed", "4",
+                 "--hidden", "4", "--layers", "1", "--batch-size", "2", "--bptt", "8",
+                 "--epochs", "1", "--max-steps", "3", *common]) == 0
+    first = json.loads((tmp_path / "m" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert first["partial"] and first["step"] == 3
+    assert main(["train", "lm", "--resume", "--max-steps", "0", *common]) == 0
+    last = json.loads((tmp_path / "m" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert not last["partial"] and last["step"] > 3

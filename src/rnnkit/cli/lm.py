@@ -10,13 +10,16 @@ from pathlib import Path
 
 import torch
 
-from rnnkit.cli import classify
+from rnnkit.cli import classify, tag
 from rnnkit.tasks import language_modeling as lm
 from rnnkit.train import TrainConfig
 from rnnkit.train.config import OPTIMIZERS, SCHEDULES
 from rnnkit.train.model_dir import read_config
 from rnnkit.train.plots import plot_gates
 
+# Stopping limits: they default to these when training starts, and replace the stored ones
+# only when given again with --resume (so their flags default to argparse.SUPPRESS).
+TRAIN_LIMITS = {"epochs": 10, "max_steps": 0, "max_minutes": 0.0}
 DEMO_SETTINGS = {
     "model": {"cell": "lstm", "embed_size": 64, "hidden_size": 256, "num_layers": 1},
     "data": {"level": "char", "batch_size": 32, "bptt": 100, "eval_batch_size": 32},
@@ -74,7 +77,8 @@ def add_train_parser(tasks) -> None:
                        help="any rnnkit.nn layer option, e.g. layer_norm=true or "
                             "recurrent_activation=hard_sigmoid (repeatable)")
     train = parser.add_argument_group("training")
-    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--epochs", type=int, default=argparse.SUPPRESS,
+                       help=f"passes over the data (default: {TRAIN_LIMITS['epochs']})")
     train.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd")
     train.add_argument("--lr", type=float, default=1.0, help="learning rate")
     train.add_argument("--momentum", type=float, default=0.0, help="SGD momentum")
@@ -90,14 +94,17 @@ def add_train_parser(tasks) -> None:
     train.add_argument("--early-stopping", type=int, default=0,
                        help="stop after N epochs without validation improvement (0: never)")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--max-steps", type=int, default=0, help="stop after N steps (0: no cap)")
-    train.add_argument("--max-minutes", type=float, default=0.0,
-                       help="stop after this much training time (0: no cap)")
+    train.add_argument("--max-steps", type=int, default=argparse.SUPPRESS,
+                       help="stop after N steps (default: 0, no cap)")
+    train.add_argument("--max-minutes", type=float, default=argparse.SUPPRESS,
+                       help="stop after this much training time (default: 0, no cap)")
     train.add_argument("--checkpoint-every", type=int, default=0,
                        help="also checkpoint every N steps inside an epoch")
     parser.add_argument("--out", required=True, help="model directory to write")
     parser.add_argument("--resume", action="store_true",
-                        help="continue the interrupted run in --out exactly where it stopped")
+                        help="continue the interrupted run in --out exactly where it stopped, "
+                             "with its stored settings; --epochs, --max-steps or --max-minutes "
+                             "given with it replace the stored limits")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--device", default="cpu",
                         help="where to train: cpu, cuda or cuda:N (exact resume: CPU only)")
@@ -110,7 +117,9 @@ def run_train(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     try:
         if args.resume:
-            trainer = lm.resume_language_model(args.out, quiet=args.quiet, device=args.device)
+            limits = {name: getattr(args, name) for name in TRAIN_LIMITS if hasattr(args, name)}
+            trainer = lm.resume_language_model(args.out, quiet=args.quiet, device=args.device,
+                                               limits=limits)
         else:
             if not args.data:
                 raise ValueError("train lm: --data is required (or --resume to continue a run)")
@@ -145,11 +154,12 @@ def _model_from_args(args) -> dict:
 
 def _train_from_args(args) -> TrainConfig:
     return TrainConfig(
-        epochs=args.epochs, optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
+        optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
         weight_decay=args.weight_decay, clip=args.clip, schedule=args.schedule,
         lr_decay=args.lr_decay, decay_start=args.decay_start, patience=args.patience,
-        early_stopping=args.early_stopping, seed=args.seed, max_steps=args.max_steps,
-        max_minutes=args.max_minutes, checkpoint_every=args.checkpoint_every,
+        early_stopping=args.early_stopping, seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+        **{name: getattr(args, name, default) for name, default in TRAIN_LIMITS.items()},
     )
 
 
@@ -198,7 +208,8 @@ def run_generate(args: argparse.Namespace) -> int:
 def add_evaluate_parser(commands) -> None:
     parser = commands.add_parser(
         "evaluate", help="a model's metrics on a file, for the task in its config.json "
-                         "(LM: loss, perplexity/bpc; classify: accuracy, macro-F1, report)",
+                         "(LM: loss, perplexity/bpc; classify: accuracy, macro-F1, report; tag: entity "
+                         "P/R/F1)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("model_dir", metavar="DIR", help="model directory")
@@ -210,7 +221,8 @@ def add_evaluate_parser(commands) -> None:
     parser.set_defaults(run=run_evaluate)
 
 
-TASK_EVALUATORS = {classify.cls.TASK: classify.evaluate_classify}
+TASK_EVALUATORS = {classify.cls.TASK: classify.evaluate_classify,
+                   tag.tagging.TASK: tag.evaluate_tag}
 """``evaluate`` of the task models other than the language model, by config.json task."""
 
 
@@ -254,7 +266,7 @@ def add_demo_parser(commands) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--out", default="runs/demo", help="model directory to write")
-    parser.add_argument("--minutes", type=float, default=3.0, help="training time budget")
+    parser.add_argument("--minutes", type=float, default=2.5, help="training time budget")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(run=run_demo)
 

@@ -182,11 +182,32 @@ def train_language_model(
     return trainer
 
 
+RESUME_LIMITS = ("epochs", "max_steps", "max_minutes")
+
+
 def resume_language_model(
-    out_dir: str | Path, quiet: bool = False, callbacks=(), device: str = "cpu"
+    out_dir: str | Path,
+    quiet: bool = False,
+    callbacks=(),
+    device: str = "cpu",
+    limits: dict[str, Any] | None = None,
 ) -> Trainer:
-    """Continue an interrupted run of :func:`train_language_model` exactly where it stopped."""
-    trainer = _trainer(Path(out_dir), quiet, callbacks, device)
+    """Continue an interrupted run of :func:`train_language_model` exactly where it stopped.
+
+    ``limits`` may replace the stored stopping limits (``epochs``, ``max_steps``,
+    ``max_minutes``), e.g. to go on after a ``max_steps`` stop; nothing else can change.
+    """
+    out_dir = Path(out_dir)
+    if limits:
+        unknown = sorted(set(limits) - set(RESUME_LIMITS))
+        if unknown:
+            raise ValueError(f"resume: only {', '.join(RESUME_LIMITS)} can change, "
+                             f"got {unknown}")
+        config = _read_lm_config(out_dir)
+        train = TrainConfig.from_dict({**config["train"], **limits})
+        write_config(out_dir, TASK, {key: value for key, value in config.items()
+                                     if key in ("model", "data")} | {"train": train.to_dict()})
+    trainer = _trainer(out_dir, quiet, callbacks, device)
     trainer.fit(resume=True)
     return trainer
 
