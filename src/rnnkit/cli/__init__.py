@@ -17,7 +17,7 @@ import warnings
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from rnnkit import __version__
-from rnnkit.cli import classify, lm, split
+from rnnkit.cli import classify, lm, predict, split, tag
 
 EXPECTED_ERRORS = (ValueError, TypeError, OSError, RuntimeError)
 
@@ -35,9 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     tasks = train.add_subparsers(dest="task", metavar="TASK", required=True)
     lm.add_train_parser(tasks)
     classify.add_train_parser(tasks)
+    tag.add_train_parser(tasks)
     lm.add_generate_parser(commands)
     lm.add_evaluate_parser(commands)
-    classify.add_predict_parser(commands)
+    predict.add_predict_parser(commands)
     split.add_split_parser(commands)
     lm.add_inspect_parser(commands)
     lm.add_demo_parser(commands)

@@ -1,5 +1,5 @@
-"""Classification commands: ``train classify``, ``predict`` (any task model with a predict),
-and the classification side of ``evaluate``."""
+"""Classification commands: ``train classify``, and the classifier's side of ``predict`` and
+``evaluate``."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from rnnkit.cli.common import (
 from rnnkit.data import read_corpus
 from rnnkit.models.classifier import POOLINGS
 from rnnkit.tasks import classification as cls
-from rnnkit.train.model_dir import read_config
 from rnnkit.train.plots import plot_confusion
 
 
@@ -149,29 +148,3 @@ def evaluate_classify(args: argparse.Namespace) -> int:
         print(f"{label}\t{row['precision']:.4f}\t{row['recall']:.4f}\t{row['f1']:.4f}\t"
               f"{row['support']}")
     return 0
-
-
-PREDICTORS = {cls.TASK: predict_classify}
-"""``predict`` per task stored in config.json."""
-
-
-def add_predict_parser(commands) -> None:
-    parser = commands.add_parser(
-        "predict", help="apply a trained task model (classifier, ...) to texts",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("model_dir", metavar="DIR", help="model directory")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--text", action="append", help="a text to classify (repeatable)")
-    source.add_argument("--input", help="file with one text per line (blank lines skipped)")
-    parser.add_argument("--output-format", choices=("tsv", "json"), default="tsv",
-                        help="TSV with a header, or one JSON object per line")
-    parser.set_defaults(run=run_predict)
-
-
-def run_predict(args: argparse.Namespace) -> int:
-    task = read_config(args.model_dir)["task"]
-    if task not in PREDICTORS:
-        raise ValueError(f"predict: {args.model_dir} holds a {task!r} model; predict serves "
-                         f"{sorted(PREDICTORS)} models (use 'generate' for language models)")
-    return PREDICTORS[task](args)

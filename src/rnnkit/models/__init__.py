@@ -2,6 +2,7 @@
 
 from rnnkit.models.attention import AttentionPooling, masked_softmax
 from rnnkit.models.classifier import Classifier, ClassifierConfig, ClassifierOutput
+from rnnkit.models.crf import CRF, allowed_transitions
 from rnnkit.models.language_model import (
     LanguageModel,
     LanguageModelConfig,
@@ -10,8 +11,10 @@ from rnnkit.models.language_model import (
     map_state,
 )
 from rnnkit.models.sampling import SamplingConfig, filter_logits, generate
+from rnnkit.models.tagger import Tagger, TaggerConfig, TaggerOutput
 
 __all__ = [
+    "CRF",
     "AttentionPooling",
     "Classifier",
     "ClassifierConfig",
@@ -20,8 +23,13 @@ __all__ = [
     "LanguageModel",
     "LanguageModelConfig",
     "SamplingConfig",
+    "Tagger",
+    "TaggerConfig",
+    "TaggerOutput",
+    "allowed_transitions",
     "detach_state",
     "filter_logits",
     "generate",
     "map_state",
+    "masked_softmax",
 ]

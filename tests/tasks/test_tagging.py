@@ -1,0 +1,95 @@
+"""Tagging end to end on a tiny CoNLL file: overfit, save/load/tag, evaluate, bad input."""
+
+import pytest
+import torch
+
+from rnnkit.tasks import tagging
+from rnnkit.train import TrainConfig
+
+SENTENCES = [
+    ("John lives in Paris .", "B-PER O O B-LOC O"),
+    ("Mary Smith visited Berlin .", "B-PER I-PER O B-LOC O"),
+    ("Acme Corp hired John .", "B-ORG I-ORG O B-PER O"),
+    ("Paris is big .", "B-LOC O O O"),
+]
+
+
+def _conll(path, repeat=5):
+    text = "-DOCSTART- -X- O\n\n"
+    for words, tags in SENTENCES * repeat:
+        text += "".join(f"{w} NNP {t}\n" for w, t in zip(words.split(), tags.split())) + "\n"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("tag")
+    data = tagging.TaggingData(train=str(_conll(root / "train.conll")),
+                               valid=str(root / "train.conll"), batch_size=4)
+    model = {"embed_size": 16, "hidden_size": 16, "char_features": 10, "dropout": 0.0}
+    trainer = tagging.train_tagger(data, model, TrainConfig(epochs=5, optimizer="adam", lr=0.03),
+                                   root / "model", quiet=True)
+    yield root, trainer
+    torch.set_num_threads(threads)
+
+
+def test_a_tiny_dataset_is_overfit(trained):
+    _, trainer = trained
+    assert trainer.history[-1]["valid_f1"] == 1.0
+
+
+def test_the_scheme_is_detected_and_stored(trained):
+    loaded = tagging.load_tagger(trained[0] / "model")
+    assert loaded.model.config.scheme == "BIO"
+    assert loaded.vocabs.tags == ["B-LOC", "B-ORG", "B-PER", "I-ORG", "I-PER", "O"]
+
+
+def test_tagging_on_the_saved_directory(trained):
+    loaded = tagging.load_tagger(trained[0] / "model")
+    assert tagging.tag_sentences(loaded, [["Mary", "Smith", "visited", "Paris", "."]]) == [
+        ["B-PER", "I-PER", "O", "B-LOC", "O"]]
+
+
+def test_evaluate_reports_entity_f1_per_type(trained):
+    report = tagging.evaluate_tagger(tagging.load_tagger(trained[0] / "model"),
+                                     trained[0] / "train.conll")
+    assert report["f1"] == 1.0 and report["sentences"] == 20
+    assert report["per_type"]["PER"]["support"] == 15
+
+
+def test_unseen_tags_are_a_clear_error(trained, tmp_path):
+    bad = tmp_path / "bad.conll"
+    bad.write_text("Paris NNP B-GPE\n")
+    with pytest.raises(ValueError, match=r"labels \['B-GPE'\] were never seen in training"):
+        tagging.evaluate_tagger(tagging.load_tagger(trained[0] / "model"), bad)
+
+
+def test_a_ragged_column_names_file_and_line(tmp_path):
+    ragged = tmp_path / "ragged.conll"
+    ragged.write_text("John NNP B-PER\nlives O\n")
+    with pytest.raises(ValueError, match=r"ragged.conll:2: expected 3 columns"):
+        tagging.read_tokens(ragged)
+    with pytest.raises(ValueError, match=r"ragged.conll:2: expected 3 columns"):
+        tagging.train_tagger(tagging.TaggingData(train=str(ragged), valid=str(ragged)), {},
+                             TrainConfig(epochs=1), tmp_path / "model", quiet=True)
+
+
+def test_empty_inputs_are_errors(trained, tmp_path):
+    loaded = tagging.load_tagger(trained[0] / "model")
+    with pytest.raises(ValueError, match="no sentences to tag"):
+        tagging.tag_sentences(loaded, [])
+    with pytest.raises(ValueError, match="sentence 2 has no tokens"):
+        tagging.tag_sentences(loaded, [["Paris"], []])
+    empty = tmp_path / "empty.conll"
+    empty.write_text("\n\n")
+    with pytest.raises(ValueError, match="holds no sentences"):
+        tagging.read_tokens(empty)
+
+
+def test_bioes_tags_select_the_bioes_scheme():
+    assert tagging.detect_scheme(["O", "S-PER", "B-LOC", "E-LOC"]) == "BIOES"
+    assert tagging.detect_scheme(["O", "B-LOC", "I-LOC"]) == "BIO"
+    assert tagging.detect_scheme(["NN", "VB"]) == "none"
