@@ -18,7 +18,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``, else vanishes.
 
     The temporary file sits in the same directory so that ``os.replace`` is a rename, never a
-    copy across file systems.
+    copy across file systems. The result gets the permissions a plain ``open`` would give
+    (``0o666`` less the umask), not ``mkstemp``'s private ``0o600``.
     """
     target = Path(path)
     handle, temporary = tempfile.mkstemp(
@@ -27,8 +28,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(handle)
     try:
         yield Path(temporary)
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
