@@ -17,7 +17,7 @@ import warnings
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from rnnkit import __version__
-from rnnkit.cli import classify, lm, predict, split, tag
+from rnnkit.cli import classify, lm, predict, split, tag, translate
 
 EXPECTED_ERRORS = (ValueError, TypeError, OSError, RuntimeError)
 
@@ -36,9 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     lm.add_train_parser(tasks)
     classify.add_train_parser(tasks)
     tag.add_train_parser(tasks)
+    translate.add_train_parser(tasks)
     lm.add_generate_parser(commands)
     lm.add_evaluate_parser(commands)
     predict.add_predict_parser(commands)
+    translate.add_translate_parser(commands)
     split.add_split_parser(commands)
     lm.add_inspect_parser(commands)
     lm.add_demo_parser(commands)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from rnnkit.cli import classify, tag
+from rnnkit.cli import classify, tag, translate
 from rnnkit.tasks import language_modeling as lm
 from rnnkit.train import TrainConfig
 from rnnkit.train.config import OPTIMIZERS, SCHEDULES
@@ -58,7 +58,11 @@ def add_train_parser(tasks) -> None:
                            "pre-tokenized text such as PTB)")
     data.add_argument("--max-vocab", type=int, help="vocabulary size cap, specials included")
     data.add_argument("--min-freq", type=int, default=1, help="drop rarer tokens (to <unk>)")
-    data.add_argument("--batch-size", type=int, default=20, help="parallel streams per batch")
+    data.add_argument("--mode", choices=lm.MODES, default="stream",
+                      help="stream: truncated BPTT over the running text; sentences: each "
+                           "line is one padded sequence <s> … </s>")
+    data.add_argument("--batch-size", type=int, default=20,
+                      help="parallel streams (or sentences) per batch")
     data.add_argument("--bptt", type=int, default=35, help="steps per truncated-BPTT window")
     data.add_argument("--eval-batch-size", type=int, default=10, help="streams in validation")
     model = parser.add_argument_group("model")
@@ -141,7 +145,7 @@ def _data_from_args(args) -> lm.LMData:
         corpus=args.data, valid=args.valid, level=args.level, lang=args.lang,
         batch_size=args.batch_size, bptt=args.bptt, eval_batch_size=args.eval_batch_size,
         valid_fraction=args.valid_fraction, max_vocab=args.max_vocab, min_freq=args.min_freq,
-        tokenizer=args.tokenizer,
+        tokenizer=args.tokenizer, mode=args.mode,
     )
 
 
@@ -209,7 +213,7 @@ def add_evaluate_parser(commands) -> None:
     parser = commands.add_parser(
         "evaluate", help="a model's metrics on a file, for the task in its config.json "
                          "(LM: loss, perplexity/bpc; classify: accuracy, macro-F1, report; tag: entity "
-                         "P/R/F1)",
+                         "P/R/F1; translate: BLEU)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("model_dir", metavar="DIR", help="model directory")
@@ -217,12 +221,16 @@ def add_evaluate_parser(commands) -> None:
     parser.add_argument("--batch-size", type=int, default=1, help="LM: parallel streams")
     parser.add_argument("--bptt", type=int, default=35, help="LM: steps per window")
     parser.add_argument("--plot", help="classify: write the confusion matrix to this PNG")
+    parser.add_argument("--beam-width", type=int, default=1, help="translate: 1 is greedy")
+    parser.add_argument("--length-penalty", type=float, default=1.0,
+                        help="translate: beam scores are log p / length^this")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     parser.set_defaults(run=run_evaluate)
 
 
 TASK_EVALUATORS = {classify.cls.TASK: classify.evaluate_classify,
-                   tag.tagging.TASK: tag.evaluate_tag}
+                   tag.tagging.TASK: tag.evaluate_tag,
+                   translate.translation.TASK: translate.evaluate_translate}
 """``evaluate`` of the task models other than the language model, by config.json task."""
 
 

@@ -39,3 +39,37 @@ class AttentionPooling(nn.Module):
         weights = masked_softmax(scores, mask)  # (B, T)
         pooled = torch.bmm(weights.unsqueeze(1), states).squeeze(1)  # (B, 1, T)@(B, T, H) → (B, H)
         return pooled, weights
+
+
+class AdditiveAttention(nn.Module):
+    """Bahdanau et al. (2015): ``e_s = v^T tanh(W_q q + W_k k_s)``, ``α = softmax(e)`` over the
+    valid source steps, context ``c = Σ_s α_s k_s``."""
+
+    def __init__(self, query_size: int, key_size: int, attention_size: int) -> None:
+        super().__init__()
+        self.query = nn.Linear(query_size, attention_size, bias=False)
+        self.key = nn.Linear(key_size, attention_size)
+        self.score = nn.Linear(attention_size, 1, bias=False)
+
+    def forward(self, query: Tensor, keys: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """``query (B, Q)``, ``keys (B, T, H)``, ``mask (B, T)`` → context ``(B, H)``, weights
+        ``(B, T)``."""
+        hidden = torch.tanh(self.query(query).unsqueeze(1) + self.key(keys))  # (B, T, A)
+        weights = masked_softmax(self.score(hidden).squeeze(-1), mask)  # (B, T)
+        return torch.bmm(weights.unsqueeze(1), keys).squeeze(1), weights  # (B, H), (B, T)
+
+
+class MultiplicativeAttention(nn.Module):
+    """Luong et al. (2015), "general": ``e_s = q^T W k_s``, ``α = softmax(e)`` over the valid
+    source steps, context ``c = Σ_s α_s k_s``."""
+
+    def __init__(self, query_size: int, key_size: int) -> None:
+        super().__init__()
+        self.key = nn.Linear(key_size, query_size, bias=False)
+
+    def forward(self, query: Tensor, keys: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """``query (B, Q)``, ``keys (B, T, H)``, ``mask (B, T)`` → context ``(B, H)``, weights
+        ``(B, T)``."""
+        scores = torch.bmm(self.key(keys), query.unsqueeze(2)).squeeze(2)  # (B, T, Q)@(B, Q, 1)
+        weights = masked_softmax(scores, mask)  # (B, T)
+        return torch.bmm(weights.unsqueeze(1), keys).squeeze(1), weights  # (B, H), (B, T)
