@@ -58,7 +58,11 @@ def add_train_parser(tasks) -> None:
                            "pre-tokenized text such as PTB)")
     data.add_argument("--max-vocab", type=int, help="vocabulary size cap, specials included")
     data.add_argument("--min-freq", type=int, default=1, help="drop rarer tokens (to <unk>)")
-    data.add_argument("--batch-size", type=int, default=20, help="parallel streams per batch")
+    data.add_argument("--mode", choices=lm.MODES, default="stream",
+                      help="stream: truncated BPTT over the running text; sentences: each "
+                           "line is one padded sequence <s> … </s>")
+    data.add_argument("--batch-size", type=int, default=20,
+                      help="parallel streams (or sentences) per batch")
     data.add_argument("--bptt", type=int, default=35, help="steps per truncated-BPTT window")
     data.add_argument("--eval-batch-size", type=int, default=10, help="streams in validation")
     model = parser.add_argument_group("model")
@@ -141,7 +145,7 @@ def _data_from_args(args) -> lm.LMData:
         corpus=args.data, valid=args.valid, level=args.level, lang=args.lang,
         batch_size=args.batch_size, bptt=args.bptt, eval_batch_size=args.eval_batch_size,
         valid_fraction=args.valid_fraction, max_vocab=args.max_vocab, min_freq=args.min_freq,
-        tokenizer=args.tokenizer,
+        tokenizer=args.tokenizer, mode=args.mode,
     )
 
 

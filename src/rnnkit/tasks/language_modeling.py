@@ -1,9 +1,11 @@
 """Language modelling: corpus → prepared id stream → LanguageModel trained by truncated BPTT.
 
 The training corpus is prepared once into ``DIR/corpus/`` (vocabulary + memory-mapped ids,
-each line followed by ``</s>``), so corpora larger than memory train in bounded memory. The
-hidden state is carried (detached) from one ``(batch, bptt)`` window to the next within an
-epoch. Word level uses English rules, jieba or both (``lang``); character level keeps spaces,
+each line followed by ``</s>``), so corpora larger than memory train in bounded memory. Two
+modes: ``stream`` (truncated BPTT: the hidden state is carried, detached, from one
+``(batch, bptt)`` window to the next within an epoch) and ``sentences`` (each line is one
+sequence ``<s> w_1 … w_n </s>``, padded into length-bucketed batches, padding masked out of
+the loss, the state starting from zero for every sentence — the seed's setup). Word level uses English rules, jieba or both (``lang``); character level keeps spaces,
 and ``</s>`` stands for the line break.
 """
 
@@ -18,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnkit.data import LMStream, encode, load_prepared, prepare, read_corpus
+from rnnkit.data import BucketBatchSampler, LMStream, encode, load_prepared, prepare, read_corpus
 from rnnkit.models import (
     LanguageModel,
     LanguageModelConfig,
@@ -41,6 +43,8 @@ from rnnkit.train.model_dir import (
 TASK = "lm"
 CORPUS_DIR = "corpus"
 LEVELS = ("word", "char")
+MODES = ("stream", "sentences")
+IGNORE_INDEX = -100
 LANGS = ("en", "zh", "auto")
 
 
@@ -74,8 +78,11 @@ class LMData:
     max_vocab: int | None = None
     min_freq: int = 1
     tokenizer: str | None = None
+    mode: str = "stream"
 
     def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         name = tokenizer_name(self.level, self.lang)
         if self.tokenizer is not None and self.tokenizer not in TOKENIZERS:
             raise ValueError(f"tokenizer must be one of {', '.join(TOKENIZERS)}, "
@@ -99,25 +106,79 @@ def encode_file(path: str | Path, tokenizer: Tokenizer, vocab: Vocab) -> np.ndar
     return np.asarray(ids, dtype=np.int64)
 
 
+class SentenceBatches:
+    """Padded ``(x, y)`` batches of the sentences of an id stream (the spans between ``</s>``).
+
+    ``x = <s> w_1 … w_n`` and ``y = w_1 … w_n </s>``, LongTensors ``(B, T)``; ``x`` is padded
+    with ``<pad>`` and ``y`` with ``IGNORE_INDEX``, so padding never counts in the loss.
+    Batches group sentences of similar length (:class:`BucketBatchSampler`), shuffled by
+    ``epoch`` when ``shuffle``; the same epoch always gives the same batches.
+    """
+
+    def __init__(self, ids: np.ndarray, vocab: Vocab, batch_size: int, shuffle: bool,
+                 epoch: int = 0, seed: int = 0) -> None:
+        ends = np.flatnonzero(np.asarray(ids) == vocab.eos_id)  # (N,) positions of </s>
+        starts = np.concatenate([[0], ends[:-1] + 1])
+        keep = ends > starts  # an empty line has no tokens to predict but </s>; keep it out
+        self._ids, self._starts, self._ends = ids, starts[keep], ends[keep]
+        if len(self._starts) == 0:
+            raise ValueError("sentences mode: the corpus has no non-empty sentence")
+        sampler = BucketBatchSampler(self._ends - self._starts, batch_size, shuffle=shuffle,
+                                     seed=seed)
+        sampler.set_epoch(epoch)
+        self._batches = list(sampler)
+        self._bos, self._eos, self._pad = vocab.bos_id, vocab.eos_id, vocab.pad_id
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        sentences = [np.asarray(self._ids[self._starts[i]:self._ends[i]], dtype=np.int64)
+                     for i in self._batches[index]]
+        width = max(len(sentence) for sentence in sentences) + 1
+        x = torch.full((len(sentences), width), self._pad, dtype=torch.long)  # (B, T)
+        y = torch.full((len(sentences), width), IGNORE_INDEX, dtype=torch.long)  # (B, T)
+        for row, sentence in enumerate(sentences):
+            tokens = torch.from_numpy(sentence)
+            x[row, 0], x[row, 1:len(sentence) + 1] = self._bos, tokens
+            y[row, :len(sentence)], y[row, len(sentence)] = tokens, self._eos
+        return x, y
+
+    def __iter__(self):
+        return (self[index] for index in range(len(self)))
+
+
 class LanguageModelingTask:
     """The trainer's view of language modelling (see ``rnnkit.train.TrainingTask``)."""
 
     name = "language model"
 
-    def __init__(self, train_ids, valid_ids, data: LMData, level: str,
+    def __init__(self, train_ids, valid_ids, data: LMData, vocab: Vocab, seed: int = 0,
                  device: torch.device | str = "cpu") -> None:
-        self.train = LMStream(train_ids, data.batch_size, data.bptt)
-        self.valid = None
-        if valid_ids is not None:
-            self.valid = LMStream(valid_ids, data.eval_batch_size, data.bptt)
-        self.level = level
+        self.data, self.vocab, self.seed = data, vocab, seed
+        self.level = data.level
         self.device = torch.device(device)
+        self._train_ids = train_ids
+        if data.mode == "stream":
+            self.train = LMStream(train_ids, data.batch_size, data.bptt)
+            self.valid = None if valid_ids is None else LMStream(
+                valid_ids, data.eval_batch_size, data.bptt)
+        else:
+            self.train = None
+            self.valid = None if valid_ids is None else SentenceBatches(
+                valid_ids, vocab, data.eval_batch_size, shuffle=False)
 
-    def train_batches(self, epoch: int) -> LMStream:
-        return self.train
+    def train_batches(self, epoch: int) -> LMStream | SentenceBatches:
+        if self.train is not None:
+            return self.train
+        return SentenceBatches(self._train_ids, self.vocab, self.data.batch_size, shuffle=True,
+                               epoch=epoch, seed=self.seed)
 
     def train_step(self, model: nn.Module, batch, carry) -> StepOutput:
         x, y = (t.to(self.device, non_blocking=True) for t in batch)  # (B, T) each
+        if self.data.mode == "sentences":
+            output = model(x, targets=y, ignore_index=IGNORE_INDEX)
+            return StepOutput(output.loss, int((y != IGNORE_INDEX).sum()))
         carry = map_state(carry, lambda state: state.to(self.device))
         output = model(x, carry, targets=y)
         return StepOutput(output.loss, y.numel(), detach_state(output.state))
@@ -125,7 +186,8 @@ class LanguageModelingTask:
     def evaluate(self, model: nn.Module) -> dict[str, float] | None:
         if self.valid is None:
             return None
-        return stream_metrics(model, self.valid, self.level, self.device)
+        return stream_metrics(model, self.valid, self.level, self.device,
+                              carry_state=self.data.mode == "stream")
 
     def describe(self, loss: float) -> dict[str, float]:
         """Perplexity for words, bits per character for characters."""
@@ -136,17 +198,23 @@ class LanguageModelingTask:
 
 @torch.no_grad()
 def stream_metrics(
-    model: nn.Module, stream: LMStream, level: str, device: torch.device | str = "cpu"
+    model: nn.Module, batches, level: str, device: torch.device | str = "cpu",
+    carry_state: bool = True,
 ) -> dict[str, float]:
-    """Mean loss (nats per token) over a stream with the state carried, plus ppl or bpc."""
+    """Mean loss (nats per target token) over ``(x, y)`` batches, plus ppl (and bpc).
+
+    ``carry_state`` carries the recurrent state from batch to batch (stream windows);
+    targets equal to ``IGNORE_INDEX`` (sentence padding) do not count.
+    """
     model.eval()
     total, count, state = 0.0, 0, None
-    for x, y in stream:
+    for x, y in batches:
         x, y = x.to(device), y.to(device)
-        output = model(x, state, targets=y)
+        output = model(x, state if carry_state else None, targets=y, ignore_index=IGNORE_INDEX)
         state = output.state
-        total += float(output.loss) * y.numel()
-        count += y.numel()
+        targets = int((y != IGNORE_INDEX).sum())
+        total += float(output.loss) * targets
+        count += targets
     loss = total / count
     metrics = {"loss": loss, "ppl": math.exp(min(loss, 50))}
     if level == "char":
@@ -236,8 +304,9 @@ def _trainer(out_dir: Path, quiet: bool, callbacks, device: str) -> Trainer:
     else:
         cut = int(len(tokens) * (1 - data.valid_fraction))
         train_ids, valid_ids = tokens[:cut], tokens[cut:]
-    task = LanguageModelingTask(train_ids, valid_ids, data, data.level, device)
-    torch.manual_seed(TrainConfig.from_dict(config["train"]).seed)
+    seed = TrainConfig.from_dict(config["train"]).seed
+    task = LanguageModelingTask(train_ids, valid_ids, data, vocab, seed, device)
+    torch.manual_seed(seed)
     model = LanguageModel(LanguageModelConfig.from_dict(config["model"])).to(device)
     return Trainer(model, task, TrainConfig.from_dict(config["train"]), out_dir, quiet=quiet,
                    callbacks=callbacks)
@@ -256,11 +325,14 @@ class LoadedLanguageModel:
     tokenizer: Tokenizer
     level: str
     config: dict[str, Any]
+    mode: str = "stream"
 
     def encode_prompt(self, prompt: str) -> list[int]:
-        """``</s>`` (a line start, as in training) followed by the prompt's ids."""
+        """The line start the model was trained with (``</s>`` after the previous line in
+        stream mode, ``<s>`` in sentence mode) followed by the prompt's ids."""
         tokens = self.tokenizer.tokenize(prompt) if prompt else []
-        return [self.vocab.eos_id, *self.vocab.encode(tokens)]
+        start = self.vocab.bos_id if self.mode == "sentences" else self.vocab.eos_id
+        return [start, *self.vocab.encode(tokens)]
 
     def detokenize(self, ids: list[int]) -> str:
         tokens = self.vocab.decode(ids)
@@ -279,7 +351,8 @@ def load_language_model(directory: str | Path) -> LoadedLanguageModel:
     load_weights(directory, model)
     model.eval()
     tokenizer = get_tokenizer(**config["data"]["tokenizer_config"])
-    return LoadedLanguageModel(model, vocab, tokenizer, config["data"]["level"], config)
+    return LoadedLanguageModel(model, vocab, tokenizer, config["data"]["level"], config,
+                               config["data"].get("mode", "stream"))
 
 
 def generate_text(
@@ -293,14 +366,16 @@ def generate_text(
     greedy: bool = False,
     seed: int | None = None,
 ) -> list[str]:
-    """Continue ``prompt`` ``num_samples`` times; words stop at ``</s>``, characters at the
-    token budget (``</s>`` there is a line break). Returns prompt + continuation texts."""
+    """Continue ``prompt`` ``num_samples`` times; words (and sentence-mode models) stop at
+    ``</s>``, stream characters at the token budget (``</s>`` there is a line break).
+    Returns prompt + continuation texts."""
     vocab = loaded.vocab
     banned = tuple(vocab.encode([token])[0] for token in vocab.specials
                    if token not in ("</s>", "<unk>"))
     config = SamplingConfig(
         max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-        greedy=greedy, stop_id=vocab.eos_id if loaded.level == "word" else None,
+        greedy=greedy,
+        stop_id=vocab.eos_id if loaded.level == "word" or loaded.mode == "sentences" else None,
         banned_ids=banned,
     )
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
