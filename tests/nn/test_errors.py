@@ -118,6 +118,14 @@ def test_unknown_impl():
         rn.GRU(5, 4, impl="fast")
 
 
+def test_peephole_is_for_lstm_only():
+    with pytest.raises(TypeError, match="GRU.__init__\\(\\) got an unexpected keyword argument "
+                                        "'peephole'"):
+        rn.GRU(5, 4, peephole=True)
+    with pytest.raises(TypeError, match="LSTM: peephole should be a bool, got 1"):
+        rn.LSTM(5, 4, peephole=1)
+
+
 def test_dropout_on_a_single_layer_warns_like_torch():
     with pytest.warns(UserWarning, match="non-zero dropout expects num_layers greater than 1"):
         rn.LSTM(5, 4, dropout=0.5)

@@ -1,5 +1,8 @@
 """torch.autograd.gradcheck in float64 for every cell and layer option.
 
+Layers are checked with ``impl="auto"`` and with the bptt kernel forced (its hand-written
+backward is what gradcheck tests there); peephole weights start at zero, so they are drawn.
+
 Gradients are checked with respect to the input, the initial state and every parameter.
 Stochastic options are checked in training mode with the random seed fixed inside the
 checked function, so every evaluation draws the same masks.
@@ -24,6 +27,8 @@ OPTIONS = {
     "projection": {"proj_size": 2},
     "no_bias": {"bias": False},
     "zoneout_eval": {"zoneout": 0.3},
+    "peephole": {"peephole": True},
+    "peephole_layer_norm_projection": {"peephole": True, "layer_norm": True, "proj_size": 2},
 }
 STOCHASTIC = {
     "zoneout_train": {"zoneout": 0.3},
@@ -33,7 +38,7 @@ STOCHASTIC = {
 }
 APPLIES = {
     "recurrent_activation": ("lstm", "gru"), "unit_forget_bias": ("lstm",),
-    "reset_after": ("gru",), "proj_size": ("lstm",),
+    "reset_after": ("gru",), "proj_size": ("lstm",), "peephole": ("lstm",),
 }
 LAYERS = {"rnn": rn.RNN, "lstm": rn.LSTM, "gru": rn.GRU}
 CELLS = {"rnn": rn.RNNCell, "lstm": rn.LSTMCell, "gru": rn.GRUCell}
@@ -43,9 +48,9 @@ def _cases(cell_level):
     for kind in LAYERS:
         for train, options in ((False, OPTIONS), (True, STOCHASTIC)):
             for name, option in options.items():
-                if all(kind in APPLIES.get(key, (kind,)) for key in option):
-                    if not (cell_level and "proj_size" in option):
-                        yield pytest.param(kind, option, train, id=f"{kind}-{name}")
+                applies = all(kind in APPLIES.get(key, (kind,)) for key in option)
+                if applies and not (cell_level and "proj_size" in option):
+                    yield pytest.param(kind, option, train, id=f"{kind}-{name}")
 
 
 def _check(module, inputs, train):
@@ -76,10 +81,19 @@ def _layer_inputs(kind, module):
     return x, h
 
 
+def _draw_peepholes(module):
+    with torch.no_grad():
+        for name, parameter in module.named_parameters():
+            if name.startswith("weight_c"):
+                parameter.uniform_(-0.5, 0.5)
+
+
+@pytest.mark.parametrize("impl", ["auto", "bptt"])
 @pytest.mark.parametrize("kind,option,train", list(_cases(cell_level=False)))
-def test_layer_gradcheck(kind, option, train):
+def test_layer_gradcheck(kind, option, train, impl):
     torch.manual_seed(0)
-    module = LAYERS[kind](3, 4, bidirectional=True, dtype=torch.float64, **option)
+    module = LAYERS[kind](3, 4, bidirectional=True, dtype=torch.float64, impl=impl, **option)
+    _draw_peepholes(module)
     x, hx = _layer_inputs(kind, module)
     if kind == "lstm":
         wrapped = _LSTMState(module)
@@ -92,6 +106,7 @@ def test_layer_gradcheck(kind, option, train):
 def test_cell_gradcheck(kind, option, train):
     torch.manual_seed(0)
     module = CELLS[kind](3, 4, dtype=torch.float64, **option)
+    _draw_peepholes(module)
     x = torch.randn(2, 3, dtype=torch.float64)
     h = torch.randn(2, 4, dtype=torch.float64)
     if kind == "lstm":
@@ -100,10 +115,12 @@ def test_cell_gradcheck(kind, option, train):
         _check(module, (x, h), train)
 
 
-def test_layer_gradcheck_with_lengths():
+@pytest.mark.parametrize("impl", ["reference", "bptt"])
+def test_layer_gradcheck_with_lengths(impl):
     torch.manual_seed(0)
-    module = rn.LSTM(3, 4, num_layers=2, bidirectional=True, layer_norm=True,
-                     dtype=torch.float64)
+    module = rn.LSTM(3, 4, num_layers=2, bidirectional=True, layer_norm=True, peephole=True,
+                     zoneout=0.2, dtype=torch.float64, impl=impl)
+    _draw_peepholes(module)
     lengths = torch.tensor([4, 2])
     _check(_LSTMState(module, lengths), (torch.randn(4, 2, 3, dtype=torch.float64),), False)
 

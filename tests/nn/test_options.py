@@ -165,7 +165,7 @@ def test_apply_constraints_projects_weights():
     assert float(weights["weight_hh_l0"].norm(dim=1).max()) > 0.1  # unconstrained role
 
 
-@pytest.mark.parametrize("impl", ["native", "reference"])
+@pytest.mark.parametrize("impl", ["native", "bptt", "reference"])
 def test_go_backwards_reads_each_sequence_from_its_end(impl):
     torch.manual_seed(0)
     backwards = rn.GRU(4, 5, go_backwards=True, impl=impl)
@@ -182,7 +182,7 @@ def test_return_gates_traces_the_lstm_equations():
     torch.manual_seed(0)
     lstm = rn.LSTM(4, 5, batch_first=True, bidirectional=True)
     x, lengths = torch.randn(3, 6, 4), torch.tensor([6, 2, 4])
-    output, (h_n, c_n), gates = lstm(x, lengths=lengths, return_gates=True)
+    output, _, gates = lstm(x, lengths=lengths, return_gates=True)
     assert set(gates) == {"l0", "l0_reverse"}
     g = gates["l0"]
     assert set(g) == {"i", "f", "g", "o", "c", "h"} and g["i"].shape == (3, 6, 5)
@@ -226,15 +226,66 @@ def test_config_refuses_unknown_keys():
         LayerConfig.from_dict({**data, "cell": {**data["cell"], "units": 3}})
 
 
-def test_auto_picks_native_only_for_torch_configurations():
-    from rnnkit.nn.kernels import choose_impl
+def test_auto_follows_the_measured_table():
+    from rnnkit.nn.kernels import AUTO_TABLE, choose_impl
 
     assert choose_impl(rn.LSTM(4, 6, weight_drop=0.3).config, "auto", False) == "native"
     assert choose_impl(rn.LSTM(4, 6).config, "auto", True) == "reference"
     flexible = rn.LSTM(4, 6, recurrent_activation="hard_sigmoid").config
-    assert choose_impl(flexible, "auto", False) == "reference"
+    assert choose_impl(flexible, "auto", False) == "bptt"
+    assert choose_impl(flexible, "auto", False, "cuda") == "bptt"
+    for kind, layer in (("gru", rn.GRU), ("rnn", rn.RNN)):
+        for device in ("cpu", "cuda"):
+            assert choose_impl(layer(4, 6).config, "auto", False, device) == AUTO_TABLE[
+                (device, kind)]
     with pytest.raises(ValueError, match="impl='auto'"):
         rn.LSTM(4, 6, layer_norm=True, impl="native")(torch.randn(2, 1, 4))
+
+
+def test_peephole_with_zero_weights_is_the_plain_lstm():
+    torch.manual_seed(0)
+    peephole = rn.LSTM(4, 6, peephole=True, num_layers=2)
+    plain = rn.LSTM(4, 6, num_layers=2)
+    state = peephole.state_dict()
+    assert torch.equal(state["weight_ci_l1"], torch.zeros(6))
+    plain.load_state_dict({k: v for k, v in state.items() if "weight_c" not in k})
+    x = torch.randn(5, 2, 4)
+    torch.testing.assert_close(peephole(x)[0], plain(x)[0])
+    assert not peephole.config.cell.is_torch_standard
+
+
+@pytest.mark.parametrize("impl", ["reference", "bptt"])
+def test_peephole_follows_gers_and_schmidhuber(impl):
+    torch.manual_seed(0)
+    lstm = rn.LSTM(3, 4, peephole=True, impl=impl)
+    with torch.no_grad():
+        for name in ("weight_ci_l0", "weight_cf_l0", "weight_co_l0"):
+            getattr(lstm, name).uniform_(-1, 1)
+    x = torch.randn(6, 2, 3)
+    w_ih, w_hh = lstm.weight_ih_l0, lstm.weight_hh_l0
+    bias = lstm.bias_ih_l0 + lstm.bias_hh_l0
+    h, c = torch.zeros(2, 4), torch.zeros(2, 4)
+    expected = []
+    for t in range(6):
+        pre_i, pre_f, pre_g, pre_o = (x[t] @ w_ih.t() + h @ w_hh.t() + bias).chunk(4, dim=-1)
+        i = torch.sigmoid(pre_i + lstm.weight_ci_l0 * c)
+        f = torch.sigmoid(pre_f + lstm.weight_cf_l0 * c)
+        c = f * c + i * torch.tanh(pre_g)
+        o = torch.sigmoid(pre_o + lstm.weight_co_l0 * c)
+        h = o * torch.tanh(c)
+        expected.append(h)
+    output, (_, c_n) = lstm(x)
+    torch.testing.assert_close(output, torch.stack(expected))
+    torch.testing.assert_close(c_n[0], c)
+
+
+def test_peephole_cell_parameters_and_config():
+    cell = rn.LSTMCell(3, 4, peephole=True)
+    assert [n for n, _ in cell.named_parameters()][-3:] == ["weight_ci", "weight_cf", "weight_co"]
+    lstm = rn.LSTM(3, 4, peephole=True, impl="bptt")
+    assert LayerConfig.from_dict(json.loads(json.dumps(lstm.config.to_dict()))) == lstm.config
+    with pytest.raises(ValueError, match="impl='native' cannot serve.*peephole"):
+        rn.LSTM(3, 4, peephole=True, impl="native")(torch.randn(2, 1, 3))
 
 
 @pytest.mark.parametrize("cell_cls", [rn.RNNCell, rn.LSTMCell, rn.GRUCell])
@@ -254,7 +305,8 @@ def test_cell_reuses_masks_until_reset(cell_cls):
 
 def test_layer_and_cell_agree_on_flexible_options():
     torch.manual_seed(0)
-    options = dict(recurrent_activation="hard_sigmoid", layer_norm=True, activation="softsign")
+    options = {"recurrent_activation": "hard_sigmoid", "layer_norm": True,
+               "activation": "softsign"}
     layer = rn.LSTM(4, 6, **options).eval()
     cell = rn.LSTMCell(4, 6, **options).eval()
     cell.load_state_dict({k[:-3]: v for k, v in layer.state_dict().items()})

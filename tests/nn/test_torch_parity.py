@@ -72,7 +72,7 @@ MATRIX = list(itertools.product(
 ))
 
 
-@pytest.mark.parametrize("impl", ["reference", "native"])
+@pytest.mark.parametrize("impl", ["reference", "native", "bptt"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize(
     "variant,num_layers,bidirectional,batch_first,form,with_state", MATRIX,
@@ -117,7 +117,7 @@ def test_matches_torch_nn(variant, num_layers, bidirectional, batch_first, form,
         torch.testing.assert_close(a, b, rtol=tol, atol=tol, msg=lambda m, n=name: f"{n}: {m}")
 
 
-@pytest.mark.parametrize("impl", ["reference", "native"])
+@pytest.mark.parametrize("impl", ["reference", "native", "bptt"])
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_packed_sequence_in_and_out(variant, impl):
     ours, reference = _pair(variant, 2, True, False, torch.float64, impl)

@@ -12,12 +12,12 @@ from rnnkit.nn.layers import GRU, LSTM, RNN, RecurrentLayer
 __all__ = [
     "GATES",
     "GRU",
-    "GRUCell",
     "LSTM",
-    "LSTMCell",
     "RNN",
-    "RNNCell",
     "CellConfig",
+    "GRUCell",
+    "LSTMCell",
     "LayerConfig",
+    "RNNCell",
     "RecurrentLayer",
 ]

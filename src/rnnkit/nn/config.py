@@ -9,8 +9,9 @@ cells into layers and directions. Both validate on construction, round-trip thro
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from rnnkit.nn.activations import Activation, get_activation
 from rnnkit.nn.constraints import Constraint, get_constraint
@@ -25,7 +26,7 @@ GATES: Mapping[str, tuple[str, ...]] = {
     "gru": ("r", "z", "n"),
 }
 CELL_NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
-IMPLS = ("auto", "native", "reference")
+IMPLS = ("auto", "native", "bptt", "reference")
 
 
 def _check_int(owner: str, argument: str, value: Any, minimum: int) -> None:
@@ -55,6 +56,8 @@ class CellConfig:
     ``kind`` is ``"rnn"``, ``"lstm"`` or ``"gru"``. String or dict specs given for activations,
     initializers, regularizers and constraints are resolved to objects on construction.
     ``zoneout`` is one probability for h (and c), or a pair ``(p_h, p_c)`` for an LSTM.
+    ``peephole`` (LSTM only) adds Gers & Schmidhuber's connections from the cell state to the
+    gates: ``w_ci ⊙ c`` and ``w_cf ⊙ c`` inside i and f, ``w_co ⊙ c'`` inside o.
     """
 
     kind: str
@@ -80,6 +83,7 @@ class CellConfig:
     zoneout: float | tuple[float, float] = 0.0
     weight_drop: float = 0.0
     reset_after: bool = True
+    peephole: bool = False
     owner: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -97,9 +101,11 @@ class CellConfig:
                 f"{owner}: proj_size has to be smaller than hidden_size, "
                 f"got proj_size={self.proj_size} and hidden_size={self.hidden_size}"
             )
-        for name in ("bias", "unit_forget_bias", "layer_norm", "reset_after"):
+        for name in ("bias", "unit_forget_bias", "layer_norm", "reset_after", "peephole"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{owner}: {name} should be a bool, got {getattr(self, name)!r}")
+        if self.peephole and self.kind != "lstm":
+            raise ValueError(f"{owner}: peephole applies to LSTM only")
         if self.unit_forget_bias and self.kind != "lstm":
             raise ValueError(f"{owner}: unit_forget_bias applies to LSTM only")
         if self.unit_forget_bias and not self.bias:
@@ -170,6 +176,7 @@ class CellConfig:
         return (
             standard_activation
             and self.reset_after
+            and not self.peephole
             and not self.layer_norm
             and self.input_dropout == 0.0
             and self.recurrent_dropout == 0.0

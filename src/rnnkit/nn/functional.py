@@ -34,8 +34,8 @@ __all__ = [
     "ACTIVATIONS",
     "Activation",
     "DirectionWeights",
-    "get_activation",
     "gate_layer_norm",
+    "get_activation",
     "gru_step",
     "input_projection",
     "lstm_step",
@@ -50,7 +50,8 @@ LAYER_NORM_EPS = 1e-5
 class DirectionWeights(NamedTuple):
     """The tensors of one layer and direction (torch.nn's names without the ``_l{k}`` suffix).
 
-    ``ln_*`` are the layer-norm gains and shift (``None`` without ``layer_norm``).
+    ``ln_*`` are the layer-norm gains and shift (``None`` without ``layer_norm``); ``w_c*`` the
+    peephole weights (``None`` without ``peephole``).
     """
 
     w_ih: Tensor  # (G*H, I)
@@ -62,6 +63,9 @@ class DirectionWeights(NamedTuple):
     ln_hh: Tensor | None = None  # (G*H,)
     ln_c_weight: Tensor | None = None  # (H,)
     ln_c_bias: Tensor | None = None  # (H,)
+    w_ci: Tensor | None = None  # (H,) peephole weights of an LSTM
+    w_cf: Tensor | None = None  # (H,)
+    w_co: Tensor | None = None  # (H,)
 
 
 def gate_layer_norm(pre: Tensor, gain: Tensor, num_gates: int) -> Tensor:
@@ -136,6 +140,9 @@ def lstm_step(
     ``σ`` is ``recurrent_activation`` (sigmoid by default), ``act`` is ``activation`` (tanh),
     ``W_hr`` exists only with ``proj_size > 0``; ``h`` is multiplied by the recurrent-dropout
     mask before ``W_h·``, and ``c'`` goes through ``LN_c`` before ``act`` with ``layer_norm``.
+    With ``peephole`` (Gers & Schmidhuber 2000) the gates also see the cell state:
+    ``i = σ(… + w_ci ⊙ c)``, ``f = σ(… + w_cf ⊙ c)``, ``o = σ(… + w_co ⊙ c')`` (``c'`` before
+    ``LN_c``).
 
     Args: ``x_proj (B, 4H)``, ``state = (h (B, H_out), c (B, H))``.
     Returns ``(h', c')`` and the gates ``(i, f, g, o)``, each ``(B, H)``.
@@ -145,8 +152,13 @@ def lstm_step(
     pre = x_proj + _recurrent_projection(h_in, weights.w_hh, weights.b_hh, weights.ln_hh, 4)
     pre_i, pre_f, pre_g, pre_o = pre.chunk(4, dim=-1)  # each (B, H)
     gate = cell.recurrent_activation
-    i, f, g, o = gate(pre_i), gate(pre_f), cell.activation(pre_g), gate(pre_o)
+    if weights.w_ci is not None:
+        pre_i, pre_f = pre_i + weights.w_ci * c, pre_f + weights.w_cf * c
+    i, f, g = gate(pre_i), gate(pre_f), cell.activation(pre_g)
     c_new = f * c + i * g
+    if weights.w_co is not None:
+        pre_o = pre_o + weights.w_co * c_new
+    o = gate(pre_o)
     c_out = c_new
     if cell.layer_norm:
         c_out = F.layer_norm(

@@ -27,7 +27,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from rnnkit.nn import kernels, parameters
 from rnnkit.nn.config import LayerConfig
 from rnnkit.nn.functional import reverse_padded
-from rnnkit.nn.kernels import native, reference, stack
+from rnnkit.nn.kernels import bptt, native, reference, stack
 from rnnkit.nn.noise import drop_weight, sample_noise
 from rnnkit.nn.options import cell_config, merge_nonlinearity
 
@@ -138,7 +138,7 @@ class RecurrentLayer(nn.Module):
 
     def _run(self, x, lengths, h_0, c_0, return_gates):
         config = self.config
-        impl = kernels.choose_impl(config, config.impl, return_gates)
+        impl = kernels.choose_impl(config, config.impl, return_gates, x.device.type)
         weights = [
             [
                 parameters.direction_weights(
@@ -162,7 +162,8 @@ class RecurrentLayer(nn.Module):
              for _ in suffixes]
             for layer, suffixes in enumerate(self._suffixes)
         ]
-        return stack.run_stack(config, reference.run_direction, weights, noise, x, lengths,
+        run_direction = bptt.run_direction if impl == "bptt" else reference.run_direction
+        return stack.run_stack(config, run_direction, weights, noise, x, lengths,
                                h_0, c_0, self.training, return_gates)
 
     def _time_major(self, input: Tensor) -> tuple[Tensor, bool]:
@@ -300,7 +301,9 @@ _OPTIONS_DOC = """
     ``recurrent_dropout`` (variational mask on ``h`` before ``W_hh``), ``go_backwards``
     (process each sequence from its end; outputs stay in processing order, as Keras),
     ``layer_norm``, ``zoneout`` (p, or (p_h, p_c) for an LSTM), ``weight_drop`` (DropConnect
-    on ``W_hh``), ``reset_after`` (GRU), ``impl`` ("auto", "native" or "reference").
+    on ``W_hh``), ``reset_after`` (GRU), ``peephole`` (LSTM: cell-state connections to the gates,
+    parameters ``weight_c{i,f,o}_l{k}``, zeros at first), ``impl`` ("auto", "native", "bptt" or
+    "reference"; see :mod:`rnnkit.nn.kernels`).
 """
 
 

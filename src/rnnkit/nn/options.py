@@ -31,11 +31,13 @@ KERAS_OPTIONS = (
     "zoneout",
     "weight_drop",
     "reset_after",
+    "peephole",
 )
 _ONLY_FOR = {
     "recurrent_activation": ("lstm", "gru"),
     "unit_forget_bias": ("lstm",),
     "reset_after": ("gru",),
+    "peephole": ("lstm",),
 }
 
 

@@ -4,7 +4,11 @@ Names, shapes and registration order follow torch.nn (``weight_ih_l0``, ``weight
 ``bias_ih_l0``, ``bias_hh_l0``, ``weight_hr_l0``, then ``…_reverse``), so torch state dicts
 load as they are and, with the default initializer, a seeded module draws exactly the
 numbers torch.nn's does. Layer-norm gains (``layer_norm_ih_l0``, ``layer_norm_hh_l0``,
-``layer_norm_c_weight_l0``, ``layer_norm_c_bias_l0``) come after and draw no random numbers.
+``layer_norm_c_weight_l0``, ``layer_norm_c_bias_l0``) come after and draw no random numbers,
+then an LSTM's peephole weights (``weight_ci_l0``, ``weight_cf_l0``, ``weight_co_l0``, each
+``(H,)``), initialised to zeros so a peephole LSTM starts as the plain one and a seeded module
+still draws torch.nn's numbers for the other parameters. Peephole weights have no Keras role:
+no initializer, regularizer or constraint applies to them.
 
 Roles (for initializers, regularizers and constraints, as Keras names them): ``weight_ih`` and
 ``weight_hr`` are kernels, ``weight_hh`` is the recurrent kernel, ``bias_*`` are biases.
@@ -53,6 +57,8 @@ def register_direction(
                 "layer_norm_c_weight": (cell.hidden_size,),
                 "layer_norm_c_bias": (cell.hidden_size,),
             }
+    if cell.peephole:
+        shapes |= {name: (cell.hidden_size,) for name in ("weight_ci", "weight_cf", "weight_co")}
     names = []
     for base, shape in shapes.items():
         name = base + suffix
@@ -78,7 +84,7 @@ def initialize(module: nn.Module, cell: CellConfig, names: list[str]) -> None:
             role = _role(name)
             if role is not None:
                 initializers[role](parameter, hidden_size=cell.hidden_size)
-            elif name.startswith("layer_norm_c_bias"):
+            elif name.startswith(("layer_norm_c_bias", "weight_c")):
                 parameter.zero_()
             else:
                 parameter.fill_(1.0)
@@ -105,6 +111,9 @@ def direction_weights(
         ln_hh=get("layer_norm_hh"),
         ln_c_weight=get("layer_norm_c_weight"),
         ln_c_bias=get("layer_norm_c_bias"),
+        w_ci=get("weight_ci"),
+        w_cf=get("weight_cf"),
+        w_co=get("weight_co"),
     )
 
 

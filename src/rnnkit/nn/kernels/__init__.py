@@ -1,15 +1,36 @@
 """Kernels that run a recurrent layer, and the one place that chooses among them.
 
-- ``reference``: a Python loop over ``rnnkit.nn.functional``'s steps; serves everything.
-- ``native``: torch's fused op; serves torch.nn's exact configurations only.
+- ``reference``: a Python loop over ``rnnkit.nn.functional``'s steps, differentiated by
+  autograd; serves everything and is the yardstick of the tests.
+- ``bptt``: one ``torch.autograd.Function`` per cell kind with a hand-written backward through
+  time; serves every option except ``return_gates``.
+- ``native``: torch's fused op (oneDNN LSTM on CPU, cuDNN on CUDA); serves torch.nn's exact
+  configurations only.
 
-``impl="auto"`` takes the native kernel when it serves the configuration and the call
-(no gate trace asked for), else the reference loop.
+``impl="auto"`` picks, among the kernels that serve the call, the fastest one for the device
+and cell kind according to :data:`AUTO_TABLE` (measured, see there); ``return_gates=True``
+always runs the reference loop.
 """
 
 from __future__ import annotations
 
 from rnnkit.nn.config import LayerConfig
+
+# The kernel ``impl="auto"`` runs for a torch-standard configuration, per (device type, cell
+# kind); a configuration native cannot serve always gets "bptt". Measured with
+#   python benchmarks/bench_layers.py            (CPU, 2 cores, torch 2.13, 2025-06; see
+#   benchmarks/results/layers.md)                  and --device cuda (results/layers_cuda.md).
+# On CPU only torch's LSTM is a fused (oneDNN) kernel: torch's GRU and RNN run a generic
+# per-step loop with autograd that bptt beats at every measured size, so they go to bptt.
+# On CUDA all three are cuDNN kernels, which a per-step Python loop cannot approach.
+AUTO_TABLE: dict[tuple[str, str], str] = {
+    ("cpu", "lstm"): "native",
+    ("cpu", "gru"): "bptt",
+    ("cpu", "rnn"): "bptt",
+    ("cuda", "lstm"): "native",
+    ("cuda", "gru"): "native",
+    ("cuda", "rnn"): "native",
+}
 
 
 def native_refusal(config: LayerConfig, return_gates: bool) -> str | None:
@@ -20,22 +41,36 @@ def native_refusal(config: LayerConfig, return_gates: bool) -> str | None:
     if not cell.is_torch_standard:
         return (
             "the configuration is not torch.nn's (non-default activations, layer_norm, "
-            "input_dropout, recurrent_dropout, zoneout or reset_after=False)"
+            "input_dropout, recurrent_dropout, zoneout, peephole or reset_after=False)"
         )
     return None
 
 
-def choose_impl(config: LayerConfig, impl: str, return_gates: bool) -> str:
-    """The kernel to run: ``"native"`` or ``"reference"``.
+def bptt_refusal(config: LayerConfig, return_gates: bool) -> str | None:
+    """Why the bptt kernel cannot serve this call, or ``None`` when it can."""
+    if return_gates:
+        return "return_gates=True needs the per-step gate trace, which only the reference keeps"
+    return None
 
-    A forced ``impl="native"`` that cannot serve the call raises ``ValueError`` naming the fix.
+
+def choose_impl(config: LayerConfig, impl: str, return_gates: bool,
+                device_type: str = "cpu") -> str:
+    """The kernel to run: ``"native"``, ``"bptt"`` or ``"reference"``.
+
+    A forced ``impl`` that cannot serve the call raises ``ValueError`` naming the fix.
     """
-    refusal = native_refusal(config, return_gates)
+    refusals = {
+        "native": native_refusal(config, return_gates),
+        "bptt": bptt_refusal(config, return_gates),
+        "reference": None,
+    }
     if impl == "auto":
-        return "reference" if refusal else "native"
-    if impl == "native" and refusal:
+        if refusals["native"] is None:
+            return AUTO_TABLE.get((device_type, config.cell.kind), "native")
+        return "bptt" if refusals["bptt"] is None else "reference"
+    if refusals[impl]:
         raise ValueError(
-            f"{config.cell.owner}: impl='native' cannot serve this call: {refusal}; "
+            f"{config.cell.owner}: impl={impl!r} cannot serve this call: {refusals[impl]}; "
             "pass impl='auto' (or impl='reference')"
         )
     return impl

@@ -7,7 +7,7 @@ recurrent weight for the pass, as AWD-LSTM does with cuDNN.
 
 from __future__ import annotations
 
-from torch import Tensor, _VF
+from torch import _VF, Tensor
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.nn.config import LayerConfig

@@ -1,0 +1,647 @@
+"""The bptt kernel: each cell's recurrence as a ``torch.autograd.Function`` with a hand-written
+backward through time. Serves every option of the core; same contract as
+``reference.run_direction``, so ``stack.run_stack`` stacks it unchanged.
+
+What runs where, and why:
+
+- The input projection ``LN_ih(W_ih x) + b_ih`` (with the input-dropout multiply and every bias
+  that only adds to a pre-activation folded in) and weight drop stay *outside* the Function:
+  they do not depend on the recurrence, so autograd differentiates them as a few large ops.
+- The forward loop writes each step into preallocated ``(T, B, ·)`` buffers (gate activations,
+  cell states, ``act(c)``, layer-norm statistics) — exactly what the backward needs, nothing
+  else; without autograd recording anything (a Function's forward runs in no-grad mode).
+  In inference the per-step buffers collapse to one reused scratch step.
+- The backward first turns the saved activations into per-step coefficients with a few
+  whole-tensor ops (e.g. ``d i_pre = dc ⊙ g ⊙ σ'(i)``: ``g ⊙ σ'(i)`` for all steps at once), so
+  the sequential loop does only the dependent part: it carries ``dh`` (and ``dc``) and does about
+  five small ops and one matmul per step. The gradients of ``W_hh`` (and ``W_hr``, gains, peephole
+  weights) are single matmuls / reductions over the stacked ``T*B`` rows after the loop, e.g.
+  ``dW_hh = dpreᵀ · H_prev``; ``d x_proj`` goes back to autograd for ``dW_ih``, ``db``, ``dx``.
+
+Zoneout and variable lengths are one mechanism here: the carried state is
+``h_t = lerp(h̃_t, h_{t-1}, keep_t)`` with ``keep_t = 1 - running_t ⊙ (1 - zoneout_t)`` (a
+finished sequence keeps its state), and ``output_t = running_t ⊙ h_t``.
+
+Shapes: ``T`` steps, ``B`` batch, ``H`` hidden, ``P`` = H_out, ``G`` gates (see ``functional``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from rnnkit.nn.activations import Activation
+from rnnkit.nn.config import CellConfig
+from rnnkit.nn.functional import LAYER_NORM_EPS, DirectionWeights, input_projection
+from rnnkit.nn.noise import DirectionNoise
+
+
+@dataclass
+class _Plan:
+    """The non-differentiable inputs of one direction's pass (masks are constants)."""
+
+    cell: CellConfig
+    recurrent_mask: Tensor | None  # (B, P), scaled by 1 / (1 - p)
+    keep_h: Tensor | float | None  # (T, B, P or 1), a probability, or None: h_t = h̃_t
+    keep_c: Tensor | float | None  # (T, B, H or 1), ...                      c_t = c̃_t
+    running: Tensor | None  # (T, B, 1): 1.0 while t < length
+    save: bool  # keep every step for the backward (False in inference)
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def _into(activation: Activation) -> Callable[[Tensor, Tensor], object]:
+    """``f(src, out)`` writing ``activation(src)`` into ``out`` (``out`` may be ``src``)."""
+    if activation.name == "sigmoid":
+        return lambda src, out: torch.sigmoid(src, out=out)
+    if activation.name == "tanh":
+        return lambda src, out: torch.tanh(src, out=out)
+    if activation.name == "relu":
+        return lambda src, out: torch.clamp(src, min=0.0, out=out)
+    if activation.name == "hard_sigmoid":  # same values as relu6(x + 3) / 6, one kernel
+        return lambda src, out: F.hardsigmoid(src if src is out else out.copy_(src),
+                                              inplace=True)
+    if activation.name == "linear":
+        return lambda src, out: out if src is out else out.copy_(src)
+    return lambda src, out: out.copy_(activation.fn(src))
+
+
+def _steps(like: Tensor, steps: int, shape: tuple[int, ...], save: bool) -> Tensor:
+    """A ``(T, *shape)`` buffer; without ``save`` every step views one reused scratch step."""
+    if save:
+        return like.new_empty(steps, *shape)
+    return like.new_empty(1, *shape).expand(steps, *shape)
+
+
+def _unbind(tensor: Tensor | None) -> tuple[Tensor, ...] | list[None]:
+    return tensor.unbind(0) if tensor is not None else _NONES
+
+
+_NONES = [None] * 100_000
+
+
+def _at(keep: Tensor | float | None, step: int):
+    return keep[step] if isinstance(keep, Tensor) else keep
+
+
+def _complement(keep: Tensor | float | None):
+    return None if keep is None else 1.0 - keep
+
+
+def _ln_forward(raw: Tensor, blocks: int, stats: list | None) -> Tensor:
+    """Normalise each of ``blocks`` H-blocks of ``raw (B, k*H)`` (no gain); appends the
+    per-block ``(mean, 1/σ)``, each ``(B, k, 1)``, to ``stats`` for the backward."""
+    batch = raw.shape[0]
+    split = raw.view(batch, blocks, -1)  # (B, k, H)
+    normed, mean, rstd = torch.native_layer_norm(split, split.shape[-1:], None, None,
+                                                 LAYER_NORM_EPS)
+    if stats is not None:
+        stats.append((mean, rstd))
+    return normed.view(batch, -1)
+
+
+def _ln_backward(d_normed: Tensor, raw: Tensor, stats: tuple[Tensor, Tensor],
+                 blocks: int) -> Tensor:
+    """Gradient through ``n = (a - mean(a)) / σ(a)`` per block: ``(B, k*H) -> (B, k*H)``."""
+    batch = raw.shape[0]
+    mean, rstd = stats
+    shape = (batch, blocks, raw.shape[-1] // blocks)  # (B, k, H)
+    d_raw = torch.ops.aten.native_layer_norm_backward(
+        d_normed.reshape(shape), raw.reshape(shape), shape[-1:], mean, rstd, None, None,
+        (True, False, False))[0]
+    return d_raw.view(batch, -1)
+
+
+def _normed(raw: Tensor, stats: list[tuple[Tensor, Tensor]], blocks: int) -> Tensor:
+    """The normalised values of every step at once: ``(T, B, k*H)``."""
+    steps, batch, width = raw.shape
+    mean = torch.stack([m for m, _ in stats]).view(steps, batch, blocks, 1)
+    rstd = torch.stack([r for _, r in stats]).view(steps, batch, blocks, 1)
+    split = raw.reshape(steps, batch, blocks, width // blocks)
+    return ((split - mean) * rstd).view(steps, batch, width)
+
+
+def _rows(tensor: Tensor) -> Tensor:
+    """``(T, B, F) -> (T*B, F)``: every step as rows of one matrix."""
+    return tensor.reshape(-1, tensor.shape[-1])
+
+
+def _reduce(tensor: Tensor) -> Tensor:
+    """Sum over steps and batch: ``(T, B, F) -> (F,)``."""
+    return tensor.sum((0, 1))
+
+
+def _carry_h(plan: _Plan, t: int, dh: Tensor, d_in: Tensor, d_trace: Tensor) -> Tensor:
+    """``dh_{t-1} = d_trace_{t-1} + keep_t ⊙ dh_t + mask ⊙ d_in`` (``d_in``: gradient of
+    ``h_in = h_{t-1} ⊙ mask``; terms that bypass the mask are added by the caller)."""
+    if plan.recurrent_mask is not None:
+        d_in = d_in * plan.recurrent_mask
+    if plan.keep_h is not None:
+        d_in = d_in + dh * _at(plan.keep_h, t)
+    return d_in + d_trace[t]
+
+
+def _prev_inputs(plan: _Plan, h_all: Tensor) -> Tensor:
+    """``h_{t-1} ⊙ mask`` for every step: ``(T, B, P)``."""
+    h_prev = h_all[:-1]
+    return h_prev if plan.recurrent_mask is None else h_prev * plan.recurrent_mask
+
+
+# ---------------------------------------------------------------------------------------------
+# LSTM: gates i, f, g, o; buffers G (T, B, 4H) hold the activated gates.
+
+
+def _lstm_forward(plan, x_proj, h_0, c_0, w_hh, w_hr, ln_hh, ln_c_w, ln_c_b, w_ci, w_cf, w_co):
+    cell, save = plan.cell, plan.save
+    steps, batch, _ = x_proj.shape
+    hidden, out_size = cell.hidden_size, h_0.shape[-1]
+    gates = _steps(x_proj, steps, (batch, 4 * hidden), save)  # (T, B, 4H)
+    h_all = x_proj.new_empty(steps + 1, batch, out_size)  # (T+1, B, P): h_0 … h_T
+    c_all = x_proj.new_empty(steps + 1, batch, hidden)  # (T+1, B, H)
+    h_all[0], c_all[0] = h_0, c_0
+    c_new = c_all[1:] if plan.keep_c is None else _steps(x_proj, steps, (batch, hidden), save)
+    h_new = h_all[1:] if plan.keep_h is None else _steps(x_proj, steps, (batch, out_size), save)
+    act_c = _steps(x_proj, steps, (batch, hidden), save)  # act(LN_c(c̃))
+    mixed = _steps(x_proj, steps, (batch, hidden), save) if w_hr is not None else None
+    rec_raw = _steps(x_proj, steps, (batch, 4 * hidden), save) if ln_hh is not None else None
+    rec_stats, c_stats = ([], []) if save else (None, None)
+    gate_into, act_into = _into(cell.recurrent_activation), _into(cell.activation)
+    w_hh_t = w_hh.t()
+    w_cif = None if w_ci is None else torch.stack((w_ci, w_cf))  # (2, H)
+    xs, gs, hs, cs = x_proj.unbind(0), gates.unbind(0), h_all.unbind(0), c_all.unbind(0)
+    ifs, gcs, os = (gates[..., s].unbind(0) for s in (slice(0, 2 * hidden),
+                                                      slice(2 * hidden, 3 * hidden),
+                                                      slice(3 * hidden, None)))
+    fs, is_ = gates[..., hidden:2 * hidden].unbind(0), gates[..., :hidden].unbind(0)
+    cns, hns, acs, ms = c_new.unbind(0), h_new.unbind(0), act_c.unbind(0), _unbind(mixed)
+    raws = _unbind(rec_raw)
+    mask = plan.recurrent_mask
+    for t in range(steps):
+        h_in = hs[t] if mask is None else hs[t] * mask
+        if ln_hh is None:
+            torch.addmm(xs[t], h_in, w_hh_t, out=gs[t])  # (B, 4H) pre-activations
+        else:
+            normed = _ln_forward(torch.mm(h_in, w_hh_t, out=raws[t]), 4, rec_stats)
+            torch.addcmul(xs[t], normed, ln_hh, out=gs[t])
+        if w_cif is not None:
+            ifs[t].view(batch, 2, hidden).addcmul_(w_cif, cs[t].unsqueeze(1))
+        gate_into(ifs[t], ifs[t])
+        act_into(gcs[t], gcs[t])
+        torch.mul(fs[t], cs[t], out=cns[t])
+        cns[t].addcmul_(is_[t], gcs[t])  # c̃ = f ⊙ c + i ⊙ g
+        if w_co is not None:
+            os[t].addcmul_(w_co, cns[t])
+        gate_into(os[t], os[t])
+        if ln_c_w is None:
+            act_into(cns[t], acs[t])
+        else:
+            c_out, mean, rstd = torch.native_layer_norm(cns[t], (hidden,), ln_c_w, ln_c_b,
+                                                        LAYER_NORM_EPS)
+            if save:
+                c_stats.append((mean, rstd))
+            act_into(c_out, acs[t])
+        if w_hr is None:
+            torch.mul(os[t], acs[t], out=hns[t])
+        else:
+            torch.mul(os[t], acs[t], out=ms[t])
+            torch.mm(ms[t], w_hr.t(), out=hns[t])  # (B, P)
+        if plan.keep_h is not None:
+            torch.lerp(hns[t], hs[t], _at(plan.keep_h, t), out=hs[t + 1])
+        if plan.keep_c is not None:
+            torch.lerp(cns[t], cs[t], _at(plan.keep_c, t), out=cs[t + 1])
+    # c_new is saved only when it is its own buffer: a view of c_all is rebuilt in backward.
+    own_c_new = None if plan.keep_c is None else c_new
+    saved = (gates, h_all, c_all, own_c_new, act_c, mixed, rec_raw)
+    return h_all, c_all, saved, (rec_stats, c_stats)
+
+
+def _lstm_coefficients(cell, gates, c_all, c_new, act_c):
+    """Per-step factors ``d pre / d c̃`` (i, f, g) and ``d pre_o / d m``, and ``d m / d c_out``."""
+    hidden = cell.hidden_size
+    gate_grad, act_grad = cell.recurrent_activation.grad_from_output, cell.activation.grad_from_output
+    i, f, g, o = gates.split(hidden, dim=-1)  # each (T, B, H)
+    coefficients = torch.empty_like(gates)  # (T, B, 4H), becomes d(pre-activations)
+    torch.mul(g, gate_grad(i), out=coefficients[..., :hidden])
+    torch.mul(c_all[:-1], gate_grad(f), out=coefficients[..., hidden:2 * hidden])
+    torch.mul(i, act_grad(g), out=coefficients[..., 2 * hidden:3 * hidden])
+    torch.mul(act_c, gate_grad(o), out=coefficients[..., 3 * hidden:])
+    return coefficients, o * act_grad(act_c)
+
+
+def _lstm_backward(ctx, d_trace, d_c_n):
+    plan, cell = ctx.plan, ctx.plan.cell
+    (w_hh, w_hr, ln_hh, ln_c_w, ln_c_b, w_ci, w_cf, w_co, gates, h_all, c_all, c_new, act_c,
+     mixed, rec_raw) = ctx.saved_tensors
+    rec_stats, c_stats = ctx.stats
+    steps, batch, _ = gates.shape
+    hidden = cell.hidden_size
+    c_new = c_all[1:] if c_new is None else c_new
+    d_pre, d_m_to_c = _lstm_coefficients(cell, gates, c_all, c_new, act_c)
+    d_trace = d_trace.contiguous()  # (T+1, B, P): d h_0 … d h_T from outside the recurrence
+    dh, dc = d_trace[-1].clone(), d_c_n.clone()
+    d_rec = torch.empty_like(d_pre) if ln_hh is not None else d_pre  # d(W_hh h) per step
+    d_h_new = _steps(d_pre, steps, (batch, h_all.shape[-1]), w_hr is not None)
+    d_c_out = torch.empty_like(act_c) if ln_c_w is not None else None
+    keep_h_c, keep_c_c = _complement(plan.keep_h), _complement(plan.keep_c)
+    fs = gates[..., hidden:2 * hidden].unbind(0)
+    dps, d_ifg = d_pre.unbind(0), d_pre[..., :3 * hidden].unflatten(-1, (3, hidden)).unbind(0)
+    d_is, d_fs = d_pre[..., :hidden].unbind(0), d_pre[..., hidden:2 * hidden].unbind(0)
+    d_os, coef_c = d_pre[..., 3 * hidden:].unbind(0), d_m_to_c.unbind(0)
+    drs, dhns, dcos = d_rec.unbind(0), d_h_new.unbind(0), _unbind(d_c_out)
+    for t in range(steps - 1, -1, -1):
+        d_hn = dh if keep_h_c is None else dh * _at(keep_h_c, t)
+        if w_hr is not None:
+            dhns[t].copy_(d_hn)
+            d_hn = torch.mm(d_hn, w_hr)  # (B, H): gradient of m = o ⊙ act(c_out)
+        dc_new = dc if keep_c_c is None else dc * _at(keep_c_c, t)
+        if ln_c_w is None:
+            dc_new.addcmul_(d_hn, coef_c[t])
+        else:
+            torch.mul(d_hn, coef_c[t], out=dcos[t])
+            dc_new = dc_new + torch.ops.aten.native_layer_norm_backward(
+                dcos[t], c_new[t], (hidden,), *c_stats[t], ln_c_w, ln_c_b,
+                (True, False, False))[0]
+        d_os[t].mul_(d_hn)
+        if w_co is not None:
+            dc_new.addcmul_(d_os[t], w_co)
+        d_ifg[t].mul_(dc_new.unsqueeze(1))
+        dc_prev = dc_new.mul_(fs[t]) if keep_c_c is None else dc_new * fs[t] + dc * _at(
+            plan.keep_c, t)
+        if w_ci is not None:
+            dc_prev.addcmul_(d_is[t], w_ci).addcmul_(d_fs[t], w_cf)
+        dc = dc_prev
+        if ln_hh is not None:
+            drs[t].copy_(_ln_backward(dps[t] * ln_hh, rec_raw[t], rec_stats[t], 4))
+        if plan.recurrent_mask is None and plan.keep_h is None:
+            dh = torch.addmm(d_trace[t], drs[t], w_hh, out=dh)
+        else:
+            dh = _carry_h(plan, t, dh, torch.mm(drs[t], w_hh), d_trace)
+    needs = ctx.needs_input_grad
+    h_prev = _prev_inputs(plan, h_all)
+    grads = {
+        "w_hh": _rows(d_rec).t().mm(_rows(h_prev)) if needs[4] else None,
+        "w_hr": _rows(d_h_new).t().mm(_rows(mixed)) if w_hr is not None and needs[5] else None,
+        "ln_hh": _reduce(d_pre * _normed(rec_raw, rec_stats, 4)) if ln_hh is not None else None,
+        "ln_c_w": _reduce(d_c_out * _normed(c_new, c_stats, 1)) if ln_c_w is not None else None,
+        "ln_c_b": _reduce(d_c_out) if ln_c_w is not None else None,
+    }
+    if w_ci is not None:
+        grads["w_ci"] = _reduce(d_pre[..., :hidden] * c_all[:-1])
+        grads["w_cf"] = _reduce(d_pre[..., hidden:2 * hidden] * c_all[:-1])
+        grads["w_co"] = _reduce(d_pre[..., 3 * hidden:] * c_new)
+    return (None, d_pre, dh, dc, grads["w_hh"], grads["w_hr"], grads["ln_hh"], grads["ln_c_w"],
+            grads["ln_c_b"], grads.get("w_ci"), grads.get("w_cf"), grads.get("w_co"))
+
+
+class LSTMFunction(torch.autograd.Function):
+    """``(plan, x_proj (T,B,4H), h_0, c_0, W_hh, W_hr, ln_hh, ln_c_w, ln_c_b, w_ci, w_cf, w_co)
+    -> (h_all (T+1,B,P), c_n (B,H))``; optional tensors may be ``None``."""
+
+    @staticmethod
+    def forward(ctx, plan, x_proj, h_0, c_0, w_hh, w_hr, ln_hh, ln_c_w, ln_c_b, w_ci, w_cf,
+                w_co):
+        h_all, c_all, saved, ctx.stats = _lstm_forward(
+            plan, x_proj, h_0, c_0, w_hh, w_hr, ln_hh, ln_c_w, ln_c_b, w_ci, w_cf, w_co)
+        ctx.plan = plan
+        ctx.save_for_backward(w_hh, w_hr, ln_hh, ln_c_w, ln_c_b, w_ci, w_cf, w_co, *saved)
+        return h_all, c_all[-1].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_h_all, d_c_n):
+        return _lstm_backward(ctx, d_h_all, d_c_n)
+
+
+# ---------------------------------------------------------------------------------------------
+# GRU: gates r, z, n; G (T, B, 3H) holds the activated gates. Reset after (torch's form) keeps
+# ``W_hn h + b_hn`` per step (it is multiplied by r); reset before keeps ``r ⊙ h_in``.
+
+
+def _gru_forward(plan, x_proj, h_0, w_hh, b_hn, ln_hh):
+    cell, save = plan.cell, plan.save
+    steps, batch, _ = x_proj.shape
+    hidden = cell.hidden_size
+    gates = _steps(x_proj, steps, (batch, 3 * hidden), save)  # (T, B, 3H)
+    h_all = x_proj.new_empty(steps + 1, batch, hidden)  # (T+1, B, H)
+    h_all[0] = h_0
+    h_new = h_all[1:] if plan.keep_h is None else _steps(x_proj, steps, (batch, hidden), save)
+    recurrent_n = _steps(x_proj, steps, (batch, hidden), save)  # reset after: W_hn h + b_hn
+    # With layer norm, W_hh h_in (reset after: all 3 blocks; before: r, z) and W_hn (r ⊙ h_in).
+    blocks = 3 if cell.reset_after else 2
+    raw_a = raw_b = None
+    if ln_hh is not None:
+        raw_a = _steps(x_proj, steps, (batch, blocks * hidden), save)
+        raw_b = None if cell.reset_after else _steps(x_proj, steps, (batch, hidden), save)
+    stats_a, stats_b = ([], []) if save else (None, None)
+    gate_into, act_into = _into(cell.recurrent_activation), _into(cell.activation)
+    w_rz_t, w_n_t = w_hh[:2 * hidden].t(), w_hh[2 * hidden:].t()
+    rz, n_ = slice(0, 2 * hidden), slice(2 * hidden, None)
+    xrz, xn = x_proj[..., rz].unbind(0), x_proj[..., n_].unbind(0)
+    grz, gn = gates[..., rz].unbind(0), gates[..., n_].unbind(0)
+    rs, zs = gates[..., :hidden].unbind(0), gates[..., hidden:2 * hidden].unbind(0)
+    hs, hns, rns = h_all.unbind(0), h_new.unbind(0), recurrent_n.unbind(0)
+    raws_a, raws_b = _unbind(raw_a), _unbind(raw_b)
+    mask = plan.recurrent_mask
+    for t in range(steps):
+        h_in = hs[t] if mask is None else hs[t] * mask
+        if ln_hh is None:
+            torch.addmm(xrz[t], h_in, w_rz_t, out=grz[t])
+        else:
+            raw = torch.mm(h_in, w_hh.t() if cell.reset_after else w_rz_t, out=raws_a[t])
+            normed = _ln_forward(raw, blocks, stats_a)
+            torch.addcmul(xrz[t], normed[:, rz], ln_hh[rz], out=grz[t])
+        gate_into(grz[t], grz[t])
+        if cell.reset_after:
+            if ln_hh is not None:
+                torch.mul(normed[:, n_], ln_hh[n_], out=rns[t])
+                if b_hn is not None:
+                    rns[t].add_(b_hn)
+            elif b_hn is None:
+                torch.mm(h_in, w_n_t, out=rns[t])
+            else:
+                torch.addmm(b_hn, h_in, w_n_t, out=rns[t])
+            torch.addcmul(xn[t], rs[t], rns[t], out=gn[t])  # x_n + r ⊙ (W_hn h + b_hn)
+        else:
+            torch.mul(rs[t], h_in, out=rns[t])  # r ⊙ h_in
+            if ln_hh is None:
+                torch.addmm(xn[t], rns[t], w_n_t, out=gn[t])
+            else:
+                normed = _ln_forward(torch.mm(rns[t], w_n_t, out=raws_b[t]), 1, stats_b)
+                torch.addcmul(xn[t], normed, ln_hh[n_], out=gn[t])
+        act_into(gn[t], gn[t])
+        torch.lerp(gn[t], hs[t], zs[t], out=hns[t])  # h̃ = (1 - z) ⊙ n + z ⊙ h
+        if plan.keep_h is not None:
+            torch.lerp(hns[t], hs[t], _at(plan.keep_h, t), out=hs[t + 1])
+    return h_all, (gates, h_all, recurrent_n, raw_a, raw_b), (stats_a, stats_b)
+
+
+def _gru_backward(ctx, d_trace):
+    plan, cell = ctx.plan, ctx.plan.cell
+    w_hh, b_hn, ln_hh, gates, h_all, recurrent_n, raw_a, raw_b = ctx.saved_tensors
+    stats_a, stats_b = ctx.stats
+    steps = gates.shape[0]
+    hidden = cell.hidden_size
+    gate_grad, act_grad = cell.recurrent_activation.grad_from_output, cell.activation.grad_from_output
+    r, z, n = gates.split(hidden, dim=-1)  # each (T, B, H)
+    h_prev = _prev_inputs(plan, h_all)  # (T, B, H) h_in of every step
+    d_pre = torch.empty_like(gates)  # (T, B, 3H): coefficients, then d(pre-activations)
+    first = recurrent_n if cell.reset_after else h_prev  # d pre_r = d(r·first) ⊙ σ'(r)
+    torch.mul(first, gate_grad(r), out=d_pre[..., :hidden])
+    torch.mul(h_all[:-1] - n, gate_grad(z), out=d_pre[..., hidden:2 * hidden])
+    torch.mul(1.0 - z, act_grad(n), out=d_pre[..., 2 * hidden:])
+    d_rec_n = torch.empty_like(recurrent_n)  # d(W_hn h + b_hn) or d(pre_n) after LN
+    d_rec = torch.empty_like(gates) if ln_hh is not None else None  # d(W_hh ·) per block
+    keep_h_c = _complement(plan.keep_h)
+    rz, n_ = slice(0, 2 * hidden), slice(2 * hidden, None)
+    w_rz, w_n = w_hh[rz], w_hh[n_]
+    d_trace = d_trace.contiguous()
+    dh = d_trace[-1].clone()
+    d_zn = d_pre[..., hidden:].unflatten(-1, (2, hidden)).unbind(0)
+    d_rs, d_ns = d_pre[..., :hidden].unbind(0), d_pre[..., n_].unbind(0)
+    d_rzs = d_pre[..., rz].unbind(0)
+    rs, zs, d_rns, drec = r.unbind(0), z.unbind(0), d_rec_n.unbind(0), _unbind(d_rec)
+    for t in range(steps - 1, -1, -1):
+        d_hn = dh if keep_h_c is None else dh * _at(keep_h_c, t)
+        d_zn[t].mul_(d_hn.unsqueeze(1))  # d pre_z, d pre_n
+        if cell.reset_after:
+            d_rs[t].mul_(d_ns[t])
+            torch.mul(d_ns[t], rs[t], out=d_rns[t])  # d(W_hn h + b_hn)
+            if ln_hh is None:
+                d_in = torch.mm(d_rzs[t], w_rz).addmm_(d_rns[t], w_n)
+            else:
+                d_normed = torch.cat((d_rzs[t] * ln_hh[rz], d_rns[t] * ln_hh[n_]), dim=1)
+                drec[t].copy_(_ln_backward(d_normed, raw_a[t], stats_a[t], 3))
+                d_in = torch.mm(drec[t], w_hh)
+        else:
+            if ln_hh is None:
+                d_rn = d_ns[t]
+            else:
+                d_rn = _ln_backward(d_ns[t] * ln_hh[n_], raw_b[t], stats_b[t], 1)
+            d_rns[t].copy_(d_rn)
+            d_rh = torch.mm(d_rn, w_n)  # d(r ⊙ h_in)
+            d_rs[t].mul_(d_rh)
+            if ln_hh is None:
+                d_rz = d_rzs[t]
+            else:
+                d_rz = _ln_backward(d_rzs[t] * ln_hh[rz], raw_a[t], stats_a[t], 2)
+                drec[t][:, rz].copy_(d_rz)
+            d_in = torch.mm(d_rz, w_rz).addcmul_(d_rh, rs[t])
+        direct = d_hn * zs[t]  # h̃ = n + z ⊙ (h - n): the path that bypasses the mask
+        dh = _carry_h(plan, t, dh, d_in, d_trace).add_(direct)
+    needs = ctx.needs_input_grad
+    d_w_hh = d_b_hn = d_ln_hh = None
+    if needs[3]:
+        if ln_hh is not None and cell.reset_after:
+            d_w_hh = _rows(d_rec).t().mm(_rows(h_prev))
+        else:
+            first = d_pre[..., rz] if ln_hh is None else d_rec[..., rz]
+            second_input = h_prev if cell.reset_after else recurrent_n
+            d_w_hh = torch.cat((_rows(first).t().mm(_rows(h_prev)),
+                                _rows(d_rec_n).t().mm(_rows(second_input))))
+    if b_hn is not None:
+        d_b_hn = _reduce(d_pre[..., n_] * r)
+    if ln_hh is not None:
+        if cell.reset_after:
+            d_gained = torch.cat((d_pre[..., rz], d_pre[..., n_] * r), dim=-1)
+            d_ln_hh = _reduce(d_gained * _normed(raw_a, stats_a, 3))
+        else:
+            d_ln_hh = torch.cat((_reduce(d_pre[..., rz] * _normed(raw_a, stats_a, 2)),
+                                 _reduce(d_pre[..., n_] * _normed(raw_b, stats_b, 1))))
+    return None, d_pre, dh, d_w_hh, d_b_hn, d_ln_hh
+
+
+class GRUFunction(torch.autograd.Function):
+    """``(plan, x_proj (T,B,3H), h_0, W_hh, b_hn, ln_hh) -> h_all (T+1,B,H)``.
+
+    ``x_proj`` already holds every bias that only adds (``b_ih``, and ``b_hh`` except ``b_hn``
+    in the reset-after form, where it is multiplied by r)."""
+
+    @staticmethod
+    def forward(ctx, plan, x_proj, h_0, w_hh, b_hn, ln_hh):
+        h_all, saved, ctx.stats = _gru_forward(plan, x_proj, h_0, w_hh, b_hn, ln_hh)
+        ctx.plan = plan
+        ctx.save_for_backward(w_hh, b_hn, ln_hh, *saved)
+        return h_all
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_h_all):
+        return _gru_backward(ctx, d_h_all)
+
+
+# ---------------------------------------------------------------------------------------------
+# RNN: h̃ = act(x_proj + LN(W_hh h_in)).
+
+
+def _rnn_forward(plan, x_proj, h_0, w_hh, ln_hh):
+    cell, save = plan.cell, plan.save
+    steps, batch, hidden = x_proj.shape
+    h_all = x_proj.new_empty(steps + 1, batch, hidden)  # (T+1, B, H)
+    h_all[0] = h_0
+    h_new = h_all[1:] if plan.keep_h is None else _steps(x_proj, steps, (batch, hidden), save)
+    rec_raw = _steps(x_proj, steps, (batch, hidden), save) if ln_hh is not None else None
+    stats = [] if save else None
+    act_into = _into(cell.activation)
+    w_hh_t = w_hh.t()
+    xs, hs, hns = x_proj.unbind(0), h_all.unbind(0), h_new.unbind(0)
+    raws = _unbind(rec_raw)
+    mask = plan.recurrent_mask
+    for t in range(steps):
+        h_in = hs[t] if mask is None else hs[t] * mask
+        if ln_hh is None:
+            torch.addmm(xs[t], h_in, w_hh_t, out=hns[t])
+        else:
+            normed = _ln_forward(torch.mm(h_in, w_hh_t, out=raws[t]), 1, stats)
+            torch.addcmul(xs[t], normed, ln_hh, out=hns[t])
+        act_into(hns[t], hns[t])
+        if plan.keep_h is not None:
+            torch.lerp(hns[t], hs[t], _at(plan.keep_h, t), out=hs[t + 1])
+    # h_new is saved only when it is its own buffer: a view of the output h_all is rebuilt.
+    return h_all, (h_all, None if plan.keep_h is None else h_new, rec_raw), stats
+
+
+def _rnn_backward(ctx, d_trace):
+    plan, cell = ctx.plan, ctx.plan.cell
+    w_hh, ln_hh, h_all, h_new, rec_raw = ctx.saved_tensors
+    h_new = h_all[1:] if h_new is None else h_new
+    steps = h_new.shape[0]
+    d_pre = cell.activation.grad_from_output(h_new).contiguous()  # (T, B, H)
+    d_rec = torch.empty_like(d_pre) if ln_hh is not None else d_pre
+    keep_h_c = _complement(plan.keep_h)
+    d_trace = d_trace.contiguous()
+    dh = d_trace[-1].clone()
+    dps, drs = d_pre.unbind(0), d_rec.unbind(0)
+    simple = plan.recurrent_mask is None and plan.keep_h is None and ln_hh is None
+    for t in range(steps - 1, -1, -1):
+        dps[t].mul_(dh if keep_h_c is None else dh * _at(keep_h_c, t))
+        if simple:
+            dh = torch.addmm(d_trace[t], dps[t], w_hh, out=dh)
+            continue
+        if ln_hh is not None:
+            drs[t].copy_(_ln_backward(dps[t] * ln_hh, rec_raw[t], ctx.stats[t], 1))
+        dh = _carry_h(plan, t, dh, torch.mm(drs[t], w_hh), d_trace)
+    d_w_hh = None
+    if ctx.needs_input_grad[3]:
+        d_w_hh = _rows(d_rec).t().mm(_rows(_prev_inputs(plan, h_all)))
+    d_ln_hh = None
+    if ln_hh is not None:
+        d_ln_hh = _reduce(d_pre * _normed(rec_raw, ctx.stats, 1))
+    return None, d_pre, dh, d_w_hh, d_ln_hh
+
+
+class RNNFunction(torch.autograd.Function):
+    """``(plan, x_proj (T,B,H), h_0, W_hh, ln_hh) -> h_all (T+1,B,H)`` (biases in x_proj)."""
+
+    @staticmethod
+    def forward(ctx, plan, x_proj, h_0, w_hh, ln_hh):
+        h_all, saved, ctx.stats = _rnn_forward(plan, x_proj, h_0, w_hh, ln_hh)
+        ctx.plan = plan
+        ctx.save_for_backward(w_hh, ln_hh, *saved)
+        return h_all
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_h_all):
+        return _rnn_backward(ctx, d_h_all)
+
+
+# ---------------------------------------------------------------------------------------------
+# the kernel
+
+
+def _fold_biases(weights: DirectionWeights, cell: CellConfig) -> tuple[DirectionWeights, Tensor]:
+    """Move every part of ``b_hh`` that only adds to a pre-activation into ``b_ih``.
+
+    Returns the weights for ``input_projection`` and ``b_hn``: the GRU reset-after part of
+    ``b_hh`` that r multiplies (``None`` otherwise).
+    """
+    if weights.b_hh is None:
+        return weights, None
+    if cell.kind == "gru" and cell.reset_after:
+        rows = 2 * cell.hidden_size
+        folded = torch.cat((weights.b_ih[:rows] + weights.b_hh[:rows], weights.b_ih[rows:]))
+        return weights._replace(b_ih=folded), weights.b_hh[rows:]
+    return weights._replace(b_ih=weights.b_ih + weights.b_hh), None
+
+
+def _keep(zone: Tensor | float, running: Tensor | None) -> Tensor | float | None:
+    """The per-step keep-previous weight: zoneout's, and 1 after a sequence has ended."""
+    if running is None:
+        return None if not isinstance(zone, Tensor) and zone == 0.0 else zone
+    return 1.0 - running * (1.0 - zone)
+
+
+def _plan(cell: CellConfig, noise: DirectionNoise, lengths: Tensor | None, like: Tensor,
+          save: bool) -> _Plan:
+    running = None
+    if lengths is not None:
+        steps = torch.arange(like.shape[0], device=like.device).unsqueeze(1)  # (T, 1)
+        running = (steps < lengths.unsqueeze(0)).unsqueeze(-1).to(like.dtype)  # (T, B, 1)
+    return _Plan(
+        cell=cell,
+        recurrent_mask=noise.recurrent_mask,
+        keep_h=_keep(noise.zoneout_h, running),
+        keep_c=_keep(noise.zoneout_c, running) if cell.kind == "lstm" else None,
+        running=running,
+        save=save,
+    )
+
+
+def _call(function, save: bool, *arguments):
+    if save:
+        return function.apply(*arguments)
+    return function.forward(_NoContext(), *arguments)
+
+
+class _NoContext:
+    """Stands in for ``ctx`` when the forward runs without autograd (nothing is saved)."""
+
+    def save_for_backward(self, *tensors):
+        pass
+
+
+def run_direction(
+    cell: CellConfig,
+    weights: DirectionWeights,
+    x: Tensor,
+    lengths: Tensor | None,
+    state: tuple[Tensor, ...],
+    noise: DirectionNoise,
+    return_gates: bool = False,
+) -> tuple[Tensor, tuple[Tensor, ...], None]:
+    """Same contract as ``reference.run_direction``; ``return_gates`` is not served."""
+    if return_gates:
+        raise ValueError(f"{cell.owner}: the bptt kernel does not trace gates; "
+                         "pass impl='reference' for return_gates=True")
+    if noise.input_mask is not None:
+        x = x * noise.input_mask  # (T, B, I), one mask for every step
+    folded, b_hn = _fold_biases(weights, cell)
+    projected = input_projection(x, folded, cell)  # (T, B, G*H)
+    inputs = (projected, *state, *weights)
+    save = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in inputs
+    )
+    plan = _plan(cell, noise, lengths, projected, save)
+    if cell.kind == "lstm":
+        h_all, c_n = _call(LSTMFunction, save, plan, projected, state[0], state[1], weights.w_hh,
+                           weights.w_hr, weights.ln_hh, weights.ln_c_weight, weights.ln_c_bias,
+                           weights.w_ci, weights.w_cf, weights.w_co)
+        final = (h_all[-1], c_n)
+    elif cell.kind == "gru":
+        h_all = _call(GRUFunction, save, plan, projected, state[0], weights.w_hh, b_hn,
+                      weights.ln_hh)
+        final = (h_all[-1],)
+    else:
+        h_all = _call(RNNFunction, save, plan, projected, state[0], weights.w_hh, weights.ln_hh)
+        final = (h_all[-1],)
+    output = h_all[1:]  # (T, B, H_out)
+    if plan.running is not None:
+        output = output * plan.running
+    return output, final, None
