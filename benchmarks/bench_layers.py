@@ -13,9 +13,9 @@ has no layer norm: its runner does hard_sigmoid + recurrent_dropout only, i.e. l
 ``auto`` is not timed separately: it is the runner ``kernels.choose_impl`` picks.
 
 Peak memory of a training step: on CUDA ``torch.cuda.max_memory_allocated`` above the level
-before the step; on CPU the running sum, in start order, of every op's own allocations net of its frees as
-torch's profiler records them (``profile_memory=True``) during one step: its maximum is the peak
-above the level before the step, to within one op's internal temporaries.
+before the step; on CPU the running sum, in start order, of every op's own allocations net of
+its frees as torch's profiler records them (``profile_memory=True``) during one step: its
+maximum is the peak above the level before the step, to within one op's internal temporaries.
 
 Usage::
 
@@ -113,11 +113,19 @@ def _sync(device: str) -> None:
 
 
 def time_runners(runners: dict[str, Callable], repeats: int, device: str) -> dict[str, float]:
-    """Median seconds per runner over ``repeats`` interleaved rounds, after one warm-up each."""
+    """Median seconds per runner over interleaved rounds, after a warm-up call each.
+
+    At least ``repeats`` rounds; quick configurations get more (up to 8x), so that each
+    runner is timed for about a second in all: medians of small timings need more samples.
+    """
     for run in runners.values():
         run()
-        run()
     _sync(device)
+    start = time.perf_counter()
+    next(iter(runners.values()))()
+    _sync(device)
+    first = time.perf_counter() - start
+    repeats = max(repeats, min(8 * repeats, int(1.0 / max(first, 1e-6))))
     samples = {name: [] for name in runners}
     names = list(runners)
     for round_index in range(repeats):
@@ -215,7 +223,7 @@ def run_config(args, keras, cell, batch, steps, hidden, mode) -> dict:
     medians = time_runners(runners, args.repeats, args.device)
     config = OUR_LAYERS[cell](hidden, hidden).config
     row = {"cell": cell, "B": batch, "T": steps, "H": hidden, "mode": mode, "time": medians,
-           "auto": choose_impl(config, "auto", False, args.device)}
+           "auto": choose_impl(config, "auto", False, args.device, mode == "train")}
     if mode == "train" and not args.no_memory:
         row["memory"] = {name: peak_memory(run, args.device) for name, run in runners.items()
                          if not name.endswith("keras")}
@@ -338,7 +346,7 @@ def write_results(args, rows, gflops, keras, elapsed) -> Path:
         (f"- versions: python {platform.python_version()}, torch {torch.__version__}, "
          f"keras {keras_version}"),
         f"- large-matmul speed (2048² float32, same run): {gflops:.1f} GFLOP/s",
-        (f"- medians of {args.repeats} interleaved rounds after 2 warm-up calls; ratios are "
+        (f"- medians of ≥ {args.repeats} interleaved rounds after a warm-up call; ratios are "
          "time (or peak memory) / torch.nn's in the same run; `auto` is the kernel "
          "`impl=\"auto\"` picks; float32, input = hidden, one layer, one direction"),
         ("- flexible LSTM (`flex`): recurrent_activation=hard_sigmoid, layer_norm, "
@@ -354,6 +362,11 @@ def write_results(args, rows, gflops, keras, elapsed) -> Path:
     if args.device == "cpu":
         lines.append("- the CPU was shared with other engineers' jobs during the run: single "
                      "numbers are noisy; the interleaving keeps ratios comparable")
+        if args.threads == 1:
+            lines.append("- one torch thread: with two other processes busy on the 2 cores, "
+                         "2-thread matmuls stalled at their barriers for whole time slices "
+                         "(the same torch op measured 0.6-2.4x itself); one thread is slower "
+                         "in absolute terms but gives stable ratios")
     lines += ["", "## Targets", "", "| target | measured | status |", "|---|---|---|"]
     lines += targets(rows, gflops)
     lines += ["", "## All results", ""] + table(rows) + [""]
@@ -373,8 +386,10 @@ def parse(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch.set_num_threads (default: torch's own choice)")
-    parser.add_argument("--keras-max-work", type=int, default=32 * 200 * 512 * 512,
+                        help="torch.set_num_threads (default: torch's own choice); on a CPU "
+                             "shared with other busy processes, 1 avoids multi-threaded "
+                             "matmuls stalling at their barriers for whole time slices")
+    parser.add_argument("--keras-max-work", type=int, default=32 * 200 * 128 * 128,
                         help="run keras only where B*T*H*H is at most this")
     parser.add_argument("--no-keras", action="store_true")
     parser.add_argument("--no-memory", action="store_true")

@@ -236,8 +236,9 @@ def test_auto_follows_the_measured_table():
     assert choose_impl(flexible, "auto", False, "cuda") == "bptt"
     for kind, layer in (("gru", rn.GRU), ("rnn", rn.RNN)):
         for device in ("cpu", "cuda"):
-            assert choose_impl(layer(4, 6).config, "auto", False, device) == AUTO_TABLE[
-                (device, kind)]
+            for graph in (True, False):
+                assert choose_impl(layer(4, 6).config, "auto", False, device, graph) == \
+                    AUTO_TABLE[(device, kind, graph)]
     with pytest.raises(ValueError, match="impl='auto'"):
         rn.LSTM(4, 6, layer_norm=True, impl="native")(torch.randn(2, 1, 4))
 

@@ -138,7 +138,13 @@ class RecurrentLayer(nn.Module):
 
     def _run(self, x, lengths, h_0, c_0, return_gates):
         config = self.config
-        impl = kernels.choose_impl(config, config.impl, return_gates, x.device.type)
+        builds_graph = torch.is_grad_enabled() and (
+            x.requires_grad or h_0.requires_grad
+            or (c_0 is not None and c_0.requires_grad)
+            or any(parameter.requires_grad for parameter in self.parameters())
+        )
+        impl = kernels.choose_impl(config, config.impl, return_gates, x.device.type,
+                                   builds_graph)
         weights = [
             [
                 parameters.direction_weights(

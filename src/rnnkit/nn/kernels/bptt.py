@@ -12,7 +12,7 @@ What runs where, and why:
   else; without autograd recording anything (a Function's forward runs in no-grad mode).
   In inference the per-step buffers collapse to one reused scratch step.
 - The backward first turns the saved activations into per-step coefficients with a few
-  whole-tensor ops (e.g. ``d i_pre = dc ⊙ g ⊙ σ'(i)``: ``g ⊙ σ'(i)`` for all steps at once), so
+  whole-tensor ops (``d i_pre = dc ⊙ g ⊙ σ'(i)``: ``g ⊙ σ'(i)`` for all steps at once), so
   the sequential loop does only the dependent part: it carries ``dh`` (and ``dc``) and does about
   five small ops and one matmul per step. The gradients of ``W_hh`` (and ``W_hr``, gains, peephole
   weights) are single matmuls / reductions over the stacked ``T*B`` rows after the loop, e.g.
@@ -80,11 +80,16 @@ def _steps(like: Tensor, steps: int, shape: tuple[int, ...], save: bool) -> Tens
     return like.new_empty(1, *shape).expand(steps, *shape)
 
 
-def _unbind(tensor: Tensor | None) -> tuple[Tensor, ...] | list[None]:
-    return tensor.unbind(0) if tensor is not None else _NONES
+class _Absent:
+    """The per-step views of a buffer that the configuration does not use: ``None`` each."""
+
+    def __getitem__(self, step: int) -> None:
+        return None
 
 
-_NONES = [None] * 100_000
+def _unbind(tensor: Tensor | None) -> tuple[Tensor, ...] | _Absent:
+    """Per-step views ``(B, ·)`` of a ``(T, B, ·)`` buffer, made once before the loop."""
+    return tensor.unbind(0) if tensor is not None else _Absent()
 
 
 def _at(keep: Tensor | float | None, step: int):
@@ -225,7 +230,8 @@ def _lstm_forward(plan, x_proj, h_0, c_0, w_hh, w_hr, ln_hh, ln_c_w, ln_c_b, w_c
 def _lstm_coefficients(cell, gates, c_all, c_new, act_c):
     """Per-step factors ``d pre / d c̃`` (i, f, g) and ``d pre_o / d m``, and ``d m / d c_out``."""
     hidden = cell.hidden_size
-    gate_grad, act_grad = cell.recurrent_activation.grad_from_output, cell.activation.grad_from_output
+    gate_grad = cell.recurrent_activation.grad_from_output
+    act_grad = cell.activation.grad_from_output
     i, f, g, o = gates.split(hidden, dim=-1)  # each (T, B, H)
     coefficients = torch.empty_like(gates)  # (T, B, 4H), becomes d(pre-activations)
     torch.mul(g, gate_grad(i), out=coefficients[..., :hidden])
@@ -388,7 +394,8 @@ def _gru_backward(ctx, d_trace):
     stats_a, stats_b = ctx.stats
     steps = gates.shape[0]
     hidden = cell.hidden_size
-    gate_grad, act_grad = cell.recurrent_activation.grad_from_output, cell.activation.grad_from_output
+    gate_grad = cell.recurrent_activation.grad_from_output
+    act_grad = cell.activation.grad_from_output
     r, z, n = gates.split(hidden, dim=-1)  # each (T, B, H)
     h_prev = _prev_inputs(plan, h_all)  # (T, B, H) h_in of every step
     d_pre = torch.empty_like(gates)  # (T, B, 3H): coefficients, then d(pre-activations)
