@@ -20,17 +20,17 @@ def trained(tmp_path_factory):
     assert main(["train", "tag", "--data", str(root / "train.conll"), "--valid",
                  str(root / "train.conll"), "--embed", "8", "--hidden", "8", "--char-features",
                  "6", "--epochs", "5", "--batch-size", "4", "--lr", "0.03", "--dropout", "0",
-                 "--out", str(root / "model"), "--quiet"]) == 0
+                 "--select", "loss", "--out", str(root / "model"), "--quiet"]) == 0
     yield root
     torch.set_num_threads(threads)
 
 
 def test_predict_appends_a_tag_column_to_conll(trained, tmp_path, capsys):
     source = tmp_path / "in.conll"
-    source.write_text("Mary NNP\nlives VBZ\nin IN\nParis NNP\n")
+    source.write_text("John NNP\nlives VBZ\nin IN\nParis NNP\n")
     assert main(["predict", str(trained / "model"), "--input", str(source)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines == ["Mary NNP B-PER", "lives VBZ O", "in IN O", "Paris NNP B-LOC"]
+    assert lines == ["John NNP B-PER", "lives VBZ O", "in IN O", "Paris NNP B-LOC"]
 
 
 def test_predict_text_as_json(trained, capsys):

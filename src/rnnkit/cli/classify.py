@@ -68,6 +68,9 @@ def add_train_parser(tasks) -> None:
                        help="keep the (pretrained) embeddings fixed")
     model.add_argument("--rnn-option", type=rnn_option, action="append", default=[],
                        metavar="KEY=VALUE", help="any rnnkit.nn layer option (repeatable)")
+    parser.add_argument("--select", choices=cls.SELECT_CHOICES, default="accuracy",
+                        help="keep the weights of the epoch with the best validation value "
+                             "of this (loss: the lowest validation loss)")
     add_training_arguments(parser, epochs=10, optimizer="adam", lr=1e-3, clip=5.0)
     parser.set_defaults(run=run_train)
 
@@ -99,7 +102,7 @@ def run_train(args: argparse.Namespace) -> int:
                      "dropout": args.dropout, "freeze_embeddings": args.freeze_embeddings,
                      "rnn_options": dict(args.rnn_option)}
             trainer = cls.train_classifier(data, model, train_config_from_args(args), args.out,
-                                           quiet=args.quiet)
+                                           quiet=args.quiet, select=args.select)
     except KeyboardInterrupt:
         print(f"rnnkit: interrupted; the checkpoint in {args.out} is kept. Continue with: "
               f"rnnkit train classify --out {args.out} --resume", file=sys.stderr)

@@ -53,6 +53,9 @@ def add_train_parser(tasks) -> None:
                        help="additive (Bahdanau) or multiplicative (Luong) scores")
     model.add_argument("--attention-size", type=int, default=128)
     model.add_argument("--dropout", type=float, default=0.2)
+    parser.add_argument("--select", choices=translation.SELECT_CHOICES, default="loss",
+                        help="keep the weights of the epoch with the best validation value "
+                             "of this (loss: the lowest validation loss)")
     add_training_arguments(parser, epochs=10, optimizer="adam", lr=1e-3, clip=5.0)
     parser.set_defaults(run=run_train)
 
@@ -79,7 +82,8 @@ def run_train(args: argparse.Namespace) -> int:
                      "bidirectional": not args.unidirectional, "attention": args.attention,
                      "attention_size": args.attention_size, "dropout": args.dropout}
             trainer = translation.train_translator(data, model, train_config_from_args(args),
-                                                   args.out, quiet=args.quiet)
+                                                   args.out, quiet=args.quiet,
+                                                   select=args.select)
     except KeyboardInterrupt:
         print(f"rnnkit: interrupted; the checkpoint in {args.out} is kept. Continue with: "
               f"rnnkit train translate --out {args.out} --resume", file=sys.stderr)

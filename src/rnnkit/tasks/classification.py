@@ -32,6 +32,7 @@ from rnnkit.data import Batch, BucketBatchSampler, collate, iter_lines, load_vec
 from rnnkit.data.readers import LABEL_NAMES, TEXT_NAMES
 from rnnkit.models.classifier import Classifier, ClassifierConfig
 from rnnkit.tasks.metrics import classification_report
+from rnnkit.tasks.selection import SELECT_LOSS, callbacks_for, check_select
 from rnnkit.text import Tokenizer, Vocab, get_tokenizer
 from rnnkit.train import StepOutput, TrainConfig, Trainer
 from rnnkit.train.model_dir import (
@@ -50,6 +51,7 @@ FORMATS = ("auto", "tsv", "csv", "label-first")
 TOKENIZER_NAMES = ("word", "whitespace", "char", "chinese", "auto")
 LABELS_FILE = "labels.json"
 REPORT_FILE = "valid_report.json"
+SELECT_CHOICES = ("accuracy", "macro_f1", "loss")
 CONFUSION_PLOT = "confusion.png"
 
 
@@ -326,9 +328,14 @@ def train_classifier(
     out_dir: str | Path,
     quiet: bool = False,
     callbacks=(),
+    select: str = "accuracy",
 ) -> Trainer:
     """Read and encode the data, write the model directory and train; then write the
-    validation report (``valid_report.json``) and ``confusion.png`` of the best weights."""
+    validation report (``valid_report.json``) and ``confusion.png`` of the kept weights.
+
+    ``select`` is the validation figure whose best epoch's weights are kept
+    (:mod:`rnnkit.tasks.selection`; ``loss`` keeps the trainer's choice)."""
+    check_select(select, SELECT_CHOICES)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = data.make_tokenizer()
@@ -347,7 +354,7 @@ def train_classifier(
     vocab.save(out_dir / VOCAB_FILE)
     write_json(out_dir / LABELS_FILE, labels)
     write_config(out_dir, TASK, {"model": model_config.to_dict(), "data": _data_section(data),
-                                 "train": train.to_dict()})
+                                 "train": train.to_dict(), "select": select})
     trainer = _trainer(out_dir, quiet, callbacks, embeddings)
     trainer.fit()
     write_valid_report(out_dir, trainer.task)
@@ -376,7 +383,8 @@ def _trainer(out_dir: Path, quiet: bool, callbacks, embeddings: Tensor | None = 
     task = ClassificationTask(train_ids, valid_ids, labels, data.batch_size, train_config.seed)
     torch.manual_seed(train_config.seed)
     model = Classifier(ClassifierConfig.from_dict(config["model"]), embeddings)
-    return Trainer(model, task, train_config, out_dir, quiet=quiet, callbacks=callbacks)
+    return Trainer(model, task, train_config, out_dir, quiet=quiet,
+                   callbacks=callbacks_for(config.get("select", SELECT_LOSS), out_dir, callbacks))
 
 
 def write_valid_report(out_dir: Path, task: ClassificationTask) -> dict[str, Any]:

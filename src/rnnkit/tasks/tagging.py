@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from rnnkit.data import BucketBatchSampler, iter_lines, pad_sequences, read_conll
 from rnnkit.models.tagger import Tagger, TaggerConfig
 from rnnkit.tasks.classification import label_ids, ordered_batches, split_held_out
+from rnnkit.tasks.selection import SELECT_LOSS, callbacks_for, check_select
 from rnnkit.text import Vocab
 from rnnkit.train import StepOutput, TrainConfig, Trainer
 from rnnkit.train.model_dir import (
@@ -40,6 +41,7 @@ TASK = "tag"
 CHARS_FILE = "chars.json"
 TAGS_FILE = "tags.json"
 SCHEME_CHOICES = ("auto", "BIO", "BIOES", "none")
+SELECT_CHOICES = ("f1", "loss")
 
 
 @dataclass(frozen=True)
@@ -223,11 +225,14 @@ def _sentences(data: TaggingData) -> tuple[list, list]:
 
 
 def train_tagger(data: TaggingData, model_options: dict[str, Any], train: TrainConfig,
-                 out_dir: str | Path, quiet: bool = False, callbacks=()) -> Trainer:
+                 out_dir: str | Path, quiet: bool = False, callbacks=(),
+                 select: str = "f1") -> Trainer:
     """Read the CoNLL files, write the model directory and train.
 
     ``model_options`` are :class:`TaggerConfig` fields; ``scheme="auto"`` (the default here)
-    takes the scheme from the training tags (:func:`detect_scheme`)."""
+    takes the scheme from the training tags (:func:`detect_scheme`). ``select`` is the
+    validation figure whose best epoch's weights are kept (``loss``: the trainer's choice)."""
+    check_select(select, SELECT_CHOICES)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     sentences, _ = _sentences(data)
@@ -247,7 +252,7 @@ def train_tagger(data: TaggingData, model_options: dict[str, Any], train: TrainC
     chars.save(out_dir / CHARS_FILE)
     write_json(out_dir / TAGS_FILE, tags)
     write_config(out_dir, TASK, {"model": model_config.to_dict(), "data": asdict(data),
-                                 "train": train.to_dict()})
+                                 "train": train.to_dict(), "select": select})
     trainer = _trainer(out_dir, quiet, callbacks)
     trainer.fit()
     return trainer
@@ -280,7 +285,8 @@ def _trainer(out_dir: Path, quiet: bool, callbacks) -> Trainer:
     task = TaggingTask(train_ids, valid_ids, vocabs.tags, data.batch_size, train_config.seed)
     torch.manual_seed(train_config.seed)
     model = Tagger(TaggerConfig.from_dict(config["model"]))
-    return Trainer(model, task, train_config, out_dir, quiet=quiet, callbacks=callbacks)
+    return Trainer(model, task, train_config, out_dir, quiet=quiet,
+                   callbacks=callbacks_for(config.get("select", SELECT_LOSS), out_dir, callbacks))
 
 
 @dataclass

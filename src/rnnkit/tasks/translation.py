@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from rnnkit.data import BucketBatchSampler, pad_sequences, read_pairs
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.tasks.classification import ordered_batches, split_held_out
+from rnnkit.tasks.selection import SELECT_LOSS, callbacks_for, check_select
 from rnnkit.text import Tokenizer, Vocab, get_tokenizer
 from rnnkit.train import StepOutput, TrainConfig, Trainer
 from rnnkit.train.model_dir import (
@@ -38,6 +39,7 @@ TASK = "translate"
 SOURCE_VOCAB = "source_vocab.json"
 TARGET_VOCAB = "target_vocab.json"
 TOKENIZER_NAMES = ("word", "whitespace", "char", "chinese", "auto")
+SELECT_CHOICES = ("loss", "bleu_greedy")
 
 
 @dataclass(frozen=True)
@@ -225,8 +227,13 @@ def _pairs(data: TranslationData) -> tuple[list, list]:
 
 
 def train_translator(data: TranslationData, model_options: dict[str, Any], train: TrainConfig,
-                     out_dir: str | Path, quiet: bool = False, callbacks=()) -> Trainer:
-    """Read the pairs, build both vocabularies, write the model directory and train."""
+                     out_dir: str | Path, quiet: bool = False, callbacks=(),
+                     select: str = "loss") -> Trainer:
+    """Read the pairs, build both vocabularies, write the model directory and train.
+
+    ``select="bleu_greedy"`` keeps the weights of the epoch with the best validation BLEU
+    instead of the lowest validation loss."""
+    check_select(select, SELECT_CHOICES)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pairs, _ = _pairs(data)
@@ -241,7 +248,7 @@ def train_translator(data: TranslationData, model_options: dict[str, Any], train
     source.save(out_dir / SOURCE_VOCAB)
     target.save(out_dir / TARGET_VOCAB)
     write_config(out_dir, TASK, {"model": config.to_dict(), "data": asdict(data),
-                                 "train": train.to_dict()})
+                                 "train": train.to_dict(), "select": select})
     trainer = _trainer(out_dir, quiet, callbacks)
     trainer.fit()
     return trainer
@@ -266,7 +273,8 @@ def _trainer(out_dir: Path, quiet: bool, callbacks) -> Trainer:
                            train_config.seed)
     torch.manual_seed(train_config.seed)
     model = Seq2Seq(Seq2SeqConfig.from_dict(config["model"]))
-    return Trainer(model, task, train_config, out_dir, quiet=quiet, callbacks=callbacks)
+    return Trainer(model, task, train_config, out_dir, quiet=quiet,
+                   callbacks=callbacks_for(config.get("select", SELECT_LOSS), out_dir, callbacks))
 
 
 @dataclass
