@@ -1,8 +1,18 @@
-"""Shared fixtures: the optional ../shared/data folder and deterministic seeds."""
+"""Shared fixtures: the optional ../shared/data folder; one torch thread for small tests."""
 
-from pathlib import Path
+import os
 
-import pytest
+# Busy-waiting OpenMP threads make small recurrent loops many times slower whenever another
+# process shares the cores; set before torch is imported by any test module.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+# The tests run tiny tensors: one thread avoids synchronisation overhead and oversubscription.
+torch.set_num_threads(1)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
