@@ -22,11 +22,11 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import torch
+from torch import nn
 
-from rnnkit.data import LMStream  # noqa: E402
-from rnnkit.models import LanguageModel, LanguageModelConfig, detach_state  # noqa: E402
+from rnnkit.data import LMStream
+from rnnkit.models import LanguageModel, LanguageModelConfig, detach_state
 
 ROOT = Path(__file__).resolve().parents[1]
 PTB = ROOT.parent / "shared" / "data" / "ptb" / "ptb.train.txt"

@@ -31,7 +31,7 @@ def lstm_gates(sentence: str, tokenizer_name: str) -> None:
     embedding = torch.nn.Embedding(len(vocab), 8)
     lstm = rn.LSTM(8, 4, batch_first=True)
     with torch.no_grad():
-        output, (h_n, c_n), gates = lstm(embedding(ids), return_gates=True)
+        output, (h_n, _), gates = lstm(embedding(ids), return_gates=True)
     print(f"   tokens ({tokenizer_name}): {tokens}")
     print(f"   ids: {ids[0].tolist()}; output {tuple(output.shape)}, h_n {tuple(h_n.shape)}")
     print("   step  token        i (mean)  f (mean)  o (mean)  c[0]     h[0]")

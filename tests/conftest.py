@@ -6,10 +6,10 @@ import os
 # process shares the cores; set before torch is imported by any test module.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
 # The tests run tiny tensors: one thread avoids synchronisation overhead and oversubscription.
 torch.set_num_threads(1)
