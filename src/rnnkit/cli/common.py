@@ -22,12 +22,20 @@ def rnn_option(text: str) -> tuple[str, object]:
         return key, value
 
 
+LIMITS = ("epochs", "max_steps", "max_minutes")
+"""Stopping limits: absent from the parsed args unless given (their flags default to
+``argparse.SUPPRESS``), so that with ``--resume`` only the limits given replace the stored
+ones; :func:`train_config_from_args` fills in the task's defaults otherwise."""
+
+
 def add_training_arguments(parser: argparse.ArgumentParser, *, epochs: int, optimizer: str,
                            lr: float, clip: float) -> None:
     """The trainer's options (:class:`TrainConfig`) plus ``--out``, ``--resume``,
     ``--threads`` and ``--quiet``, with task-specific defaults."""
+    parser.set_defaults(limit_defaults={"epochs": epochs, "max_steps": 0, "max_minutes": 0.0})
     train = parser.add_argument_group("training")
-    train.add_argument("--epochs", type=int, default=epochs)
+    train.add_argument("--epochs", type=int, default=argparse.SUPPRESS,
+                       help=f"passes over the data (default: {epochs})")
     train.add_argument("--optimizer", choices=OPTIMIZERS, default=optimizer)
     train.add_argument("--lr", type=float, default=lr, help="learning rate")
     train.add_argument("--momentum", type=float, default=0.0, help="SGD momentum")
@@ -43,26 +51,35 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, epochs: int, opti
     train.add_argument("--early-stopping", type=int, default=0,
                        help="stop after N epochs without validation improvement (0: never)")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--max-steps", type=int, default=0, help="stop after N steps (0: no cap)")
-    train.add_argument("--max-minutes", type=float, default=0.0,
-                       help="stop after this much training time (0: no cap)")
+    train.add_argument("--max-steps", type=int, default=argparse.SUPPRESS,
+                       help="stop after N steps (default: 0, no cap)")
+    train.add_argument("--max-minutes", type=float, default=argparse.SUPPRESS,
+                       help="stop after this much training time (default: 0, no cap)")
     train.add_argument("--checkpoint-every", type=int, default=0,
                        help="also checkpoint every N steps inside an epoch")
     parser.add_argument("--out", required=True, help="model directory to write")
     parser.add_argument("--resume", action="store_true",
-                        help="continue the interrupted run in --out exactly where it stopped")
+                        help="continue the interrupted run in --out exactly where it stopped, "
+                             "with its stored settings; --epochs, --max-steps or --max-minutes "
+                             "given with it replace the stored limits")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
 
 
 def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
-        epochs=args.epochs, optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
+        optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
         weight_decay=args.weight_decay, clip=args.clip, schedule=args.schedule,
         lr_decay=args.lr_decay, decay_start=args.decay_start, patience=args.patience,
-        early_stopping=args.early_stopping, seed=args.seed, max_steps=args.max_steps,
-        max_minutes=args.max_minutes, checkpoint_every=args.checkpoint_every,
+        early_stopping=args.early_stopping, seed=args.seed,
+        checkpoint_every=args.checkpoint_every,
+        **{name: getattr(args, name, args.limit_defaults[name]) for name in LIMITS},
     )
+
+
+def given_limits(args: argparse.Namespace) -> dict[str, float]:
+    """The stopping limits given on the command line (for ``--resume``)."""
+    return {name: getattr(args, name) for name in LIMITS if hasattr(args, name)}
 
 
 def set_threads(args: argparse.Namespace) -> None:

@@ -8,33 +8,24 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-import torch
-
 from rnnkit.cli import classify, tag, translate
+from rnnkit.cli.common import (
+    add_training_arguments,
+    given_limits,
+    rnn_option,
+    set_threads,
+    train_config_from_args,
+)
 from rnnkit.tasks import language_modeling as lm
 from rnnkit.train import TrainConfig
-from rnnkit.train.config import OPTIMIZERS, SCHEDULES
 from rnnkit.train.model_dir import read_config
 from rnnkit.train.plots import plot_gates
 
-# Stopping limits: they default to these when training starts, and replace the stored ones
-# only when given again with --resume (so their flags default to argparse.SUPPRESS).
-TRAIN_LIMITS = {"epochs": 10, "max_steps": 0, "max_minutes": 0.0}
 DEMO_SETTINGS = {
     "model": {"cell": "lstm", "embed_size": 64, "hidden_size": 256, "num_layers": 1},
     "data": {"level": "char", "batch_size": 32, "bptt": 100, "eval_batch_size": 32},
     "train": {"epochs": 3, "optimizer": "adam", "lr": 3e-3, "clip": 5.0},
 }
-
-
-def _rnn_option(text: str) -> tuple[str, object]:
-    key, separator, value = text.partition("=")
-    if not separator or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
 
 
 def add_train_parser(tasks) -> None:
@@ -76,59 +67,27 @@ def add_train_parser(tasks) -> None:
                        help="share the embedding and output matrices (needs --embed == --hidden)")
     model.add_argument("--init-range", type=float, default=0.0,
                        help="draw all weights from U(-r, r); 0 keeps the default initialisation")
-    model.add_argument("--rnn-option", type=_rnn_option, action="append", default=[],
+    model.add_argument("--rnn-option", type=rnn_option, action="append", default=[],
                        metavar="KEY=VALUE",
                        help="any rnnkit.nn layer option, e.g. layer_norm=true or "
                             "recurrent_activation=hard_sigmoid (repeatable)")
-    train = parser.add_argument_group("training")
-    train.add_argument("--epochs", type=int, default=argparse.SUPPRESS,
-                       help=f"passes over the data (default: {TRAIN_LIMITS['epochs']})")
-    train.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd")
-    train.add_argument("--lr", type=float, default=1.0, help="learning rate")
-    train.add_argument("--momentum", type=float, default=0.0, help="SGD momentum")
-    train.add_argument("--weight-decay", type=float, default=0.0)
-    train.add_argument("--clip", type=float, default=5.0, help="gradient-norm clip (0: none)")
-    train.add_argument("--schedule", choices=SCHEDULES, default="constant",
-                       help="learning-rate schedule")
-    train.add_argument("--lr-decay", type=float, default=0.5,
-                       help="factor of the step and plateau schedules")
-    train.add_argument("--decay-start", type=int, default=4,
-                       help="step schedule: decay after every epoch from this one on")
-    train.add_argument("--patience", type=int, default=0, help="plateau schedule patience")
-    train.add_argument("--early-stopping", type=int, default=0,
-                       help="stop after N epochs without validation improvement (0: never)")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--max-steps", type=int, default=argparse.SUPPRESS,
-                       help="stop after N steps (default: 0, no cap)")
-    train.add_argument("--max-minutes", type=float, default=argparse.SUPPRESS,
-                       help="stop after this much training time (default: 0, no cap)")
-    train.add_argument("--checkpoint-every", type=int, default=0,
-                       help="also checkpoint every N steps inside an epoch")
-    parser.add_argument("--out", required=True, help="model directory to write")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the interrupted run in --out exactly where it stopped, "
-                             "with its stored settings; --epochs, --max-steps or --max-minutes "
-                             "given with it replace the stored limits")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    add_training_arguments(parser, epochs=10, optimizer="sgd", lr=1.0, clip=5.0)
     parser.add_argument("--device", default="cpu",
                         help="where to train: cpu, cuda or cuda:N (exact resume: CPU only)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
     parser.set_defaults(run=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args)
     try:
         if args.resume:
-            limits = {name: getattr(args, name) for name in TRAIN_LIMITS if hasattr(args, name)}
             trainer = lm.resume_language_model(args.out, quiet=args.quiet, device=args.device,
-                                               limits=limits)
+                                               limits=given_limits(args))
         else:
             if not args.data:
                 raise ValueError("train lm: --data is required (or --resume to continue a run)")
             trainer = lm.train_language_model(
-                _data_from_args(args), _model_from_args(args), _train_from_args(args),
+                _data_from_args(args), _model_from_args(args), train_config_from_args(args),
                 args.out, quiet=args.quiet, device=args.device,
             )
     except KeyboardInterrupt:
@@ -154,17 +113,6 @@ def _model_from_args(args) -> dict:
             "num_layers": args.layers, "dropout": args.dropout,
             "tie_weights": args.tie_weights, "init_range": args.init_range,
             "rnn_options": dict(args.rnn_option)}
-
-
-def _train_from_args(args) -> TrainConfig:
-    return TrainConfig(
-        optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
-        weight_decay=args.weight_decay, clip=args.clip, schedule=args.schedule,
-        lr_decay=args.lr_decay, decay_start=args.decay_start, patience=args.patience,
-        early_stopping=args.early_stopping, seed=args.seed,
-        checkpoint_every=args.checkpoint_every,
-        **{name: getattr(args, name, default) for name, default in TRAIN_LIMITS.items()},
-    )
 
 
 def _print_result(history: list[dict], out: str) -> None:
