@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rnnkit.configs import config_from_dict
 from rnnkit.nn.activations import Activation, get_activation
 from rnnkit.nn.constraints import Constraint, get_constraint
 from rnnkit.nn.initializers import Initializer, get_initializer
@@ -202,11 +203,7 @@ class CellConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CellConfig:
-        known = {f.name for f in dataclasses.fields(cls)} - {"owner"}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"CellConfig: unknown keys {unknown}; expected some of {sorted(known)}")
-        return cls(**data)
+        return config_from_dict(cls, data)
 
 
 @dataclass(frozen=True)
@@ -256,12 +253,6 @@ class LayerConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LayerConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(
-                f"LayerConfig: unknown keys {unknown}; expected some of {sorted(known)}"
-            )
         if "cell" not in data:
             raise ValueError("LayerConfig: missing key 'cell'")
-        return cls(**{**data, "cell": CellConfig.from_dict(data["cell"])})
+        return config_from_dict(cls, {**data, "cell": CellConfig.from_dict(data["cell"])})
