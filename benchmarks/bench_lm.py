@@ -3,7 +3,8 @@
 The model is Zaremba et al.'s "small" PTB configuration (2 × 200 LSTM, embedding 200, vocabulary
 10k, bptt 20, batch 20, SGD, clip 5). Both models hold the same weights and train on the same
 windows (PTB train from ../shared/data/ptb when present, else random ids); rounds alternate
-between them, and each figure is the median over rounds after a warm-up round.
+between them, each round starting with the next runner, and each figure is the median over
+rounds after a warm-up round.
 
     python benchmarks/bench_lm.py [--rounds 7] [--windows 40] [--impls auto reference]
 
@@ -100,9 +101,13 @@ def main() -> None:
         runners[f"rnnkit impl={impl}"] = model
     optimizers = {name: torch.optim.SGD(m.parameters(), lr=1.0) for name, m in runners.items()}
     times: dict[str, list[float]] = {name: [] for name in runners}
+    names = list(runners)
     for round_index in range(args.rounds + 1):
-        for name, model in runners.items():
-            elapsed = _train_windows(model, windows, optimizers[name])
+        # Rotate who goes first: a runner's speed depends on what the allocator was left with
+        # by the one before it (the 16 MB softmax buffers fault their pages in anew).
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            elapsed = _train_windows(runners[name], windows, optimizers[name])
             if round_index > 0:
                 times[name].append(elapsed)
     base = statistics.median(times["torch.nn.LSTM"])

@@ -110,7 +110,7 @@ class RecurrentCell(nn.Module):
         input_mask = self._mask("input", batch, config.input_size, config.input_dropout, x)
         if input_mask is not None:
             x = x * input_mask
-        weights = parameters.direction_weights(self, "", self._recurrent_weight())
+        weights = parameters.direction_weights(self, config, "", self._recurrent_weight())
         recurrent_mask = self._mask(
             "recurrent", batch, config.hidden_size, config.recurrent_dropout, x
         )

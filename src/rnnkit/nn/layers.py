@@ -149,6 +149,7 @@ class RecurrentLayer(nn.Module):
             [
                 parameters.direction_weights(
                     self,
+                    config.cell,
                     suffix,
                     drop_weight(
                         getattr(self, "weight_hh" + suffix), config.cell.weight_drop, self.training

@@ -37,10 +37,8 @@ def _role(name: str) -> str | None:
     return None
 
 
-def register_direction(
-    module: nn.Module, cell: CellConfig, suffix: str, factory: dict
-) -> list[str]:
-    """Register one direction's parameters on ``module``; returns their names in order."""
+def direction_shapes(cell: CellConfig) -> dict[str, tuple[int, ...]]:
+    """Base name (no suffix) → shape of every parameter one direction has, in torch's order."""
     gate_rows = cell.num_gates * cell.hidden_size
     shapes = {
         "weight_ih": (gate_rows, cell.input_size),
@@ -59,8 +57,15 @@ def register_direction(
             }
     if cell.peephole:
         shapes |= {name: (cell.hidden_size,) for name in ("weight_ci", "weight_cf", "weight_co")}
+    return shapes
+
+
+def register_direction(
+    module: nn.Module, cell: CellConfig, suffix: str, factory: dict
+) -> list[str]:
+    """Register one direction's parameters on ``module``; returns their names in order."""
     names = []
-    for base, shape in shapes.items():
+    for base, shape in direction_shapes(cell).items():
         name = base + suffix
         module.register_parameter(name, nn.Parameter(torch.empty(shape, **factory)))
         names.append(name)
@@ -93,28 +98,27 @@ def initialize(module: nn.Module, cell: CellConfig, names: list[str]) -> None:
                 parameter[forget] = 1.0 if name.startswith("bias_ih") else 0.0
 
 
+# DirectionWeights field for each parameter base name.
+_FIELDS = {
+    "weight_ih": "w_ih", "weight_hh": "w_hh", "bias_ih": "b_ih", "bias_hh": "b_hh",
+    "weight_hr": "w_hr", "layer_norm_ih": "ln_ih", "layer_norm_hh": "ln_hh",
+    "layer_norm_c_weight": "ln_c_weight", "layer_norm_c_bias": "ln_c_bias",
+    "weight_ci": "w_ci", "weight_cf": "w_cf", "weight_co": "w_co",
+}
+
+
 def direction_weights(
-    module: nn.Module, suffix: str, weight_hh: Tensor | None = None
+    module: nn.Module, cell: CellConfig, suffix: str, weight_hh: Tensor | None = None
 ) -> DirectionWeights:
-    """Gather one direction's tensors; ``weight_hh`` overrides the stored one (weight drop)."""
+    """Gather one direction's tensors; ``weight_hh`` overrides the stored one (weight drop).
 
-    def get(base: str) -> Tensor | None:
-        return getattr(module, base + suffix, None)
-
-    return DirectionWeights(
-        w_ih=get("weight_ih"),
-        w_hh=get("weight_hh") if weight_hh is None else weight_hh,
-        b_ih=get("bias_ih"),
-        b_hh=get("bias_hh"),
-        w_hr=get("weight_hr"),
-        ln_ih=get("layer_norm_ih"),
-        ln_hh=get("layer_norm_hh"),
-        ln_c_weight=get("layer_norm_c_weight"),
-        ln_c_bias=get("layer_norm_c_bias"),
-        w_ci=get("weight_ci"),
-        w_cf=get("weight_cf"),
-        w_co=get("weight_co"),
-    )
+    Only the parameters ``cell`` has are looked up (a missing-attribute lookup on a Module
+    costs an exception), and through ``getattr`` so parametrized weights work too.
+    """
+    found = {_FIELDS[base]: getattr(module, base + suffix) for base in direction_shapes(cell)}
+    if weight_hh is not None:
+        found["w_hh"] = weight_hh
+    return DirectionWeights(**found)
 
 
 def regularization_loss(module: nn.Module, cell: CellConfig) -> Tensor:
