@@ -54,3 +54,13 @@ def test_a_ragged_input_is_a_one_line_error(trained, tmp_path, capsys):
     assert main(["predict", str(trained / "model"), "--input", str(ragged)]) == 1
     err = capsys.readouterr().err
     assert "ragged.conll:2: expected 2 columns" in err and err.count("\n") == 1
+
+
+def test_word_dropout_reaches_the_model_config(tmp_path):
+    (tmp_path / "train.conll").write_text(CONLL)
+    assert main(["train", "tag", "--data", str(tmp_path / "train.conll"), "--valid",
+                 str(tmp_path / "train.conll"), "--embed", "4", "--hidden", "4",
+                 "--char-encoder", "none", "--epochs", "1", "--word-dropout", "0.2",
+                 "--out", str(tmp_path / "model"), "--quiet"]) == 0
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["model"]["word_dropout"] == 0.2 and config["model"]["unk_id"] == 1

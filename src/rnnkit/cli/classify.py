@@ -64,6 +64,8 @@ def add_train_parser(tasks) -> None:
     model.add_argument("--attention-size", type=int, default=64)
     model.add_argument("--dropout", type=float, default=0.5,
                        help="dropout on embeddings, between layers and on the pooled vector")
+    model.add_argument("--word-dropout", type=float, default=0.0,
+                       help="probability of turning a training token into <unk>")
     model.add_argument("--freeze-embeddings", action="store_true",
                        help="keep the (pretrained) embeddings fixed")
     model.add_argument("--rnn-option", type=rnn_option, action="append", default=[],
@@ -99,7 +101,8 @@ def run_train(args: argparse.Namespace) -> int:
             model = {"cell": args.cell, "embed_size": args.embed, "hidden_size": args.hidden,
                      "num_layers": args.layers, "bidirectional": not args.unidirectional,
                      "pooling": args.pooling, "attention_size": args.attention_size,
-                     "dropout": args.dropout, "freeze_embeddings": args.freeze_embeddings,
+                     "dropout": args.dropout, "word_dropout": args.word_dropout,
+                     "freeze_embeddings": args.freeze_embeddings,
                      "rnn_options": dict(args.rnn_option)}
             trainer = cls.train_classifier(data, model, train_config_from_args(args), args.out,
                                            quiet=args.quiet, select=args.select)

@@ -54,6 +54,8 @@ def add_train_parser(tasks) -> None:
     model.add_argument("--scheme", choices=tagging.SCHEME_CHOICES, default="auto",
                        help="CRF transition constraints (auto: from the training tags)")
     model.add_argument("--dropout", type=float, default=0.5)
+    model.add_argument("--word-dropout", type=float, default=0.0,
+                       help="probability of turning a training word into <unk>")
     model.add_argument("--rnn-option", type=rnn_option, action="append", default=[],
                        metavar="KEY=VALUE", help="any rnnkit.nn layer option (repeatable)")
     parser.add_argument("--select", choices=tagging.SELECT_CHOICES, default="f1",
@@ -81,7 +83,7 @@ def run_train(args: argparse.Namespace) -> int:
                      "num_layers": args.layers, "char_encoder": args.char_encoder,
                      "char_embed_size": args.char_embed, "char_features": args.char_features,
                      "output": args.output, "scheme": args.scheme, "dropout": args.dropout,
-                     "rnn_options": dict(args.rnn_option)}
+                     "word_dropout": args.word_dropout, "rnn_options": dict(args.rnn_option)}
             trainer = tagging.train_tagger(data, model, train_config_from_args(args), args.out,
                                            quiet=args.quiet, select=args.select)
     except KeyboardInterrupt:

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from rnnkit.configs import config_from_dict
 from rnnkit.models.attention import AttentionPooling
 from rnnkit.models.language_model import RECURRENT_LAYERS
+from rnnkit.models.word_dropout import drop_words
 
 POOLINGS = ("last", "mean", "max", "attention")
 
@@ -31,7 +32,8 @@ class ClassifierConfig:
     the first); ``mean`` and ``max`` pool the outputs over the valid steps only; ``attention``
     is additive self-attention (:class:`AttentionPooling`). ``dropout`` applies to the
     embeddings, between recurrent layers and to the pooled vector. ``freeze_embeddings`` keeps
-    the (pretrained) embedding matrix fixed.
+    the (pretrained) embedding matrix fixed. ``word_dropout`` turns each token into ``unk_id``
+    with that probability during training (:func:`drop_words`).
     """
 
     vocab_size: int
@@ -44,6 +46,8 @@ class ClassifierConfig:
     pooling: str = "max"
     attention_size: int = 64
     dropout: float = 0.0
+    word_dropout: float = 0.0
+    unk_id: int = 1
     freeze_embeddings: bool = False
     rnn_options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -64,6 +68,9 @@ class ClassifierConfig:
                              f"{self.num_classes!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"Classifier: dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise ValueError(f"Classifier: word_dropout must be in [0, 1), got "
+                             f"{self.word_dropout}")
         if "proj_size" in self.rnn_options:
             raise ValueError("Classifier: rnn_options proj_size is not supported")
 
@@ -135,7 +142,9 @@ class Classifier(nn.Module):
     ) -> ClassifierOutput:
         """``ids (B, T)`` padded with 0, ``lengths (B,)`` ≥ 1 → logits ``(B, C)``; with
         ``targets (B,)`` also the mean cross-entropy."""
-        embedded = self.drop(self.embedding(ids))  # (B, T, E)
+        ids_in = drop_words(ids, self.config.word_dropout, self.config.unk_id,
+                            self.training)  # (B, T)
+        embedded = self.drop(self.embedding(ids_in))  # (B, T, E)
         outputs, state = self.rnn(embedded, lengths=lengths)  # (B, T, H), zero past each length
         steps = torch.arange(ids.shape[1], device=ids.device)  # (T,)
         mask = steps.unsqueeze(0) < lengths.to(ids.device).unsqueeze(1)  # (B, T), True at tokens

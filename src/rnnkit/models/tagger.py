@@ -21,6 +21,7 @@ from rnnkit import nn as rnn_layers
 from rnnkit.configs import config_from_dict
 from rnnkit.models.crf import CRF, SCHEMES
 from rnnkit.models.language_model import RECURRENT_LAYERS
+from rnnkit.models.word_dropout import drop_words
 
 CHAR_ENCODERS = ("none", "cnn", "lstm")
 OUTPUTS = ("crf", "softmax")
@@ -35,6 +36,8 @@ class TaggerConfig:
     BiLSTM's final states), giving ``char_features`` features per word; ``none`` uses words only.
     ``output``: ``crf`` scores whole tag paths (with ``scheme`` constraints), ``softmax``
     each step alone. ``tags`` are the tag names in id order (needed for the constraints).
+    ``word_dropout`` turns each word into ``unk_id`` with that probability during training
+    (:func:`drop_words`); the character encoder still sees the word.
     """
 
     vocab_size: int
@@ -51,6 +54,8 @@ class TaggerConfig:
     output: str = "crf"
     scheme: str = "BIO"
     dropout: float = 0.5
+    word_dropout: float = 0.0
+    unk_id: int = 1
     rnn_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -73,6 +78,9 @@ class TaggerConfig:
                              f"char_vocab_size >= 2, got {self.char_vocab_size}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"Tagger: dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise ValueError(f"Tagger: word_dropout must be in [0, 1), got "
+                             f"{self.word_dropout}")
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -160,7 +168,9 @@ class Tagger(nn.Module):
                 tags: Tensor | None = None) -> TaggerOutput:
         """``words (B, T)``, ``lengths (B,)``, ``chars (B, T, C)`` when the model has a char
         encoder, ``tags (B, T)`` for the loss → emissions ``(B, T, K)``."""
-        features = self.embedding(words)  # (B, T, E)
+        words_in = drop_words(words, self.config.word_dropout, self.config.unk_id,
+                              self.training)  # (B, T)
+        features = self.embedding(words_in)  # (B, T, E)
         if self.chars is not None:
             if chars is None:
                 raise ValueError("Tagger: this model has a character encoder; pass chars")

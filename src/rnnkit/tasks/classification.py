@@ -349,7 +349,8 @@ def train_classifier(
     if data.vectors is not None:
         embeddings = load_vectors(data.vectors, vocab).weights
         model_options = {**model_options, "embed_size": embeddings.shape[1]}
-    model_config = ClassifierConfig(vocab_size=len(vocab), num_classes=len(labels),
+    model_config = ClassifierConfig(vocab_size=len(vocab), unk_id=vocab.unk_id,
+                                    num_classes=len(labels),
                                     **model_options)
     vocab.save(out_dir / VOCAB_FILE)
     write_json(out_dir / LABELS_FILE, labels)

@@ -246,7 +246,7 @@ def train_tagger(data: TaggingData, model_options: dict[str, Any], train: TrainC
     if scheme not in SCHEME_CHOICES:
         raise ValueError(f"scheme must be one of {', '.join(SCHEME_CHOICES)}, got {scheme!r}")
     model_config = TaggerConfig(
-        vocab_size=len(words), tags=tuple(tags), char_vocab_size=len(chars),
+        vocab_size=len(words), unk_id=words.unk_id, tags=tuple(tags), char_vocab_size=len(chars),
         scheme=detect_scheme(tags) if scheme == "auto" else scheme, **options)
     words.save(out_dir / VOCAB_FILE)
     chars.save(out_dir / CHARS_FILE)
