@@ -64,3 +64,16 @@ def test_word_dropout_reaches_the_model_config(tmp_path):
                  "--out", str(tmp_path / "model"), "--quiet"]) == 0
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     assert config["model"]["word_dropout"] == 0.2 and config["model"]["unk_id"] == 1
+
+
+def test_the_summary_names_the_epoch_whose_weights_are_kept(tmp_path, capsys):
+    (tmp_path / "train.conll").write_text(CONLL)
+    assert main(["train", "tag", "--data", str(tmp_path / "train.conll"), "--valid",
+                 str(tmp_path / "train.conll"), "--embed", "4", "--hidden", "4",
+                 "--char-encoder", "none", "--epochs", "3", "--select", "f1",
+                 "--out", str(tmp_path / "model")]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    history = [json.loads(line) for line in (tmp_path / "model" / "metrics.jsonl").open()]
+    best = max(history, key=lambda row: row["valid_f1"])
+    assert out[-1].startswith(f"kept the weights of epoch {best['epoch']} (best valid f1)")
+    assert "sentences/s" in "\n".join(out)

@@ -25,6 +25,7 @@ class RegressionTask:
     """Noisy linear regression; carries a running count to check that carries survive resume."""
 
     name = "regression"
+    unit = "examples"
 
     def __init__(self, nan_at=None):
         generator = torch.Generator().manual_seed(0)
@@ -78,8 +79,8 @@ def test_resume_after_interruption_gives_identical_weights(tmp_path):
     resumed = _train(tmp_path / "b", CONFIG, resume=True)
     for name, value in uninterrupted.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[name]), name
-    strip = [{k: v for k, v in row.items() if k != "tokens_per_s"} for row in resumed.history]
-    assert strip == [{k: v for k, v in row.items() if k != "tokens_per_s"}
+    strip = [{k: v for k, v in row.items() if k != "examples_per_s"} for row in resumed.history]
+    assert strip == [{k: v for k, v in row.items() if k != "examples_per_s"}
                      for row in uninterrupted.history]
 
 

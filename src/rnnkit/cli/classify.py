@@ -111,7 +111,7 @@ def run_train(args: argparse.Namespace) -> int:
               f"rnnkit train classify --out {args.out} --resume", file=sys.stderr)
         return 130
     if not args.quiet:
-        print_best(trainer.history, args.out, "accuracy")
+        print_best(trainer, args.out, "accuracy")
     return 0
 
 

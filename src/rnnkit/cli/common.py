@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 import torch
 
-from rnnkit.train import TrainConfig
+from rnnkit.tasks.selection import KeepBest
+from rnnkit.train import TrainConfig, Trainer
 from rnnkit.train.config import OPTIMIZERS, SCHEDULES
 
 
@@ -87,12 +89,22 @@ def set_threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
-def print_best(history: list[dict], out: str, metric: str) -> None:
-    """The epoch with the lowest validation loss and its ``metric``."""
-    rows = [row for row in history if "valid_loss" in row]
+def print_best(trainer: Trainer, out: str, metric: str) -> None:
+    """Which epoch's weights the directory keeps, with its validation loss and ``metric``.
+
+    That is the epoch with the best selected metric when a :class:`KeepBest` callback chose
+    the weights, else the one with the lowest validation loss (the trainer's own choice).
+    """
+    rows = [row for row in trainer.history if "valid_loss" in row]
     if not rows:
         print(f"model saved in {out}")
         return
-    best = min(rows, key=lambda row: row["valid_loss"])
-    print(f"best validation loss {best['valid_loss']:.4f}, {metric.replace('_', ' ')} "
-          f"{best['valid_' + metric]:.4f} (epoch {best['epoch']}); model saved in {out}")
+    selected = next((c.key for c in trainer.callbacks if isinstance(c, KeepBest)), None)
+    if selected is None:
+        best, criterion = min(rows, key=lambda row: row["valid_loss"]), "lowest validation loss"
+    else:
+        best = max(rows, key=lambda row: row.get(selected, -math.inf))
+        criterion = f"best {selected.replace('_', ' ')}"
+    print(f"kept the weights of epoch {best['epoch']} ({criterion}): validation loss "
+          f"{best['valid_loss']:.4f}, {metric.replace('_', ' ')} {best['valid_' + metric]:.4f}; "
+          f"model saved in {out}")

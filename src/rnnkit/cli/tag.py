@@ -91,7 +91,7 @@ def run_train(args: argparse.Namespace) -> int:
               f"rnnkit train tag --out {args.out} --resume", file=sys.stderr)
         return 130
     if not args.quiet:
-        print_best(trainer.history, args.out, "f1")
+        print_best(trainer, args.out, "f1")
     return 0
 
 

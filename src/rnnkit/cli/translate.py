@@ -89,7 +89,7 @@ def run_train(args: argparse.Namespace) -> int:
               f"rnnkit train translate --out {args.out} --resume", file=sys.stderr)
         return 130
     if not args.quiet:
-        print_best(trainer.history, args.out, "bleu_greedy")
+        print_best(trainer, args.out, "bleu_greedy")
     return 0
 
 

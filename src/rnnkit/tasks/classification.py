@@ -248,6 +248,7 @@ class ClassificationTask:
     """The trainer's view of classification (see ``rnnkit.train.TrainingTask``)."""
 
     name = "classifier"
+    unit = "examples"
 
     def __init__(self, train: LabelledIds, valid: LabelledIds | None, labels: Sequence[str],
                  batch_size: int, seed: int) -> None:

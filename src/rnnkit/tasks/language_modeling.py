@@ -152,6 +152,7 @@ class LanguageModelingTask:
     """The trainer's view of language modelling (see ``rnnkit.train.TrainingTask``)."""
 
     name = "language model"
+    unit = "tokens"
 
     def __init__(self, train_ids, valid_ids, data: LMData, vocab: Vocab, seed: int = 0,
                  device: torch.device | str = "cpu") -> None:

@@ -190,7 +190,8 @@ class TaggingTask:
     name = "tagger"
 
     def __init__(self, train: Encoded, valid: Encoded, tags: Sequence[str], batch_size: int,
-                 seed: int) -> None:
+                 seed: int, crf: bool) -> None:
+        self.unit = "sentences" if crf else "tokens"  # what the model's mean loss is over
         self.train = train
         self.valid = valid
         self.tags = list(tags)
@@ -282,9 +283,11 @@ def _trainer(out_dir: Path, quiet: bool, callbacks) -> Trainer:
     valid_source = data.valid or f"{data.train} (held-out {data.valid_fraction:g})"
     valid_ids = _encode(valid_sentences, vocabs, data, valid_source)
     train_config = TrainConfig.from_dict(config["train"])
-    task = TaggingTask(train_ids, valid_ids, vocabs.tags, data.batch_size, train_config.seed)
+    model_config = TaggerConfig.from_dict(config["model"])
+    task = TaggingTask(train_ids, valid_ids, vocabs.tags, data.batch_size, train_config.seed,
+                       crf=model_config.output == "crf")
     torch.manual_seed(train_config.seed)
-    model = Tagger(TaggerConfig.from_dict(config["model"]))
+    model = Tagger(model_config)
     return Trainer(model, task, train_config, out_dir, quiet=quiet,
                    callbacks=callbacks_for(config.get("select", SELECT_LOSS), out_dir, callbacks))
 

@@ -172,6 +172,7 @@ class TranslationTask:
     """The trainer's view of translation (see ``rnnkit.train.TrainingTask``)."""
 
     name = "seq2seq"
+    unit = "tokens"  # target tokens
 
     def __init__(self, train: Encoded, valid: Encoded, vocabs: Vocabularies,
                  data: TranslationData, seed: int) -> None:

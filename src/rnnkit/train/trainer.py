@@ -40,7 +40,7 @@ from rnnkit.train.plots import plot_losses
 
 class StepOutput(NamedTuple):
     loss: Tensor  # mean loss of the batch (0-dim)
-    count: int  # what the mean is over (tokens, examples), for weighting and throughput
+    count: int  # what the mean is over (the task's ``unit``), for weighting and throughput
     carry: Any = None  # what the next step of the same epoch receives (e.g. hidden state)
 
 
@@ -48,6 +48,7 @@ class TrainingTask(Protocol):
     """What the trainer needs to know of a task."""
 
     name: str
+    unit: str  # what ``StepOutput.count`` counts, plural ("tokens", "sentences"): throughput
 
     def train_batches(self, epoch: int) -> Sequence[Any]:
         """The batches of an epoch, the same on every call with that epoch (for resuming)."""
@@ -236,7 +237,7 @@ class Trainer:
             "train_loss": position.loss_sum / max(1, position.count),
             **{f"train_{k}": v for k, v in
                self.task.describe(position.loss_sum / max(1, position.count)).items()},
-            "tokens_per_s": round(self._throughput, 1),
+            f"{self.task.unit}_per_s": round(self._throughput, 1),
         }
         if valid is not None:
             row.update({f"valid_{name}": value for name, value in valid.items()})
@@ -274,7 +275,8 @@ class Trainer:
             fields.append(f"valid loss {row['valid_loss']:.4f}")
             fields += [f"{k.replace('_', ' ')} {v:.4g}" for k, v in row.items()
                        if k.startswith("valid_") and k != "valid_loss"]
-        fields.append(f"{row['tokens_per_s']:.0f} tok/s")
+        unit = self.task.unit
+        fields.append(f"{row[unit + '_per_s']:.0f} {unit}/s")
         return " | ".join(fields)
 
     def _write_logs(self) -> None:
