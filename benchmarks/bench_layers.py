@@ -14,8 +14,8 @@ has no layer norm: its runner does hard_sigmoid + recurrent_dropout only, i.e. l
 
 Peak memory of a training step: on CUDA ``torch.cuda.max_memory_allocated`` above the level
 before the step; on CPU the running sum, in start order, of every op's own allocations net of
-its frees as torch's profiler records them (``profile_memory=True``) during one step: its
-maximum is the peak above the level before the step, to within one op's internal temporaries.
+its frees as torch's profiler records them (``profile_memory=True``) during one step (the
+second of two profiled ones): its maximum is the peak above the level before the step, to within one op's internal temporaries.
 
 Usage::
 
@@ -150,8 +150,11 @@ def peak_memory(run: Callable[[], None], device: str) -> float:
         return torch.cuda.max_memory_allocated() - start
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        run()
+    # Profile the second of two calls: the first one's records also hold the frees of blocks
+    # allocated before profiling began (last step's gradients), which skews its running sum.
+    for _ in range(2):
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            run()
     # Each op's own (self) allocations net of its frees, and the "[memory]" events outside
     # ops, in start order: the running sum is the live memory to within one op's temporaries.
     events = sorted(prof.events(), key=lambda e: e.time_range.start)
@@ -357,7 +360,8 @@ def write_results(args, rows, gflops, keras, elapsed) -> Path:
         "- peak memory: " + ("torch.cuda.max_memory_allocated above the level before the step"
                              if args.device == "cuda" else
                              "running sum of the torch profiler's per-op net allocations during "
-                             "one train step, in start order (peak above the level before it)"),
+                             "one train step (the second of two profiled), in start order (peak above "
+                             "the level before it)"),
     ]
     if args.device == "cpu":
         lines.append("- the CPU was shared with other engineers' jobs during the run: single "
