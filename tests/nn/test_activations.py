@@ -6,7 +6,8 @@ import pickle
 import pytest
 import torch
 
-from rnnkit.nn.activations import ACTIVATIONS, Activation, get_activation
+import rnnkit.nn
+from rnnkit.nn.activations import ACTIVATIONS, Activation, builtin_name, get_activation
 
 NAMES = ("hard_sigmoid", "hard_sigmoid_v2", "linear", "relu", "sigmoid", "softsign", "tanh")
 
@@ -138,3 +139,33 @@ def test_matches_keras(keras, name):
     x = torch.linspace(-6, 6, 121)
     expected = torch.as_tensor(keras.activations.get(name)(x)).cpu()
     torch.testing.assert_close(get_activation(name)(x), expected, atol=1e-6, rtol=1e-6)
+
+
+def _scaled_tanh() -> Activation:
+    """A user's activation that reuses a built-in's name with other numbers."""
+    return Activation("tanh", lambda x: 2.0 * torch.tanh(x), lambda y: 2.0 * (1 - (y / 2) ** 2))
+
+
+def test_builtin_name_tells_a_users_activation_from_the_builtin():
+    assert builtin_name(ACTIVATIONS["tanh"]) == "tanh"
+    assert builtin_name(get_activation("sigmoid")) == "sigmoid"
+    assert builtin_name(_scaled_tanh()) is None
+
+
+@pytest.mark.parametrize("impl", ["auto", "bptt"])
+def test_a_users_activation_named_like_a_builtin_is_not_sent_to_a_fused_kernel(impl):
+    torch.manual_seed(0)
+    custom = rnnkit.nn.RNN(3, 4, activation=_scaled_tanh(), impl=impl)
+    assert not custom.config.cell.is_torch_standard
+    reference = rnnkit.nn.RNN(3, 4, activation=_scaled_tanh(), impl="reference")
+    reference.load_state_dict(custom.state_dict())
+    x = torch.randn(5, 2, 3)
+    output, _ = custom(x)
+    torch.testing.assert_close(output, reference(x)[0])
+    assert output.abs().max() > 1.0  # 2·tanh, not tanh
+
+
+def test_a_users_activation_cannot_be_saved_in_a_config():
+    layer = rnnkit.nn.LSTM(3, 4, activation=_scaled_tanh())
+    with pytest.raises(ValueError, match="activation='tanh' is a custom Activation"):
+        layer.config.to_dict()

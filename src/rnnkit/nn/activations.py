@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["ACTIVATIONS", "Activation", "get_activation"]
+__all__ = ["ACTIVATIONS", "Activation", "builtin_name", "get_activation"]
 
 
 @dataclass(frozen=True)
@@ -156,3 +156,12 @@ def get_activation(
             f"{owner}: unknown activation {name!r} for argument {argument!r}; "
             f"expected one of: {', '.join(sorted(ACTIVATIONS))}"
         ) from None
+
+
+def builtin_name(activation: Activation) -> str | None:
+    """``activation``'s name when it is the built-in one of that name, else ``None``.
+
+    A user's :class:`Activation` may reuse a built-in's name with other functions; code that
+    specialises by name (fused kernels, saving a config) must ask this, not ``.name``.
+    """
+    return activation.name if ACTIVATIONS.get(activation.name) == activation else None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rnnkit.configs import config_from_dict
-from rnnkit.nn.activations import Activation, get_activation
+from rnnkit.nn.activations import ACTIVATIONS, Activation, builtin_name, get_activation
 from rnnkit.nn.constraints import Constraint, get_constraint
 from rnnkit.nn.initializers import Initializer, get_initializer
 from rnnkit.nn.regularizers import Regularizer, get_regularizer
@@ -169,10 +169,11 @@ class CellConfig:
 
         Weight drop qualifies: it only changes the recurrent weight a forward pass uses.
         """
+        activation = builtin_name(self.activation)
         standard_activation = (
-            self.activation.name in ("tanh", "relu")
+            activation in ("tanh", "relu")
             if self.kind == "rnn"
-            else self.activation.name == "tanh" and self.recurrent_activation.name == "sigmoid"
+            else activation == "tanh" and builtin_name(self.recurrent_activation) == "sigmoid"
         )
         return (
             standard_activation
@@ -193,6 +194,11 @@ class CellConfig:
             if f.name == "owner":
                 continue
             if isinstance(value, Activation):
+                if builtin_name(value) is None:
+                    raise ValueError(
+                        f"{self.owner}: {f.name}={value.name!r} is a custom Activation, which "
+                        f"cannot be saved; use one of: {', '.join(sorted(ACTIVATIONS))}"
+                    )
                 value = value.name
             elif isinstance(value, (Initializer, Regularizer, Constraint)):
                 value = _spec_to_config(value)

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from rnnkit.nn.activations import Activation
+from rnnkit.nn.activations import Activation, builtin_name
 from rnnkit.nn.config import CellConfig
 from rnnkit.nn.functional import LAYER_NORM_EPS, DirectionWeights, input_projection
 from rnnkit.nn.noise import DirectionNoise
@@ -59,16 +59,17 @@ class _Plan:
 
 def _into(activation: Activation) -> Callable[[Tensor, Tensor], object]:
     """``f(src, out)`` writing ``activation(src)`` into ``out`` (``out`` may be ``src``)."""
-    if activation.name == "sigmoid":
+    name = builtin_name(activation)  # a user's Activation goes the generic way
+    if name == "sigmoid":
         return lambda src, out: torch.sigmoid(src, out=out)
-    if activation.name == "tanh":
+    if name == "tanh":
         return lambda src, out: torch.tanh(src, out=out)
-    if activation.name == "relu":
+    if name == "relu":
         return lambda src, out: torch.clamp(src, min=0.0, out=out)
-    if activation.name == "hard_sigmoid":  # same values as relu6(x + 3) / 6, one kernel
+    if name == "hard_sigmoid":  # same values as relu6(x + 3) / 6, one kernel
         return lambda src, out: F.hardsigmoid(src if src is out else out.copy_(src),
                                               inplace=True)
-    if activation.name == "linear":
+    if name == "linear":
         return lambda src, out: out if src is out else out.copy_(src)
     return lambda src, out: out.copy_(activation.fn(src))
 
