@@ -78,6 +78,27 @@ def _train_windows(model, windows, optimizer) -> float:
     return time.perf_counter() - started
 
 
+def _time_parts(model, windows, optimizer) -> dict[str, float]:
+    """Seconds spent in forward, backward and clip + optimizer step over ``windows``."""
+    state = None
+    spent = {"forward": 0.0, "backward": 0.0, "step": 0.0}
+    for x, y in windows:
+        started = time.perf_counter()
+        output = model(x, state, targets=y)
+        forwarded = time.perf_counter()
+        output[1].backward()
+        backwarded = time.perf_counter()
+        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        stepped = time.perf_counter()
+        state = detach_state(output[2])
+        spent["forward"] += forwarded - started
+        spent["backward"] += backwarded - forwarded
+        spent["step"] += stepped - backwarded
+    return spent
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
@@ -85,6 +106,8 @@ def main() -> None:
     parser.add_argument("--impls", nargs="+", default=["auto", "reference"],
                         help="rnnkit impl values to time")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--parts", action="store_true",
+                        help="also print the median ms per window of forward, backward and step")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     vocab_size, batch, bptt = 10_000, 20, 20
@@ -102,12 +125,19 @@ def main() -> None:
     optimizers = {name: torch.optim.SGD(m.parameters(), lr=1.0) for name, m in runners.items()}
     times: dict[str, list[float]] = {name: [] for name in runners}
     names = list(runners)
+    parts: dict[str, list[dict[str, float]]] = {name: [] for name in runners}
     for round_index in range(args.rounds + 1):
         # Rotate who goes first: a runner's speed depends on what the allocator was left with
         # by the one before it (the 16 MB softmax buffers fault their pages in anew).
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
-            elapsed = _train_windows(runners[name], windows, optimizers[name])
+            if args.parts:
+                spent = _time_parts(runners[name], windows, optimizers[name])
+                elapsed = sum(spent.values())
+                if round_index > 0:
+                    parts[name].append(spent)
+            else:
+                elapsed = _train_windows(runners[name], windows, optimizers[name])
             if round_index > 0:
                 times[name].append(elapsed)
     base = statistics.median(times["torch.nn.LSTM"])
@@ -121,7 +151,8 @@ def main() -> None:
         "|---|---:|---:|---:|", *rows,
     ])
     command = "python benchmarks/bench_lm.py " + " ".join(
-        f"--{k} {' '.join(v) if isinstance(v, list) else v}" for k, v in vars(args).items())
+        f"--{k}" if v is True else f"--{k} {' '.join(v) if isinstance(v, list) else v}"
+        for k, v in vars(args).items() if v is not False)
     header = (
         "# Language-model training throughput (PTB small: 2×200 LSTM, vocab 10k, bptt 20, "
         "batch 20, SGD, clip 5)\n\n"
@@ -132,6 +163,12 @@ def main() -> None:
         f"median of {args.rounds} interleaved rounds after one warm-up\n"
         f"- command: `{command}`\n\n"
     )
+    if args.parts:
+        rows = [f"| {name} | " + " | ".join(
+            f"{statistics.median(p[part] for p in spent) * 1000 / len(windows):.2f}"
+            for part in ("forward", "backward", "step")) + " |" for name, spent in parts.items()]
+        table += "\n\nms per window, median over rounds:\n\n" + "\n".join(
+            ["| model | forward | backward | clip + step |", "|---|---:|---:|---:|", *rows])
     out = ROOT / "benchmarks" / "results" / "lm.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(header + table + "\n", encoding="utf-8")
