@@ -334,7 +334,7 @@ def targets(rows, gflops) -> list[str]:
     return [f"| {t} | {m} | {s} |" for t, m, s in results]
 
 
-def write_results(args, rows, gflops, keras, elapsed) -> Path:
+def write_results(args, rows, gflops, keras, elapsed, load) -> Path:
     name = "layers_cuda.md" if args.device == "cuda" else "layers.md"
     path = Path(args.output) if args.output else ROOT / "benchmarks" / "results" / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -363,14 +363,9 @@ def write_results(args, rows, gflops, keras, elapsed) -> Path:
                              "one train step (the second of two profiled), in start order (peak above "
                              "the level before it)"),
     ]
-    if args.device == "cpu":
-        lines.append("- the CPU was shared with other engineers' jobs during the run: single "
-                     "numbers are noisy; the interleaving keeps ratios comparable")
-        if args.threads == 1:
-            lines.append("- one torch thread: with two other processes busy on the 2 cores, "
-                         "2-thread matmuls stalled at their barriers for whole time slices "
-                         "(the same torch op measured 0.6-2.4x itself); one thread is slower "
-                         "in absolute terms but gives stable ratios")
+    lines.append(f"- load average (1 min) at the start and the end of the run: {load[0]:.2f}, "
+                 f"{load[1]:.2f} (the run itself adds about 1; more means other processes "
+                 "shared the CPU, and single numbers are noisier)")
     lines += ["", "## Targets", "", "| target | measured | status |", "|---|---|---|"]
     lines += targets(rows, gflops)
     lines += ["", "## All results", ""] + table(rows) + [""]
@@ -406,9 +401,10 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     keras = None if args.no_keras else _keras()
-    start = time.perf_counter()
+    start, load_before = time.perf_counter(), os.getloadavg()[0]
     rows, gflops = run_grid(args, keras)
-    path = write_results(args, rows, gflops, keras, time.perf_counter() - start)
+    path = write_results(args, rows, gflops, keras, time.perf_counter() - start,
+                         (load_before, os.getloadavg()[0]))
     print("\n".join(["", "target | measured | status"] + targets(rows, gflops)))
     print(f"wrote {path}")
 
