@@ -106,6 +106,9 @@ def main() -> None:
     parser.add_argument("--impls", nargs="+", default=["auto", "reference"],
                         help="rnnkit impl values to time")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--control", action="store_true",
+                        help="also time rnnkit's LanguageModel with torch.nn.LSTM inside: what "
+                             "the model around the layer costs, and the run's noise")
     parser.add_argument("--parts", action="store_true",
                         help="also print the median ms per window of forward, backward and step")
     args = parser.parse_args()
@@ -122,6 +125,11 @@ def main() -> None:
         model = LanguageModel(config)
         model.load_state_dict(reference.state_dict())
         runners[f"rnnkit impl={impl}"] = model
+    if args.control:
+        control = LanguageModel(LanguageModelConfig(vocab_size=vocab_size, **SMALL))
+        control.rnn = nn.LSTM(200, 200, num_layers=2, batch_first=True)
+        control.load_state_dict(reference.state_dict())
+        runners["rnnkit model, torch.nn.LSTM inside (control)"] = control
     optimizers = {name: torch.optim.SGD(m.parameters(), lr=1.0) for name, m in runners.items()}
     times: dict[str, list[float]] = {name: [] for name in runners}
     names = list(runners)
