@@ -64,22 +64,9 @@ def _ids(vocab_size: int, count: int) -> torch.Tensor:
     return torch.randint(0, vocab_size, (count,), generator=torch.Generator().manual_seed(0))
 
 
-def _train_windows(model, windows, optimizer) -> float:
-    """Seconds to train on ``windows`` with the state carried; returns elapsed time."""
-    state = None
-    started = time.perf_counter()
-    for x, y in windows:
-        output = model(x, state, targets=y)
-        loss, state = output[1], detach_state(output[2])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        optimizer.step()
-    return time.perf_counter() - started
-
-
-def _time_parts(model, windows, optimizer) -> dict[str, float]:
-    """Seconds spent in forward, backward and clip + optimizer step over ``windows``."""
+def _train_windows(model, windows, optimizer) -> dict[str, float]:
+    """Train on ``windows`` with the state carried; seconds spent in forward, backward and
+    clip + optimizer step."""
     state = None
     spent = {"forward": 0.0, "backward": 0.0, "step": 0.0}
     for x, y in windows:
@@ -139,15 +126,10 @@ def main() -> None:
         # by the one before it (the 16 MB softmax buffers fault their pages in anew).
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
-            if args.parts:
-                spent = _time_parts(runners[name], windows, optimizers[name])
-                elapsed = sum(spent.values())
-                if round_index > 0:
-                    parts[name].append(spent)
-            else:
-                elapsed = _train_windows(runners[name], windows, optimizers[name])
+            spent = _train_windows(runners[name], windows, optimizers[name])
             if round_index > 0:
-                times[name].append(elapsed)
+                times[name].append(sum(spent.values()))
+                parts[name].append(spent)
     base = statistics.median(times["torch.nn.LSTM"])
     rows = []
     for name, values in times.items():

@@ -87,3 +87,21 @@ def test_predict_refuses_a_language_model_directory(tmp_path, capsys):
     (tmp_path / "lm" / "config.json").write_text('{"format": "rnnkit.model", "task": "lm"}')
     assert main(["predict", str(tmp_path / "lm"), "--text", "hi"]) == 1
     assert "use 'generate' for language models" in capsys.readouterr().err
+
+
+def test_word_dropout_reaches_the_model_config(tmp_path, capsys):
+    (tmp_path / "train.tsv").write_text("\n".join(ROWS) + "\n")
+    assert main(["train", "classify", "--data", str(tmp_path / "train.tsv"), "--valid",
+                 str(tmp_path / "train.tsv"), "--embed", "4", "--hidden", "4", "--epochs", "1",
+                 "--word-dropout", "0.3", "--out", str(tmp_path / "model")]) == 0
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["model"]["word_dropout"] == 0.3 and config["model"]["unk_id"] == 1
+    assert "examples/s" in capsys.readouterr().out
+
+
+def test_word_dropout_out_of_range_is_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "train.tsv").write_text("\n".join(ROWS) + "\n")
+    assert main(["train", "classify", "--data", str(tmp_path / "train.tsv"),
+                 "--word-dropout", "1.5", "--out", str(tmp_path / "model")]) != 0
+    err = capsys.readouterr().err
+    assert "word_dropout must be in [0, 1), got 1.5" in err and err.count("\n") == 1

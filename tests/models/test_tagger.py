@@ -66,3 +66,9 @@ def test_config_round_trips_and_errors():
         TaggerConfig(vocab_size=5, tags=TAGS, char_encoder="none", output="hmm")
     with pytest.raises(ValueError, match="has a character encoder; pass chars"):
         _model()(torch.tensor([[4]]), torch.tensor([1]))
+
+
+def test_loss_unit_is_sentences_with_a_crf_and_tokens_with_softmax():
+    common = {"vocab_size": 5, "tags": ("O",), "char_encoder": "none"}
+    assert TaggerConfig(output="crf", **common).loss_unit == "sentences"
+    assert TaggerConfig(output="softmax", **common).loss_unit == "tokens"

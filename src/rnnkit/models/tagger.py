@@ -82,6 +82,11 @@ class TaggerConfig:
             raise ValueError(f"Tagger: word_dropout must be in [0, 1), got "
                              f"{self.word_dropout}")
 
+    @property
+    def loss_unit(self) -> str:
+        """What the model's mean loss is over: ``sentences`` with a CRF, else ``tokens``."""
+        return "sentences" if self.output == "crf" else "tokens"
+
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["tags"] = list(self.tags)

@@ -139,8 +139,10 @@ def _subset(encoded: Encoded, indices: Sequence[int]) -> TagBatch:
 
 
 def _count(model: Tagger, batch: TagBatch) -> int:
-    """What the model's mean loss is over: sentences for a CRF, tokens for softmax."""
-    return len(batch.lengths) if model.crf is not None else int(batch.lengths.sum())
+    """How many of ``model.config.loss_unit`` the batch holds (the mean loss's divisor)."""
+    if model.config.loss_unit == "sentences":
+        return len(batch.lengths)
+    return int(batch.lengths.sum())
 
 
 @torch.no_grad()
@@ -190,8 +192,8 @@ class TaggingTask:
     name = "tagger"
 
     def __init__(self, train: Encoded, valid: Encoded, tags: Sequence[str], batch_size: int,
-                 seed: int, crf: bool) -> None:
-        self.unit = "sentences" if crf else "tokens"  # what the model's mean loss is over
+                 seed: int, unit: str) -> None:
+        self.unit = unit  # the model's TaggerConfig.loss_unit
         self.train = train
         self.valid = valid
         self.tags = list(tags)
@@ -285,7 +287,7 @@ def _trainer(out_dir: Path, quiet: bool, callbacks) -> Trainer:
     train_config = TrainConfig.from_dict(config["train"])
     model_config = TaggerConfig.from_dict(config["model"])
     task = TaggingTask(train_ids, valid_ids, vocabs.tags, data.batch_size, train_config.seed,
-                       crf=model_config.output == "crf")
+                       unit=model_config.loss_unit)
     torch.manual_seed(train_config.seed)
     model = Tagger(model_config)
     return Trainer(model, task, train_config, out_dir, quiet=quiet,
