@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from rnnkit.cli.common import (
     add_training_arguments,
     print_best,
     rnn_option,
-    set_threads,
+    run_training,
     train_config_from_args,
 )
 from rnnkit.data import read_corpus
@@ -82,37 +81,30 @@ def _column(value: str | None) -> str | int | None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    set_threads(args)
-    try:
-        if args.resume:
-            trainer = cls.resume_classifier(args.out, quiet=args.quiet)
-        else:
-            if not args.data:
-                raise ValueError("train classify: --data is required (or --resume to continue "
-                                 "a run)")
-            data = cls.ClassificationData(
-                train=args.data, valid=args.valid, format=args.format,
-                text_column=_column(args.text_column), label_column=_column(args.label_column),
-                tokenizer=args.tokenizer, lowercase=args.lowercase, max_length=args.max_length,
-                max_vocab=args.max_vocab, min_freq=args.min_freq, batch_size=args.batch_size,
-                valid_fraction=args.valid_fraction, split_seed=args.split_seed,
-                vectors=args.vectors,
-            )
-            model = {"cell": args.cell, "embed_size": args.embed, "hidden_size": args.hidden,
-                     "num_layers": args.layers, "bidirectional": not args.unidirectional,
-                     "pooling": args.pooling, "attention_size": args.attention_size,
-                     "dropout": args.dropout, "word_dropout": args.word_dropout,
-                     "freeze_embeddings": args.freeze_embeddings,
-                     "rnn_options": dict(args.rnn_option)}
-            trainer = cls.train_classifier(data, model, train_config_from_args(args), args.out,
-                                           quiet=args.quiet, select=args.select)
-    except KeyboardInterrupt:
-        print(f"rnnkit: interrupted; the checkpoint in {args.out} is kept. Continue with: "
-              f"rnnkit train classify --out {args.out} --resume", file=sys.stderr)
-        return 130
-    if not args.quiet:
-        print_best(trainer, args.out, "accuracy")
-    return 0
+    return run_training(
+        args, "classify", start=lambda: _start(args),
+        resume=lambda: cls.resume_classifier(args.out, quiet=args.quiet),
+        report=lambda trainer: print_best(trainer, args.out, "accuracy"),
+    )
+
+
+def _start(args: argparse.Namespace):
+    data = cls.ClassificationData(
+        train=args.data, valid=args.valid, format=args.format,
+        text_column=_column(args.text_column), label_column=_column(args.label_column),
+        tokenizer=args.tokenizer, lowercase=args.lowercase, max_length=args.max_length,
+        max_vocab=args.max_vocab, min_freq=args.min_freq, batch_size=args.batch_size,
+        valid_fraction=args.valid_fraction, split_seed=args.split_seed,
+        vectors=args.vectors,
+    )
+    model = {"cell": args.cell, "embed_size": args.embed, "hidden_size": args.hidden,
+             "num_layers": args.layers, "bidirectional": not args.unidirectional,
+             "pooling": args.pooling, "attention_size": args.attention_size,
+             "dropout": args.dropout, "word_dropout": args.word_dropout,
+             "freeze_embeddings": args.freeze_embeddings,
+             "rnn_options": dict(args.rnn_option)}
+    return cls.train_classifier(data, model, train_config_from_args(args), args.out,
+                                quiet=args.quiet, select=args.select)
 
 
 def predict_classify(args: argparse.Namespace) -> int:

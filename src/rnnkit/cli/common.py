@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
+from collections.abc import Callable
 
 import torch
 
@@ -108,3 +110,25 @@ def print_best(trainer: Trainer, out: str, metric: str) -> None:
     print(f"kept the weights of epoch {best['epoch']} ({criterion}): validation loss "
           f"{best['valid_loss']:.4f}, {metric.replace('_', ' ')} {best['valid_' + metric]:.4f}; "
           f"model saved in {out}")
+
+
+def run_training(args: argparse.Namespace, command: str, start: Callable[[], Trainer],
+                 resume: Callable[[], Trainer], report: Callable[[Trainer], None]) -> int:
+    """What every ``rnnkit train COMMAND`` does around its task: threads, ``--resume`` or a new
+    run (which needs ``--data``), a resumable stop on Ctrl-C (exit 130), then ``report``."""
+    set_threads(args)
+    try:
+        if args.resume:
+            trainer = resume()
+        else:
+            if not args.data:
+                raise ValueError(f"train {command}: --data is required (or --resume to "
+                                 "continue a run)")
+            trainer = start()
+    except KeyboardInterrupt:
+        print(f"rnnkit: interrupted; the checkpoint in {args.out} is kept. Continue with: "
+              f"rnnkit train {command} --out {args.out} --resume", file=sys.stderr)
+        return 130
+    if not args.quiet:
+        report(trainer)
+    return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from importlib import resources
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from rnnkit.cli.common import (
     add_training_arguments,
     given_limits,
     rnn_option,
-    set_threads,
+    run_training,
     train_config_from_args,
 )
 from rnnkit.tasks import language_modeling as lm
@@ -78,25 +77,19 @@ def add_train_parser(tasks) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    set_threads(args)
-    try:
-        if args.resume:
-            trainer = lm.resume_language_model(args.out, quiet=args.quiet, device=args.device,
-                                               limits=given_limits(args))
-        else:
-            if not args.data:
-                raise ValueError("train lm: --data is required (or --resume to continue a run)")
-            trainer = lm.train_language_model(
-                _data_from_args(args), _model_from_args(args), train_config_from_args(args),
-                args.out, quiet=args.quiet, device=args.device,
-            )
-    except KeyboardInterrupt:
-        print(f"rnnkit: interrupted; the checkpoint in {args.out} is kept. Continue with: "
-              f"rnnkit train lm --out {args.out} --resume", file=sys.stderr)
-        return 130
-    if not args.quiet:
-        _print_result(trainer.history, args.out)
-    return 0
+    return run_training(
+        args, "lm", start=lambda: _start(args),
+        resume=lambda: lm.resume_language_model(args.out, quiet=args.quiet, device=args.device,
+                                                limits=given_limits(args)),
+        report=lambda trainer: _print_result(trainer.history, args.out),
+    )
+
+
+def _start(args: argparse.Namespace):
+    return lm.train_language_model(
+        _data_from_args(args), _model_from_args(args), train_config_from_args(args),
+        args.out, quiet=args.quiet, device=args.device,
+    )
 
 
 def _data_from_args(args) -> lm.LMData:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from rnnkit.cli.common import (
     add_training_arguments,
     print_best,
     rnn_option,
-    set_threads,
+    run_training,
     train_config_from_args,
 )
 from rnnkit.models.tagger import CHAR_ENCODERS, OUTPUTS
@@ -66,33 +65,27 @@ def add_train_parser(tasks) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    set_threads(args)
-    try:
-        if args.resume:
-            trainer = tagging.resume_tagger(args.out, quiet=args.quiet)
-        else:
-            if not args.data:
-                raise ValueError("train tag: --data is required (or --resume to continue a run)")
-            data = tagging.TaggingData(
-                train=args.data, valid=args.valid, tag_column=args.tag_column,
-                lowercase=args.lowercase, max_word_length=args.max_word_length,
-                max_vocab=args.max_vocab, min_freq=args.min_freq, batch_size=args.batch_size,
-                valid_fraction=args.valid_fraction, split_seed=args.split_seed,
-            )
-            model = {"cell": args.cell, "embed_size": args.embed, "hidden_size": args.hidden,
-                     "num_layers": args.layers, "char_encoder": args.char_encoder,
-                     "char_embed_size": args.char_embed, "char_features": args.char_features,
-                     "output": args.output, "scheme": args.scheme, "dropout": args.dropout,
-                     "word_dropout": args.word_dropout, "rnn_options": dict(args.rnn_option)}
-            trainer = tagging.train_tagger(data, model, train_config_from_args(args), args.out,
-                                           quiet=args.quiet, select=args.select)
-    except KeyboardInterrupt:
-        print(f"rnnkit: interrupted; the checkpoint in {args.out} is kept. Continue with: "
-              f"rnnkit train tag --out {args.out} --resume", file=sys.stderr)
-        return 130
-    if not args.quiet:
-        print_best(trainer, args.out, "f1")
-    return 0
+    return run_training(
+        args, "tag", start=lambda: _start(args),
+        resume=lambda: tagging.resume_tagger(args.out, quiet=args.quiet),
+        report=lambda trainer: print_best(trainer, args.out, "f1"),
+    )
+
+
+def _start(args: argparse.Namespace):
+    data = tagging.TaggingData(
+        train=args.data, valid=args.valid, tag_column=args.tag_column,
+        lowercase=args.lowercase, max_word_length=args.max_word_length,
+        max_vocab=args.max_vocab, min_freq=args.min_freq, batch_size=args.batch_size,
+        valid_fraction=args.valid_fraction, split_seed=args.split_seed,
+    )
+    model = {"cell": args.cell, "embed_size": args.embed, "hidden_size": args.hidden,
+             "num_layers": args.layers, "char_encoder": args.char_encoder,
+             "char_embed_size": args.char_embed, "char_features": args.char_features,
+             "output": args.output, "scheme": args.scheme, "dropout": args.dropout,
+             "word_dropout": args.word_dropout, "rnn_options": dict(args.rnn_option)}
+    return tagging.train_tagger(data, model, train_config_from_args(args), args.out,
+                                quiet=args.quiet, select=args.select)
 
 
 def predict_tag(args: argparse.Namespace) -> int:

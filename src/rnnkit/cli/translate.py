@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from rnnkit.cli.common import (
     add_training_arguments,
     print_best,
-    set_threads,
+    run_training,
     train_config_from_args,
 )
 from rnnkit.data import read_corpus
@@ -61,36 +60,28 @@ def add_train_parser(tasks) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    set_threads(args)
-    try:
-        if args.resume:
-            trainer = translation.resume_translator(args.out, quiet=args.quiet)
-        else:
-            if not args.data:
-                raise ValueError("train translate: --data is required (or --resume to "
-                                 "continue a run)")
-            data = translation.TranslationData(
-                train=args.data, valid=args.valid, source_tokenizer=args.source_tokenizer,
-                target_tokenizer=args.target_tokenizer, lowercase_source=not args.keep_case,
-                max_source_length=args.max_source_length,
-                max_target_length=args.max_target_length, min_freq=args.min_freq,
-                batch_size=args.batch_size, valid_fraction=args.valid_fraction,
-                split_seed=args.split_seed, bleu_tokenize=args.bleu_tokenize,
-            )
-            model = {"embed_size": args.embed, "hidden_size": args.hidden,
-                     "encoder_layers": args.encoder_layers,
-                     "bidirectional": not args.unidirectional, "attention": args.attention,
-                     "attention_size": args.attention_size, "dropout": args.dropout}
-            trainer = translation.train_translator(data, model, train_config_from_args(args),
-                                                   args.out, quiet=args.quiet,
-                                                   select=args.select)
-    except KeyboardInterrupt:
-        print(f"rnnkit: interrupted; the checkpoint in {args.out} is kept. Continue with: "
-              f"rnnkit train translate --out {args.out} --resume", file=sys.stderr)
-        return 130
-    if not args.quiet:
-        print_best(trainer, args.out, "bleu_greedy")
-    return 0
+    return run_training(
+        args, "translate", start=lambda: _start(args),
+        resume=lambda: translation.resume_translator(args.out, quiet=args.quiet),
+        report=lambda trainer: print_best(trainer, args.out, "bleu_greedy"),
+    )
+
+
+def _start(args: argparse.Namespace):
+    data = translation.TranslationData(
+        train=args.data, valid=args.valid, source_tokenizer=args.source_tokenizer,
+        target_tokenizer=args.target_tokenizer, lowercase_source=not args.keep_case,
+        max_source_length=args.max_source_length,
+        max_target_length=args.max_target_length, min_freq=args.min_freq,
+        batch_size=args.batch_size, valid_fraction=args.valid_fraction,
+        split_seed=args.split_seed, bleu_tokenize=args.bleu_tokenize,
+    )
+    model = {"embed_size": args.embed, "hidden_size": args.hidden,
+             "encoder_layers": args.encoder_layers,
+             "bidirectional": not args.unidirectional, "attention": args.attention,
+             "attention_size": args.attention_size, "dropout": args.dropout}
+    return translation.train_translator(data, model, train_config_from_args(args),
+                                        args.out, quiet=args.quiet, select=args.select)
 
 
 def add_translate_parser(commands) -> None:
