@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import rnnkit.nn as rn
+from rnnkit.nn.kernels import products
 
 T, B, I, H = 5, 3, 4, 6
 LENGTHS = torch.tensor([5, 2, 4])
@@ -182,3 +183,21 @@ def test_forced_bptt_refuses_return_gates():
 def test_auto_returns_gates_through_the_reference():
     _, _, gates = rn.GRU(I, H, layer_norm=True)(torch.randn(T, B, I), return_gates=True)
     assert list(gates["l0"]) == ["r", "z", "n", "h"]
+
+
+PACKED_CASES = [
+    (kind, name, 2, True, True, True, True)
+    for kind in LAYERS
+    for name in ("default", "layer_norm", "flexible", "projection", "everything_lstm",
+                 "everything_gru", "reset_before")
+    if _applies(kind, OPTIONS[name])
+]
+
+
+@pytest.mark.skipif(not products.PACKING_AVAILABLE, reason="torch was built without oneDNN")
+@pytest.mark.parametrize("case", PACKED_CASES, ids=[_ids(c) for c in PACKED_CASES])
+def test_bptt_with_packed_products_matches_reference(case, monkeypatch):
+    monkeypatch.setattr(products, "MIN_PACKED_ROWS", 1)  # pack every product, even these tiny
+    monkeypatch.setattr(products, "MIN_PACKED_WEIGHT", 1)
+    assert products.packs(torch.empty(4 * H, H), B)
+    _check(*case)

@@ -21,6 +21,7 @@ LayerNorm-LSTM (Ba, Kiros & Hinton 2016):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -68,29 +69,37 @@ class DirectionWeights(NamedTuple):
     w_co: Tensor | None = None  # (H,)
 
 
-def gate_layer_norm(pre: Tensor, gain: Tensor, num_gates: int) -> Tensor:
-    """Layer-normalise each gate's block of ``pre`` over its H units, then scale by ``gain``.
+def gate_layer_norm(pre: Tensor, gain: Tensor, num_gates: int,
+                    bias: Tensor | None = None) -> Tensor:
+    """Layer-normalise each gate's block of ``pre`` over its H units, then scale by ``gain``
+    (and add ``bias``, in the same op).
 
     ``pre`` is ``(..., G*H)``; ``LN(a) = gain ⊙ (a - mean(a)) / sqrt(var(a) + eps)`` per block.
     """
     hidden = pre.shape[-1] // num_gates
     blocks = pre.unflatten(-1, (num_gates, hidden))  # (..., G, H)
-    normed = F.layer_norm(blocks, (hidden,), eps=LAYER_NORM_EPS)
-    return normed.flatten(-2) * gain  # (..., G*H)
+    normed = F.layer_norm(blocks, (hidden,), eps=LAYER_NORM_EPS).flatten(-2)  # (..., G*H)
+    return normed * gain if bias is None else torch.addcmul(bias, normed, gain)
 
 
-def input_projection(x: Tensor, weights: DirectionWeights, cell: CellConfig) -> Tensor:
+def input_projection(
+    x: Tensor,
+    weights: DirectionWeights,
+    cell: CellConfig,
+    product: Callable[[Tensor, Tensor, Tensor | None], Tensor] = F.linear,
+) -> Tensor:
     """``W_ih x_t + b_ih`` for all steps at once: ``(T, B, I) -> (T, B, G*H)``.
 
     One matmul over the stacked steps instead of one per step: the input does not depend on
-    the recurrence, so hoisting it out of the time loop is free and far faster.
+    the recurrence, so hoisting it out of the time loop is free and far faster. ``product(x,
+    w, b)`` computes ``x · wᵀ + b`` (``b`` may be ``None``); a kernel may pass a faster one.
+    The bias is added in the same op as the product or the layer norm's gain: a separate
+    ``(T, B, G*H)`` sum would cost one more pass and allocation that size.
     """
-    projected = x.matmul(weights.w_ih.t())  # (T, B, G*H)
-    if cell.layer_norm:
-        projected = gate_layer_norm(projected, weights.ln_ih, cell.num_gates)
-    if weights.b_ih is not None:
-        projected = projected + weights.b_ih
-    return projected
+    if not cell.layer_norm:
+        return product(x, weights.w_ih, weights.b_ih)  # (T, B, G*H)
+    projected = product(x, weights.w_ih, None)  # (T, B, G*H)
+    return gate_layer_norm(projected, weights.ln_ih, cell.num_gates, weights.b_ih)
 
 
 def _recurrent_projection(

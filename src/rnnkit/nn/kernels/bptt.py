@@ -38,6 +38,7 @@ from torch.autograd.function import once_differentiable
 from rnnkit.nn.activations import Activation, builtin_name
 from rnnkit.nn.config import CellConfig
 from rnnkit.nn.functional import LAYER_NORM_EPS, DirectionWeights, input_projection
+from rnnkit.nn.kernels.products import RepeatedProduct, linear
 from rnnkit.nn.noise import DirectionNoise
 
 
@@ -101,15 +102,19 @@ def _complement(keep: Tensor | float | None):
     return None if keep is None else 1.0 - keep
 
 
-def _ln_forward(raw: Tensor, blocks: int, stats: list | None) -> Tensor:
+def _ln_forward(raw: Tensor, blocks: int, stats: list | None,
+                keep: Tensor | None = None) -> Tensor:
     """Normalise each of ``blocks`` H-blocks of ``raw (B, k*H)`` (no gain); appends the
-    per-block ``(mean, 1/σ)``, each ``(B, k, 1)``, to ``stats`` for the backward."""
+    per-block ``(mean, 1/σ)``, each ``(B, k, 1)``, to ``stats`` and copies the normalised
+    values into ``keep`` for the backward (the gain's gradient is ``Σ d ⊙ normed``)."""
     batch = raw.shape[0]
     split = raw.view(batch, blocks, -1)  # (B, k, H)
     normed, mean, rstd = torch.native_layer_norm(split, split.shape[-1:], None, None,
                                                  LAYER_NORM_EPS)
     if stats is not None:
         stats.append((mean, rstd))
+    if keep is not None:
+        keep.copy_(normed.view(batch, -1))
     return normed.view(batch, -1)
 
 
@@ -123,6 +128,40 @@ def _ln_backward(d_normed: Tensor, raw: Tensor, stats: tuple[Tensor, Tensor],
         d_normed.reshape(shape), raw.reshape(shape), shape[-1:], mean, rstd, None, None,
         (True, False, False))[0]
     return d_raw.view(batch, -1)
+
+
+def _step_normed(raw: Tensor, stats: tuple[Tensor, Tensor], blocks: int) -> Tensor:
+    """The normalised values of one step, recomputed from the saved statistics: ``(B, k*H)``.
+    Accumulating the gain's gradient from these step by step costs less than keeping a
+    ``(T, B, k*H)`` buffer of them (a fresh allocation that size faults in every page)."""
+    batch, width = raw.shape
+    mean, rstd = stats
+    return ((raw.view(batch, blocks, width // blocks) - mean) * rstd).view(batch, width)
+
+
+class _RecurrentNormGrads:
+    """The backward through ``LN_hh(W_hh h_in)`` step by step, for ``blocks`` gate blocks.
+
+    Each step turns ``d pre_t`` into ``d(W_hh h_in)_t`` and adds that step's share to the
+    gain's and ``W_hh``'s gradients (``Σ_t d_t ⊙ normed_t`` and ``Σ_t d(W_hh h)_tᵀ h_in,t``, as
+    fast as one matmul over the stacked steps), so no ``(T, B, G*H)`` buffer is allocated:
+    a fresh buffer that size costs more in page faults than the per-step work.
+    """
+
+    def __init__(self, gain: Tensor, raw: Tensor, stats: list[tuple[Tensor, Tensor]],
+                 blocks: int, h_in: Tensor, w_hh: Tensor | None) -> None:
+        self.gain, self.raw, self.stats, self.blocks, self.h_in = gain, raw, stats, blocks, h_in
+        self.d_gain = raw.new_zeros(raw.shape[1:])  # (B, G*H), summed over B at the end
+        self.d_w_hh = None if w_hh is None else torch.zeros_like(w_hh)  # (G*H, P)
+
+    def step(self, t: int, d_pre: Tensor) -> Tensor:
+        """``d pre_t (B, G*H) -> d(W_hh h_in)_t (B, G*H)``."""
+        raw, stats = self.raw[t], self.stats[t]
+        self.d_gain.addcmul_(d_pre, _step_normed(raw, stats, self.blocks))
+        d_rec = _ln_backward(d_pre * self.gain, raw, stats, self.blocks)
+        if self.d_w_hh is not None:
+            self.d_w_hh.addmm_(d_rec.t(), self.h_in[t])
+        return d_rec
 
 
 def _normed(raw: Tensor, stats: list[tuple[Tensor, Tensor]], blocks: int) -> Tensor:
@@ -179,7 +218,8 @@ def _lstm_forward(plan, x_proj, h_0, c_0, w_hh, w_hr, ln_hh, ln_c_w, ln_c_b, w_c
     rec_raw = _steps(x_proj, steps, (batch, 4 * hidden), save) if ln_hh is not None else None
     rec_stats, c_stats = ([], []) if save else (None, None)
     gate_into, act_into = _into(cell.recurrent_activation), _into(cell.activation)
-    w_hh_t = w_hh.t()
+    recurrent = RepeatedProduct(w_hh, batch)  # W_hh h_in: (B, P) -> (B, 4H)
+    project = None if w_hr is None else RepeatedProduct(w_hr, batch)  # W_hr m: (B, H) -> (B, P)
     w_cif = None if w_ci is None else torch.stack((w_ci, w_cf))  # (2, H)
     xs, gs, hs, cs = x_proj.unbind(0), gates.unbind(0), h_all.unbind(0), c_all.unbind(0)
     ifs, gcs, os = (gates[..., s].unbind(0) for s in (slice(0, 2 * hidden),
@@ -192,9 +232,9 @@ def _lstm_forward(plan, x_proj, h_0, c_0, w_hh, w_hr, ln_hh, ln_c_w, ln_c_b, w_c
     for t in range(steps):
         h_in = hs[t] if mask is None else hs[t] * mask
         if ln_hh is None:
-            torch.addmm(xs[t], h_in, w_hh_t, out=gs[t])  # (B, 4H) pre-activations
+            recurrent(h_in, xs[t], out=gs[t])  # (B, 4H) pre-activations
         else:
-            normed = _ln_forward(torch.mm(h_in, w_hh_t, out=raws[t]), 4, rec_stats)
+            normed = _ln_forward(recurrent(h_in, out=raws[t]), 4, rec_stats)
             torch.addcmul(xs[t], normed, ln_hh, out=gs[t])
         if w_cif is not None:
             ifs[t].view(batch, 2, hidden).addcmul_(w_cif, cs[t].unsqueeze(1))
@@ -217,7 +257,7 @@ def _lstm_forward(plan, x_proj, h_0, c_0, w_hh, w_hr, ln_hh, ln_c_w, ln_c_b, w_c
             torch.mul(os[t], acs[t], out=hns[t])
         else:
             torch.mul(os[t], acs[t], out=ms[t])
-            torch.mm(ms[t], w_hr.t(), out=hns[t])  # (B, P)
+            project(ms[t], out=hns[t])  # (B, P)
         if plan.keep_h is not None:
             torch.lerp(hns[t], hs[t], _at(plan.keep_h, t), out=hs[t + 1])
         if plan.keep_c is not None:
@@ -253,7 +293,10 @@ def _lstm_backward(ctx, d_trace, d_c_n):
     d_pre, d_m_to_c = _lstm_coefficients(cell, gates, c_all, c_new, act_c)
     d_trace = d_trace.contiguous()  # (T+1, B, P): d h_0 … d h_T from outside the recurrence
     dh, dc = d_trace[-1].clone(), d_c_n.clone()
-    d_rec = torch.empty_like(d_pre) if ln_hh is not None else d_pre  # d(W_hh h) per step
+    needs = ctx.needs_input_grad
+    h_prev = _prev_inputs(plan, h_all)  # (T, B, P): h_in of every step
+    norm_grads = None if ln_hh is None else _RecurrentNormGrads(
+        ln_hh, rec_raw, rec_stats, 4, h_prev, w_hh if needs[4] else None)
     d_h_new = _steps(d_pre, steps, (batch, h_all.shape[-1]), w_hr is not None)
     d_c_out = torch.empty_like(act_c) if ln_c_w is not None else None
     keep_h_c, keep_c_c = _complement(plan.keep_h), _complement(plan.keep_c)
@@ -261,12 +304,14 @@ def _lstm_backward(ctx, d_trace, d_c_n):
     dps, d_ifg = d_pre.unbind(0), d_pre[..., :3 * hidden].unflatten(-1, (3, hidden)).unbind(0)
     d_is, d_fs = d_pre[..., :hidden].unbind(0), d_pre[..., hidden:2 * hidden].unbind(0)
     d_os, coef_c = d_pre[..., 3 * hidden:].unbind(0), d_m_to_c.unbind(0)
-    drs, dhns, dcos = d_rec.unbind(0), d_h_new.unbind(0), _unbind(d_c_out)
+    dhns, dcos = d_h_new.unbind(0), _unbind(d_c_out)
+    recurrent_back = RepeatedProduct(w_hh.t(), batch)  # d pre · W_hh: (B, 4H) -> (B, P)
+    project_back = None if w_hr is None else RepeatedProduct(w_hr.t(), batch)  # (B, P) -> (B, H)
     for t in range(steps - 1, -1, -1):
         d_hn = dh if keep_h_c is None else dh * _at(keep_h_c, t)
         if w_hr is not None:
             dhns[t].copy_(d_hn)
-            d_hn = torch.mm(d_hn, w_hr)  # (B, H): gradient of m = o ⊙ act(c_out)
+            d_hn = project_back(d_hn)  # (B, H): gradient of m = o ⊙ act(c_out)
         dc_new = dc if keep_c_c is None else dc * _at(keep_c_c, t)
         if ln_c_w is None:
             dc_new.addcmul_(d_hn, coef_c[t])
@@ -284,18 +329,20 @@ def _lstm_backward(ctx, d_trace, d_c_n):
         if w_ci is not None:
             dc_prev.addcmul_(d_is[t], w_ci).addcmul_(d_fs[t], w_cf)
         dc = dc_prev
-        if ln_hh is not None:
-            drs[t].copy_(_ln_backward(dps[t] * ln_hh, rec_raw[t], rec_stats[t], 4))
+        d_rec = dps[t] if norm_grads is None else norm_grads.step(t, dps[t])  # d(W_hh h_in)
         if plan.recurrent_mask is None and plan.keep_h is None:
-            dh = torch.addmm(d_trace[t], drs[t], w_hh, out=dh)
+            dh = recurrent_back(d_rec, d_trace[t], out=dh)
         else:
-            dh = _carry_h(plan, t, dh, torch.mm(drs[t], w_hh), d_trace)
-    needs = ctx.needs_input_grad
-    h_prev = _prev_inputs(plan, h_all)
+            dh = _carry_h(plan, t, dh, recurrent_back(d_rec), d_trace)
+    d_w_hh = None
+    if norm_grads is not None:
+        d_w_hh = norm_grads.d_w_hh
+    elif needs[4]:
+        d_w_hh = _rows(d_pre).t().mm(_rows(h_prev))
     grads = {
-        "w_hh": _rows(d_rec).t().mm(_rows(h_prev)) if needs[4] else None,
+        "w_hh": d_w_hh,
         "w_hr": _rows(d_h_new).t().mm(_rows(mixed)) if w_hr is not None and needs[5] else None,
-        "ln_hh": _reduce(d_pre * _normed(rec_raw, rec_stats, 4)) if ln_hh is not None else None,
+        "ln_hh": norm_grads.d_gain.sum(0) if ln_hh is not None else None,
         "ln_c_w": _reduce(d_c_out * _normed(c_new, c_stats, 1)) if ln_c_w is not None else None,
         "ln_c_b": _reduce(d_c_out) if ln_c_w is not None else None,
     }
@@ -342,10 +389,13 @@ def _gru_forward(plan, x_proj, h_0, w_hh, b_hn, ln_hh):
     recurrent_n = _steps(x_proj, steps, (batch, hidden), save)  # reset after: W_hn h + b_hn
     # With layer norm, W_hh h_in (reset after: all 3 blocks; before: r, z) and W_hn (r ⊙ h_in).
     blocks = 3 if cell.reset_after else 2
-    raw_a = raw_b = None
+    raw_a = raw_b = normed_a = normed_b = None
     if ln_hh is not None:
         raw_a = _steps(x_proj, steps, (batch, blocks * hidden), save)
         raw_b = None if cell.reset_after else _steps(x_proj, steps, (batch, hidden), save)
+        if save:
+            normed_a = torch.empty_like(raw_a)
+            normed_b = None if raw_b is None else torch.empty_like(raw_b)
     stats_a, stats_b = ([], []) if save else (None, None)
     gate_into, act_into = _into(cell.recurrent_activation), _into(cell.activation)
     w_rz_t, w_n_t = w_hh[:2 * hidden].t(), w_hh[2 * hidden:].t()
@@ -355,6 +405,7 @@ def _gru_forward(plan, x_proj, h_0, w_hh, b_hn, ln_hh):
     rs, zs = gates[..., :hidden].unbind(0), gates[..., hidden:2 * hidden].unbind(0)
     hs, hns, rns = h_all.unbind(0), h_new.unbind(0), recurrent_n.unbind(0)
     raws_a, raws_b = _unbind(raw_a), _unbind(raw_b)
+    norms_a, norms_b = _unbind(normed_a), _unbind(normed_b)
     mask = plan.recurrent_mask
     for t in range(steps):
         h_in = hs[t] if mask is None else hs[t] * mask
@@ -362,7 +413,7 @@ def _gru_forward(plan, x_proj, h_0, w_hh, b_hn, ln_hh):
             torch.addmm(xrz[t], h_in, w_rz_t, out=grz[t])
         else:
             raw = torch.mm(h_in, w_hh.t() if cell.reset_after else w_rz_t, out=raws_a[t])
-            normed = _ln_forward(raw, blocks, stats_a)
+            normed = _ln_forward(raw, blocks, stats_a, norms_a[t])
             torch.addcmul(xrz[t], normed[:, rz], ln_hh[rz], out=grz[t])
         gate_into(grz[t], grz[t])
         if cell.reset_after:
@@ -380,18 +431,21 @@ def _gru_forward(plan, x_proj, h_0, w_hh, b_hn, ln_hh):
             if ln_hh is None:
                 torch.addmm(xn[t], rns[t], w_n_t, out=gn[t])
             else:
-                normed = _ln_forward(torch.mm(rns[t], w_n_t, out=raws_b[t]), 1, stats_b)
+                normed = _ln_forward(torch.mm(rns[t], w_n_t, out=raws_b[t]), 1, stats_b,
+                                     norms_b[t])
                 torch.addcmul(xn[t], normed, ln_hh[n_], out=gn[t])
         act_into(gn[t], gn[t])
         torch.lerp(gn[t], hs[t], zs[t], out=hns[t])  # h̃ = (1 - z) ⊙ n + z ⊙ h
         if plan.keep_h is not None:
             torch.lerp(hns[t], hs[t], _at(plan.keep_h, t), out=hs[t + 1])
-    return h_all, (gates, h_all, recurrent_n, raw_a, raw_b), (stats_a, stats_b)
+    saved = (gates, h_all, recurrent_n, raw_a, raw_b, normed_a, normed_b)
+    return h_all, saved, (stats_a, stats_b)
 
 
 def _gru_backward(ctx, d_trace):
     plan, cell = ctx.plan, ctx.plan.cell
-    w_hh, b_hn, ln_hh, gates, h_all, recurrent_n, raw_a, raw_b = ctx.saved_tensors
+    (w_hh, b_hn, ln_hh, gates, h_all, recurrent_n, raw_a, raw_b, normed_a,
+     normed_b) = ctx.saved_tensors
     stats_a, stats_b = ctx.stats
     steps = gates.shape[0]
     hidden = cell.hidden_size
@@ -458,10 +512,10 @@ def _gru_backward(ctx, d_trace):
     if ln_hh is not None:
         if cell.reset_after:
             d_gained = torch.cat((d_pre[..., rz], d_pre[..., n_] * r), dim=-1)
-            d_ln_hh = _reduce(d_gained * _normed(raw_a, stats_a, 3))
+            d_ln_hh = _reduce(d_gained * normed_a)
         else:
-            d_ln_hh = torch.cat((_reduce(d_pre[..., rz] * _normed(raw_a, stats_a, 2)),
-                                 _reduce(d_pre[..., n_] * _normed(raw_b, stats_b, 1))))
+            d_ln_hh = torch.cat((_reduce(d_pre[..., rz] * normed_a),
+                                 _reduce(d_pre[..., n_] * normed_b)))
     return None, d_pre, dh, d_w_hh, d_b_hn, d_ln_hh
 
 
@@ -497,16 +551,16 @@ def _rnn_forward(plan, x_proj, h_0, w_hh, ln_hh):
     rec_raw = _steps(x_proj, steps, (batch, hidden), save) if ln_hh is not None else None
     stats = [] if save else None
     act_into = _into(cell.activation)
-    w_hh_t = w_hh.t()
+    recurrent = RepeatedProduct(w_hh, batch)  # W_hh h_in: (B, H) -> (B, H)
     xs, hs, hns = x_proj.unbind(0), h_all.unbind(0), h_new.unbind(0)
     raws = _unbind(rec_raw)
     mask = plan.recurrent_mask
     for t in range(steps):
         h_in = hs[t] if mask is None else hs[t] * mask
         if ln_hh is None:
-            torch.addmm(xs[t], h_in, w_hh_t, out=hns[t])
+            recurrent(h_in, xs[t], out=hns[t])
         else:
-            normed = _ln_forward(torch.mm(h_in, w_hh_t, out=raws[t]), 1, stats)
+            normed = _ln_forward(recurrent(h_in, out=raws[t]), 1, stats)
             torch.addcmul(xs[t], normed, ln_hh, out=hns[t])
         act_into(hns[t], hns[t])
         if plan.keep_h is not None:
@@ -521,27 +575,27 @@ def _rnn_backward(ctx, d_trace):
     h_new = h_all[1:] if h_new is None else h_new
     steps = h_new.shape[0]
     d_pre = cell.activation.grad_from_output(h_new).contiguous()  # (T, B, H)
-    d_rec = torch.empty_like(d_pre) if ln_hh is not None else d_pre
     keep_h_c = _complement(plan.keep_h)
     d_trace = d_trace.contiguous()
     dh = d_trace[-1].clone()
-    dps, drs = d_pre.unbind(0), d_rec.unbind(0)
+    dps = d_pre.unbind(0)
+    needs_w_hh = ctx.needs_input_grad[3]
+    h_prev = _prev_inputs(plan, h_all)  # (T, B, H): h_in of every step
+    norm_grads = None if ln_hh is None else _RecurrentNormGrads(
+        ln_hh, rec_raw, ctx.stats, 1, h_prev, w_hh if needs_w_hh else None)
     simple = plan.recurrent_mask is None and plan.keep_h is None and ln_hh is None
+    recurrent_back = RepeatedProduct(w_hh.t(), dh.shape[0])  # d pre · W_hh: (B, H) -> (B, H)
     for t in range(steps - 1, -1, -1):
         dps[t].mul_(dh if keep_h_c is None else dh * _at(keep_h_c, t))
         if simple:
-            dh = torch.addmm(d_trace[t], dps[t], w_hh, out=dh)
+            dh = recurrent_back(dps[t], d_trace[t], out=dh)
             continue
-        if ln_hh is not None:
-            drs[t].copy_(_ln_backward(dps[t] * ln_hh, rec_raw[t], ctx.stats[t], 1))
-        dh = _carry_h(plan, t, dh, torch.mm(drs[t], w_hh), d_trace)
-    d_w_hh = None
-    if ctx.needs_input_grad[3]:
-        d_w_hh = _rows(d_rec).t().mm(_rows(_prev_inputs(plan, h_all)))
-    d_ln_hh = None
-    if ln_hh is not None:
-        d_ln_hh = _reduce(d_pre * _normed(rec_raw, ctx.stats, 1))
-    return None, d_pre, dh, d_w_hh, d_ln_hh
+        d_rec = dps[t] if norm_grads is None else norm_grads.step(t, dps[t])  # d(W_hh h_in)
+        dh = _carry_h(plan, t, dh, recurrent_back(d_rec), d_trace)
+    if norm_grads is not None:
+        return None, d_pre, dh, norm_grads.d_w_hh, norm_grads.d_gain.sum(0)
+    d_w_hh = _rows(d_pre).t().mm(_rows(h_prev)) if needs_w_hh else None
+    return None, d_pre, dh, d_w_hh, None
 
 
 class RNNFunction(torch.autograd.Function):
@@ -631,7 +685,7 @@ def run_direction(
     if noise.input_mask is not None:
         x = x * noise.input_mask  # (T, B, I), one mask for every step
     folded, b_hn = _fold_biases(weights, cell)
-    projected = input_projection(x, folded, cell)  # (T, B, G*H)
+    projected = input_projection(x, folded, cell, product=linear)  # (T, B, G*H)
     inputs = (projected, *state, *weights)
     save = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in inputs
