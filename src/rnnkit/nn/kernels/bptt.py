@@ -398,7 +398,11 @@ def _gru_forward(plan, x_proj, h_0, w_hh, b_hn, ln_hh):
             normed_b = None if raw_b is None else torch.empty_like(raw_b)
     stats_a, stats_b = ([], []) if save else (None, None)
     gate_into, act_into = _into(cell.recurrent_activation), _into(cell.activation)
-    w_rz_t, w_n_t = w_hh[:2 * hidden].t(), w_hh[2 * hidden:].t()
+    # W_hh h_in: (B, H) -> (B, 2H) for r, z and (B, H) for n; with layer norm in the
+    # reset-after form, all three blocks at once (they are normalised together).
+    product_rz = RepeatedProduct(w_hh[:2 * hidden], batch)
+    product_n = RepeatedProduct(w_hh[2 * hidden:], batch)
+    product_all = RepeatedProduct(w_hh, batch) if ln_hh is not None and cell.reset_after else None
     rz, n_ = slice(0, 2 * hidden), slice(2 * hidden, None)
     xrz, xn = x_proj[..., rz].unbind(0), x_proj[..., n_].unbind(0)
     grz, gn = gates[..., rz].unbind(0), gates[..., n_].unbind(0)
@@ -410,9 +414,9 @@ def _gru_forward(plan, x_proj, h_0, w_hh, b_hn, ln_hh):
     for t in range(steps):
         h_in = hs[t] if mask is None else hs[t] * mask
         if ln_hh is None:
-            torch.addmm(xrz[t], h_in, w_rz_t, out=grz[t])
+            product_rz(h_in, xrz[t], out=grz[t])
         else:
-            raw = torch.mm(h_in, w_hh.t() if cell.reset_after else w_rz_t, out=raws_a[t])
+            raw = (product_all or product_rz)(h_in, out=raws_a[t])
             normed = _ln_forward(raw, blocks, stats_a, norms_a[t])
             torch.addcmul(xrz[t], normed[:, rz], ln_hh[rz], out=grz[t])
         gate_into(grz[t], grz[t])
@@ -422,16 +426,16 @@ def _gru_forward(plan, x_proj, h_0, w_hh, b_hn, ln_hh):
                 if b_hn is not None:
                     rns[t].add_(b_hn)
             elif b_hn is None:
-                torch.mm(h_in, w_n_t, out=rns[t])
+                product_n(h_in, out=rns[t])
             else:
-                torch.addmm(b_hn, h_in, w_n_t, out=rns[t])
+                product_n(h_in, b_hn, out=rns[t])
             torch.addcmul(xn[t], rs[t], rns[t], out=gn[t])  # x_n + r ⊙ (W_hn h + b_hn)
         else:
             torch.mul(rs[t], h_in, out=rns[t])  # r ⊙ h_in
             if ln_hh is None:
-                torch.addmm(xn[t], rns[t], w_n_t, out=gn[t])
+                product_n(rns[t], xn[t], out=gn[t])
             else:
-                normed = _ln_forward(torch.mm(rns[t], w_n_t, out=raws_b[t]), 1, stats_b,
+                normed = _ln_forward(product_n(rns[t], out=raws_b[t]), 1, stats_b,
                                      norms_b[t])
                 torch.addcmul(xn[t], normed, ln_hh[n_], out=gn[t])
         act_into(gn[t], gn[t])
@@ -462,7 +466,10 @@ def _gru_backward(ctx, d_trace):
     d_rec = torch.empty_like(gates) if ln_hh is not None else None  # d(W_hh ·) per block
     keep_h_c = _complement(plan.keep_h)
     rz, n_ = slice(0, 2 * hidden), slice(2 * hidden, None)
-    w_rz, w_n = w_hh[rz], w_hh[n_]
+    batch = h_all.shape[1]
+    # d pre · W_hh, per block: (B, 2H) -> (B, H) for r, z; (B, H) -> (B, H) for n
+    back_rz, back_n = RepeatedProduct(w_hh[rz].t(), batch), RepeatedProduct(w_hh[n_].t(), batch)
+    back_all = RepeatedProduct(w_hh.t(), batch) if ln_hh is not None else None
     d_trace = d_trace.contiguous()
     dh = d_trace[-1].clone()
     d_zn = d_pre[..., hidden:].unflatten(-1, (2, hidden)).unbind(0)
@@ -476,25 +483,25 @@ def _gru_backward(ctx, d_trace):
             d_rs[t].mul_(d_ns[t])
             torch.mul(d_ns[t], rs[t], out=d_rns[t])  # d(W_hn h + b_hn)
             if ln_hh is None:
-                d_in = torch.mm(d_rzs[t], w_rz).addmm_(d_rns[t], w_n)
+                d_in = back_n(d_rns[t], back_rz(d_rzs[t]))
             else:
                 d_normed = torch.cat((d_rzs[t] * ln_hh[rz], d_rns[t] * ln_hh[n_]), dim=1)
                 drec[t].copy_(_ln_backward(d_normed, raw_a[t], stats_a[t], 3))
-                d_in = torch.mm(drec[t], w_hh)
+                d_in = back_all(drec[t])
         else:
             if ln_hh is None:
                 d_rn = d_ns[t]
             else:
                 d_rn = _ln_backward(d_ns[t] * ln_hh[n_], raw_b[t], stats_b[t], 1)
             d_rns[t].copy_(d_rn)
-            d_rh = torch.mm(d_rn, w_n)  # d(r ⊙ h_in)
+            d_rh = back_n(d_rn)  # d(r ⊙ h_in)
             d_rs[t].mul_(d_rh)
             if ln_hh is None:
                 d_rz = d_rzs[t]
             else:
                 d_rz = _ln_backward(d_rzs[t] * ln_hh[rz], raw_a[t], stats_a[t], 2)
                 drec[t][:, rz].copy_(d_rz)
-            d_in = torch.mm(d_rz, w_rz).addcmul_(d_rh, rs[t])
+            d_in = back_rz(d_rz).addcmul_(d_rh, rs[t])
         direct = d_hn * zs[t]  # h̃ = n + z ⊙ (h - n): the path that bypasses the mask
         dh = _carry_h(plan, t, dh, d_in, d_trace).add_(direct)
     needs = ctx.needs_input_grad

@@ -79,12 +79,13 @@ class RepeatedProduct:
 
     def __call__(self, a: Tensor, addend: Tensor | None = None,
                  out: Tensor | None = None) -> Tensor:
+        """``a (rows, K) -> (rows, N)``; ``addend`` is ``(rows, N)`` or a bias ``(N,)``."""
         if self.packed is None:
             if addend is None:
                 return torch.mm(a, self.weight_t, out=out)
             return torch.addmm(addend, a, self.weight_t, out=out)
-        if addend is None:
-            product = torch.ops.mkldnn._linear_pointwise(a.contiguous(), self.packed, None,
+        if addend is None or addend.dim() == 1:
+            product = torch.ops.mkldnn._linear_pointwise(a.contiguous(), self.packed, addend,
                                                          "none", [], "")
         else:
             product = torch.ops.mkldnn._linear_pointwise.binary(a.contiguous(), addend.contiguous(),
