@@ -197,7 +197,7 @@ PACKED_CASES = [
 @pytest.mark.skipif(not products.PACKING_AVAILABLE, reason="torch was built without oneDNN")
 @pytest.mark.parametrize("case", PACKED_CASES, ids=[_ids(c) for c in PACKED_CASES])
 def test_bptt_with_packed_products_matches_reference(case, monkeypatch):
-    monkeypatch.setattr(products, "MIN_PACKED_ROWS", 1)  # pack every product, even these tiny
-    monkeypatch.setattr(products, "MIN_PACKED_WEIGHT", 1)
-    assert products.packs(torch.empty(4 * H, H), B)
+    for threshold in ("MIN_PACKED_ROWS", "MIN_PACKED_WEIGHT", "SOME_ROWS", "MANY_ROWS"):
+        monkeypatch.setattr(products, threshold, 1)  # pack every product, even these tiny ones
+    assert products.packs(torch.empty(4 * H, H), B) and products.packs_once(torch.empty(1, 1), 1)
     _check(*case)

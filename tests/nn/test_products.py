@@ -12,8 +12,8 @@ needs_packing = pytest.mark.skipif(not products.PACKING_AVAILABLE,
 
 @pytest.fixture
 def pack_everything(monkeypatch):
-    monkeypatch.setattr(products, "MIN_PACKED_ROWS", 1)
-    monkeypatch.setattr(products, "MIN_PACKED_WEIGHT", 1)
+    for threshold in ("MIN_PACKED_ROWS", "MIN_PACKED_WEIGHT", "SOME_ROWS", "MANY_ROWS"):
+        monkeypatch.setattr(products, threshold, 1)
 
 
 @needs_packing
@@ -22,8 +22,16 @@ def test_packs_only_large_float32_products_on_cpu():
     assert products.packs(weight, rows=32)
     assert not products.packs(weight, rows=1)  # one row: the plain product is as fast
     assert not products.packs(torch.empty(512, 128), rows=32)  # small weight
-    assert products.packs(torch.empty(512, 128), rows=products.MANY_ROWS)  # but many rows
     assert not products.packs(weight.double(), rows=32)
+
+
+@needs_packing
+def test_packs_a_single_product_only_for_many_rows():
+    weight = torch.empty(2048, 512)
+    assert not products.packs_once(weight, rows=128)  # the packing costs more than it saves
+    assert products.packs_once(weight, rows=products.SOME_ROWS)
+    assert not products.packs_once(torch.empty(512, 128), rows=products.SOME_ROWS)
+    assert products.packs_once(torch.empty(512, 128), rows=products.MANY_ROWS)
 
 
 @needs_packing

@@ -17,6 +17,14 @@ What runs where, and why:
   five small ops and one matmul per step. The gradients of ``W_hh`` (and ``W_hr``, gains, peephole
   weights) are single matmuls / reductions over the stacked ``T*B`` rows after the loop, e.g.
   ``dW_hh = dpreᵀ · H_prev``; ``d x_proj`` goes back to autograd for ``dW_ih``, ``db``, ``dx``.
+  With layer norm on ``W_hh h`` (LSTM, RNN), the gain's and ``W_hh``'s gradients accumulate
+  step by step instead (``_RecurrentNormGrads``), as fast and without two more buffers.
+
+Every per-step product with a fixed weight (``W_hh h`` forward, ``d pre · W_hh`` backward) and
+the input projection go through ``products``: on CPU, oneDNN multiplies against a weight packed
+once per call where that was measured faster than ``mm``. Nothing of size ``(T, B, G*H)`` is
+allocated that the backward does not need: a fresh buffer that size faults in every page
+(~25 ms for 52 MB on the benchmark machine), more than the per-step work it would save.
 
 Zoneout and variable lengths are one mechanism here: the carried state is
 ``h_t = lerp(h̃_t, h_{t-1}, keep_t)`` with ``keep_t = 1 - running_t ⊙ (1 - zoneout_t)`` (a

@@ -15,13 +15,16 @@ rows B  128 → 512    512 → 512    512 → 2048
 128     178 → 180    683 → 614    3136 → 2445
 ======  ===========  ===========  =============
 
-The input projection ``x · W_ihᵀ`` over all ``T·B`` rows at once (and its ``d x``) gains too,
-even for small weights once the rows are many (ms, ``mm`` → packed including the packing):
+The input projection ``x · W_ihᵀ`` over all ``T·B`` rows at once (and its ``d x``) is one
+product per weight, so the packing counts against it; it still gains once the rows are many
+(ms, ``mm`` → packed including the packing):
 
 =========  ===========  ===========  ============
 rows T·B   128 → 512    512 → 128    512 → 2048
 =========  ===========  ===========  ============
+128        –            –            0.19 → 0.23
 1,024      1.7 → 2.0    1.6 → 1.6    –
+1,600      –            –            37 → 32
 4,096      7.7 → 6.3    7.0 → 5.5    –
 6,400      10.8 → 9.2   11.9 → 8.9   173 → 152
 25,600     77 → 61      57 → 34      –
@@ -30,10 +33,11 @@ rows T·B   128 → 512    512 → 128    512 → 2048
 while ``d W = d_outᵀ · x`` (a long inner dimension) is faster as a plain ``mm`` at every size
 measured, so it stays one.
 
-So a product is packed only where it wins: on CPU, float32, with oneDNN available, for at least
-:data:`MIN_PACKED_ROWS` rows against a weight of at least :data:`MIN_PACKED_WEIGHT` elements,
-or for :data:`MANY_ROWS` rows and more; everything else stays a plain ``addmm`` (and on CUDA,
-cuBLAS).
+So a product is packed only where it wins, on CPU, float32, with oneDNN available:
+:func:`packs` for a weight used every step (at least :data:`MIN_PACKED_ROWS` rows against at
+least :data:`MIN_PACKED_WEIGHT` elements), :func:`packs_once` for a single product (at least
+:data:`MANY_ROWS` rows, or :data:`SOME_ROWS` against a large weight). Everything else stays a
+plain ``addmm`` (and on CUDA, cuBLAS).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from torch.autograd.function import once_differentiable
 
 MIN_PACKED_ROWS = 16
 MIN_PACKED_WEIGHT = 512 * 512
+SOME_ROWS = 1024
 MANY_ROWS = 4096
 
 
@@ -57,11 +62,20 @@ def _packing_available() -> bool:
 PACKING_AVAILABLE = _packing_available()
 
 
+def _packable(weight: Tensor) -> bool:
+    return PACKING_AVAILABLE and weight.device.type == "cpu" and weight.dtype == torch.float32
+
+
 def packs(weight: Tensor, rows: int) -> bool:
     """Whether :class:`RepeatedProduct` packs ``weight (N, K)`` for ``rows`` rows per product."""
-    return (PACKING_AVAILABLE and weight.device.type == "cpu" and weight.dtype == torch.float32
-            and rows >= MIN_PACKED_ROWS
-            and (weight.numel() >= MIN_PACKED_WEIGHT or rows >= MANY_ROWS))
+    return (_packable(weight) and rows >= MIN_PACKED_ROWS
+            and weight.numel() >= MIN_PACKED_WEIGHT)
+
+
+def packs_once(weight: Tensor, rows: int) -> bool:
+    """Whether one product of ``rows`` rows with ``weight (N, K)`` gains from packing it."""
+    return _packable(weight) and (
+        rows >= MANY_ROWS or (rows >= SOME_ROWS and weight.numel() >= MIN_PACKED_WEIGHT))
 
 
 class RepeatedProduct:
@@ -71,10 +85,11 @@ class RepeatedProduct:
     The weight must not change while the product is in use (it is read once, when packed).
     """
 
-    def __init__(self, weight: Tensor, rows: int) -> None:
+    def __init__(self, weight: Tensor, rows: int, once: bool = False) -> None:
+        """``once``: the product runs once (the packing is not shared by many products)."""
         self.weight_t = weight.t()  # (K, N), for addmm
         self.packed = None
-        if packs(weight, rows):
+        if (packs_once if once else packs)(weight, rows):
             self.packed = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), rows)
 
     def __call__(self, a: Tensor, addend: Tensor | None = None,
@@ -108,7 +123,9 @@ class _PackedLinear(torch.autograd.Function):
     def backward(ctx, d_out: Tensor) -> tuple[Tensor | None, ...]:
         x, weight = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        d_x = RepeatedProduct(weight.t(), d_out.shape[0])(d_out) if needs[0] else None  # d·w
+        d_x = None
+        if needs[0]:
+            d_x = RepeatedProduct(weight.t(), d_out.shape[0], once=True)(d_out)  # d_out · w
         d_weight = d_out.t().mm(x) if needs[1] else None  # (N, K)
         d_bias = d_out.sum(0) if needs[2] else None  # (N,)
         return d_x, d_weight, d_bias
@@ -116,9 +133,9 @@ class _PackedLinear(torch.autograd.Function):
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x · weightᵀ + bias`` for ``x (..., K)``, ``weight (N, K)``, ``bias (N,)`` or ``None``:
-    ``(..., N)``, differentiable (once); packed where :func:`packs` says it wins."""
+    ``(..., N)``, differentiable (once); packed where :func:`packs_once` says it wins."""
     rows = x.numel() // x.shape[-1]
-    if not packs(weight, rows):
+    if not packs_once(weight, rows):
         return F.linear(x, weight, bias)
     flat = x.reshape(rows, x.shape[-1])  # (R, K)
     return _PackedLinear.apply(flat, weight, bias).view(*x.shape[:-1], weight.shape[0])
