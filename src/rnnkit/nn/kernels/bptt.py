@@ -83,6 +83,22 @@ def _into(activation: Activation) -> Callable[[Tensor, Tensor], object]:
     return lambda src, out: out.copy_(activation.fn(src))
 
 
+def _times_grad(activation: Activation, factor: Tensor, output: Tensor,
+                out: Tensor | None = None) -> Tensor:
+    """``factor ⊙ f'(x)`` from ``y = f(x)``: one fused kernel for sigmoid and tanh (torch's own
+    backward ops, ``factor ⊙ y(1-y)`` and ``factor ⊙ (1-y²)``), else ``grad_from_output``."""
+    name = builtin_name(activation)
+    if name == "sigmoid":
+        if out is None:
+            return torch.ops.aten.sigmoid_backward(factor, output)
+        return torch.ops.aten.sigmoid_backward.grad_input(factor, output, grad_input=out)
+    if name == "tanh":
+        if out is None:
+            return torch.ops.aten.tanh_backward(factor, output)
+        return torch.ops.aten.tanh_backward.grad_input(factor, output, grad_input=out)
+    return torch.mul(factor, activation.grad_from_output(output), out=out)
+
+
 def _steps(like: Tensor, steps: int, shape: tuple[int, ...], save: bool) -> Tensor:
     """A ``(T, *shape)`` buffer; without ``save`` every step views one reused scratch step."""
     if save:
@@ -279,15 +295,14 @@ def _lstm_forward(plan, x_proj, h_0, c_0, w_hh, w_hr, ln_hh, ln_c_w, ln_c_b, w_c
 def _lstm_coefficients(cell, gates, c_all, c_new, act_c):
     """Per-step factors ``d pre / d c̃`` (i, f, g) and ``d pre_o / d m``, and ``d m / d c_out``."""
     hidden = cell.hidden_size
-    gate_grad = cell.recurrent_activation.grad_from_output
-    act_grad = cell.activation.grad_from_output
+    gate, act = cell.recurrent_activation, cell.activation
     i, f, g, o = gates.split(hidden, dim=-1)  # each (T, B, H)
     coefficients = torch.empty_like(gates)  # (T, B, 4H), becomes d(pre-activations)
-    torch.mul(g, gate_grad(i), out=coefficients[..., :hidden])
-    torch.mul(c_all[:-1], gate_grad(f), out=coefficients[..., hidden:2 * hidden])
-    torch.mul(i, act_grad(g), out=coefficients[..., 2 * hidden:3 * hidden])
-    torch.mul(act_c, gate_grad(o), out=coefficients[..., 3 * hidden:])
-    return coefficients, o * act_grad(act_c)
+    _times_grad(gate, g, i, out=coefficients[..., :hidden])  # g ⊙ σ'(i)
+    _times_grad(gate, c_all[:-1], f, out=coefficients[..., hidden:2 * hidden])  # c ⊙ σ'(f)
+    _times_grad(act, i, g, out=coefficients[..., 2 * hidden:3 * hidden])  # i ⊙ act'(g)
+    _times_grad(gate, act_c, o, out=coefficients[..., 3 * hidden:])  # act(c) ⊙ σ'(o)
+    return coefficients, _times_grad(act, o, act_c)  # o ⊙ act'(c)
 
 
 def _lstm_backward(ctx, d_trace, d_c_n):
@@ -461,15 +476,14 @@ def _gru_backward(ctx, d_trace):
     stats_a, stats_b = ctx.stats
     steps = gates.shape[0]
     hidden = cell.hidden_size
-    gate_grad = cell.recurrent_activation.grad_from_output
-    act_grad = cell.activation.grad_from_output
+    gate, act = cell.recurrent_activation, cell.activation
     r, z, n = gates.split(hidden, dim=-1)  # each (T, B, H)
     h_prev = _prev_inputs(plan, h_all)  # (T, B, H) h_in of every step
     d_pre = torch.empty_like(gates)  # (T, B, 3H): coefficients, then d(pre-activations)
     first = recurrent_n if cell.reset_after else h_prev  # d pre_r = d(r·first) ⊙ σ'(r)
-    torch.mul(first, gate_grad(r), out=d_pre[..., :hidden])
-    torch.mul(h_all[:-1] - n, gate_grad(z), out=d_pre[..., hidden:2 * hidden])
-    torch.mul(1.0 - z, act_grad(n), out=d_pre[..., 2 * hidden:])
+    _times_grad(gate, first, r, out=d_pre[..., :hidden])
+    _times_grad(gate, h_all[:-1] - n, z, out=d_pre[..., hidden:2 * hidden])
+    _times_grad(act, 1.0 - z, n, out=d_pre[..., 2 * hidden:])
     d_rec_n = torch.empty_like(recurrent_n)  # d(W_hn h + b_hn) or d(pre_n) after LN
     d_rec = torch.empty_like(gates) if ln_hh is not None else None  # d(W_hh ·) per block
     keep_h_c = _complement(plan.keep_h)
