@@ -338,7 +338,8 @@ def write_results(args, rows, gflops, keras, elapsed, load) -> Path:
     name = "layers_cuda.md" if args.device == "cuda" else "layers.md"
     path = Path(args.output) if args.output else ROOT / "benchmarks" / "results" / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    command = "python benchmarks/bench_layers.py " + " ".join(sys.argv[1:])
+    malloc_settings = [f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("MALLOC_")]
+    command = " ".join([*malloc_settings, "python benchmarks/bench_layers.py", *sys.argv[1:]])
     keras_version = getattr(keras, "__version__", None) if keras else "not installed"
     lines = [
         f"# Recurrent layers benchmark ({args.device})",
