@@ -20,7 +20,7 @@ def pack_everything(monkeypatch):
 def test_packs_only_large_float32_products_on_cpu():
     weight = torch.empty(2048, 512)
     assert products.packs(weight, rows=32)
-    assert not products.packs(weight, rows=1)  # one row: the plain product is as fast
+    assert not products.packs(weight, rows=1)  # one row: packing loses at 512 → 512
     assert not products.packs(torch.empty(512, 128), rows=32)  # small weight
     assert not products.packs(weight.double(), rows=32)
 
