@@ -10,6 +10,12 @@ needs_packing = pytest.mark.skipif(not products.PACKING_AVAILABLE,
                                    reason="torch was built without oneDNN")
 
 
+def _through_packed_linear(tensor):
+    """Whether ``tensor``'s graph has the packed product within its last two nodes."""
+    nodes = [tensor.grad_fn, *(node for node, _ in tensor.grad_fn.next_functions)]
+    return any("PackedLinear" in type(node).__name__ for node in nodes if node is not None)
+
+
 @pytest.fixture
 def pack_everything(monkeypatch):
     for threshold in ("MIN_PACKED_ROWS", "MIN_PACKED_WEIGHT", "SOME_ROWS", "MANY_ROWS"):
@@ -20,7 +26,7 @@ def pack_everything(monkeypatch):
 def test_packs_only_large_float32_products_on_cpu():
     weight = torch.empty(2048, 512)
     assert products.packs(weight, rows=32)
-    assert not products.packs(weight, rows=1)  # one row: packing loses at 512 → 512
+    assert not products.packs(weight, rows=1)  # below MIN_PACKED_ROWS (one row: ±15 %)
     assert not products.packs(torch.empty(512, 128), rows=32)  # small weight
     assert not products.packs(weight.double(), rows=32)
 
@@ -44,7 +50,7 @@ def test_repeated_product_equals_addmm(packed, monkeypatch):
     a = torch.randn(20, 7, generator=generator)
     addend = torch.randn(20, 12, generator=generator)
     product = products.RepeatedProduct(weight, rows=20)
-    assert (product.packed is not None) == packed
+    assert product.packs == packed
     torch.testing.assert_close(product(a), a @ weight.t())
     torch.testing.assert_close(product(a, addend), addend + a @ weight.t())
     out = torch.empty(20, 12)
@@ -66,15 +72,36 @@ def test_packed_linear_equals_linear_with_gradients(with_bias, pack_everything):
     expected = F.linear(x, weight, bias)
     expected_grads = torch.autograd.grad((expected * probe).sum(), leaves)
     got = products.linear(x, weight, bias)
-    assert got.shape == (5, 3, 12) and got.grad_fn is not None
+    assert got.shape == (5, 3, 12) and _through_packed_linear(got)
     got_grads = torch.autograd.grad((got * probe).sum(), leaves)
     torch.testing.assert_close(got, expected)
     for a, b in zip(got_grads, expected_grads):
         torch.testing.assert_close(a, b)
 
 
-def test_linear_without_packing_is_torch_linear(monkeypatch):
+@needs_packing
+def test_linear_without_packing_is_torch_linear(pack_everything, monkeypatch):
+    x, weight = torch.randn(4, 3, requires_grad=True), torch.randn(5, 3)
+    assert _through_packed_linear(products.linear(x, weight))
     monkeypatch.setattr(products, "PACKING_AVAILABLE", False)
-    x, weight = torch.randn(4, 3), torch.randn(5, 3)
-    assert products.linear(x, weight).grad_fn is None
-    torch.testing.assert_close(products.linear(x, weight), x @ weight.t())
+    unpacked = products.linear(x, weight)
+    assert not _through_packed_linear(unpacked)
+    torch.testing.assert_close(unpacked, x @ weight.t())
+
+
+@needs_packing
+@pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN")  # torch's flags()
+def test_switching_onednn_off_turns_packing_off():
+    weight = torch.empty(2048, 512)
+    with torch.backends.mkldnn.flags(enabled=False):
+        assert not products.packs(weight, rows=32)
+        assert not products.packs_once(weight, rows=products.MANY_ROWS)
+    assert products.packs(weight, rows=32)
+
+
+@needs_packing
+def test_an_unused_product_packs_nothing():
+    product = products.RepeatedProduct(torch.empty(2048, 512), rows=32)
+    assert product.packs and product.packed is None
+    product(torch.randn(32, 512))
+    assert product.packed is not None

@@ -22,9 +22,10 @@ What runs where, and why:
 
 Every per-step product with a fixed weight (``W_hh h`` forward, ``d pre · W_hh`` backward) and
 the input projection go through ``products``: on CPU, oneDNN multiplies against a weight packed
-once per call where that was measured faster than ``mm``. Nothing of size ``(T, B, G*H)`` is
-allocated that the backward does not need: a fresh buffer that size faults in every page
-(~25 ms for 52 MB on the benchmark machine), more than the per-step work it would save.
+once per call where that was measured faster than ``mm``. In the LSTM and RNN nothing of size
+``(T, B, G*H)`` is allocated that the backward does not need: a fresh buffer that size faults
+in every page (~25 ms for 52 MB on the benchmark machine), more than the per-step work it would
+save. The GRU with layer norm still keeps its normalised values and ``d(W_hh ·)`` per step.
 
 Zoneout and variable lengths are one mechanism here: the carried state is
 ``h_t = lerp(h̃_t, h_{t-1}, keep_t)`` with ``keep_t = 1 - running_t ⊙ (1 - zoneout_t)`` (a

@@ -66,7 +66,10 @@ PACKING_AVAILABLE = _packing_available()
 
 
 def _packable(weight: Tensor) -> bool:
-    return PACKING_AVAILABLE and weight.device.type == "cpu" and weight.dtype == torch.float32
+    """On CPU, float32, and oneDNN neither missing nor switched off
+    (``torch.backends.mkldnn.flags(enabled=False)``)."""
+    return (PACKING_AVAILABLE and torch.backends.mkldnn.enabled
+            and weight.device.type == "cpu" and weight.dtype == torch.float32)
 
 
 def packs(weight: Tensor, rows: int) -> bool:
@@ -85,29 +88,36 @@ class RepeatedProduct:
     """``a · wᵀ (+ addend)`` for ``a (rows, K)`` and a fixed ``weight (N, K)``.
 
     Built once before a time loop; each call writes ``(rows, N)`` into ``out`` when given.
-    The weight must not change while the product is in use (it is read once, when packed).
+    The weight is packed at the first call (a product never called costs nothing) and must not
+    change while the product is in use.
     """
 
     def __init__(self, weight: Tensor, rows: int, once: bool = False) -> None:
         """``once``: the product runs once (the packing is not shared by many products)."""
+        self.weight, self.rows = weight, rows
         self.weight_t = weight.t()  # (K, N), for addmm
-        self.packed = None
-        if (packs_once if once else packs)(weight, rows):
-            self.packed = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), rows)
+        self.packs = (packs_once if once else packs)(weight, rows)
+        self.packed: Tensor | None = None
+
+    def _packed(self) -> Tensor:
+        if self.packed is None:
+            self.packed = torch.ops.mkldnn._reorder_linear_weight(self.weight.contiguous(),
+                                                                  self.rows)
+        return self.packed
 
     def __call__(self, a: Tensor, addend: Tensor | None = None,
                  out: Tensor | None = None) -> Tensor:
         """``a (rows, K) -> (rows, N)``; ``addend`` is ``(rows, N)`` or a bias ``(N,)``."""
-        if self.packed is None:
+        if not self.packs:
             if addend is None:
                 return torch.mm(a, self.weight_t, out=out)
             return torch.addmm(addend, a, self.weight_t, out=out)
         if addend is None or addend.dim() == 1:
-            product = torch.ops.mkldnn._linear_pointwise(a.contiguous(), self.packed, addend,
+            product = torch.ops.mkldnn._linear_pointwise(a.contiguous(), self._packed(), addend,
                                                          "none", [], "")
         else:
             product = torch.ops.mkldnn._linear_pointwise.binary(a.contiguous(), addend.contiguous(),
-                                                                self.packed, None, "add")
+                                                                self._packed(), None, "add")
         return product if out is None else out.copy_(product)
 
 
