@@ -3,8 +3,9 @@
 Every step of a recurrence multiplies a ``(B, K)`` state by the same ``(N, K)`` weight
 (``W_hh h`` forward, ``dpre · W_hh`` backward). torch's CPU ``mm`` (MKL sgemm) reads the weight
 in its plain layout on every call; oneDNN can reorder ("pack") it once into its blocked layout
-and reuse that for all T steps. Measured with one thread on the 2-core AMD EPYC, torch 2.13,
-float32, 2026-11-23 (µs per product, plain ``addmm`` → packed oneDNN product with the addend
+and reuse that for all T steps. Measured (``python benchmarks/bench_products.py`` reproduces
+both tables) with one thread on the 2-core AMD EPYC, torch 2.13, float32, 2026-11-23 (µs per
+product, plain ``addmm`` → packed oneDNN product with the addend
 fused; the one-off packing not included, it costs about one product):
 
 ======  ===========  ===========  =============
