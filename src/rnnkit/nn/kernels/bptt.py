@@ -25,7 +25,7 @@ the input projection go through ``products``: on CPU, oneDNN multiplies against 
 once per call where that was measured faster than ``mm``. In the LSTM and RNN nothing of size
 ``(T, B, G*H)`` is allocated that the backward does not need: a fresh buffer that size faults
 in every page (~25 ms for 52 MB on the benchmark machine), more than the per-step work it would
-save. The GRU with layer norm still keeps its normalised values and ``d(W_hh ·)`` per step.
+save. The GRU with layer norm still builds ``d(W_hh ·)`` and its normalised values whole.
 
 Zoneout and variable lengths are one mechanism here: the carried state is
 ``h_t = lerp(h̃_t, h_{t-1}, keep_t)`` with ``keep_t = 1 - running_t ⊙ (1 - zoneout_t)`` (a
@@ -127,19 +127,15 @@ def _complement(keep: Tensor | float | None):
     return None if keep is None else 1.0 - keep
 
 
-def _ln_forward(raw: Tensor, blocks: int, stats: list | None,
-                keep: Tensor | None = None) -> Tensor:
+def _ln_forward(raw: Tensor, blocks: int, stats: list | None) -> Tensor:
     """Normalise each of ``blocks`` H-blocks of ``raw (B, k*H)`` (no gain); appends the
-    per-block ``(mean, 1/σ)``, each ``(B, k, 1)``, to ``stats`` and copies the normalised
-    values into ``keep`` for the backward (the gain's gradient is ``Σ d ⊙ normed``)."""
+    per-block ``(mean, 1/σ)``, each ``(B, k, 1)``, to ``stats`` for the backward."""
     batch = raw.shape[0]
     split = raw.view(batch, blocks, -1)  # (B, k, H)
     normed, mean, rstd = torch.native_layer_norm(split, split.shape[-1:], None, None,
                                                  LAYER_NORM_EPS)
     if stats is not None:
         stats.append((mean, rstd))
-    if keep is not None:
-        keep.copy_(normed.view(batch, -1))
     return normed.view(batch, -1)
 
 
@@ -413,13 +409,10 @@ def _gru_forward(plan, x_proj, h_0, w_hh, b_hn, ln_hh):
     recurrent_n = _steps(x_proj, steps, (batch, hidden), save)  # reset after: W_hn h + b_hn
     # With layer norm, W_hh h_in (reset after: all 3 blocks; before: r, z) and W_hn (r ⊙ h_in).
     blocks = 3 if cell.reset_after else 2
-    raw_a = raw_b = normed_a = normed_b = None
+    raw_a = raw_b = None
     if ln_hh is not None:
         raw_a = _steps(x_proj, steps, (batch, blocks * hidden), save)
         raw_b = None if cell.reset_after else _steps(x_proj, steps, (batch, hidden), save)
-        if save:
-            normed_a = torch.empty_like(raw_a)
-            normed_b = None if raw_b is None else torch.empty_like(raw_b)
     stats_a, stats_b = ([], []) if save else (None, None)
     gate_into, act_into = _into(cell.recurrent_activation), _into(cell.activation)
     # W_hh h_in: (B, H) -> (B, 2H) for r, z and (B, H) for n; with layer norm in the
@@ -433,7 +426,6 @@ def _gru_forward(plan, x_proj, h_0, w_hh, b_hn, ln_hh):
     rs, zs = gates[..., :hidden].unbind(0), gates[..., hidden:2 * hidden].unbind(0)
     hs, hns, rns = h_all.unbind(0), h_new.unbind(0), recurrent_n.unbind(0)
     raws_a, raws_b = _unbind(raw_a), _unbind(raw_b)
-    norms_a, norms_b = _unbind(normed_a), _unbind(normed_b)
     mask = plan.recurrent_mask
     for t in range(steps):
         h_in = hs[t] if mask is None else hs[t] * mask
@@ -441,7 +433,7 @@ def _gru_forward(plan, x_proj, h_0, w_hh, b_hn, ln_hh):
             product_rz(h_in, xrz[t], out=grz[t])
         else:
             raw = (product_all or product_rz)(h_in, out=raws_a[t])
-            normed = _ln_forward(raw, blocks, stats_a, norms_a[t])
+            normed = _ln_forward(raw, blocks, stats_a)
             torch.addcmul(xrz[t], normed[:, rz], ln_hh[rz], out=grz[t])
         gate_into(grz[t], grz[t])
         if cell.reset_after:
@@ -459,21 +451,18 @@ def _gru_forward(plan, x_proj, h_0, w_hh, b_hn, ln_hh):
             if ln_hh is None:
                 product_n(rns[t], xn[t], out=gn[t])
             else:
-                normed = _ln_forward(product_n(rns[t], out=raws_b[t]), 1, stats_b,
-                                     norms_b[t])
+                normed = _ln_forward(product_n(rns[t], out=raws_b[t]), 1, stats_b)
                 torch.addcmul(xn[t], normed, ln_hh[n_], out=gn[t])
         act_into(gn[t], gn[t])
         torch.lerp(gn[t], hs[t], zs[t], out=hns[t])  # h̃ = (1 - z) ⊙ n + z ⊙ h
         if plan.keep_h is not None:
             torch.lerp(hns[t], hs[t], _at(plan.keep_h, t), out=hs[t + 1])
-    saved = (gates, h_all, recurrent_n, raw_a, raw_b, normed_a, normed_b)
-    return h_all, saved, (stats_a, stats_b)
+    return h_all, (gates, h_all, recurrent_n, raw_a, raw_b), (stats_a, stats_b)
 
 
 def _gru_backward(ctx, d_trace):
     plan, cell = ctx.plan, ctx.plan.cell
-    (w_hh, b_hn, ln_hh, gates, h_all, recurrent_n, raw_a, raw_b, normed_a,
-     normed_b) = ctx.saved_tensors
+    w_hh, b_hn, ln_hh, gates, h_all, recurrent_n, raw_a, raw_b = ctx.saved_tensors
     stats_a, stats_b = ctx.stats
     steps = gates.shape[0]
     hidden = cell.hidden_size
@@ -542,10 +531,10 @@ def _gru_backward(ctx, d_trace):
     if ln_hh is not None:
         if cell.reset_after:
             d_gained = torch.cat((d_pre[..., rz], d_pre[..., n_] * r), dim=-1)
-            d_ln_hh = _reduce(d_gained * normed_a)
+            d_ln_hh = _reduce(d_gained * _normed(raw_a, stats_a, 3))
         else:
-            d_ln_hh = torch.cat((_reduce(d_pre[..., rz] * normed_a),
-                                 _reduce(d_pre[..., n_] * normed_b)))
+            d_ln_hh = torch.cat((_reduce(d_pre[..., rz] * _normed(raw_a, stats_a, 2)),
+                                 _reduce(d_pre[..., n_] * _normed(raw_b, stats_b, 1))))
     return None, d_pre, dh, d_w_hh, d_b_hn, d_ln_hh
 
 

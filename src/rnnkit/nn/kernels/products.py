@@ -129,8 +129,7 @@ class _PackedLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         ctx.save_for_backward(x, weight)
-        packed = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), x.shape[0])
-        return torch.ops.mkldnn._linear_pointwise(x.contiguous(), packed, bias, "none", [], "")
+        return RepeatedProduct(weight, x.shape[0], once=True)(x, bias)
 
     @staticmethod
     @once_differentiable
