@@ -11,10 +11,29 @@ def test_forward_shapes_and_state():
                                               num_layers=2))
     ids = torch.randint(0, 11, (3, 5))
     output = model(ids, targets=ids)
-    assert output.logits.shape == (3, 5, 11)
+    assert output.logits is None  # the loss ran fused with the decoder
     assert output.loss.shape == ()
     h, c = output.state
     assert h.shape == c.shape == (2, 3, 8)
+    both = model(ids, targets=ids, return_logits=True)
+    assert both.logits.shape == (3, 5, 11)
+    torch.testing.assert_close(both.loss, output.loss)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_fused_loss_trains_exactly_as_the_plain_one(cell):
+    torch.manual_seed(0)
+    config = LanguageModelConfig(vocab_size=13, embed_size=6, hidden_size=8, cell=cell,
+                                 tie_weights=False)
+    fused, plain = LanguageModel(config), LanguageModel(config)
+    plain.load_state_dict(fused.state_dict())
+    ids = torch.randint(0, 13, (3, 6))
+    targets = ids.roll(-1, dims=1)
+    targets[0, -2:] = -100
+    fused(ids, targets=targets).loss.backward()
+    plain(ids, targets=targets, return_logits=True).loss.backward()
+    for (name, got), want in zip(fused.named_parameters(), plain.parameters()):
+        torch.testing.assert_close(got.grad, want.grad, msg=name)
 
 
 def test_carried_state_equals_one_long_pass():

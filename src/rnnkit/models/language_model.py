@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from rnnkit import nn as rnn_layers
 from rnnkit.configs import config_from_dict
+from rnnkit.models.losses import linear_cross_entropy
 
 RECURRENT_LAYERS = {"rnn": rnn_layers.RNN, "lstm": rnn_layers.LSTM, "gru": rnn_layers.GRU}
 
@@ -76,7 +77,7 @@ class LanguageModelConfig:
 
 
 class LMOutput(NamedTuple):
-    logits: Tensor  # (B, T, V)
+    logits: Tensor | None  # (B, T, V); None when the loss was computed fused
     loss: Tensor | None  # mean cross-entropy over the target tokens, nats
     state: Any  # the recurrent state after the last step, to carry into the next window
 
@@ -111,11 +112,23 @@ class LanguageModel(nn.Module):
         state: Any = None,
         targets: Tensor | None = None,
         ignore_index: int = -100,
+        return_logits: bool = False,
     ) -> LMOutput:
-        """``ids (B, T)`` → logits ``(B, T, V)``; with ``targets (B, T)`` also the mean loss."""
+        """``ids (B, T)`` → logits ``(B, T, V)``; with ``targets (B, T)`` the mean loss instead.
+
+        With targets the decoder and the loss run fused (``linear_cross_entropy``) and
+        ``logits`` is ``None``: the logits are never kept, which took PTB training from
+        0.97–1.00× torch.nn's throughput to 1.06–1.14× (``benchmarks/RESULTS.md``).
+        ``return_logits=True`` returns both, computed the plain way.
+        """
         embedded = self.drop(self.embedding(ids))  # (B, T, E)
         hidden, state = self.rnn(embedded, state)  # (B, T, H)
-        logits = self.decoder(self.drop(hidden))  # (B, T, V)
+        hidden = self.drop(hidden)
+        if targets is not None and not return_logits:
+            loss = linear_cross_entropy(hidden.flatten(0, 1), self.decoder.weight,
+                                        self.decoder.bias, targets.flatten(), ignore_index)
+            return LMOutput(None, loss, state)
+        logits = self.decoder(hidden)  # (B, T, V)
         loss = None
         if targets is not None:
             loss = F.cross_entropy(

@@ -1,0 +1,87 @@
+"""The fused linear + cross-entropy: torch's loss and gradients, ignore_index, bad input."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rnnkit.models.losses import linear_cross_entropy
+
+
+def _inputs(rows=7, features=5, classes=11, dtype=torch.float64, bias=True):
+    generator = torch.Generator().manual_seed(0)
+    hidden = torch.randn(rows, features, generator=generator, dtype=dtype, requires_grad=True)
+    weight = torch.randn(classes, features, generator=generator, dtype=dtype,
+                         requires_grad=True)
+    bias_ = torch.randn(classes, generator=generator, dtype=dtype,
+                        requires_grad=True) if bias else None
+    targets = torch.randint(0, classes, (rows,), generator=generator)
+    return hidden, weight, bias_, targets
+
+
+def _loss_and_grads(loss, tensors):
+    tensors = [t for t in tensors if t is not None]
+    return [loss.detach(), *torch.autograd.grad(loss, tensors)]
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("ignored_rows", [[], [0, 3]])
+def test_equals_torch_cross_entropy_with_its_gradients(bias, ignored_rows):
+    hidden, weight, bias_, targets = _inputs(bias=bias)
+    targets[ignored_rows] = -100
+    expected = _loss_and_grads(
+        F.cross_entropy(F.linear(hidden, weight, bias_), targets, ignore_index=-100),
+        (hidden, weight, bias_))
+    fused = _loss_and_grads(linear_cross_entropy(hidden, weight, bias_, targets),
+                            (hidden, weight, bias_))
+    for want, got in zip(expected, fused):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_float32_within_1e_6_and_large_logits_stay_finite():
+    hidden, weight, bias_, targets = _inputs(dtype=torch.float32)
+    with torch.no_grad():
+        weight.mul_(100.0)  # logits in the thousands: exp overflows without the max shift
+    expected = _loss_and_grads(F.cross_entropy(F.linear(hidden, weight, bias_), targets),
+                               (hidden, weight, bias_))
+    fused = _loss_and_grads(linear_cross_entropy(hidden, weight, bias_, targets),
+                            (hidden, weight, bias_))
+    for want, got in zip(expected, fused):
+        assert torch.isfinite(got).all()
+        torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-4)
+
+
+def test_custom_ignore_index_and_a_weight_used_twice():
+    hidden, weight, bias_, targets = _inputs()
+    targets[2] = 0
+    shared = weight.clone().detach().requires_grad_(True)  # also used outside the loss
+    expected = torch.autograd.grad(
+        F.cross_entropy(F.linear(hidden, shared, bias_), targets, ignore_index=0)
+        + (shared ** 2).sum(), shared)[0]
+    got = torch.autograd.grad(
+        linear_cross_entropy(hidden, shared, bias_, targets, ignore_index=0)
+        + (shared ** 2).sum(), shared)[0]
+    torch.testing.assert_close(got, expected)
+
+
+def test_all_rows_ignored_gives_nan_as_torch_does():
+    hidden, weight, bias_, targets = _inputs()
+    targets[:] = -100
+    assert torch.isnan(linear_cross_entropy(hidden, weight, bias_, targets))
+    assert torch.isnan(F.cross_entropy(F.linear(hidden, weight, bias_), targets))
+
+
+def test_a_second_backward_through_the_graph_is_refused():
+    hidden, weight, bias_, targets = _inputs()
+    loss = linear_cross_entropy(hidden, weight, bias_, targets)
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="backward ran twice"):
+        loss.backward()
+
+
+def test_bad_shapes_and_float_targets_are_named():
+    hidden, weight, bias_, targets = _inputs()
+    with pytest.raises(ValueError, match=r"expected hidden \(N, K\) and targets \(N,\), got "
+                                         r"\(7, 5\) and \(6,\)"):
+        linear_cross_entropy(hidden, weight, bias_, targets[:6])
+    with pytest.raises(TypeError, match="targets must be class indices, got torch.float64"):
+        linear_cross_entropy(hidden, weight, bias_, targets.double())
