@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import rnnkit.nn as rn
-from rnnkit.nn.kernels import products
+from rnnkit.nn.kernels import bptt, products
 
 T, B, I, H = 5, 3, 4, 6
 LENGTHS = torch.tensor([5, 2, 4])
@@ -201,3 +201,32 @@ def test_bptt_with_packed_products_matches_reference(case, monkeypatch):
         monkeypatch.setattr(products, threshold, 1)  # pack every product, even these tiny ones
     assert products.packs(torch.empty(4 * H, H), B) and products.packs_once(torch.empty(1, 1), 1)
     _check(*case)
+
+
+TANH_CASES = [
+    (kind, name, 2, True, True, True, train)
+    for kind in LAYERS
+    for name in ("default", "flexible", "peephole", "projection", "zoneout", "everything_gru",
+                 "reset_before", "relu")
+    for train in (True, False)
+    if _applies(kind, OPTIONS[name])
+]
+
+
+@pytest.mark.parametrize("case", TANH_CASES, ids=[_ids(c) for c in TANH_CASES])
+def test_bptt_with_tanh_through_sigmoid_matches_reference(case, monkeypatch):
+    monkeypatch.setattr(bptt, "TANH_BY_SIGMOID_MIN", 1)  # every tanh, even these tiny ones
+    _check(*case)
+
+
+def test_tanh_through_sigmoid_is_tanh_within_float32_rounding(monkeypatch):
+    monkeypatch.setattr(bptt, "TANH_BY_SIGMOID_MIN", 1)
+    x = torch.linspace(-12.0, 12.0, 4001)
+    torch.testing.assert_close(bptt._tanh_into(x, torch.empty_like(x)), torch.tanh(x),
+                               rtol=0, atol=3e-7)
+    in_place = x.clone()
+    bptt._tanh_into(in_place, in_place)
+    torch.testing.assert_close(in_place, torch.tanh(x), rtol=0, atol=3e-7)
+    x64 = x.double()
+    torch.testing.assert_close(bptt._tanh_into(x64, torch.empty_like(x64)), torch.tanh(x64),
+                               rtol=0, atol=1e-15)
