@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import rnnkit.nn as rn
+from rnnkit.nn.activations import ACTIVATIONS
 from rnnkit.nn.kernels import bptt, products
 
 T, B, I, H = 5, 3, 4, 6
@@ -230,3 +231,16 @@ def test_tanh_through_sigmoid_is_tanh_within_float32_rounding(monkeypatch):
     x64 = x.double()
     torch.testing.assert_close(bptt._tanh_into(x64, torch.empty_like(x64)), torch.tanh(x64),
                                rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_times_grad_equals_factor_times_grad_from_output(name):
+    activation = ACTIVATIONS[name]
+    x = torch.cat((torch.linspace(-6.0, 6.0, 97), torch.tensor([0.0, 3.0, -3.0, 2.5, -2.5])))
+    y, factor = activation(x.double()), torch.randn(x.shape, dtype=torch.float64)
+    expected = factor * activation.grad_from_output(y)
+    torch.testing.assert_close(bptt._times_grad(activation, factor, y), expected,
+                               rtol=0, atol=1e-15)
+    out = torch.empty_like(y)
+    bptt._times_grad(activation, factor, y, out=out)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-15)

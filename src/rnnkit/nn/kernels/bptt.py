@@ -108,19 +108,36 @@ def _into(activation: Activation) -> Callable[[Tensor, Tensor], object]:
     return lambda src, out: out.copy_(activation.fn(src))
 
 
+_MASKED_SLOPES = {"hard_sigmoid": 1.0 / 6.0, "hard_sigmoid_v2": 0.2}
+"""Activations whose derivative is a constant slope where ``0 < y < 1``, else 0."""
+
+
 def _times_grad(activation: Activation, factor: Tensor, output: Tensor,
                 out: Tensor | None = None) -> Tensor:
-    """``factor ⊙ f'(x)`` from ``y = f(x)``: one fused kernel for sigmoid and tanh (torch's own
-    backward ops, ``factor ⊙ y(1-y)`` and ``factor ⊙ (1-y²)``), else ``grad_from_output``."""
+    """``factor ⊙ f'(x)`` from ``y = f(x)``, with torch's own backward ops where one fits, so
+    no temporaries the size of ``factor``: ``factor ⊙ y(1-y)`` for sigmoid, ``factor ⊙ (1-y²)``
+    for tanh, ``factor`` where ``y > 0`` for relu, ``slope · factor`` where ``0 < y < 1`` for
+    the hard sigmoids (hardtanh's backward on ``y``); else ``grad_from_output``."""
     name = builtin_name(activation)
+    aten = torch.ops.aten
     if name == "sigmoid":
         if out is None:
-            return torch.ops.aten.sigmoid_backward(factor, output)
-        return torch.ops.aten.sigmoid_backward.grad_input(factor, output, grad_input=out)
+            return aten.sigmoid_backward(factor, output)
+        return aten.sigmoid_backward.grad_input(factor, output, grad_input=out)
     if name == "tanh":
         if out is None:
-            return torch.ops.aten.tanh_backward(factor, output)
-        return torch.ops.aten.tanh_backward.grad_input(factor, output, grad_input=out)
+            return aten.tanh_backward(factor, output)
+        return aten.tanh_backward.grad_input(factor, output, grad_input=out)
+    if name == "relu":
+        if out is None:
+            return aten.threshold_backward(factor, output, 0.0)
+        return aten.threshold_backward.grad_input(factor, output, 0.0, grad_input=out)
+    if name in _MASKED_SLOPES:
+        if out is None:
+            out = aten.hardtanh_backward(factor, output, 0.0, 1.0)
+        else:
+            aten.hardtanh_backward.grad_input(factor, output, 0.0, 1.0, grad_input=out)
+        return out.mul_(_MASKED_SLOPES[name])
     return torch.mul(factor, activation.grad_from_output(output), out=out)
 
 
