@@ -226,7 +226,8 @@ def run_config(args, keras, cell, batch, steps, hidden, mode) -> dict:
     medians = time_runners(runners, args.repeats, args.device)
     config = OUR_LAYERS[cell](hidden, hidden).config
     row = {"cell": cell, "B": batch, "T": steps, "H": hidden, "mode": mode, "time": medians,
-           "auto": choose_impl(config, "auto", False, args.device, mode == "train")}
+           "auto": choose_impl(config, "auto", False, args.device, mode == "train",
+                                   batch)}
     if mode == "train" and not args.no_memory:
         row["memory"] = {name: peak_memory(run, args.device) for name, run in runners.items()
                          if not name.endswith("keras")}

@@ -8,6 +8,7 @@ import torch
 import rnnkit.nn as rn
 from rnnkit.nn import LayerConfig
 from rnnkit.nn.functional import reverse_padded
+from rnnkit.nn.kernels import products
 
 
 def _set(module, **values):
@@ -241,6 +242,22 @@ def test_auto_follows_the_measured_table():
                     AUTO_TABLE[(device, kind, graph)]
     with pytest.raises(ValueError, match="impl='auto'"):
         rn.LSTM(4, 6, layer_norm=True, impl="native")(torch.randn(2, 1, 4))
+
+
+@pytest.mark.skipif(not products.PACKING_AVAILABLE, reason="torch was built without oneDNN")
+@pytest.mark.parametrize("kind", ["gru", "rnn"])
+def test_auto_runs_bptt_for_inference_where_its_products_pack(kind):
+    from rnnkit.nn.kernels import choose_impl
+
+    config = {"gru": rn.GRU, "rnn": rn.RNN}[kind](8, 512).config
+    assert choose_impl(config, "auto", False, "cpu", False, 32) == "bptt"
+    assert choose_impl(config, "auto", False, "cpu", False, 3) == "native"  # too few rows
+    assert choose_impl(config, "auto", False, "cpu", False, 32, torch.float64) == "native"
+    assert choose_impl(config, "auto", False, "cuda", False, 32) == "native"
+    small = {"gru": rn.GRU, "rnn": rn.RNN}[kind](8, 128).config
+    assert choose_impl(small, "auto", False, "cpu", False, 32) == "native"
+    lstm = rn.LSTM(8, 512).config
+    assert choose_impl(lstm, "auto", False, "cpu", False, 32) == "native"
 
 
 def test_peephole_with_zero_weights_is_the_plain_lstm():

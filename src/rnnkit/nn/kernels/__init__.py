@@ -9,12 +9,16 @@
 
 ``impl="auto"`` picks, among the kernels that serve the call, the fastest one for the device,
 the cell kind and the kind of call (training step or inference) according to
-:data:`AUTO_TABLE` (measured, see there); ``return_gates=True`` always runs the reference loop.
+:data:`AUTO_TABLE` (measured, see there), and for GRU/RNN inference on CPU the size
+(:func:`packed_inference`); ``return_gates=True`` always runs the reference loop.
 """
 
 from __future__ import annotations
 
+import torch
+
 from rnnkit.nn.config import LayerConfig
+from rnnkit.nn.kernels import products
 
 # The kernel ``impl="auto"`` runs for a torch-standard configuration, per (device type, cell
 # kind, whether the call builds an autograd graph); a configuration native cannot serve always
@@ -23,7 +27,8 @@ from rnnkit.nn.config import LayerConfig
 #   the table is benchmarks/results/layers.md): on CPU only torch's LSTM is a fused (oneDNN)
 #   kernel, which bptt does not beat; torch's GRU and RNN run a generic per-step loop that
 #   records autograd nodes every step, which bptt beats in training at every measured size;
-#   without a graph (inference) that loop is cheap and bptt does not beat it.
+#   without a graph (inference) that loop is cheap, and bptt beats it only where its per-step
+#   product is packed (``packed_inference``).
 # CUDA rows are NOT measured (no GPU was lent when this was written): there all three torch
 # ops are cuDNN kernels, and a per-step Python loop launches ~10 kernels a step; re-measure
 # with --device cuda before changing them.
@@ -63,12 +68,27 @@ def bptt_refusal(config: LayerConfig, return_gates: bool) -> str | None:
     return None
 
 
+def packed_inference(config: LayerConfig, device_type: str, builds_graph: bool,
+                     batch_size: int, dtype: torch.dtype) -> bool:
+    """GRU or RNN inference on CPU where bptt's per-step ``W_hh h`` products are packed
+    (``products.packs``: at least 4 rows against an ``H × H`` block of at least 512²): there
+    bptt beats torch's loop. ``python benchmarks/bench_layers.py --repeats 5 --threads 1``
+    (2026-11-23, run B), bptt / torch.nn in inference at B ∈ {32, 128}, T ∈ {50, 200},
+    H = 512: GRU 0.95, 0.91, 0.78, 0.95; RNN 0.98, 0.93, 0.91, 0.92; unpacked, at B = 1 or
+    H = 128, 0.95–1.58."""
+    hidden = config.cell.hidden_size
+    return (config.cell.kind in ("gru", "rnn") and not builds_graph
+            and products.packs_size(hidden * hidden, batch_size, dtype, device_type))
+
+
 def choose_impl(config: LayerConfig, impl: str, return_gates: bool,
-                device_type: str = "cpu", builds_graph: bool = True) -> str:
+                device_type: str = "cpu", builds_graph: bool = True, batch_size: int = 1,
+                dtype: torch.dtype = torch.float32) -> str:
     """The kernel to run: ``"native"``, ``"bptt"`` or ``"reference"``.
 
     ``builds_graph``: the call records autograd (a training step), as opposed to inference.
-    A forced ``impl`` that cannot serve the call raises ``ValueError`` naming the fix.
+    ``batch_size`` and ``dtype`` are the input's. A forced ``impl`` that cannot serve the call
+    raises ``ValueError`` naming the fix.
     """
     refusals = {
         "native": native_refusal(config, return_gates),
@@ -77,6 +97,8 @@ def choose_impl(config: LayerConfig, impl: str, return_gates: bool,
     }
     if impl == "auto":
         if refusals["native"] is None:
+            if packed_inference(config, device_type, builds_graph, batch_size, dtype):
+                return "bptt"
             return AUTO_TABLE.get((device_type, config.cell.kind, builds_graph), "native")
         return "bptt" if refusals["bptt"] is None else "reference"
     if refusals[impl]:

@@ -66,22 +66,28 @@ def _packing_available() -> bool:
 PACKING_AVAILABLE = _packing_available()
 
 
-def _packable(weight: Tensor) -> bool:
+def _packable(dtype: torch.dtype, device_type: str) -> bool:
     """On CPU, float32, and oneDNN neither missing nor switched off
     (``torch.backends.mkldnn.flags(enabled=False)``)."""
     return (PACKING_AVAILABLE and torch.backends.mkldnn.enabled
-            and weight.device.type == "cpu" and weight.dtype == torch.float32)
+            and device_type == "cpu" and dtype == torch.float32)
+
+
+def packs_size(elements: int, rows: int, dtype: torch.dtype, device_type: str) -> bool:
+    """Whether a weight of ``elements`` entries, multiplied by ``rows`` rows every step, is
+    packed (:func:`packs` for a weight not built yet)."""
+    return (_packable(dtype, device_type) and rows >= MIN_PACKED_ROWS
+            and elements >= MIN_PACKED_WEIGHT)
 
 
 def packs(weight: Tensor, rows: int) -> bool:
     """Whether :class:`RepeatedProduct` packs ``weight (N, K)`` for ``rows`` rows per product."""
-    return (_packable(weight) and rows >= MIN_PACKED_ROWS
-            and weight.numel() >= MIN_PACKED_WEIGHT)
+    return packs_size(weight.numel(), rows, weight.dtype, weight.device.type)
 
 
 def packs_once(weight: Tensor, rows: int) -> bool:
     """Whether one product of ``rows`` rows with ``weight (N, K)`` gains from packing it."""
-    return _packable(weight) and (
+    return _packable(weight.dtype, weight.device.type) and (
         rows >= MANY_ROWS or (rows >= SOME_ROWS and weight.numel() >= MIN_PACKED_WEIGHT))
 
 
