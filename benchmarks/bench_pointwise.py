@@ -1,11 +1,15 @@
-"""The measurements behind the bptt kernel's ``tanh = 2σ(2x) - 1`` rule on CPU
-(``rnnkit/nn/kernels/bptt.py``, ``TANH_BY_SIGMOID_MIN``).
+"""The measurements behind two pointwise choices of the bptt kernel on CPU
+(``rnnkit/nn/kernels/bptt.py``): ``tanh = 2σ(2x) - 1`` (``TANH_BY_SIGMOID_MIN``) and the hard
+sigmoids' derivative factors through ``hardtanh_backward`` (``_MASKED_SLOPES``).
 
-Two tables, one thread, float32, the ways alternating in each round, medians of the rounds:
+Three tables, one thread, float32, the ways alternating in each round, medians of the rounds:
 
 - one ``(B, H)`` activation: ``torch.tanh`` against the three ops of ``_tanh_into``, µs;
 - the bptt LSTM's forward loop (``_lstm_forward``, training mode, T = 50) with the rule off and
-  on, ms.
+  on, ms;
+- a train step of the flexible LSTM (hard_sigmoid, layer norm, recurrent dropout; T = 50) with
+  the hard sigmoid's factor ``factor ⊙ grad_from_output(y)`` (off) against
+  ``hardtanh_backward`` (on), as a ratio to torch.nn.LSTM's step in the same rounds.
 
     python benchmarks/bench_pointwise.py [--rounds 41]
 """
@@ -70,6 +74,28 @@ def _loop_row(batch: int, hidden: int, rounds: int, steps: int = 50) -> dict[str
                       calls=1)
 
 
+def _flexible_row(batch: int, hidden: int, rounds: int, steps: int = 50) -> dict[str, float]:
+    flexible = rn.LSTM(hidden, hidden, impl="bptt", recurrent_activation="hard_sigmoid",
+                       layer_norm=True, recurrent_dropout=0.25)
+    standard = torch.nn.LSTM(hidden, hidden)
+    x = torch.randn(steps, batch, hidden, requires_grad=True)  # (T, B, H)
+    slopes = dict(bptt._MASKED_SLOPES)
+
+    def train(module, masked_slopes=None):
+        def run():
+            if masked_slopes is not None:
+                bptt._MASKED_SLOPES = masked_slopes
+            for parameter in module.parameters():
+                parameter.grad = None
+            module(x)[0].sum().backward()
+        return run
+
+    row = _median_ms({"torch.nn": train(standard), "off": train(flexible, {}),
+                      "on": train(flexible, slopes)}, rounds, calls=1)
+    bptt._MASKED_SLOPES = slopes
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=41)
@@ -88,6 +114,13 @@ def main() -> None:
         row = _loop_row(batch, hidden, args.rounds)
         print(f"| {batch} × {hidden} | {row['off']:.2f} | {row['on']:.2f} |")
     bptt.TANH_BY_SIGMOID_MIN = default
+    print("\n| flexible LSTM train, B × H, T = 50 | torch.nn.LSTM ms | off / torch.nn "
+          "| on / torch.nn |\n|---|---:|---:|---:|")
+    for batch, hidden in LOOP_SIZES:
+        row = _flexible_row(batch, hidden, args.rounds)
+        base = row["torch.nn"]
+        print(f"| {batch} × {hidden} | {base:.1f} | {row['off'] / base:.2f} | "
+              f"{row['on'] / base:.2f} |")
 
 
 if __name__ == "__main__":
