@@ -37,7 +37,7 @@ def test_equals_torch_cross_entropy_with_its_gradients(bias, ignored_rows):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
-def test_float32_within_1e_6_and_large_logits_stay_finite():
+def test_float32_matches_torch_and_large_logits_stay_finite():
     hidden, weight, bias_, targets = _inputs(dtype=torch.float32)
     with torch.no_grad():
         weight.mul_(100.0)  # logits in the thousands: exp overflows without the max shift
@@ -78,6 +78,24 @@ def test_a_second_backward_through_the_graph_is_refused():
         loss.backward()
 
 
+@pytest.mark.parametrize("dtype", [torch.int32, torch.uint8])
+def test_other_integer_targets_count_as_class_indices(dtype):
+    hidden, weight, bias_, targets = _inputs()
+    torch.testing.assert_close(linear_cross_entropy(hidden, weight, bias_, targets.to(dtype)),
+                               linear_cross_entropy(hidden, weight, bias_, targets))
+
+
+def test_under_autocast_it_computes_the_plain_loss_in_float32():
+    hidden, weight, bias_, targets = _inputs(dtype=torch.float32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = linear_cross_entropy(hidden, weight, bias_, targets)
+        expected = F.cross_entropy(F.linear(hidden, weight, bias_), targets)
+    assert loss.dtype == torch.float32
+    torch.testing.assert_close(loss, expected)
+    loss.backward()  # the fused backward would mix bfloat16 logits with float32 weights
+    assert hidden.grad.dtype == torch.float32
+
+
 def test_bad_shapes_and_float_targets_are_named():
     hidden, weight, bias_, targets = _inputs()
     with pytest.raises(ValueError, match=r"expected hidden \(N, K\) and targets \(N,\), got "
@@ -85,3 +103,5 @@ def test_bad_shapes_and_float_targets_are_named():
         linear_cross_entropy(hidden, weight, bias_, targets[:6])
     with pytest.raises(TypeError, match="targets must be class indices, got torch.float64"):
         linear_cross_entropy(hidden, weight, bias_, targets.double())
+    with pytest.raises(TypeError, match="targets must be class indices, got torch.bool"):
+        linear_cross_entropy(hidden, weight, bias_, targets > 3)

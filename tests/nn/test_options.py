@@ -258,6 +258,29 @@ def test_auto_runs_bptt_for_inference_where_its_products_pack(kind):
     assert choose_impl(small, "auto", False, "cpu", False, 32) == "native"
     lstm = rn.LSTM(8, 512).config
     assert choose_impl(lstm, "auto", False, "cpu", False, 32) == "native"
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # oneDNN's packed product refuses it
+        assert choose_impl(config, "auto", False, "cpu", False, 32) == "native"
+
+
+@pytest.mark.parametrize(("batch_first", "shape", "batch"), [
+    (False, (5, 6, 8), 6), (True, (6, 5, 8), 6), (False, (5, 8), 1)])
+def test_the_layer_tells_auto_its_batch_size(batch_first, shape, batch, monkeypatch):
+    from rnnkit.nn import kernels
+
+    asked = []
+    choose = kernels.choose_impl
+    monkeypatch.setattr(kernels, "choose_impl",
+                        lambda *args: asked.append(args) or choose(*args))
+    with torch.no_grad():
+        rn.GRU(8, 16, batch_first=batch_first)(torch.randn(shape))
+    assert asked[0][5:] == (batch, torch.float32)
+
+
+def test_gru_inference_under_autocast_runs():
+    layer = rn.GRU(8, 512).eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        output, _ = layer(torch.randn(5, 32, 8))
+    assert output.shape == (5, 32, 512)
 
 
 def test_peephole_with_zero_weights_is_the_plain_lstm():

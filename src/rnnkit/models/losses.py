@@ -16,6 +16,7 @@ Shape letters: ``N`` rows (tokens), ``K`` input features, ``V`` classes (vocabul
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
@@ -62,7 +63,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
         needs = ctx.needs_input_grad
         row_scale = torch.where(counted, d_loss / count, 0.0)  # (N,)
         d_logits = exps.mul_((row_scale / sums).unsqueeze(1))  # softmax · scale: (N, V)
-        d_logits.scatter_add_(1, safe_targets, -row_scale.unsqueeze(1))  # - onehot · scale
+        picked = d_logits.gather(1, safe_targets)  # one entry per row: (N, 1)
+        d_logits.scatter_(1, safe_targets, picked - row_scale.unsqueeze(1))  # - onehot · scale
         d_hidden = d_logits.mm(weight) if needs[0] else None  # (N, K)
         d_weight = d_logits.t().mm(hidden) if needs[1] else None  # (V, K)
         d_bias = d_logits.sum(0) if ctx.has_bias and needs[2] else None  # (V,)
@@ -77,11 +79,15 @@ def linear_cross_entropy(hidden: Tensor, weight: Tensor, bias: Tensor | None, ta
     ``ignore_index`` (NaN when there are none, as torch's).
 
     Differentiable once: the backward reuses the forward's buffer, so a second backward
-    through the same graph (``retain_graph=True``) raises an error.
+    through the same graph (``retain_graph=True``) raises an error. Under ``torch.autocast`` it
+    runs the plain ``F.cross_entropy(F.linear(…))``, which autocast computes in float32.
     """
     if hidden.dim() != 2 or targets.shape != hidden.shape[:1]:
         raise ValueError("linear_cross_entropy: expected hidden (N, K) and targets (N,), got "
                          f"{tuple(hidden.shape)} and {tuple(targets.shape)}")
-    if targets.dtype.is_floating_point:
+    if targets.dtype.is_floating_point or targets.dtype.is_complex or targets.dtype == torch.bool:
         raise TypeError(f"linear_cross_entropy: targets must be class indices, got {targets.dtype}")
+    targets = targets.long()
+    if torch.is_autocast_enabled(hidden.device.type):
+        return F.cross_entropy(F.linear(hidden, weight, bias), targets, ignore_index=ignore_index)
     return _LinearCrossEntropy.apply(hidden, weight, bias, targets, ignore_index)

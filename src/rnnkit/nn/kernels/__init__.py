@@ -78,6 +78,7 @@ def packed_inference(config: LayerConfig, device_type: str, builds_graph: bool,
     H = 128, 0.95–1.58."""
     hidden = config.cell.hidden_size
     return (config.cell.kind in ("gru", "rnn") and not builds_graph
+            and not torch.is_autocast_enabled(device_type)  # oneDNN's product refuses its casts
             and products.packs_size(hidden * hidden, batch_size, dtype, device_type))
 
 

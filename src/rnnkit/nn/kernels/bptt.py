@@ -74,8 +74,8 @@ _MINUS_ONE = torch.tensor(-1.0)
 
 
 def _tanh_into(src: Tensor, out: Tensor) -> Tensor:
-    """``out = tanh(src) = 2σ(2 src) - 1``, the right side on CPU from
-    :data:`TANH_BY_SIGMOID_MIN` elements, within 3e-7 of ``torch.tanh`` in float32.
+    """``out = tanh(src) = 2σ(2 src) - 1``, the right side on CPU in float32 from
+    :data:`TANH_BY_SIGMOID_MIN` elements, within 3e-7 of ``torch.tanh`` (absolute).
 
     torch 2.13's CPU ``tanh`` costs about 1.7 ns an element, its ``sigmoid`` a quarter of that.
     ``python benchmarks/bench_pointwise.py`` (one thread, 2026-11-23), µs for ``torch.tanh``
@@ -85,7 +85,8 @@ def _tanh_into(src: Tensor, out: Tensor) -> Tensor:
     at 32 × 512. One ``sigmoid`` over all four LSTM gates, with the g block doubled before it,
     measured slower in the loop than this (7.02 against 6.66 ms at 32 × 128), so it is not done.
     """
-    if out.device.type != "cpu" or out.numel() < TANH_BY_SIGMOID_MIN:
+    if (out.device.type != "cpu" or out.dtype != torch.float32
+            or out.numel() < TANH_BY_SIGMOID_MIN):  # half precision would round σ near 1/2
         return torch.tanh(src, out=out)
     torch.sigmoid(torch.mul(src, 2.0, out=out), out=out)
     return torch.add(_MINUS_ONE, out, alpha=2.0, out=out)
