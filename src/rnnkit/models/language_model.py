@@ -118,7 +118,7 @@ class LanguageModel(nn.Module):
 
         With targets the decoder and the loss run fused (``linear_cross_entropy``) and
         ``logits`` is ``None``: the logits are never kept, which took PTB training from
-        0.97–1.00× torch.nn's throughput to 1.06–1.14× (``benchmarks/RESULTS.md``).
+        0.97–1.00× torch.nn's throughput to 1.06–1.17× (``benchmarks/RESULTS.md``).
         ``return_logits=True`` returns both, computed the plain way.
         """
         embedded = self.drop(self.embedding(ids))  # (B, T, E)
