@@ -227,8 +227,9 @@ def demo_corpus() -> Path:
 
 def run_demo(args: argparse.Namespace) -> int:
     settings = DEMO_SETTINGS
-    print(f"rnnkit demo: a character-level LSTM learns Tiny Shakespeare for about "
-          f"{args.minutes:g} minutes, then writes new text.\n")
+    print(f"rnnkit demo: a character-level LSTM learns Tiny Shakespeare for "
+          f"{settings['train']['epochs']} epochs (at most {args.minutes:g} minutes), then "
+          "writes new text.\n")
     data = lm.LMData(corpus=str(demo_corpus()), **settings["data"])
     train = TrainConfig(**settings["train"], max_minutes=args.minutes)
     lm.train_language_model(data, settings["model"], train, args.out, quiet=args.quiet)
