@@ -75,7 +75,8 @@ def packed_inference(config: LayerConfig, device_type: str, builds_graph: bool,
     bptt beats torch's loop. ``python benchmarks/bench_layers.py --repeats 5 --threads 1``
     (2026-11-23, run B), bptt / torch.nn in inference at B ∈ {32, 128}, T ∈ {50, 200},
     H = 512: GRU 0.95, 0.91, 0.78, 0.95; RNN 0.98, 0.93, 0.91, 0.92; unpacked, at B = 1 or
-    H = 128, 0.95–1.58."""
+    H = 128, 0.95–1.58. Run C, with this rule: ``auto`` at those sizes GRU 0.81–0.94, RNN
+    0.78–0.88 (``native`` 0.96–1.08 and 0.98–1.03)."""
     hidden = config.cell.hidden_size
     return (config.cell.kind in ("gru", "rnn") and not builds_graph
             and not torch.is_autocast_enabled(device_type)  # oneDNN's product refuses its casts
