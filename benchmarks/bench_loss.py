@@ -12,11 +12,10 @@ round (the order rotates); medians of the rounds; both gradients are checked equ
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
+from timing import interleaved_medians
 
 from rnnkit.models.losses import linear_cross_entropy
 
@@ -45,19 +44,6 @@ def _runners(rows: int, features: int, classes: int) -> dict:
     }
 
 
-def _compare(runners: dict, rounds: int) -> dict[str, float]:
-    """Median ms per forward + backward of each runner, alternating in each round."""
-    names = list(runners)
-    times = {name: [] for name in names}
-    for index in range(rounds + 1):
-        for name in names[index % len(names):] + names[:index % len(names)]:
-            started = time.perf_counter()
-            runners[name]()
-            if index > 0:  # the first round warms up
-                times[name].append((time.perf_counter() - started) * 1000)
-    return {name: statistics.median(values) for name, values in times.items()}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=45)
@@ -71,7 +57,8 @@ def main() -> None:
         runners = _runners(rows, features, classes)
         for want, got in zip(runners["torch"](), runners["fused"]()):
             torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
-        medians = _compare(runners, args.rounds)
+        medians = {name: seconds * 1000 for name, seconds in
+                   interleaved_medians(runners, args.rounds).items()}  # ms
         print(f"| {rows} × {features} → {classes:,} | {medians['torch']:.1f} | "
               f"{medians['fused']:.1f} | {medians['fused'] / medians['torch']:.2f} |")
 

@@ -1,6 +1,6 @@
 """The measurements behind two pointwise choices of the bptt kernel on CPU
 (``rnnkit/nn/kernels/bptt.py``): ``tanh = 2σ(2x) - 1`` (``TANH_BY_SIGMOID_MIN``) and the hard
-sigmoids' derivative factors through ``hardtanh_backward`` (``_MASKED_SLOPES``).
+sigmoids' derivative factors through ``hardtanh_backward`` (``_BACKWARD_OPS``).
 
 Three tables, one thread, float32, the ways alternating in each round, medians of the rounds:
 
@@ -17,10 +17,9 @@ Three tables, one thread, float32, the ways alternating in each round, medians o
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
+from timing import interleaved_medians
 
 import rnnkit.nn as rn
 from rnnkit.nn.kernels import bptt
@@ -31,17 +30,8 @@ NEVER = 1 << 62
 
 
 def _median_ms(runs: dict, rounds: int, calls: int) -> dict[str, float]:
-    names = list(runs)
-    times = {name: [] for name in names}
-    for run in runs.values():
-        run()
-    for index in range(rounds):
-        for name in names[index % len(names):] + names[:index % len(names)]:
-            started = time.perf_counter()
-            for _ in range(calls):
-                runs[name]()
-            times[name].append((time.perf_counter() - started) * 1000 / calls)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return {name: seconds * 1000 for name, seconds in
+            interleaved_medians(runs, rounds, calls).items()}
 
 
 def _activation_row(batch: int, hidden: int, rounds: int) -> dict[str, float]:
@@ -79,20 +69,22 @@ def _flexible_row(batch: int, hidden: int, rounds: int, steps: int = 50) -> dict
                        layer_norm=True, recurrent_dropout=0.25)
     standard = torch.nn.LSTM(hidden, hidden)
     x = torch.randn(steps, batch, hidden, requires_grad=True)  # (T, B, H)
-    slopes = dict(bptt._MASKED_SLOPES)
+    with_ops = dict(bptt._BACKWARD_OPS)
+    without = {name: entry for name, entry in with_ops.items()
+               if not name.startswith("hard_sigmoid")}  # factor ⊙ grad_from_output(y)
 
-    def train(module, masked_slopes=None):
+    def train(module, backward_ops=None):
         def run():
-            if masked_slopes is not None:
-                bptt._MASKED_SLOPES = masked_slopes
+            if backward_ops is not None:
+                bptt._BACKWARD_OPS = backward_ops
             for parameter in module.parameters():
                 parameter.grad = None
             module(x)[0].sum().backward()
         return run
 
-    row = _median_ms({"torch.nn": train(standard), "off": train(flexible, {}),
-                      "on": train(flexible, slopes)}, rounds, calls=1)
-    bptt._MASKED_SLOPES = slopes
+    row = _median_ms({"torch.nn": train(standard), "off": train(flexible, without),
+                      "on": train(flexible, with_ops)}, rounds, calls=1)
+    bptt._BACKWARD_OPS = with_ops
     return row
 
 

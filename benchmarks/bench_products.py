@@ -16,11 +16,10 @@ torch.nn.LSTM in the same rounds.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
+from timing import interleaved_medians
 
 import rnnkit.nn as rn
 from rnnkit.nn.kernels import products
@@ -32,30 +31,11 @@ SINGLE = [(rows, k, n) for rows in (128, 1024, 1600, 4096, 6400)
 LAYER_SIZES = [(8, 100, 512), (32, 200, 128), (32, 200, 512)]
 
 
-def _seconds(run, calls: int) -> float:
-    started = time.perf_counter()
-    for _ in range(calls):
-        run()
-    return (time.perf_counter() - started) / calls
-
-
-def _compare(runs: dict, rounds: int, calls: int) -> dict[str, float]:
-    """Median seconds per call of each named run, the runs alternating in each round."""
-    for run in runs.values():
-        run()
-    times = {name: [] for name in runs}
-    names = list(runs)
-    for index in range(rounds):
-        for name in names[index % len(names):] + names[:index % len(names)]:
-            times[name].append(_seconds(runs[name], calls))
-    return {name: statistics.median(values) for name, values in times.items()}
-
-
 def _repeated_row(rows: int, k: int, n: int, rounds: int) -> dict[str, float]:
     a, weight, addend = torch.randn(rows, k), torch.randn(n, k), torch.randn(rows, n)
     out = torch.empty(rows, n)
     packed = torch.ops.mkldnn._reorder_linear_weight(weight, rows)
-    return _compare({
+    return interleaved_medians({
         "addmm": lambda: torch.addmm(addend, a, weight.t(), out=out),
         "packed": lambda: out.copy_(torch.ops.mkldnn._linear_pointwise.binary(
             a, addend, packed, None, "add")),
@@ -64,7 +44,7 @@ def _repeated_row(rows: int, k: int, n: int, rounds: int) -> dict[str, float]:
 
 def _single_row(rows: int, k: int, n: int, rounds: int) -> dict[str, float]:
     x, weight = torch.randn(rows, k), torch.randn(n, k)
-    return _compare({
+    return interleaved_medians({
         "linear": lambda: F.linear(x, weight),
         "packed": lambda: torch.ops.mkldnn._linear_pointwise(
             x, torch.ops.mkldnn._reorder_linear_weight(weight, rows), None, "none", [], ""),
@@ -81,7 +61,7 @@ def _layer_row(batch: int, steps: int, hidden: int, rounds: int) -> dict[str, fl
         layer(x)[0].sum().backward()
 
     try:
-        return _compare({
+        return interleaved_medians({
             "torch": lambda: step(reference, True),
             "off": lambda: step(ours, False),
             "on": lambda: step(ours, True),

@@ -110,37 +110,32 @@ def _into(activation: Activation) -> Callable[[Tensor, Tensor], object]:
     return lambda src, out: out.copy_(activation.fn(src))
 
 
-_MASKED_SLOPES = {"hard_sigmoid": 1.0 / 6.0, "hard_sigmoid_v2": 0.2}
-"""Activations whose derivative is a constant slope where ``0 < y < 1``, else 0."""
+_aten = torch.ops.aten
+_BACKWARD_OPS = {  # name: (torch's backward op, its extra arguments, slope)
+    "sigmoid": (_aten.sigmoid_backward, (), 1.0),  # factor ⊙ y(1-y)
+    "tanh": (_aten.tanh_backward, (), 1.0),  # factor ⊙ (1-y²)
+    "relu": (_aten.threshold_backward, (0.0,), 1.0),  # factor where y > 0
+    "hard_sigmoid": (_aten.hardtanh_backward, (0.0, 1.0), 1.0 / 6.0),  # slope where 0 < y < 1
+    "hard_sigmoid_v2": (_aten.hardtanh_backward, (0.0, 1.0), 0.2),
+}
+"""The built-in activations whose ``factor ⊙ f'(x)`` one of torch's backward ops computes from
+``y = f(x)``, times a constant slope."""
 
 
 def _times_grad(activation: Activation, factor: Tensor, output: Tensor,
                 out: Tensor | None = None) -> Tensor:
-    """``factor ⊙ f'(x)`` from ``y = f(x)``, with torch's own backward ops where one fits, so
-    no temporaries the size of ``factor``: ``factor ⊙ y(1-y)`` for sigmoid, ``factor ⊙ (1-y²)``
-    for tanh, ``factor`` where ``y > 0`` for relu, ``slope · factor`` where ``0 < y < 1`` for
-    the hard sigmoids (hardtanh's backward on ``y``); else ``grad_from_output``."""
+    """``factor ⊙ f'(x)`` from ``y = f(x)``, with torch's own backward op where one fits
+    (:data:`_BACKWARD_OPS`), so no temporaries the size of ``factor``; else
+    ``grad_from_output``."""
     name = builtin_name(activation)
-    aten = torch.ops.aten
-    if name == "sigmoid":
-        if out is None:
-            return aten.sigmoid_backward(factor, output)
-        return aten.sigmoid_backward.grad_input(factor, output, grad_input=out)
-    if name == "tanh":
-        if out is None:
-            return aten.tanh_backward(factor, output)
-        return aten.tanh_backward.grad_input(factor, output, grad_input=out)
-    if name == "relu":
-        if out is None:
-            return aten.threshold_backward(factor, output, 0.0)
-        return aten.threshold_backward.grad_input(factor, output, 0.0, grad_input=out)
-    if name in _MASKED_SLOPES:
-        if out is None:
-            out = aten.hardtanh_backward(factor, output, 0.0, 1.0)
-        else:
-            aten.hardtanh_backward.grad_input(factor, output, 0.0, 1.0, grad_input=out)
-        return out.mul_(_MASKED_SLOPES[name])
-    return torch.mul(factor, activation.grad_from_output(output), out=out)
+    if name not in _BACKWARD_OPS:
+        return torch.mul(factor, activation.grad_from_output(output), out=out)
+    op, arguments, slope = _BACKWARD_OPS[name]
+    if out is None:
+        out = op(factor, output, *arguments)
+    else:
+        op.grad_input(factor, output, *arguments, grad_input=out)
+    return out if slope == 1.0 else out.mul_(slope)
 
 
 def _steps(like: Tensor, steps: int, shape: tuple[int, ...], save: bool) -> Tensor:
