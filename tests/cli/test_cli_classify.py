@@ -105,3 +105,15 @@ def test_word_dropout_out_of_range_is_a_one_line_error(tmp_path, capsys):
                  "--word-dropout", "1.5", "--out", str(tmp_path / "model")]) != 0
     err = capsys.readouterr().err
     assert "word_dropout must be in [0, 1), got 1.5" in err and err.count("\n") == 1
+
+
+def test_subword_options_reach_the_model_and_predict_uses_them(tmp_path, capsys):
+    (tmp_path / "train.tsv").write_text("\n".join(ROWS) + "\n")
+    assert main(["train", "classify", "--data", str(tmp_path / "train.tsv"), "--valid",
+                 str(tmp_path / "train.tsv"), "--embed", "4", "--hidden", "4", "--epochs", "1",
+                 "--subword-buckets", "64", "--subword-ngrams", "2", "4", "--quiet",
+                 "--out", str(tmp_path / "model")]) == 0
+    model = json.loads((tmp_path / "model" / "config.json").read_text())["model"]
+    assert (model["subword_buckets"], model["subword_min_n"], model["subword_max_n"]) == (64, 2, 4)
+    assert main(["predict", str(tmp_path / "model"), "--text", "lovely movies"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "label\tp(neg)\tp(pos)"

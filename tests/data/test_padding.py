@@ -8,7 +8,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rnnkit.data import lengths_to_mask, pad_sequences, sequence_lengths
+from rnnkit.data import lengths_to_mask, pad_nested, pad_sequences, sequence_lengths
 
 SEQS = [[1, 2, 3, 4], [5], [], [6, 7]]
 
@@ -115,3 +115,12 @@ def test_mask_width_defaults_to_the_longest_length():
 def test_bad_arguments_are_clear_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_pad_nested_pads_steps_and_inner_lists_after_the_ids():
+    padded = pad_nested([[[1, 2], [3]], [[4, 5, 6]], []])
+    assert padded.dtype == torch.long and padded.shape == (3, 2, 3)
+    assert padded.tolist() == [[[1, 2, 0], [3, 0, 0]], [[4, 5, 6], [0, 0, 0]],
+                               [[0, 0, 0], [0, 0, 0]]]
+    assert pad_nested([[[]]]).shape == (1, 1, 0)
+    assert pad_nested([]).shape == (0, 0, 0)

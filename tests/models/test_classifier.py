@@ -88,6 +88,9 @@ def test_config_round_trips_and_refuses_unknown_keys():
     ({"num_classes": 1}, "num_classes must be an int >= 2, got 1"),
     ({"hidden_size": 0}, "hidden_size must be an int >= 1, got 0"),
     ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
+    ({"subword_buckets": -1}, "subword_buckets must be an int >= 0"),
+    ({"subword_buckets": 10, "subword_min_n": 5, "subword_max_n": 3},
+     "min_n=5 must not exceed max_n=3"),
 ])
 def test_bad_configs_are_refused(options, message):
     with pytest.raises(ValueError, match=message):
@@ -98,3 +101,31 @@ def test_embeddings_of_the_wrong_shape_are_refused():
     config = ClassifierConfig(vocab_size=9, num_classes=2, embed_size=4)
     with pytest.raises(ValueError, match=r"embeddings must have shape \(9, 4\), got \(9, 3\)"):
         Classifier(config, torch.zeros(9, 3))
+
+
+def test_subword_features_add_the_mean_of_the_ngram_vectors():
+    model = _model(subword_buckets=20, pooling="mean")
+    ids = torch.tensor([[4, 1, 0]])  # a known word, <unk>, padding
+    subwords = torch.tensor([[[3, 7, 0], [5, 0, 0], [0, 0, 0]]])  # (B, T, G)
+    embedded = model._embed(ids, subwords)  # (1, 3, E)
+    grams = model.subword_embedding.weight
+    expected = torch.stack([model.embedding.weight[4] + (grams[3] + grams[7]) / 2,
+                            model.embedding.weight[1] + grams[5],
+                            torch.zeros(5)])
+    torch.testing.assert_close(embedded[0], expected)
+
+
+def test_two_unknown_words_differ_by_their_subwords():
+    model = _model(subword_buckets=20, pooling="mean")
+    ids, lengths = torch.tensor([[1], [1]]), torch.tensor([1, 1])
+    logits = model(ids, lengths, subwords=torch.tensor([[[2, 3]], [[9, 0]]])).logits
+    assert not torch.allclose(logits[0], logits[1])
+
+
+def test_subwords_missing_or_unexpected_are_clear_errors():
+    ids, lengths = torch.tensor([[4, 5]]), torch.tensor([2])
+    with pytest.raises(ValueError, match=r"subwords must be \(B, T, G\) ids with \(B, T\) = "
+                                         r"\(1, 2\) .* got None"):
+        _model(subword_buckets=20)(ids, lengths)
+    with pytest.raises(ValueError, match="subwords were given but the model has no subword"):
+        _model()(ids, lengths, subwords=torch.ones(1, 2, 3, dtype=torch.long))

@@ -183,3 +183,22 @@ def test_no_warning_for_ordinary_texts(trained):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         cls.predict_texts(loaded, ["great"])
+
+
+def test_subword_features_train_save_and_reach_unseen_words(tmp_path):
+    train = _write_tsv(tmp_path / "train.tsv")
+    data = cls.ClassificationData(train=str(train), valid=str(train), batch_size=8, min_freq=2)
+    model = {"embed_size": 16, "hidden_size": 16, "pooling": "mean", "subword_buckets": 500}
+    torch.manual_seed(0)
+    trainer = cls.train_classifier(data, model, TrainConfig(epochs=4, optimizer="adam", lr=0.03),
+                                   tmp_path / "model", quiet=True)
+    assert trainer.history[-1]["valid_accuracy"] == 1.0
+    loaded = cls.load_classifier(tmp_path / "model")
+    assert loaded.model.config.subword_hasher().config() == {"buckets": 500, "min_n": 3,
+                                                             "max_n": 5}
+    unseen = ["greatly", "boringly"]  # no vocabulary entry: <unk> with their own n-grams
+    assert all(loaded.vocab.encode([word]) == [loaded.vocab.unk_id] for word in unseen)
+    probabilities = [p.probabilities["pos"] for p in cls.predict_texts(loaded, unseen)]
+    # Without subword features both texts would be the same "<unk>", scored identically.
+    assert probabilities[0] != pytest.approx(probabilities[1], abs=1e-6)
+    assert cls.evaluate_classifier(loaded, train)["accuracy"] == 1.0

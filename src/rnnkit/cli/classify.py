@@ -67,6 +67,12 @@ def add_train_parser(tasks) -> None:
                        help="probability of turning a training token into <unk>")
     model.add_argument("--freeze-embeddings", action="store_true",
                        help="keep the (pretrained) embeddings fixed")
+    model.add_argument("--subword-buckets", type=int, default=0,
+                       help="add fastText-style subword features: each token's character "
+                            "n-grams hashed into this many buckets (0: off); rare and unseen "
+                            "words then share vectors with known ones")
+    model.add_argument("--subword-ngrams", type=int, nargs=2, default=(3, 5),
+                       metavar=("MIN", "MAX"), help="character n-gram lengths of the subwords")
     model.add_argument("--rnn-option", type=rnn_option, action="append", default=[],
                        metavar="KEY=VALUE", help="any rnnkit.nn layer option (repeatable)")
     parser.add_argument("--select", choices=cls.SELECT_CHOICES, default="accuracy",
@@ -102,6 +108,8 @@ def _start(args: argparse.Namespace):
              "pooling": args.pooling, "attention_size": args.attention_size,
              "dropout": args.dropout, "word_dropout": args.word_dropout,
              "freeze_embeddings": args.freeze_embeddings,
+             "subword_buckets": args.subword_buckets,
+             "subword_min_n": args.subword_ngrams[0], "subword_max_n": args.subword_ngrams[1],
              "rnn_options": dict(args.rnn_option)}
     return cls.train_classifier(data, model, train_config_from_args(args), args.out,
                                 quiet=args.quiet, select=args.select)

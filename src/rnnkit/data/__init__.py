@@ -6,7 +6,7 @@ See ../shared/DESIGN.md for what this layer owns.
 
 from rnnkit.data.batching import Batch, BucketBatchSampler, LMStream, collate
 from rnnkit.data.encoding import encode, one_hot
-from rnnkit.data.padding import lengths_to_mask, pad_sequences, sequence_lengths
+from rnnkit.data.padding import lengths_to_mask, pad_nested, pad_sequences, sequence_lengths
 from rnnkit.data.prepared import PreparedCorpus, load_prepared, prepare
 from rnnkit.data.readers import iter_lines, read_conll, read_corpus, read_labeled, read_pairs
 from rnnkit.data.vectors import PretrainedVectors, load_vectors
@@ -24,6 +24,7 @@ __all__ = [
     "load_prepared",
     "load_vectors",
     "one_hot",
+    "pad_nested",
     "pad_sequences",
     "prepare",
     "read_conll",

@@ -61,6 +61,22 @@ def pad_sequences(
     return torch.from_numpy(padded)
 
 
+def pad_nested(groups: Sequence[Sequence[Sequence[int]]], value: int = 0) -> torch.Tensor:
+    """Pad a batch of sequences of id lists (a word's characters, a token's subword ids) after
+    the ids → LongTensor ``(B, T, W)``: ``T`` the longest sequence, ``W`` the longest list.
+
+    >>> pad_nested([[[1, 2], [3]], [[4]]]).tolist()
+    [[[1, 2], [3, 0]], [[4, 0], [0, 0]]]
+    """
+    steps = max((len(group) for group in groups), default=0)
+    width = max((len(ids) for group in groups for ids in group), default=0)
+    padded = torch.full((len(groups), steps, width), value, dtype=torch.long)  # (B, T, W)
+    for row, group in enumerate(groups):
+        if group and width:
+            padded[row, :len(group)] = pad_sequences(group, width, value=value)
+    return padded
+
+
 def sequence_lengths(seqs: Sequence[Sequence[int]], maxlen: int | None = None) -> torch.Tensor:
     """Lengths after truncation to ``maxlen``: LongTensor ``(B,)``."""
     _check_maxlen("sequence_lengths", maxlen)

@@ -1,7 +1,8 @@
 """A recurrent text classifier: embedding → (bi)RNN/LSTM/GRU → pooling → dropout → linear.
 
 Shape letters: ``B`` batch, ``T`` padded steps, ``E`` embedding size, ``H`` recurrent output
-size of all directions together (``D * hidden_size``), ``C`` classes.
+size of all directions together (``D * hidden_size``), ``C`` classes, ``G`` subword ids per
+token (padded with 0).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rnnkit.configs import config_from_dict
 from rnnkit.models.attention import AttentionPooling
 from rnnkit.models.language_model import RECURRENT_LAYERS
 from rnnkit.models.word_dropout import drop_words
+from rnnkit.text import SubwordHasher
 
 POOLINGS = ("last", "mean", "max", "attention")
 
@@ -34,6 +36,12 @@ class ClassifierConfig:
     embeddings, between recurrent layers and to the pooled vector. ``freeze_embeddings`` keeps
     the (pretrained) embedding matrix fixed. ``word_dropout`` turns each token into ``unk_id``
     with that probability during training (:func:`drop_words`).
+
+    ``subword_buckets > 0`` adds fastText-style subword features: each token's vector is its
+    word vector plus the mean of its character n-grams' vectors (``subword_min_n`` to
+    ``subword_max_n`` characters, hashed into that many buckets by
+    :class:`rnnkit.text.subwords.SubwordHasher`), so rare and unseen words are not all
+    ``<unk>``.
     """
 
     vocab_size: int
@@ -49,6 +57,9 @@ class ClassifierConfig:
     word_dropout: float = 0.0
     unk_id: int = 1
     freeze_embeddings: bool = False
+    subword_buckets: int = 0
+    subword_min_n: int = 3
+    subword_max_n: int = 5
     rnn_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -71,8 +82,21 @@ class ClassifierConfig:
         if not 0.0 <= self.word_dropout < 1.0:
             raise ValueError(f"Classifier: word_dropout must be in [0, 1), got "
                              f"{self.word_dropout}")
+        if isinstance(self.subword_buckets, bool) or not isinstance(self.subword_buckets, int) \
+                or self.subword_buckets < 0:
+            raise ValueError(f"Classifier: subword_buckets must be an int >= 0 (0: no subword "
+                             f"features), got {self.subword_buckets!r}")
+        if self.subword_buckets:
+            self.subword_hasher()  # checks the n-gram range
         if "proj_size" in self.rnn_options:
             raise ValueError("Classifier: rnn_options proj_size is not supported")
+
+    def subword_hasher(self) -> SubwordHasher | None:
+        """The hasher that turns tokens into this model's subword ids (``None`` without
+        subword features)."""
+        if not self.subword_buckets:
+            return None
+        return SubwordHasher(self.subword_buckets, self.subword_min_n, self.subword_max_n)
 
     @property
     def output_size(self) -> int:
@@ -121,6 +145,11 @@ class Classifier(nn.Module):
             with torch.no_grad():
                 self.embedding.weight.copy_(embeddings)
         self.embedding.weight.requires_grad_(not config.freeze_embeddings)
+        self.subword_embedding = (
+            nn.EmbeddingBag(config.subword_buckets + 1, config.embed_size, mode="mean",
+                            padding_idx=0)
+            if config.subword_buckets else None
+        )
         self.rnn = RECURRENT_LAYERS[config.cell](
             config.embed_size,
             config.hidden_size,
@@ -138,13 +167,15 @@ class Classifier(nn.Module):
         self.output = nn.Linear(config.output_size, config.num_classes)
 
     def forward(
-        self, ids: Tensor, lengths: Tensor, targets: Tensor | None = None
+        self, ids: Tensor, lengths: Tensor, targets: Tensor | None = None,
+        subwords: Tensor | None = None,
     ) -> ClassifierOutput:
         """``ids (B, T)`` padded with 0, ``lengths (B,)`` ≥ 1 → logits ``(B, C)``; with
-        ``targets (B,)`` also the mean cross-entropy."""
+        ``targets (B,)`` also the mean cross-entropy. ``subwords (B, T, G)``: each token's
+        subword ids (``config.subword_hasher()``), required with subword features."""
         ids_in = drop_words(ids, self.config.word_dropout, self.config.unk_id,
                             self.training)  # (B, T)
-        embedded = self.drop(self.embedding(ids_in))  # (B, T, E)
+        embedded = self.drop(self._embed(ids_in, subwords))  # (B, T, E)
         outputs, state = self.rnn(embedded, lengths=lengths)  # (B, T, H), zero past each length
         steps = torch.arange(ids.shape[1], device=ids.device)  # (T,)
         mask = steps.unsqueeze(0) < lengths.to(ids.device).unsqueeze(1)  # (B, T), True at tokens
@@ -152,6 +183,21 @@ class Classifier(nn.Module):
         logits = self.output(self.drop(pooled))  # (B, C)
         loss = F.cross_entropy(logits, targets) if targets is not None else None
         return ClassifierOutput(logits, loss, weights)
+
+    def _embed(self, ids: Tensor, subwords: Tensor | None) -> Tensor:
+        """``e_t = E_word[w_t] (+ mean_{g ∈ n-grams(w_t)} E_gram[g])``: ``(B, T, E)``."""
+        embedded = self.embedding(ids)  # (B, T, E)
+        if self.subword_embedding is None:
+            if subwords is not None:
+                raise ValueError("Classifier: subwords were given but the model has no "
+                                 "subword features (subword_buckets=0)")
+            return embedded
+        if subwords is None or subwords.shape[:2] != ids.shape:
+            raise ValueError(f"Classifier: subwords must be (B, T, G) ids with (B, T) = "
+                             f"{tuple(ids.shape)} for a model with subword features, got "
+                             f"{None if subwords is None else tuple(subwords.shape)}")
+        bags = self.subword_embedding(subwords.flatten(0, 1))  # (B*T, E); 0 for no n-grams
+        return embedded + bags.view_as(embedded)
 
     def _pool(
         self, outputs: Tensor, state: Any, mask: Tensor, lengths: Tensor

@@ -28,12 +28,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.data import Batch, BucketBatchSampler, collate, iter_lines, load_vectors, read_labeled
+from rnnkit.data import (
+    Batch,
+    BucketBatchSampler,
+    collate,
+    iter_lines,
+    load_vectors,
+    pad_nested,
+    read_labeled,
+)
 from rnnkit.data.readers import LABEL_NAMES, TEXT_NAMES
 from rnnkit.models.classifier import Classifier, ClassifierConfig
 from rnnkit.tasks.metrics import classification_report
 from rnnkit.tasks.selection import SELECT_LOSS, callbacks_for, check_select
 from rnnkit.text import Tokenizer, Vocab, get_tokenizer
+from rnnkit.text.subwords import SubwordHasher
 from rnnkit.train import StepOutput, TrainConfig, Trainer
 from rnnkit.train.model_dir import (
     VOCAB_FILE,
@@ -149,17 +158,23 @@ def _has_known_header(path: Path, delimiter: str) -> bool:
     return bool(names & {*LABEL_NAMES, *TEXT_NAMES})
 
 
+class EncodedTexts(NamedTuple):
+    ids: list[list[int]]  # word ids of each kept text
+    kept: list[int]  # index of each kept text in the input
+    subwords: list[list[tuple[int, ...]]] | None  # each token's subword ids, with a hasher
+
+
 def encode_texts(
     texts: Sequence[str], tokenizer: Tokenizer, vocab: Vocab, max_length: int, source: str,
-    skip_empty: bool = False,
-) -> tuple[list[list[int]], list[int]]:
-    """Ids of each text cut to ``max_length`` (one warning counts the cut texts), and the
-    indices of the texts kept.
+    skip_empty: bool = False, hasher: SubwordHasher | None = None,
+) -> EncodedTexts:
+    """Ids of each text cut to ``max_length`` (one warning counts the cut texts), the
+    indices of the texts kept and, with a ``hasher``, each token's subword ids.
 
     A text with no tokens is a ValueError naming ``source`` and the example number, or, with
     ``skip_empty``, left out with a warning (training and evaluation files).
     """
-    encoded, kept, empty, cut = [], [], [], 0
+    encoded, kept, subwords, empty, cut = [], [], [], [], 0
     for index, text in enumerate(texts):
         tokens = tokenizer.tokenize(text)
         if not tokens:
@@ -170,6 +185,8 @@ def encode_texts(
         cut += len(tokens) > max_length
         encoded.append(vocab.encode(tokens[:max_length]))
         kept.append(index)
+        if hasher is not None:
+            subwords.append(hasher.encode(tokens[:max_length]))
     if empty:
         warnings.warn(f"{source}: skipped {len(empty)} examples with no tokens (empty text), "
                       f"the first is example {empty[0]}", stacklevel=2)
@@ -177,7 +194,7 @@ def encode_texts(
         warnings.warn(f"{source}: {cut} of {len(texts)} texts are longer than max_length="
                       f"{max_length} tokens and were cut to their first {max_length}",
                       stacklevel=2)
-    return encoded, kept
+    return EncodedTexts(encoded, kept, subwords if hasher is not None else None)
 
 
 def label_ids(labels: Sequence[str], known: Sequence[str], source: str) -> list[int]:
@@ -206,11 +223,25 @@ def split_held_out(
 class LabelledIds(NamedTuple):
     ids: list[list[int]]
     labels: list[int]
+    subwords: list[list[tuple[int, ...]]] | None = None  # per token, for subword features
+
+    def subset(self, indices: Sequence[int]) -> LabelledIds:
+        return LabelledIds([self.ids[i] for i in indices], [self.labels[i] for i in indices],
+                           None if self.subwords is None else [self.subwords[i] for i in indices])
 
 
-def make_batch(ids: Sequence[Sequence[int]], labels: Sequence[int]) -> tuple[Batch, Tensor]:
-    """A padded :class:`Batch` ``(B, T)`` and the label ids ``(B,)``."""
-    return collate(ids), torch.tensor(labels, dtype=torch.long)
+class ClassBatch(NamedTuple):
+    padded: Batch  # ids (B, T), lengths (B,), mask (B, T)
+    labels: Tensor | None  # (B,)
+    subwords: Tensor | None  # (B, T, G), 0-padded
+
+
+def make_batch(ids: Sequence[Sequence[int]], labels: Sequence[int] | None = None,
+               subwords: Sequence[Sequence[Sequence[int]]] | None = None) -> ClassBatch:
+    """Pad ids (and each token's subword ids) into a :class:`ClassBatch`."""
+    return ClassBatch(collate(ids),
+                      None if labels is None else torch.tensor(labels, dtype=torch.long),
+                      None if subwords is None else pad_nested(subwords))
 
 
 def ordered_batches(ids: Sequence[Sequence[int]], batch_size: int) -> list[list[int]]:
@@ -221,14 +252,17 @@ def ordered_batches(ids: Sequence[Sequence[int]], batch_size: int) -> list[list[
 
 @torch.no_grad()
 def predict_probabilities(
-    model: Classifier, ids: Sequence[Sequence[int]], batch_size: int = 64
+    model: Classifier, ids: Sequence[Sequence[int]], batch_size: int = 64,
+    subwords: Sequence[Sequence[Sequence[int]]] | None = None,
 ) -> Tensor:
     """Class probabilities FloatTensor ``(N, C)`` in the order of ``ids``."""
     model.eval()
     probabilities = torch.empty(len(ids), model.config.num_classes)  # (N, C)
     for indices in ordered_batches(ids, batch_size):
-        batch = collate([ids[index] for index in indices])
-        logits = model(batch.ids, batch.lengths).logits  # (B, C)
+        batch = make_batch([ids[index] for index in indices], subwords=None if subwords is None
+                           else [subwords[index] for index in indices])
+        logits = model(batch.padded.ids, batch.padded.lengths,
+                       subwords=batch.subwords).logits  # (B, C)
         probabilities[indices] = torch.softmax(logits, dim=-1)
     return probabilities
 
@@ -237,7 +271,7 @@ def score(
     model: Classifier, data: LabelledIds, labels: Sequence[str], batch_size: int = 64
 ) -> dict[str, Any]:
     """Mean loss and :func:`classification_report` of ``model`` on labelled ids."""
-    probabilities = predict_probabilities(model, data.ids, batch_size)  # (N, C)
+    probabilities = predict_probabilities(model, data.ids, batch_size, data.subwords)  # (N, C)
     gold = torch.tensor(data.labels)
     loss = F.nll_loss(probabilities.clamp_min(1e-12).log(), gold).item()
     report = classification_report(data.labels, probabilities.argmax(-1).tolist(), labels)
@@ -259,15 +293,13 @@ class ClassificationTask:
                                           seed=seed)
         self.batch_size = batch_size
 
-    def train_batches(self, epoch: int) -> list[tuple[Batch, Tensor]]:
+    def train_batches(self, epoch: int) -> list[ClassBatch]:
         self.sampler.set_epoch(epoch)
-        return [make_batch([self.train.ids[i] for i in indices],
-                           [self.train.labels[i] for i in indices]) for indices in self.sampler]
+        return [make_batch(*self.train.subset(indices)) for indices in self.sampler]
 
-    def train_step(self, model: nn.Module, batch: tuple[Batch, Tensor], carry: Any) -> StepOutput:
-        padded, targets = batch
-        output = model(padded.ids, padded.lengths, targets)
-        return StepOutput(output.loss, len(targets))
+    def train_step(self, model: nn.Module, batch: ClassBatch, carry: Any) -> StepOutput:
+        output = model(batch.padded.ids, batch.padded.lengths, batch.labels, batch.subwords)
+        return StepOutput(output.loss, len(batch.labels))
 
     def evaluate(self, model: nn.Module) -> dict[str, float] | None:
         if self.valid is None:
@@ -307,12 +339,15 @@ def _data_from_section(section: dict[str, Any]) -> ClassificationData:
 
 
 def _labelled(examples: Sequence[tuple[str, str]], tokenizer: Tokenizer, vocab: Vocab,
-              labels: Sequence[str], data: ClassificationData, source: str) -> LabelledIds:
-    ids, kept = encode_texts([text for text, _ in examples], tokenizer, vocab, data.max_length,
-                             source, skip_empty=True)
-    if not ids:
+              labels: Sequence[str], data: ClassificationData, source: str,
+              hasher: SubwordHasher | None) -> LabelledIds:
+    encoded = encode_texts([text for text, _ in examples], tokenizer, vocab, data.max_length,
+                           source, skip_empty=True, hasher=hasher)
+    if not encoded.ids:
         raise ValueError(f"{source}: no example has any tokens")
-    return LabelledIds(ids, label_ids([examples[index][1] for index in kept], labels, source))
+    return LabelledIds(encoded.ids,
+                       label_ids([examples[index][1] for index in encoded.kept], labels, source),
+                       encoded.subwords)
 
 
 def _examples(data: ClassificationData) -> tuple[list, list]:
@@ -377,14 +412,16 @@ def _trainer(out_dir: Path, quiet: bool, callbacks, embeddings: Tensor | None = 
     tokenizer = get_tokenizer(**config["data"]["tokenizer_config"])
     vocab = Vocab.load(out_dir / VOCAB_FILE)
     labels = _read_labels(out_dir)
+    model_config = ClassifierConfig.from_dict(config["model"])
+    hasher = model_config.subword_hasher()
     train_examples, valid_examples = _examples(data)
-    train_ids = _labelled(train_examples, tokenizer, vocab, labels, data, data.train)
+    train_ids = _labelled(train_examples, tokenizer, vocab, labels, data, data.train, hasher)
     valid_source = data.valid or f"{data.train} (held-out {data.valid_fraction:g})"
-    valid_ids = _labelled(valid_examples, tokenizer, vocab, labels, data, valid_source)
+    valid_ids = _labelled(valid_examples, tokenizer, vocab, labels, data, valid_source, hasher)
     train_config = TrainConfig.from_dict(config["train"])
     task = ClassificationTask(train_ids, valid_ids, labels, data.batch_size, train_config.seed)
     torch.manual_seed(train_config.seed)
-    model = Classifier(ClassifierConfig.from_dict(config["model"]), embeddings)
+    model = Classifier(model_config, embeddings)
     return Trainer(model, task, train_config, out_dir, quiet=quiet,
                    callbacks=callbacks_for(config.get("select", SELECT_LOSS), out_dir, callbacks))
 
@@ -424,9 +461,10 @@ def predict_texts(
     """The most likely label and every label's probability for each text."""
     if not texts:
         raise ValueError(f"{source}: no texts to classify (the input is empty)")
-    ids, _ = encode_texts(texts, loaded.tokenizer, loaded.vocab, loaded.data.max_length,
-                          source)
-    probabilities = predict_probabilities(loaded.model, ids)  # (N, C)
+    encoded = encode_texts(texts, loaded.tokenizer, loaded.vocab, loaded.data.max_length,
+                           source, hasher=loaded.model.config.subword_hasher())
+    probabilities = predict_probabilities(loaded.model, encoded.ids,
+                                          subwords=encoded.subwords)  # (N, C)
     return [
         Prediction(loaded.labels[int(row.argmax())],
                    {label: float(p) for label, p in zip(loaded.labels, row)})
@@ -441,5 +479,6 @@ def evaluate_classifier(
     (read in the training data's ``format`` and columns unless ``format`` is given)."""
     data = loaded.data
     examples = read_examples(path, format or data.format, data.text_column, data.label_column)
-    labelled = _labelled(examples, loaded.tokenizer, loaded.vocab, loaded.labels, data, str(path))
+    labelled = _labelled(examples, loaded.tokenizer, loaded.vocab, loaded.labels, data, str(path),
+                         loaded.model.config.subword_hasher())
     return {**score(loaded.model, labelled, loaded.labels), "examples": len(labelled.ids)}

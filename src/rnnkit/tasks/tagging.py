@@ -21,7 +21,7 @@ from seqeval.metrics import classification_report as entity_report
 from seqeval.metrics import f1_score, precision_score, recall_score
 from torch import Tensor, nn
 
-from rnnkit.data import BucketBatchSampler, iter_lines, pad_sequences, read_conll
+from rnnkit.data import BucketBatchSampler, iter_lines, pad_nested, pad_sequences, read_conll
 from rnnkit.models.tagger import Tagger, TaggerConfig
 from rnnkit.tasks.classification import label_ids, ordered_batches, split_held_out
 from rnnkit.tasks.selection import SELECT_LOSS, callbacks_for, check_select
@@ -126,11 +126,8 @@ def make_batch(words: Sequence[list[int]], chars: Sequence[list[list[int]]],
     """Pad a list of sentences into a :class:`TagBatch`."""
     padded = pad_sequences(words)  # (B, T)
     lengths = torch.tensor([len(sentence) for sentence in words])  # (B,)
-    width = max(len(word) for sentence in chars for word in sentence)
-    char_ids = torch.zeros(len(words), padded.shape[1], width, dtype=torch.long)  # (B, T, C)
-    for row, sentence in enumerate(chars):
-        char_ids[row, :len(sentence)] = pad_sequences(sentence, width)
-    return TagBatch(padded, lengths, char_ids, pad_sequences(tags) if tags is not None else None)
+    return TagBatch(padded, lengths, pad_nested(chars),  # chars (B, T, C)
+                    pad_sequences(tags) if tags is not None else None)
 
 
 def _subset(encoded: Encoded, indices: Sequence[int]) -> TagBatch:

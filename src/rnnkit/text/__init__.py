@@ -5,6 +5,7 @@ See ../shared/DESIGN.md for what this layer owns.
 
 from rnnkit.text.atomic import atomic_path
 from rnnkit.text.sentences import split_sentences
+from rnnkit.text.subwords import SubwordHasher
 from rnnkit.text.tokenizers import (
     TOKENIZERS,
     AutoTokenizer,
@@ -27,6 +28,7 @@ __all__ = [
     "AutoTokenizer",
     "CharTokenizer",
     "ChineseTokenizer",
+    "SubwordHasher",
     "Tokenizer",
     "Vocab",
     "WhitespaceTokenizer",
