@@ -526,18 +526,23 @@ def _gru_backward(ctx, d_trace):
     d_rs, d_ns = d_pre[..., :hidden].unbind(0), d_pre[..., n_].unbind(0)
     d_rzs = d_pre[..., rz].unbind(0)
     rs, zs, d_rns, drec = r.unbind(0), z.unbind(0), d_rec_n.unbind(0), _unbind(d_rec)
+    # Without a mask or a keep weight, dh_{t-1} = d_trace_{t-1} + d_in + z ⊙ dh̃: the first
+    # product adds d_trace in the same op (``addend``) and one addcmul_ adds the last term.
+    simple = plan.recurrent_mask is None and keep_h_c is None
     for t in range(steps - 1, -1, -1):
         d_hn = dh if keep_h_c is None else dh * _at(keep_h_c, t)
+        addend = d_trace[t] if simple else None
         d_zn[t].mul_(d_hn.unsqueeze(1))  # d pre_z, d pre_n
         if cell.reset_after:
             d_rs[t].mul_(d_ns[t])
             torch.mul(d_ns[t], rs[t], out=d_rns[t])  # d(W_hn h + b_hn)
             if ln_hh is None:
-                d_in = back_n(d_rns[t], back_rz(d_rzs[t]))
+                d_in = back_rz(d_rzs[t], addend)
+                d_in = back_n(d_rns[t], d_in, out=d_in)
             else:
                 d_normed = torch.cat((d_rzs[t] * ln_hh[rz], d_rns[t] * ln_hh[n_]), dim=1)
                 drec[t].copy_(_ln_backward(d_normed, raw_a[t], stats_a[t], 3))
-                d_in = back_all(drec[t])
+                d_in = back_all(drec[t], addend)
         else:
             if ln_hh is None:
                 d_rn = d_ns[t]
@@ -551,9 +556,9 @@ def _gru_backward(ctx, d_trace):
             else:
                 d_rz = _ln_backward(d_rzs[t] * ln_hh[rz], raw_a[t], stats_a[t], 2)
                 drec[t][:, rz].copy_(d_rz)
-            d_in = back_rz(d_rz).addcmul_(d_rh, rs[t])
-        direct = d_hn * zs[t]  # h̃ = n + z ⊙ (h - n): the path that bypasses the mask
-        dh = _carry_h(plan, t, dh, d_in, d_trace).add_(direct)
+            d_in = back_rz(d_rz, addend).addcmul_(d_rh, rs[t])
+        carried = d_in if simple else _carry_h(plan, t, dh, d_in, d_trace)
+        dh = carried.addcmul_(d_hn, zs[t])  # h̃ = n + z ⊙ (h - n): the path past the mask
     needs = ctx.needs_input_grad
     d_w_hh = d_b_hn = d_ln_hh = None
     if needs[3]:
