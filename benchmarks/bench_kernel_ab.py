@@ -1,0 +1,87 @@
+"""A/B of the bptt kernel: the version at a git revision against the working tree's, in one
+process, interleaved, with torch.nn's layer as the yardstick.
+
+The revision's ``rnnkit/nn/kernels/bptt.py`` is loaded as a second module and swapped in for
+each of its calls, so both versions share everything else (layers, products, the weights and
+the input). Train steps (forward + backward of ``output.sum()``), one thread, float32,
+input = hidden; prints milliseconds and ratios to torch.nn.
+
+    python benchmarks/bench_kernel_ab.py --base HEAD~1 --cell gru --sizes 1,50,128 32,200,512
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+from timing import interleaved_medians
+
+import rnnkit.nn as rn
+from rnnkit.nn import layers
+
+KERNEL = "src/rnnkit/nn/kernels/bptt.py"
+LAYERS = {"lstm": (rn.LSTM, torch.nn.LSTM), "gru": (rn.GRU, torch.nn.GRU),
+          "rnn": (rn.RNN, torch.nn.RNN)}
+
+
+def load_revision(revision: str):
+    """The bptt module as it was at ``revision``, importable beside the current one."""
+    root = Path(__file__).resolve().parent.parent
+    source = subprocess.run(["git", "-C", str(root), "show", f"{revision}:{KERNEL}"],
+                            capture_output=True, text=True, check=True).stdout
+    path = Path(tempfile.mkdtemp()) / "bptt_base.py"
+    path.write_text(source, encoding="utf-8")
+    name = "rnnkit.nn.kernels.bptt_base"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def measure(cell: str, batch: int, steps: int, hidden: int, base, rounds: int) -> dict:
+    torch.manual_seed(0)
+    ours, theirs = LAYERS[cell]
+    layer, reference = ours(hidden, hidden, impl="bptt"), theirs(hidden, hidden)
+    x = torch.randn(steps, batch, hidden, requires_grad=True)
+    current = layers.bptt
+
+    def step(module, kernel=None):
+        def run():
+            if kernel is not None:
+                layers.bptt = kernel
+            module(x)[0].sum().backward()
+        return run
+
+    seconds = interleaved_medians({"torch.nn": step(reference), "base": step(layer, base),
+                                   "tree": step(layer, current)}, rounds)
+    layers.bptt = current
+    return {name: value * 1000 for name, value in seconds.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base", default="HEAD", help="git revision of the 'base' kernel")
+    parser.add_argument("--cell", choices=sorted(LAYERS), default="lstm")
+    parser.add_argument("--sizes", nargs="+", default=["32,50,128"], metavar="B,T,H")
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    base = load_revision(args.base)
+    print(f"{args.cell}, train step, ms (ratio to torch.nn); base = {args.base}")
+    for size in args.sizes:
+        batch, steps, hidden = (int(part) for part in size.split(","))
+        ms = measure(args.cell, batch, steps, hidden, base, args.rounds)
+        reference = ms["torch.nn"]
+        print(f"B={batch} T={steps} H={hidden}: torch.nn {reference:.2f} | base "
+              f"{ms['base']:.2f} ({ms['base'] / reference:.2f}) | tree {ms['tree']:.2f} "
+              f"({ms['tree'] / reference:.2f})")
+
+
+if __name__ == "__main__":
+    main()
