@@ -165,15 +165,38 @@ def test_inference_without_autograd_matches_training_graph(kind):
     torch.testing.assert_close(fast_out, graph_out)
 
 
-def test_bptt_backward_twice_with_retain_graph():
+@pytest.mark.parametrize("layer", [
+    lambda: rn.LSTM(I, H, impl="bptt", layer_norm=True, peephole=True),
+    lambda: rn.GRU(I, H, impl="bptt"),
+], ids=["lstm", "gru"])
+def test_bptt_backward_twice_with_retain_graph(layer):
     torch.manual_seed(0)
-    lstm = rn.LSTM(I, H, impl="bptt", layer_norm=True, peephole=True)
-    output, _ = lstm(torch.randn(T, B, I))
+    layer = layer()
+    output, _ = layer(torch.randn(T, B, I))
     loss = output.square().sum()
-    first = torch.autograd.grad(loss, list(lstm.parameters()), retain_graph=True)
-    second = torch.autograd.grad(loss, list(lstm.parameters()))
+    first = torch.autograd.grad(loss, list(layer.parameters()), retain_graph=True)
+    second = torch.autograd.grad(loss, list(layer.parameters()))
     for a, b in zip(first, second):
         torch.testing.assert_close(a, b)
+
+
+def test_gates_overwrite_the_projection_only_when_kept_for_the_backward():
+    projection = torch.randn(T, B, 4 * H)
+    assert bptt._gate_buffer(projection, save=True) is projection
+    scratch = bptt._gate_buffer(projection, save=False)
+    assert scratch.shape == projection.shape and scratch.data_ptr() != projection.data_ptr()
+    strided = torch.randn(T, 4 * H, B).transpose(1, 2)  # (T, B, 4H), not contiguous
+    assert bptt._gate_buffer(strided, save=True).data_ptr() != strided.data_ptr()
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_a_training_call_leaves_the_callers_input_as_it_was(kind):
+    torch.manual_seed(0)
+    x = torch.randn(T, B, H, requires_grad=True)
+    before = x.detach().clone()
+    layer = LAYERS[kind](H, H, impl="bptt")
+    layer(x)[0].sum().backward()
+    torch.testing.assert_close(x.detach(), before, rtol=0, atol=0)
 
 
 def test_forced_bptt_refuses_return_gates():
