@@ -10,6 +10,7 @@ What runs where, and why:
 - The forward loop writes each step into preallocated ``(T, B, ·)`` buffers (gate activations,
   cell states, ``act(c)``, layer-norm statistics) — exactly what the backward needs, nothing
   else; without autograd recording anything (a Function's forward runs in no-grad mode).
+  The LSTM's and GRU's gates go over the input projection itself (:func:`_gate_buffer`).
   In inference the per-step buffers collapse to one reused scratch step.
 - The backward first turns the saved activations into per-step coefficients with a few
   whole-tensor ops (``d i_pre = dc ⊙ g ⊙ σ'(i)``: ``g ⊙ σ'(i)`` for all steps at once), so
