@@ -41,8 +41,7 @@ from rnnkit.data.readers import LABEL_NAMES, TEXT_NAMES
 from rnnkit.models.classifier import Classifier, ClassifierConfig
 from rnnkit.tasks.metrics import classification_report
 from rnnkit.tasks.selection import SELECT_LOSS, callbacks_for, check_select
-from rnnkit.text import Tokenizer, Vocab, get_tokenizer
-from rnnkit.text.subwords import SubwordHasher
+from rnnkit.text import SubwordHasher, Tokenizer, Vocab, get_tokenizer
 from rnnkit.train import StepOutput, TrainConfig, Trainer
 from rnnkit.train.model_dir import (
     VOCAB_FILE,
@@ -183,10 +182,11 @@ def encode_texts(
             empty.append(index + 1)
             continue
         cut += len(tokens) > max_length
-        encoded.append(vocab.encode(tokens[:max_length]))
+        tokens = tokens[:max_length]
+        encoded.append(vocab.encode(tokens))
         kept.append(index)
         if hasher is not None:
-            subwords.append(hasher.encode(tokens[:max_length]))
+            subwords.append(hasher.encode(tokens))
     if empty:
         warnings.warn(f"{source}: skipped {len(empty)} examples with no tokens (empty text), "
                       f"the first is example {empty[0]}", stacklevel=2)
