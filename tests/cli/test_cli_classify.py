@@ -117,3 +117,17 @@ def test_subword_options_reach_the_model_and_predict_uses_them(tmp_path, capsys)
     assert (model["subword_buckets"], model["subword_min_n"], model["subword_max_n"]) == (64, 2, 4)
     assert main(["predict", str(tmp_path / "model"), "--text", "lovely movies"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == "label\tp(neg)\tp(pos)"
+
+
+@pytest.mark.parametrize("option,message", [
+    (["--subword-buckets", "-1"], "subword_buckets must be an int >= 0 (0: no subword features), "
+                                  "got -1"),
+    (["--subword-buckets", "10", "--subword-ngrams", "5", "3"],
+     "min_n=5 must not exceed max_n=3"),
+])
+def test_bad_subword_options_are_one_line_errors(tmp_path, capsys, option, message):
+    (tmp_path / "train.tsv").write_text("\n".join(ROWS) + "\n")
+    assert main(["train", "classify", "--data", str(tmp_path / "train.tsv"), *option,
+                 "--out", str(tmp_path / "model")]) != 0
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
