@@ -7,6 +7,10 @@ the input). Train steps (forward + backward of ``output.sum()``), one thread, fl
 input = hidden; prints milliseconds and ratios to torch.nn.
 
     python benchmarks/bench_kernel_ab.py --base HEAD~1 --cell gru --sizes 1,50,128 32,200,512
+    python benchmarks/bench_kernel_ab.py --base HEAD~1 --cell lstm --flex --sizes 32,200,128
+
+``--flex`` times bench_layers' flexible configuration (hard_sigmoid, layer norm, recurrent
+dropout) instead of the standard one; torch.nn's standard layer stays the yardstick.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import torch
 from timing import interleaved_medians
 
 import rnnkit.nn as rn
+from bench_layers import FLEX
 from rnnkit.nn import layers
 
 KERNEL = "src/rnnkit/nn/kernels/bptt.py"
@@ -44,10 +49,11 @@ def load_revision(revision: str):
     return module
 
 
-def measure(cell: str, batch: int, steps: int, hidden: int, base, rounds: int) -> dict:
+def measure(cell: str, batch: int, steps: int, hidden: int, base, rounds: int,
+            options: dict) -> dict:
     torch.manual_seed(0)
     ours, theirs = LAYERS[cell]
-    layer, reference = ours(hidden, hidden, impl="bptt"), theirs(hidden, hidden)
+    layer, reference = ours(hidden, hidden, impl="bptt", **options), theirs(hidden, hidden)
     x = torch.randn(steps, batch, hidden, requires_grad=True)
     current = layers.bptt
 
@@ -70,13 +76,18 @@ def main() -> None:
     parser.add_argument("--cell", choices=sorted(LAYERS), default="lstm")
     parser.add_argument("--sizes", nargs="+", default=["32,50,128"], metavar="B,T,H")
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--flex", action="store_true",
+                        help="the flexible configuration: " + ", ".join(
+                            f"{name}={value}" for name, value in FLEX.items()))
     args = parser.parse_args()
     torch.set_num_threads(1)
     base = load_revision(args.base)
-    print(f"{args.cell}, train step, ms (ratio to torch.nn); base = {args.base}")
+    options = FLEX if args.flex else {}
+    kind = "flexible " if args.flex else ""
+    print(f"{kind}{args.cell}, train step, ms (ratio to torch.nn); base = {args.base}")
     for size in args.sizes:
         batch, steps, hidden = (int(part) for part in size.split(","))
-        ms = measure(args.cell, batch, steps, hidden, base, args.rounds)
+        ms = measure(args.cell, batch, steps, hidden, base, args.rounds, options)
         reference = ms["torch.nn"]
         print(f"B={batch} T={steps} H={hidden}: torch.nn {reference:.2f} | base "
               f"{ms['base']:.2f} ({ms['base'] / reference:.2f}) | tree {ms['tree']:.2f} "

@@ -227,6 +227,23 @@ def test_bptt_with_packed_products_matches_reference(case, monkeypatch):
     _check(*case)
 
 
+CHUNKED_CASES = [
+    (kind, name, 2, True, True, True, True)
+    for kind in ("lstm", "rnn")  # the cells whose W_hh gradient goes through the norm's chunks
+    for name in ("layer_norm", "flexible", "everything_lstm")
+    if _applies(kind, OPTIONS[name])
+]
+
+
+@pytest.mark.parametrize("rows", [1, 2 * B, 100 * B])
+@pytest.mark.parametrize("case", CHUNKED_CASES, ids=[_ids(c) for c in CHUNKED_CASES])
+def test_bptt_layer_norm_gradient_in_chunks_matches_reference(case, rows, monkeypatch):
+    # T = 5 steps: chunks of 1 step, of 2 + 2 + 1 steps, and one chunk of all steps.
+    monkeypatch.setattr(bptt, "NORM_CHUNK_ROWS", rows)
+    monkeypatch.setattr(bptt, "NORM_CHUNK_MIN_WEIGHT", 1)
+    _check(*case)
+
+
 TANH_CASES = [
     (kind, name, 2, True, True, True, train)
     for kind in LAYERS

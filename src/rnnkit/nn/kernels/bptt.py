@@ -18,8 +18,8 @@ What runs where, and why:
   five small ops and one matmul per step. The gradients of ``W_hh`` (and ``W_hr``, gains, peephole
   weights) are single matmuls / reductions over the stacked ``T*B`` rows after the loop, e.g.
   ``dW_hh = dpreᵀ · H_prev``; ``d x_proj`` goes back to autograd for ``dW_ih``, ``db``, ``dx``.
-  With layer norm on ``W_hh h`` (LSTM, RNN), the gain's and ``W_hh``'s gradients accumulate
-  step by step instead (``_RecurrentNormGrads``), as fast and without two more buffers.
+  With layer norm on ``W_hh h`` (LSTM, RNN), the gain's gradient accumulates step by step and
+  ``W_hh``'s chunk by chunk instead (``_RecurrentNormGrads``), without two more buffers.
 
 Every per-step product with a fixed weight (``W_hh h`` forward, ``d pre · W_hh`` backward) and
 the input projection go through ``products``: on CPU, oneDNN multiplies against a weight packed
@@ -215,13 +215,29 @@ def _step_normed(raw: Tensor, stats: tuple[Tensor, Tensor], blocks: int) -> Tens
     return ((raw.view(batch, blocks, width // blocks) - mean) * rstd).view(batch, width)
 
 
+NORM_CHUNK_ROWS = 1024
+"""Rows (steps × batch) of ``d(W_hh h_in)`` that :class:`_RecurrentNormGrads` gathers before
+it adds them to ``W_hh``'s gradient in one product ..."""
+
+NORM_CHUNK_MIN_WEIGHT = 1 << 20
+"""... when ``W_hh`` has at least this many elements; a smaller gradient stays in cache, and a
+product per step costs less than copying each step into the chunk. The flexible LSTM's train
+step (``python benchmarks/bench_kernel_ab.py --cell lstm --flex --rounds 9``, one thread,
+2026-11-30), ratio to torch.nn.LSTM per step → in chunks: B=32, T=200: H=128 1.92 → 1.96,
+H=256 1.61 → 1.62, H=512 1.53 → 1.39; B=128, T=200, H=128 2.02 → 2.06; B=128, T=50, H=256
+1.46 → 1.44."""
+
+
 class _RecurrentNormGrads:
     """The backward through ``LN_hh(W_hh h_in)`` step by step, for ``blocks`` gate blocks.
 
     Each step turns ``d pre_t`` into ``d(W_hh h_in)_t`` and adds that step's share to the
-    gain's and ``W_hh``'s gradients (``Σ_t d_t ⊙ normed_t`` and ``Σ_t d(W_hh h)_tᵀ h_in,t``, as
-    fast as one matmul over the stacked steps), so no ``(T, B, G*H)`` buffer is allocated:
-    a fresh buffer that size costs more in page faults than the per-step work.
+    gain's gradient (``Σ_t d_t ⊙ normed_t``). ``W_hh``'s gradient ``Σ_t d(W_hh h)_tᵀ h_in,t``
+    is one product per chunk of about :data:`NORM_CHUNK_ROWS` rows for a large ``W_hh``: a
+    product per step reads and writes the whole ``(G*H, P)`` gradient every step, and a
+    ``(T, B, G*H)`` buffer for all steps at once would be a fresh allocation that faults in
+    every page. The chunk buffer is the kernel's own, so ``rec_raw`` (saved for a second
+    backward with ``retain_graph``) stays intact.
     """
 
     def __init__(self, gain: Tensor, raw: Tensor, stats: list[tuple[Tensor, Tensor]],
@@ -229,14 +245,26 @@ class _RecurrentNormGrads:
         self.gain, self.raw, self.stats, self.blocks, self.h_in = gain, raw, stats, blocks, h_in
         self.d_gain = raw.new_zeros(raw.shape[1:])  # (B, G*H), summed over B at the end
         self.d_w_hh = None if w_hh is None else torch.zeros_like(w_hh)  # (G*H, P)
+        steps, batch, _ = raw.shape
+        self.chunk = 1  # steps per product
+        if w_hh is not None and w_hh.numel() >= NORM_CHUNK_MIN_WEIGHT:
+            self.chunk = min(steps, max(1, NORM_CHUNK_ROWS // batch))
+        self.d_rec = raw.new_empty(self.chunk, *raw.shape[1:]) if self.chunk > 1 else None
 
     def step(self, t: int, d_pre: Tensor) -> Tensor:
-        """``d pre_t (B, G*H) -> d(W_hh h_in)_t (B, G*H)``."""
+        """``d pre_t (B, G*H) -> d(W_hh h_in)_t (B, G*H)``; steps come in descending order."""
         raw, stats = self.raw[t], self.stats[t]
         self.d_gain.addcmul_(d_pre, _step_normed(raw, stats, self.blocks))
         d_rec = _ln_backward(d_pre * self.gain, raw, stats, self.blocks)
-        if self.d_w_hh is not None:
+        if self.d_w_hh is not None and self.d_rec is None:
             self.d_w_hh.addmm_(d_rec.t(), self.h_in[t])
+        elif self.d_w_hh is not None:
+            start = t - t % self.chunk  # the chunk's first step, the last to arrive
+            self.d_rec[t - start].copy_(d_rec)
+            if t == start:
+                count = min(self.chunk, self.raw.shape[0] - start)
+                self.d_w_hh.addmm_(_rows(self.d_rec[:count]).t(),
+                                   _rows(self.h_in[start:start + count]))
         return d_rec
 
 
