@@ -23,10 +23,10 @@ import tempfile
 from pathlib import Path
 
 import torch
+from bench_layers import FLEX
 from timing import interleaved_medians
 
 import rnnkit.nn as rn
-from bench_layers import FLEX
 from rnnkit.nn import layers
 
 KERNEL = "src/rnnkit/nn/kernels/bptt.py"

@@ -87,19 +87,22 @@ def input_projection(
     weights: DirectionWeights,
     cell: CellConfig,
     product: Callable[[Tensor, Tensor, Tensor | None], Tensor] = F.linear,
+    norm: Callable[[Tensor, Tensor, int, Tensor | None], Tensor] | None = None,
 ) -> Tensor:
-    """``W_ih x_t + b_ih`` for all steps at once: ``(T, B, I) -> (T, B, G*H)``.
+    """``W_ih x_t + b_ih`` (``LN_ih(W_ih x_t) + b_ih`` with layer norm) for all steps at once:
+    ``(T, B, I) -> (T, B, G*H)``.
 
     One matmul over the stacked steps instead of one per step: the input does not depend on
     the recurrence, so hoisting it out of the time loop is free and far faster. ``product(x,
-    w, b)`` computes ``x · wᵀ + b`` (``b`` may be ``None``); a kernel may pass a faster one.
+    w, b)`` computes ``x · wᵀ + b`` (``b`` may be ``None``) and ``norm(pre, gain, G, b)`` the
+    layer norm (default :func:`gate_layer_norm`); a kernel may pass faster ones.
     The bias is added in the same op as the product or the layer norm's gain: a separate
     ``(T, B, G*H)`` sum would cost one more pass and allocation that size.
     """
     if not cell.layer_norm:
         return product(x, weights.w_ih, weights.b_ih)  # (T, B, G*H)
     projected = product(x, weights.w_ih, None)  # (T, B, G*H)
-    return gate_layer_norm(projected, weights.ln_ih, cell.num_gates, weights.b_ih)
+    return (norm or gate_layer_norm)(projected, weights.ln_ih, cell.num_gates, weights.b_ih)
 
 
 def _recurrent_projection(

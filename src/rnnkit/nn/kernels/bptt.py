@@ -6,7 +6,8 @@ What runs where, and why:
 
 - The input projection ``LN_ih(W_ih x) + b_ih`` (with the input-dropout multiply and every bias
   that only adds to a pre-activation folded in) and weight drop stay *outside* the Function:
-  they do not depend on the recurrence, so autograd differentiates them as a few large ops.
+  they do not depend on the recurrence, so autograd differentiates them as a few large ops
+  (the layer norm as one Function with a chunked backward, ``gate_norm``).
 - The forward loop writes each step into preallocated ``(T, B, ·)`` buffers (gate activations,
   cell states, ``act(c)``, layer-norm statistics) — exactly what the backward needs, nothing
   else; without autograd recording anything (a Function's forward runs in no-grad mode).
@@ -48,6 +49,7 @@ from torch.autograd.function import once_differentiable
 from rnnkit.nn.activations import Activation, builtin_name
 from rnnkit.nn.config import CellConfig
 from rnnkit.nn.functional import LAYER_NORM_EPS, DirectionWeights, input_projection
+from rnnkit.nn.kernels.gate_norm import gate_norm
 from rnnkit.nn.kernels.products import RepeatedProduct, linear
 from rnnkit.nn.noise import DirectionNoise
 
@@ -794,7 +796,7 @@ def run_direction(
     if noise.input_mask is not None:
         x = x * noise.input_mask  # (T, B, I), one mask for every step
     folded, b_hn = _fold_biases(weights, cell)
-    projected = input_projection(x, folded, cell, product=linear)  # (T, B, G*H)
+    projected = input_projection(x, folded, cell, product=linear, norm=gate_norm)  # (T, B, G*H)
     inputs = (projected, *state, *weights)
     save = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in inputs

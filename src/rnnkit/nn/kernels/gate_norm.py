@@ -1,0 +1,80 @@
+"""The bptt kernel's layer norm of the input projection, ``b + gain ⊙ LN(W_ih x)`` per gate
+block over all steps, as one ``torch.autograd.Function`` with a backward in chunks of rows.
+
+Differentiated by autograd, ``functional.gate_layer_norm`` over ``(T, B, G*H)`` costs seven
+passes over that size in the backward (``AddcmulBackward`` multiplies by the scalar ``value``
+too), each into a fresh buffer: a fifth of the flexible LSTM's training step at B=32, T=200,
+H=128 (torch profiler, 2026-11-30). Here the forward scales the normalised values in place,
+and the backward runs every pass on a chunk of :data:`CHUNK_ELEMENTS` that stays in cache,
+writing only ``d pre`` whole; the normalised values are recomputed from the saved statistics
+instead of kept (one ``(T, B, G*H)`` buffer less while the graph lives).
+``python benchmarks/bench_kernel_ab.py --base 2efbbf8 --cell lstm --flex --rounds 9`` (one
+thread, 2026-11-30), train step over torch.nn.LSTM's, autograd → this: B=32, T=200, H=128
+2.07 → 1.87; B=128, T=200, H=128 2.03 → 1.68; B=32, T=50, H=128 1.98 → 2.01; B=32, T=200,
+H=512 1.38 → 1.25 (chunks of 2^16 elements then).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from rnnkit.nn.functional import LAYER_NORM_EPS
+
+CHUNK_ELEMENTS = 1 << 18
+"""Elements of ``(rows, G*H)`` per chunk of the backward (1 MB in float32). The flexible LSTM's
+train step over torch.nn.LSTM's, chunks of 2^14 / 2^16 / 2^18 / 2^20 elements (one thread,
+interleaved, 9 rounds, 2026-11-30): B=32, T=50, H=128 2.07 / 2.02 / 2.00 / 2.03; B=128,
+T=200, H=128 1.79 / 1.69 / 1.67 / 1.68; B=32, T=200, H=512 1.32 / 1.31 / 1.26 / 1.27."""
+
+
+class _GateNorm(torch.autograd.Function):
+    """``(pre (R, G*H), gain (G*H,), bias (G*H,) or None, blocks) -> (R, G, H)`` (the layer
+    norm's own output, scaled in place: a view of it returned from here could not be written in
+    place afterwards, and the bptt kernel writes its gates over it)."""
+
+    @staticmethod
+    def forward(ctx, pre: Tensor, gain: Tensor, bias: Tensor | None, blocks: int) -> Tensor:
+        rows, width = pre.shape
+        split = pre.view(rows, blocks, width // blocks)  # (R, G, H)
+        normed, mean, rstd = torch.native_layer_norm(split, split.shape[-1:], None, None,
+                                                     LAYER_NORM_EPS)
+        out = normed.view(rows, width)
+        if bias is None:
+            out.mul_(gain)
+        else:
+            torch.addcmul(bias, out, gain, out=out)  # b + gain ⊙ n, in place
+        ctx.blocks, ctx.has_bias = blocks, bias is not None
+        ctx.save_for_backward(pre, mean, rstd, gain)
+        return normed
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        pre, mean, rstd, gain = ctx.saved_tensors
+        blocks = ctx.blocks
+        rows, width = pre.shape
+        grad = grad.reshape(rows, width)
+        d_pre = torch.empty_like(pre)  # (R, G*H)
+        d_gain = pre.new_zeros(width)
+        step = max(1, CHUNK_ELEMENTS // width)
+        for start in range(0, rows, step):
+            chunk = slice(start, min(start + step, rows))
+            g, raw = grad[chunk], pre[chunk].view(-1, blocks, width // blocks)  # (r, G, H)
+            stats = mean[chunk], rstd[chunk]  # (r, G, 1) each
+            normed = (raw - stats[0]).mul_(stats[1]).view(-1, width)  # n = (a - μ) / σ
+            d_gain.add_(normed.mul_(g).sum(0))  # d gain = Σ_rows d out ⊙ n
+            d_normed = (g * gain).view(raw.shape)  # d n = d out ⊙ gain
+            d_pre[chunk] = torch.ops.aten.native_layer_norm_backward(
+                d_normed, raw, raw.shape[-1:], *stats, None, None, (True, False, False))[0].view(
+                -1, width)
+        d_bias = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return d_pre, d_gain if ctx.needs_input_grad[1] else None, d_bias, None
+
+
+def gate_norm(pre: Tensor, gain: Tensor, num_gates: int, bias: Tensor | None = None) -> Tensor:
+    """``bias + gain ⊙ LN(pre)`` per gate block: ``(..., G*H) -> (..., G*H)``; the same values
+    and gradients as ``functional.gate_layer_norm``."""
+    flat = pre.reshape(-1, pre.shape[-1])  # (R, G*H)
+    return _GateNorm.apply(flat, gain, bias, num_gates).view(pre.shape)
