@@ -358,3 +358,25 @@ def test_layer_and_cell_agree_on_flexible_options():
     _, (h_n, c_n) = layer(x)
     torch.testing.assert_close(state[0], h_n[0])
     torch.testing.assert_close(state[1], c_n[0])
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("options", [{}, {"layer_norm": True, "recurrent_dropout": 0.2}],
+                         ids=["plain", "layer_norm_dropout"])
+def test_bptt_under_autocast_runs_in_the_weights_dtype(kind, options):
+    layer = {"lstm": rn.LSTM, "gru": rn.GRU, "rnn": rn.RNN}[kind](8, 16, impl="bptt", **options)
+    x = torch.randn(5, 3, 8)
+
+    def run(autocast: bool):
+        torch.manual_seed(0)  # the same dropout masks
+        leaf = x.clone().requires_grad_()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            output, _ = layer(leaf)
+        grads = torch.autograd.grad(output.sum(), [leaf, *layer.parameters()])
+        return output, grads
+
+    (output, grads), (plain, plain_grads) = run(True), run(False)
+    assert output.dtype == torch.float32
+    torch.testing.assert_close(output, plain, rtol=0, atol=0)
+    for got, expected in zip(grads, plain_grads):
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)

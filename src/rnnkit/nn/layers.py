@@ -163,14 +163,25 @@ class RecurrentLayer(nn.Module):
             output, h_n, c_n = native.run_stack(config, weights, x, lengths, h_0, c_0,
                                                 self.training)
             return output, h_n, c_n, None
+        if impl == "bptt" and torch.is_autocast_enabled(x.device.type):
+            # The bptt kernel writes into preallocated buffers (``out=`` ops), which autocast
+            # does not cast: it runs in the weights' dtype, as the reference's steps end up.
+            dtype = weights[0][0].w_hh.dtype
+            with torch.autocast(x.device.type, enabled=False):
+                return self._run_loop(impl, weights, x.to(dtype), lengths, h_0.to(dtype),
+                                      None if c_0 is None else c_0.to(dtype), return_gates)
+        return self._run_loop(impl, weights, x, lengths, h_0, c_0, return_gates)
+
+    def _run_loop(self, impl, weights, x, lengths, h_0, c_0, return_gates):
+        """The ``bptt`` or ``reference`` kernel over every layer and direction."""
         steps, batch = x.shape[0], x.shape[1]
         noise = [
-            [sample_noise(config.layer_cell(layer), steps, batch, self.training, x)
+            [sample_noise(self.config.layer_cell(layer), steps, batch, self.training, x)
              for _ in suffixes]
             for layer, suffixes in enumerate(self._suffixes)
         ]
         run_direction = bptt.run_direction if impl == "bptt" else reference.run_direction
-        return stack.run_stack(config, run_direction, weights, noise, x, lengths,
+        return stack.run_stack(self.config, run_direction, weights, noise, x, lengths,
                                h_0, c_0, self.training, return_gates)
 
     def _time_major(self, input: Tensor) -> tuple[Tensor, bool]:
