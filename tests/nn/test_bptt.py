@@ -238,7 +238,8 @@ CHUNKED_CASES = [
 @pytest.mark.parametrize("rows", [1, 2 * B, 100 * B])
 @pytest.mark.parametrize("case", CHUNKED_CASES, ids=[_ids(c) for c in CHUNKED_CASES])
 def test_bptt_layer_norm_gradient_in_chunks_matches_reference(case, rows, monkeypatch):
-    # T = 5 steps: chunks of 1 step, of 2 + 2 + 1 steps, and one chunk of all steps.
+    # T = 5 steps: a product per step (one row is under a step), chunks of 2 + 2 + 1 steps,
+    # and one chunk of all steps.
     monkeypatch.setattr(bptt, "NORM_CHUNK_ROWS", rows)
     monkeypatch.setattr(bptt, "NORM_CHUNK_MIN_WEIGHT", 1)
     _check(*case)

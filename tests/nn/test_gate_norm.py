@@ -37,9 +37,47 @@ def test_gate_norm_gradcheck_in_float64(monkeypatch):
     assert torch.autograd.gradcheck(lambda p, g, b: gate_norm(p, g, G, b), (pre, gain, shift))
 
 
-def test_gate_norm_output_can_be_written_in_place():
+class _WritesOverItsInput(torch.autograd.Function):
+    """What the bptt kernel does with the projection: writes over it and saves it."""
+
+    @staticmethod
+    def forward(ctx, x):
+        x.mul_(2.0)
+        ctx.save_for_backward(x)
+        return x.sum(-1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors  # refused for a saved, overwritten view of a Function's output
+        return grad.unsqueeze(-1).expand(x.shape) * 2.0
+
+
+def test_gate_norm_output_can_be_overwritten_and_saved_by_the_next_function():
     pre, gain, shift = _inputs(True)
-    out = gate_norm(pre, gain, G, shift)
-    with torch.no_grad():
-        out.zero_()  # the bptt kernel writes its gates over the projection
-    assert out.shape == pre.shape
+    _WritesOverItsInput.apply(gate_norm(pre, gain, G, shift)).sum().backward()
+    assert pre.grad is not None and gain.grad is not None
+
+
+@pytest.mark.parametrize("needs", ["pre", "gain", "bias"])
+def test_gate_norm_computes_only_the_gradients_asked_for(needs):
+    pre, gain, shift = _inputs(True)
+    leaves = {"pre": pre, "gain": gain, "bias": shift}
+    for name, leaf in leaves.items():
+        leaf.requires_grad_(name == needs)
+    expected = torch.autograd.grad(gate_layer_norm(pre, gain, G, shift).square().sum(),
+                                   leaves[needs])
+    got = torch.autograd.grad(gate_norm(pre, gain, G, shift).square().sum(), leaves[needs])
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_gate_norm_sums_the_gain_gradient_in_float32_for_bfloat16(monkeypatch):
+    monkeypatch.setattr(gate_norm_module, "CHUNK_ELEMENTS", G * H)  # one row per chunk
+    pre, gain, shift = (t.detach().to(torch.bfloat16).requires_grad_() for t in _inputs(True))
+    probe = torch.randn(T, B, G * H).to(torch.bfloat16)
+    (d_gain,) = torch.autograd.grad((gate_norm(pre, gain, G, shift) * probe).sum(), gain)
+    exact = pre.double().unflatten(-1, (G, H))
+    normed = ((exact - exact.mean(-1, keepdim=True))
+              / (exact.var(-1, unbiased=False, keepdim=True) + 1e-5).sqrt()).flatten(-2)
+    expected = (probe.double() * normed).sum((0, 1))
+    assert d_gain.dtype == torch.bfloat16
+    torch.testing.assert_close(d_gain.double(), expected, rtol=2e-2, atol=2e-2)

@@ -20,7 +20,8 @@ What runs where, and why:
   weights) are single matmuls / reductions over the stacked ``T*B`` rows after the loop, e.g.
   ``dW_hh = dpreᵀ · H_prev``; ``d x_proj`` goes back to autograd for ``dW_ih``, ``db``, ``dx``.
   With layer norm on ``W_hh h`` (LSTM, RNN), the gain's gradient accumulates step by step and
-  ``W_hh``'s chunk by chunk instead (``_RecurrentNormGrads``), without two more buffers.
+  ``W_hh``'s step by step or, for a large ``W_hh``, chunk by chunk instead
+  (``_RecurrentNormGrads``), without two more buffers.
 
 Every per-step product with a fixed weight (``W_hh h`` forward, ``d pre · W_hh`` backward) and
 the input projection go through ``products``: on CPU, oneDNN multiplies against a weight packed

@@ -30,9 +30,10 @@ T=200, H=128 1.79 / 1.69 / 1.67 / 1.68; B=32, T=200, H=512 1.32 / 1.31 / 1.26 / 
 
 
 class _GateNorm(torch.autograd.Function):
-    """``(pre (R, G*H), gain (G*H,), bias (G*H,) or None, blocks) -> (R, G, H)`` (the layer
-    norm's own output, scaled in place: a view of it returned from here could not be written in
-    place afterwards, and the bptt kernel writes its gates over it)."""
+    """``(pre (R, G*H), gain (G*H,), bias (G*H,) or None, blocks) -> (R, G, H)``: the layer
+    norm's own output, scaled in place. Not a view of it: the bptt kernel's Function writes its
+    gates over its input and saves it for the backward, and autograd refuses to hand back a
+    saved view of a custom Function's output once it has been written in place."""
 
     @staticmethod
     def forward(ctx, pre: Tensor, gain: Tensor, bias: Tensor | None, blocks: int) -> Tensor:
@@ -53,24 +54,28 @@ class _GateNorm(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
         pre, mean, rstd, gain = ctx.saved_tensors
+        needs_pre, needs_gain, needs_bias, _ = ctx.needs_input_grad
         blocks = ctx.blocks
         rows, width = pre.shape
         grad = grad.reshape(rows, width)
-        d_pre = torch.empty_like(pre)  # (R, G*H)
-        d_gain = pre.new_zeros(width)
+        d_pre = torch.empty_like(pre) if needs_pre else None  # (R, G*H)
+        # summed in float32 at least: a bfloat16 running sum over the chunks would round each
+        d_gain = pre.new_zeros(width, dtype=torch.promote_types(pre.dtype, torch.float32))
         step = max(1, CHUNK_ELEMENTS // width)
-        for start in range(0, rows, step):
+        for start in range(0, rows if needs_pre or needs_gain else 0, step):
             chunk = slice(start, min(start + step, rows))
             g, raw = grad[chunk], pre[chunk].view(-1, blocks, width // blocks)  # (r, G, H)
             stats = mean[chunk], rstd[chunk]  # (r, G, 1) each
-            normed = (raw - stats[0]).mul_(stats[1]).view(-1, width)  # n = (a - μ) / σ
-            d_gain.add_(normed.mul_(g).sum(0))  # d gain = Σ_rows d out ⊙ n
-            d_normed = (g * gain).view(raw.shape)  # d n = d out ⊙ gain
-            d_pre[chunk] = torch.ops.aten.native_layer_norm_backward(
-                d_normed, raw, raw.shape[-1:], *stats, None, None, (True, False, False))[0].view(
-                -1, width)
-        d_bias = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
-        return d_pre, d_gain if ctx.needs_input_grad[1] else None, d_bias, None
+            if needs_gain:
+                normed = (raw - stats[0]).mul_(stats[1]).view(-1, width)  # n = (a - μ) / σ
+                d_gain.add_(normed.mul_(g).sum(0))  # d gain = Σ_rows d out ⊙ n
+            if needs_pre:
+                d_normed = (g * gain).view(raw.shape)  # d n = d out ⊙ gain
+                d_pre[chunk] = torch.ops.aten.native_layer_norm_backward(
+                    d_normed, raw, raw.shape[-1:], *stats, None, None,
+                    (True, False, False))[0].view(-1, width)
+        d_bias = grad.sum(0) if ctx.has_bias and needs_bias else None
+        return d_pre, d_gain.to(gain.dtype) if needs_gain else None, d_bias, None
 
 
 def gate_norm(pre: Tensor, gain: Tensor, num_gates: int, bias: Tensor | None = None) -> Tensor:
