@@ -27,8 +27,8 @@ Every per-step product with a fixed weight (``W_hh h`` forward, ``d pre · W_hh`
 the input projection go through ``products``: on CPU, oneDNN multiplies against a weight packed
 once per call where that was measured faster than ``mm``. In the LSTM and RNN nothing of size
 ``(T, B, G*H)`` is allocated that the backward does not need: a fresh buffer that size faults
-in every page (~25 ms for 52 MB on the benchmark machine), more than the per-step work it would
-save. The GRU with layer norm still builds ``d(W_hh ·)`` and its normalised values whole.
+in every page (21 ms for 52 MB against 2 ms to refill one, ``benchmarks/bench_alloc.py``), more
+than the per-step work it would save. The GRU with layer norm still builds ``d(W_hh ·)`` and its normalised values whole.
 
 Zoneout and variable lengths are one mechanism here: the carried state is
 ``h_t = lerp(h̃_t, h_{t-1}, keep_t)`` with ``keep_t = 1 - running_t ⊙ (1 - zoneout_t)`` (a
@@ -154,11 +154,11 @@ def _gate_buffer(x_proj: Tensor, save: bool) -> Tensor:
 
     When the steps are kept for the backward this is ``x_proj`` itself: step t reads
     ``x_proj[t]`` before it writes ``gates[t]`` in the same place, and nothing else needs the
-    projection afterwards (``run_direction`` made it, and autograd's product and layer-norm
-    nodes do not keep their outputs). A fresh buffer that size would cost more than its
+    projection afterwards (``run_direction`` made it, and neither autograd's product node nor
+    ``gate_norm`` keeps its output). A fresh buffer that size would cost more than its
     arithmetic: above glibc's 32 MB mmap threshold every page of a new allocation faults
-    (``torch.empty(n).fill_(1)``: 17.7 ms for 39 MB against 1.1 ms to refill an existing
-    buffer, one thread, 2026-11-30). In inference one reused scratch step serves.
+    (``python benchmarks/bench_alloc.py``, one thread, 2026-11-30: 16.2 ms for a fresh 39 MB
+    buffer against 1.6 ms to refill one). In inference one reused scratch step serves.
     """
     if save and x_proj.is_contiguous():
         return x_proj
