@@ -27,8 +27,9 @@ Every per-step product with a fixed weight (``W_hh h`` forward, ``d pre · W_hh`
 the input projection go through ``products``: on CPU, oneDNN multiplies against a weight packed
 once per call where that was measured faster than ``mm``. In the LSTM and RNN nothing of size
 ``(T, B, G*H)`` is allocated that the backward does not need: a fresh buffer that size faults
-in every page (21 ms for 52 MB against 2 ms to refill one, ``benchmarks/bench_alloc.py``), more
-than the per-step work it would save. The GRU with layer norm still builds ``d(W_hh ·)`` and its normalised values whole.
+in every page (21 ms for 52 MB against 2 ms to refill one, ``benchmarks/bench_alloc.py``),
+more than the per-step work it would save. The GRU with layer norm still builds ``d(W_hh ·)``
+and its normalised values whole.
 
 Zoneout and variable lengths are one mechanism here: the carried state is
 ``h_t = lerp(h̃_t, h_{t-1}, keep_t)`` with ``keep_t = 1 - running_t ⊙ (1 - zoneout_t)`` (a
@@ -50,7 +51,7 @@ from torch.autograd.function import once_differentiable
 from rnnkit.nn.activations import Activation, builtin_name
 from rnnkit.nn.config import CellConfig
 from rnnkit.nn.functional import LAYER_NORM_EPS, DirectionWeights, input_projection
-from rnnkit.nn.kernels.gate_norm import gate_norm
+from rnnkit.nn.kernels.gate_norm import block_norm_backward, block_normed, gate_norm
 from rnnkit.nn.kernels.products import RepeatedProduct, linear
 from rnnkit.nn.noise import DirectionNoise
 
@@ -197,27 +198,6 @@ def _ln_forward(raw: Tensor, blocks: int, stats: list | None) -> Tensor:
     return normed.view(batch, -1)
 
 
-def _ln_backward(d_normed: Tensor, raw: Tensor, stats: tuple[Tensor, Tensor],
-                 blocks: int) -> Tensor:
-    """Gradient through ``n = (a - mean(a)) / σ(a)`` per block: ``(B, k*H) -> (B, k*H)``."""
-    batch = raw.shape[0]
-    mean, rstd = stats
-    shape = (batch, blocks, raw.shape[-1] // blocks)  # (B, k, H)
-    d_raw = torch.ops.aten.native_layer_norm_backward(
-        d_normed.reshape(shape), raw.reshape(shape), shape[-1:], mean, rstd, None, None,
-        (True, False, False))[0]
-    return d_raw.view(batch, -1)
-
-
-def _step_normed(raw: Tensor, stats: tuple[Tensor, Tensor], blocks: int) -> Tensor:
-    """The normalised values of one step, recomputed from the saved statistics: ``(B, k*H)``.
-    Accumulating the gain's gradient from these step by step costs less than keeping a
-    ``(T, B, k*H)`` buffer of them (a fresh allocation that size faults in every page)."""
-    batch, width = raw.shape
-    mean, rstd = stats
-    return ((raw.view(batch, blocks, width // blocks) - mean) * rstd).view(batch, width)
-
-
 NORM_CHUNK_ROWS = 1024
 """Rows (steps × batch) of ``d(W_hh h_in)`` that :class:`_RecurrentNormGrads` gathers before
 it adds them to ``W_hh``'s gradient in one product ..."""
@@ -249,35 +229,35 @@ class _RecurrentNormGrads:
         self.d_gain = raw.new_zeros(raw.shape[1:])  # (B, G*H), summed over B at the end
         self.d_w_hh = None if w_hh is None else torch.zeros_like(w_hh)  # (G*H, P)
         steps, batch, _ = raw.shape
-        self.chunk = 1  # steps per product
+        chunk = 1  # steps per product
         if w_hh is not None and w_hh.numel() >= NORM_CHUNK_MIN_WEIGHT:
-            self.chunk = min(steps, max(1, NORM_CHUNK_ROWS // batch))
-        self.d_rec = raw.new_empty(self.chunk, *raw.shape[1:]) if self.chunk > 1 else None
+            chunk = min(steps, max(1, NORM_CHUNK_ROWS // batch))
+        self.d_rec = raw.new_empty(chunk, *raw.shape[1:]) if chunk > 1 else None  # (chunk, B, G*H)
 
     def step(self, t: int, d_pre: Tensor) -> Tensor:
         """``d pre_t (B, G*H) -> d(W_hh h_in)_t (B, G*H)``; steps come in descending order."""
         raw, stats = self.raw[t], self.stats[t]
-        self.d_gain.addcmul_(d_pre, _step_normed(raw, stats, self.blocks))
-        d_rec = _ln_backward(d_pre * self.gain, raw, stats, self.blocks)
-        if self.d_w_hh is not None and self.d_rec is None:
+        self.d_gain.addcmul_(d_pre, block_normed(raw, stats, self.blocks))
+        d_rec = block_norm_backward(d_pre * self.gain, raw, stats, self.blocks)
+        if self.d_w_hh is None:
+            return d_rec
+        if self.d_rec is None:  # one product per step
             self.d_w_hh.addmm_(d_rec.t(), self.h_in[t])
-        elif self.d_w_hh is not None:
-            start = t - t % self.chunk  # the chunk's first step, the last to arrive
-            self.d_rec[t - start].copy_(d_rec)
-            if t == start:
-                count = min(self.chunk, self.raw.shape[0] - start)
-                self.d_w_hh.addmm_(_rows(self.d_rec[:count]).t(),
-                                   _rows(self.h_in[start:start + count]))
+            return d_rec
+        chunk = self.d_rec.shape[0]
+        start = t - t % chunk  # the chunk's first step, the last to arrive
+        self.d_rec[t - start].copy_(d_rec)
+        if t == start:
+            count = min(chunk, self.raw.shape[0] - start)
+            self.d_w_hh.addmm_(_rows(self.d_rec[:count]).t(), _rows(self.h_in[start:start + count]))
         return d_rec
 
 
 def _normed(raw: Tensor, stats: list[tuple[Tensor, Tensor]], blocks: int) -> Tensor:
     """The normalised values of every step at once: ``(T, B, k*H)``."""
-    steps, batch, width = raw.shape
-    mean = torch.stack([m for m, _ in stats]).view(steps, batch, blocks, 1)
-    rstd = torch.stack([r for _, r in stats]).view(steps, batch, blocks, 1)
-    split = raw.reshape(steps, batch, blocks, width // blocks)
-    return ((split - mean) * rstd).view(steps, batch, width)
+    mean = torch.stack([m for m, _ in stats]).view(-1, blocks, 1)  # (T*B, k, 1)
+    rstd = torch.stack([r for _, r in stats]).view(-1, blocks, 1)
+    return block_normed(_rows(raw), (mean, rstd), blocks).view(raw.shape)
 
 
 def _rows(tensor: Tensor) -> Tensor:
@@ -590,20 +570,20 @@ def _gru_backward(ctx, d_trace):
                 d_in = back_n(d_rns[t], d_in, out=d_in)
             else:
                 d_normed = torch.cat((d_rzs[t] * ln_hh[rz], d_rns[t] * ln_hh[n_]), dim=1)
-                drec[t].copy_(_ln_backward(d_normed, raw_a[t], stats_a[t], 3))
+                drec[t].copy_(block_norm_backward(d_normed, raw_a[t], stats_a[t], 3))
                 d_in = back_all(drec[t], addend)
         else:
             if ln_hh is None:
                 d_rn = d_ns[t]
             else:
-                d_rn = _ln_backward(d_ns[t] * ln_hh[n_], raw_b[t], stats_b[t], 1)
+                d_rn = block_norm_backward(d_ns[t] * ln_hh[n_], raw_b[t], stats_b[t], 1)
             d_rns[t].copy_(d_rn)
             d_rh = back_n(d_rn)  # d(r ⊙ h_in)
             d_rs[t].mul_(d_rh)
             if ln_hh is None:
                 d_rz = d_rzs[t]
             else:
-                d_rz = _ln_backward(d_rzs[t] * ln_hh[rz], raw_a[t], stats_a[t], 2)
+                d_rz = block_norm_backward(d_rzs[t] * ln_hh[rz], raw_a[t], stats_a[t], 2)
                 drec[t][:, rz].copy_(d_rz)
             d_in = back_rz(d_rz, addend).addcmul_(d_rh, rs[t])
         carried = d_in if simple else _carry_h(plan, t, dh, d_in, d_trace)

@@ -12,6 +12,9 @@ instead of kept (one ``(T, B, G*H)`` buffer less while the graph lives).
 thread, 2026-11-30), train step over torch.nn.LSTM's, autograd → this: B=32, T=200, H=128
 2.07 → 1.87; B=128, T=200, H=128 2.03 → 1.68; B=32, T=50, H=128 1.98 → 2.01; B=32, T=200,
 H=512 1.38 → 1.25 (chunks of 2^16 elements then).
+
+The two per-block helpers below (normalised values from saved statistics, and the gradient
+through the normalisation) serve this Function and the bptt kernel's recurrent layer norms.
 """
 
 from __future__ import annotations
@@ -27,6 +30,25 @@ CHUNK_ELEMENTS = 1 << 18
 train step over torch.nn.LSTM's, chunks of 2^14 / 2^16 / 2^18 / 2^20 elements (one thread,
 interleaved, 9 rounds, 2026-11-30): B=32, T=50, H=128 2.07 / 2.02 / 2.00 / 2.03; B=128,
 T=200, H=128 1.79 / 1.69 / 1.67 / 1.68; B=32, T=200, H=512 1.32 / 1.31 / 1.26 / 1.27."""
+
+
+def block_normed(raw: Tensor, stats: tuple[Tensor, Tensor], blocks: int) -> Tensor:
+    """``n = (a - mean(a)) / σ(a)`` per block, from the saved ``(mean, 1/σ)`` (each
+    ``(R, k, 1)``): ``raw (R, k*H) -> (R, k*H)``, a new tensor."""
+    rows, width = raw.shape
+    mean, rstd = stats
+    return (raw.reshape(rows, blocks, width // blocks) - mean).mul_(rstd).view(rows, width)
+
+
+def block_norm_backward(d_normed: Tensor, raw: Tensor, stats: tuple[Tensor, Tensor],
+                        blocks: int) -> Tensor:
+    """Gradient through ``n = (a - mean(a)) / σ(a)`` per block: ``(R, k*H) -> (R, k*H)``."""
+    rows, width = raw.shape
+    shape = (rows, blocks, width // blocks)  # (R, k, H)
+    d_raw = torch.ops.aten.native_layer_norm_backward(
+        d_normed.reshape(shape), raw.reshape(shape), shape[-1:], *stats, None, None,
+        (True, False, False))[0]
+    return d_raw.view(rows, width)
 
 
 class _GateNorm(torch.autograd.Function):
@@ -64,16 +86,12 @@ class _GateNorm(torch.autograd.Function):
         step = max(1, CHUNK_ELEMENTS // width)
         for start in range(0, rows if needs_pre or needs_gain else 0, step):
             chunk = slice(start, min(start + step, rows))
-            g, raw = grad[chunk], pre[chunk].view(-1, blocks, width // blocks)  # (r, G, H)
+            g, raw = grad[chunk], pre[chunk]  # (r, G*H) each
             stats = mean[chunk], rstd[chunk]  # (r, G, 1) each
-            if needs_gain:
-                normed = (raw - stats[0]).mul_(stats[1]).view(-1, width)  # n = (a - μ) / σ
-                d_gain.add_(normed.mul_(g).sum(0))  # d gain = Σ_rows d out ⊙ n
-            if needs_pre:
-                d_normed = (g * gain).view(raw.shape)  # d n = d out ⊙ gain
-                d_pre[chunk] = torch.ops.aten.native_layer_norm_backward(
-                    d_normed, raw, raw.shape[-1:], *stats, None, None,
-                    (True, False, False))[0].view(-1, width)
+            if needs_gain:  # d gain = Σ_rows d out ⊙ n
+                d_gain.add_(block_normed(raw, stats, blocks).mul_(g).sum(0))
+            if needs_pre:  # d n = d out ⊙ gain
+                d_pre[chunk] = block_norm_backward(g * gain, raw, stats, blocks)
         d_bias = grad.sum(0) if ctx.has_bias and needs_bias else None
         return d_pre, d_gain.to(gain.dtype) if needs_gain else None, d_bias, None
 
