@@ -1,6 +1,6 @@
 """Would a compiled time loop make the bptt kernel's small steps cheaper? The vanilla RNN's
 forward and backward loops at batch 1, written once with torch ops from Python (as the bptt
-kernel does) and once in C++ against ATen (compiled here with
+kernel does) and once in C++ against ATen, interleaved in each round (compiled here with
 ``torch.utils.cpp_extension.load_inline``: needs a C++ compiler and ninja; about 30 s the first
 time, cached in ``TORCH_EXTENSIONS_DIR``).
 
@@ -19,6 +19,7 @@ import argparse
 import time
 
 import torch
+from timing import interleaved_medians
 from torch.utils.cpp_extension import load_inline
 
 SOURCE = r"""
@@ -46,17 +47,6 @@ torch::Tensor rnn_backward(torch::Tensor d_pre, torch::Tensor d_trace, torch::Te
 SIZES = [(50, 128), (200, 128), (50, 512), (200, 512)]
 
 
-def _median_us(run, rounds: int) -> float:
-    for _ in range(10):
-        run()
-    times = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return sorted(times)[rounds // 2] * 1e6
-
-
 def measure(compiled, steps: int, hidden: int, rounds: int) -> list[float]:
     """µs per step: forward in Python, in C++; backward in Python, in C++."""
     weight = torch.randn(hidden, hidden) * 0.05
@@ -76,13 +66,14 @@ def measure(compiled, steps: int, hidden: int, rounds: int) -> list[float]:
             ds[t].mul_(dh)
             torch.addmm(d_trace[t], ds[t], weight, out=dh)
 
-    runs = [
-        python_forward,
-        lambda: compiled.rnn_forward(x_proj, h_all, weight_t),
-        python_backward,
-        lambda: compiled.rnn_backward(d_pre.copy_(coefficients), d_trace, weight, dh),
-    ]
-    return [_median_us(run, rounds) / steps for run in runs]
+    seconds = interleaved_medians({
+        "forward Python": python_forward,
+        "forward C++": lambda: compiled.rnn_forward(x_proj, h_all, weight_t),
+        "backward Python": python_backward,
+        "backward C++": lambda: compiled.rnn_backward(d_pre.copy_(coefficients), d_trace,
+                                                      weight, dh),
+    }, rounds)
+    return [value * 1e6 / steps for value in seconds.values()]
 
 
 def main() -> None:
