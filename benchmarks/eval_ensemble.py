@@ -29,7 +29,7 @@ def probabilities(directory: str, path: str) -> tuple[torch.Tensor, torch.Tensor
     examples = read_examples(path, data.format, data.text_column, data.label_column)
     encoded = encode_texts([text for text, _ in examples], loaded.tokenizer, loaded.vocab,
                            data.max_length, path, skip_empty=True,
-                           hasher=loaded.model.config.subword_hasher())
+                           hasher=loaded.hasher)
     gold = label_ids([examples[index][1] for index in encoded.kept], loaded.labels, path)
     return (predict_probabilities(loaded.model, encoded.ids, subwords=encoded.subwords),
             torch.tensor(gold), loaded.labels)

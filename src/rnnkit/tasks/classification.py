@@ -321,6 +321,7 @@ class LoadedClassifier:
     tokenizer: Tokenizer
     data: ClassificationData
     config: dict[str, Any]
+    hasher: SubwordHasher | None = None  # the model's subword hasher (its cache kept across calls)
 
 
 class Prediction(NamedTuple):
@@ -452,7 +453,8 @@ def load_classifier(directory: str | Path) -> LoadedClassifier:
     model.eval()
     return LoadedClassifier(model, Vocab.load(directory / VOCAB_FILE), _read_labels(directory),
                             get_tokenizer(**config["data"]["tokenizer_config"]),
-                            _data_from_section(config["data"]), config)
+                            _data_from_section(config["data"]), config,
+                            model.config.subword_hasher())
 
 
 def predict_texts(
@@ -462,7 +464,7 @@ def predict_texts(
     if not texts:
         raise ValueError(f"{source}: no texts to classify (the input is empty)")
     encoded = encode_texts(texts, loaded.tokenizer, loaded.vocab, loaded.data.max_length,
-                           source, hasher=loaded.model.config.subword_hasher())
+                           source, hasher=loaded.hasher)
     probabilities = predict_probabilities(loaded.model, encoded.ids,
                                           subwords=encoded.subwords)  # (N, C)
     return [
@@ -480,5 +482,5 @@ def evaluate_classifier(
     data = loaded.data
     examples = read_examples(path, format or data.format, data.text_column, data.label_column)
     labelled = _labelled(examples, loaded.tokenizer, loaded.vocab, loaded.labels, data, str(path),
-                         loaded.model.config.subword_hasher())
+                         loaded.hasher)
     return {**score(loaded.model, labelled, loaded.labels), "examples": len(labelled.ids)}
