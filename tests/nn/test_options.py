@@ -238,7 +238,8 @@ def test_auto_follows_the_measured_table():
     for kind, layer in (("gru", rn.GRU), ("rnn", rn.RNN)):
         for device in ("cpu", "cuda"):
             for graph in (True, False):
-                assert choose_impl(layer(4, 6).config, "auto", False, device, graph) == \
+                # batch 16: above the compiled loops' inference rule (test_fused_loop.py)
+                assert choose_impl(layer(4, 6).config, "auto", False, device, graph, 16) == \
                     AUTO_TABLE[(device, kind, graph)]
     with pytest.raises(ValueError, match="impl='auto'"):
         rn.LSTM(4, 6, layer_norm=True, impl="native")(torch.randn(2, 1, 4))
@@ -246,9 +247,11 @@ def test_auto_follows_the_measured_table():
 
 @pytest.mark.skipif(not products.PACKING_AVAILABLE, reason="torch was built without oneDNN")
 @pytest.mark.parametrize("kind", ["gru", "rnn"])
-def test_auto_runs_bptt_for_inference_where_its_products_pack(kind):
+def test_auto_runs_bptt_for_inference_where_its_products_pack(kind, monkeypatch):
+    from rnnkit.nn import kernels
     from rnnkit.nn.kernels import choose_impl
 
+    monkeypatch.setattr(kernels, "FUSED_INFERENCE_MAX_BATCH", 0)  # packing alone here
     config = {"gru": rn.GRU, "rnn": rn.RNN}[kind](8, 512).config
     assert choose_impl(config, "auto", False, "cpu", False, 32) == "bptt"
     assert choose_impl(config, "auto", False, "cpu", False, 3) == "native"  # too few rows
@@ -273,7 +276,7 @@ def test_the_layer_tells_auto_its_batch_size(batch_first, shape, batch, monkeypa
                         lambda *args: asked.append(args) or choose(*args))
     with torch.no_grad():
         rn.GRU(8, 16, batch_first=batch_first)(torch.randn(shape))
-    assert asked[0][5:] == (batch, torch.float32)
+    assert asked[0][5:] == (batch, torch.float32, False)
 
 
 def test_gru_inference_under_autocast_runs():

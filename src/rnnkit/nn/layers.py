@@ -144,7 +144,8 @@ class RecurrentLayer(nn.Module):
             or any(parameter.requires_grad for parameter in self.parameters())
         )
         impl = kernels.choose_impl(config, config.impl, return_gates, x.device.type,
-                                   builds_graph, x.shape[1], x.dtype)  # x: (T, B, I)
+                                   builds_graph, x.shape[1], x.dtype,  # x: (T, B, I)
+                                   lengths is not None)
         weights = [
             [
                 parameters.direction_weights(

@@ -10,7 +10,9 @@
 ``impl="auto"`` picks, among the kernels that serve the call, the fastest one for the device,
 the cell kind and the kind of call (training step or inference) according to
 :data:`AUTO_TABLE` (measured, see there), and for GRU/RNN inference on CPU the size
-(:func:`packed_inference`); ``return_gates=True`` always runs the reference loop.
+(:func:`packed_inference`, :func:`fused_inference`); ``return_gates=True`` always runs the
+reference loop. The bptt kernel runs the GRU's and RNN's time loops compiled at small batch
+(``fused_loop``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from rnnkit.nn.config import LayerConfig
-from rnnkit.nn.kernels import products
+from rnnkit.nn.kernels import fused_loop, products
 
 # The kernel ``impl="auto"`` runs for a torch-standard configuration, per (device type, cell
 # kind, whether the call builds an autograd graph); a configuration native cannot serve always
@@ -83,14 +85,34 @@ def packed_inference(config: LayerConfig, device_type: str, builds_graph: bool,
             and products.packs_size(hidden * hidden, batch_size, dtype, device_type))
 
 
+FUSED_INFERENCE_MAX_BATCH = 4
+"""Largest batch at which GRU/RNN inference runs bptt's compiled loops rather than torch's.
+Inference, ratio to torch.nn at T = 50, compiled loops (``python benchmarks/bench_layers.py
+--cells rnn gru --batch 1 4 8 --steps 50 --hidden 128 512 --modes inference --threads 1
+--no-keras --no-memory``, one thread, 2026-11-30, the other core busy): B = 1: RNN 0.64 (H=128),
+0.73 (H=512); GRU 0.58, 0.75. B = 4: RNN 0.97, 0.89; GRU 0.89, 0.89. B = 8: RNN 1.22, 1.07;
+GRU 1.20, 1.06."""
+
+
+def fused_inference(config: LayerConfig, device_type: str, builds_graph: bool,
+                    batch_size: int, dtype: torch.dtype, has_lengths: bool) -> bool:
+    """GRU or RNN inference on CPU at a batch the compiled loops beat torch's loop at
+    (:data:`FUSED_INFERENCE_MAX_BATCH`); variable lengths keep the Python loop, which torch's
+    beats there."""
+    return (config.cell.kind in ("gru", "rnn") and not builds_graph and not has_lengths
+            and batch_size <= FUSED_INFERENCE_MAX_BATCH
+            and not torch.is_autocast_enabled(device_type)
+            and fused_loop.serves(config.cell, device_type, dtype, batch_size, simple=True))
+
+
 def choose_impl(config: LayerConfig, impl: str, return_gates: bool,
                 device_type: str = "cpu", builds_graph: bool = True, batch_size: int = 1,
-                dtype: torch.dtype = torch.float32) -> str:
+                dtype: torch.dtype = torch.float32, has_lengths: bool = False) -> str:
     """The kernel to run: ``"native"``, ``"bptt"`` or ``"reference"``.
 
     ``builds_graph``: the call records autograd (a training step), as opposed to inference.
-    ``batch_size`` and ``dtype`` are the input's. A forced ``impl`` that cannot serve the call
-    raises ``ValueError`` naming the fix.
+    ``batch_size``, ``dtype`` and ``has_lengths`` (variable lengths) describe the input. A
+    forced ``impl`` that cannot serve the call raises ``ValueError`` naming the fix.
     """
     refusals = {
         "native": native_refusal(config, return_gates),
@@ -99,7 +121,9 @@ def choose_impl(config: LayerConfig, impl: str, return_gates: bool,
     }
     if impl == "auto":
         if refusals["native"] is None:
-            if packed_inference(config, device_type, builds_graph, batch_size, dtype):
+            if (packed_inference(config, device_type, builds_graph, batch_size, dtype)
+                    or fused_inference(config, device_type, builds_graph, batch_size, dtype,
+                                       has_lengths)):
                 return "bptt"
             return AUTO_TABLE.get((device_type, config.cell.kind, builds_graph), "native")
         return "bptt" if refusals["bptt"] is None else "reference"

@@ -31,6 +31,10 @@ in every page (21 ms for 52 MB against 2 ms to refill one, ``benchmarks/bench_al
 more than the per-step work it would save. The GRU with layer norm still builds ``d(W_hh ·)``
 and its normalised values whole.
 
+For the GRU and the vanilla RNN at small batch, when nothing but the equations runs inside the
+loop (no layer norm on ``W_hh h``, no recurrent dropout, no zoneout, no variable lengths), both
+loops run compiled instead (``fused_loop``: ``_Plan.fused``); the rest of the kernel is the same.
+
 Zoneout and variable lengths are one mechanism here: the carried state is
 ``h_t = lerp(h̃_t, h_{t-1}, keep_t)`` with ``keep_t = 1 - running_t ⊙ (1 - zoneout_t)`` (a
 finished sequence keeps its state), and ``output_t = running_t ⊙ h_t``.
@@ -51,6 +55,7 @@ from torch.autograd.function import once_differentiable
 from rnnkit.nn.activations import Activation, builtin_name
 from rnnkit.nn.config import CellConfig
 from rnnkit.nn.functional import LAYER_NORM_EPS, DirectionWeights, input_projection
+from rnnkit.nn.kernels import fused_loop
 from rnnkit.nn.kernels.gate_norm import block_norm_backward, block_normed, gate_norm
 from rnnkit.nn.kernels.products import RepeatedProduct, linear
 from rnnkit.nn.noise import DirectionNoise
@@ -66,6 +71,7 @@ class _Plan:
     keep_c: Tensor | float | None  # (T, B, H or 1), ...                      c_t = c̃_t
     running: Tensor | None  # (T, B, 1): 1.0 while t < length
     save: bool  # keep every step for the backward (False in inference)
+    fused: bool = False  # the compiled loops run this pass (``fused_loop``)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -466,6 +472,8 @@ class LSTMFunction(torch.autograd.Function):
 
 
 def _gru_forward(plan, x_proj, h_0, w_hh, b_hn, ln_hh):
+    if plan.fused:
+        return _gru_forward_fused(plan, x_proj, h_0, w_hh, b_hn)
     cell, save = plan.cell, plan.save
     steps, batch, _ = x_proj.shape
     hidden = cell.hidden_size
@@ -527,15 +535,46 @@ def _gru_forward(plan, x_proj, h_0, w_hh, b_hn, ln_hh):
     return h_all, (gates, h_all, recurrent_n, raw_a, raw_b), (stats_a, stats_b)
 
 
+def _gru_forward_fused(plan, x_proj, h_0, w_hh, b_hn):
+    """``_gru_forward`` by the compiled loops; the gates overwrite ``x_proj`` here too."""
+    steps, batch, _ = x_proj.shape
+    hidden = plan.cell.hidden_size
+    gates = x_proj.contiguous()  # (T, B, 3H)
+    h_all = x_proj.new_empty(steps + 1, batch, hidden)  # (T+1, B, H)
+    h_all[0] = h_0
+    recurrent_n = x_proj.new_empty(steps if plan.save else 1, batch, hidden)  # (T or 1, B, H)
+    fused_loop.module().gru_forward(gates, h_all, w_hh.contiguous(), b_hn, recurrent_n,
+                                    plan.cell.reset_after)
+    return h_all, (gates, h_all, recurrent_n, None, None), (None, None)
+
+
 def _gru_backward(ctx, d_trace):
     plan, cell = ctx.plan, ctx.plan.cell
-    w_hh, b_hn, ln_hh, gates, h_all, recurrent_n, raw_a, raw_b = ctx.saved_tensors
+    w_hh, _, _, gates, h_all, recurrent_n, _, _ = ctx.saved_tensors
+    hidden = cell.hidden_size
+    r = gates[..., :hidden]  # (T, B, H)
+    h_prev = _prev_inputs(plan, h_all)  # (T, B, H) h_in of every step
+    if plan.fused:
+        d_pre, d_rec_n = torch.empty_like(gates), torch.empty_like(recurrent_n)
+        dh = fused_loop.module().gru_backward(gates, h_all, recurrent_n, w_hh.contiguous(),
+                                              d_trace.contiguous(), d_pre, d_rec_n,
+                                              cell.reset_after)
+        d_rec = None
+    else:
+        d_pre, d_rec_n, d_rec, dh = _gru_backward_loop(ctx, d_trace, h_prev)
+    return _gru_weight_grads(ctx, d_pre, d_rec_n, d_rec, dh, r, h_prev)
+
+
+def _gru_backward_loop(ctx, d_trace, h_prev):
+    """The backward loop in Python: ``d_pre (T, B, 3H)``, ``d_rec_n (T, B, H)``, ``d_rec``
+    (``d(W_hh ·)`` per block with layer norm, else ``None``) and ``dh_0 (B, H)``."""
+    plan, cell = ctx.plan, ctx.plan.cell
+    w_hh, _, ln_hh, gates, h_all, recurrent_n, raw_a, raw_b = ctx.saved_tensors
     stats_a, stats_b = ctx.stats
     steps = gates.shape[0]
     hidden = cell.hidden_size
     gate, act = cell.recurrent_activation, cell.activation
     r, z, n = gates.split(hidden, dim=-1)  # each (T, B, H)
-    h_prev = _prev_inputs(plan, h_all)  # (T, B, H) h_in of every step
     d_pre = torch.empty_like(gates)  # (T, B, 3H): coefficients, then d(pre-activations)
     first = recurrent_n if cell.reset_after else h_prev  # d pre_r = d(r·first) ⊙ σ'(r)
     _times_grad(gate, first, r, out=d_pre[..., :hidden])
@@ -588,6 +627,16 @@ def _gru_backward(ctx, d_trace):
             d_in = back_rz(d_rz, addend).addcmul_(d_rh, rs[t])
         carried = d_in if simple else _carry_h(plan, t, dh, d_in, d_trace)
         dh = carried.addcmul_(d_hn, zs[t])  # h̃ = n + z ⊙ (h - n): the path past the mask
+    return d_pre, d_rec_n, d_rec, dh
+
+
+def _gru_weight_grads(ctx, d_pre, d_rec_n, d_rec, dh, r, h_prev):
+    """The gradients after the loop: ``W_hh``'s, ``b_hn``'s and the layer-norm gain's, each
+    one product or reduction over all steps."""
+    cell, hidden = ctx.plan.cell, ctx.plan.cell.hidden_size
+    _, b_hn, ln_hh, _, _, recurrent_n, raw_a, raw_b = ctx.saved_tensors
+    stats_a, stats_b = ctx.stats
+    rz, n_ = slice(0, 2 * hidden), slice(2 * hidden, None)
     needs = ctx.needs_input_grad
     d_w_hh = d_b_hn = d_ln_hh = None
     if needs[3]:
@@ -596,8 +645,9 @@ def _gru_backward(ctx, d_trace):
         else:
             first = d_pre[..., rz] if ln_hh is None else d_rec[..., rz]
             second_input = h_prev if cell.reset_after else recurrent_n
-            d_w_hh = torch.cat((_rows(first).t().mm(_rows(h_prev)),
-                                _rows(d_rec_n).t().mm(_rows(second_input))))
+            d_w_hh = h_prev.new_empty(3 * hidden, h_prev.shape[-1])  # (3H, H), no cat copy
+            torch.mm(_rows(first).t(), _rows(h_prev), out=d_w_hh[rz])
+            torch.mm(_rows(d_rec_n).t(), _rows(second_input), out=d_w_hh[n_])
     if b_hn is not None:
         d_b_hn = _reduce(d_pre[..., n_] * r)
     if ln_hh is not None:
@@ -639,6 +689,10 @@ def _rnn_forward(plan, x_proj, h_0, w_hh, ln_hh):
     steps, batch, hidden = x_proj.shape
     h_all = x_proj.new_empty(steps + 1, batch, hidden)  # (T+1, B, H)
     h_all[0] = h_0
+    if plan.fused:
+        fused_loop.module().rnn_forward(x_proj.contiguous(), h_all, w_hh.contiguous(),
+                                        builtin_name(cell.activation) == "relu")
+        return h_all, (h_all, None, None), None
     h_new = h_all[1:] if plan.keep_h is None else _steps(x_proj, steps, (batch, hidden), save)
     rec_raw = _steps(x_proj, steps, (batch, hidden), save) if ln_hh is not None else None
     stats = [] if save else None
@@ -666,12 +720,18 @@ def _rnn_backward(ctx, d_trace):
     w_hh, ln_hh, h_all, h_new, rec_raw = ctx.saved_tensors
     h_new = h_all[1:] if h_new is None else h_new
     steps = h_new.shape[0]
+    needs_w_hh = ctx.needs_input_grad[3]
+    if plan.fused:
+        d_pre = torch.empty_like(h_new)  # (T, B, H)
+        dh = fused_loop.module().rnn_backward(h_all, w_hh.contiguous(), d_trace.contiguous(),
+                                              d_pre, builtin_name(cell.activation) == "relu")
+        d_w_hh = _rows(d_pre).t().mm(_rows(h_all[:-1])) if needs_w_hh else None
+        return None, d_pre, dh, d_w_hh, None
     d_pre = cell.activation.grad_from_output(h_new).contiguous()  # (T, B, H)
     keep_h_c = _complement(plan.keep_h)
     d_trace = d_trace.contiguous()
     dh = d_trace[-1].clone()
     dps = d_pre.unbind(0)
-    needs_w_hh = ctx.needs_input_grad[3]
     h_prev = _prev_inputs(plan, h_all)  # (T, B, H): h_in of every step
     norm_grads = None if ln_hh is None else _RecurrentNormGrads(
         ln_hh, rec_raw, ctx.stats, 1, h_prev, w_hh if needs_w_hh else None)
@@ -733,18 +793,22 @@ def _keep(zone: Tensor | float, running: Tensor | None) -> Tensor | float | None
 
 
 def _plan(cell: CellConfig, noise: DirectionNoise, lengths: Tensor | None, like: Tensor,
-          save: bool) -> _Plan:
+          save: bool, norm_hh: bool) -> _Plan:
+    """``norm_hh``: the layer normalises ``W_hh h``."""
     running = None
     if lengths is not None:
         steps = torch.arange(like.shape[0], device=like.device).unsqueeze(1)  # (T, 1)
         running = (steps < lengths.unsqueeze(0)).unsqueeze(-1).to(like.dtype)  # (T, B, 1)
+    keep_h = _keep(noise.zoneout_h, running)
+    simple = noise.recurrent_mask is None and keep_h is None and not norm_hh
     return _Plan(
         cell=cell,
         recurrent_mask=noise.recurrent_mask,
-        keep_h=_keep(noise.zoneout_h, running),
+        keep_h=keep_h,
         keep_c=_keep(noise.zoneout_c, running) if cell.kind == "lstm" else None,
         running=running,
         save=save,
+        fused=fused_loop.serves(cell, like.device.type, like.dtype, like.shape[1], simple),
     )
 
 
@@ -782,7 +846,7 @@ def run_direction(
     save = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in inputs
     )
-    plan = _plan(cell, noise, lengths, projected, save)
+    plan = _plan(cell, noise, lengths, projected, save, weights.ln_hh is not None)
     if cell.kind == "lstm":
         h_all, c_n = _call(LSTMFunction, save, plan, projected, state[0], state[1], weights.w_hh,
                            weights.w_hr, weights.ln_hh, weights.ln_c_weight, weights.ln_c_bias,
