@@ -16,7 +16,7 @@ import torch
 
 import rnnkit.nn as rn
 from rnnkit.nn.activations import ACTIVATIONS
-from rnnkit.nn.kernels import bptt, products
+from rnnkit.nn.kernels import bptt, fused_loop, products
 
 T, B, I, H = 5, 3, 4, 6
 LENGTHS = torch.tensor([5, 2, 4])
@@ -285,3 +285,22 @@ def test_times_grad_equals_factor_times_grad_from_output(name):
     out = torch.empty_like(y)
     bptt._times_grad(activation, factor, y, out=out)
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-15)
+
+
+PYTHON_LOOP_CASES = [
+    (kind, name, 2, True, False, True, train)
+    for kind in LAYERS
+    for name in ("default", "relu", "hard_sigmoid", "hard_sigmoid_v2", "layer_norm",
+                 "recurrent_dropout", "flexible", "reset_before", "no_bias", "weight_drop")
+    for train in (True, False)
+    if _applies(kind, OPTIONS[name])
+]
+
+
+@pytest.mark.parametrize("case", PYTHON_LOOP_CASES, ids=[_ids(c) for c in PYTHON_LOOP_CASES])
+def test_bptt_python_loop_matches_reference_where_the_compiled_loops_would_run(case,
+                                                                                monkeypatch):
+    # The sweep above runs these configurations through the compiled loops (fused_loop) when
+    # they are available; the Python loop still serves every larger layer.
+    monkeypatch.setattr(fused_loop, "serves", lambda *args, **kwargs: False)
+    _check(*case)

@@ -1,5 +1,5 @@
-"""The bptt kernel's compiled time loops (``rnnkit.nn.kernels.fused_loop``) for the GRU and the
-vanilla RNN: equal to the reference loop in outputs and every gradient, gradcheck in float64,
+"""The bptt kernel's compiled time loops (``rnnkit.nn.kernels.fused_loop``) for the vanilla RNN,
+the GRU and the LSTM: equal to the reference loop in outputs and every gradient, gradcheck in float64,
 served exactly where documented, and a quiet fallback to the Python loop when they cannot be
 built. Each parity test records the compiled calls it made, so it cannot pass on the Python loop.
 """
@@ -15,13 +15,19 @@ from rnnkit.nn.kernels import choose_impl, fused_loop
 
 T, I, H = 6, 5, 7
 TOLERANCE = 1e-5
-LAYERS = {"rnn": rn.RNN, "gru": rn.GRU}
+LAYERS = {"rnn": rn.RNN, "gru": rn.GRU, "lstm": rn.LSTM}
+FLEXIBLE = {"recurrent_activation": "hard_sigmoid", "layer_norm": True, "recurrent_dropout": 0.25}
 SERVED = [
     ("rnn", {}), ("rnn", {"activation": "relu"}), ("rnn", {"bias": False}),
     ("gru", {}), ("gru", {"reset_after": False}), ("gru", {"bias": False}),
     ("gru", {"reset_after": False, "bias": False}),
+    ("lstm", {}), ("lstm", FLEXIBLE), ("lstm", {"layer_norm": True, "bias": False}),
+    ("lstm", {"recurrent_activation": "hard_sigmoid_v2", "recurrent_dropout": 0.3}),
     ("gru", {"input_dropout": 0.3, "weight_drop": 0.3}),  # both act outside the loop
+    ("lstm", {"input_dropout": 0.3, "weight_drop": 0.3, "unit_forget_bias": True}),
 ]
+DETERMINISTIC = [case for case in SERVED if "input_dropout" not in case[1]
+                 and "recurrent_dropout" not in case[1]]
 
 needs_compiled = pytest.mark.skipif(
     fused_loop.module() is None,
@@ -63,14 +69,33 @@ def _pair(kind, option, bidirectional=True, dtype=torch.float32):
     return reference, fast
 
 
-def _run(layer, x, h_0):
-    x, h_0 = x.clone().requires_grad_(), h_0.clone().requires_grad_()
-    torch.manual_seed(11)  # the same input-dropout and weight-drop masks for both
-    output, h_n = layer(x, h_0)
+def _state(kind, count, batch, generator, dtype=torch.float32):
+    """A random initial state: ``h_0``, or ``(h_0, c_0)`` for the LSTM; each (count, B, H)."""
+    draws = [torch.randn(count, batch, H, generator=generator, dtype=dtype)
+             for _ in range(2 if kind == "lstm" else 1)]
+    return draws
+
+
+def _run(layer, x, state):
+    x = x.clone().requires_grad_()
+    state = [tensor.clone().requires_grad_() for tensor in state]
+    torch.manual_seed(11)  # the same dropout and weight-drop masks for both kernels
+    output, final = layer(x, tuple(state) if len(state) == 2 else state[0])
+    finals = list(final) if isinstance(final, tuple) else [final]
     probe = torch.Generator().manual_seed(3)
     loss = (output * torch.randn(output.shape, generator=probe)).sum()
-    loss = loss + (h_n * torch.randn(h_n.shape, generator=probe)).sum()
-    return output, h_n, torch.autograd.grad(loss, [x, h_0, *layer.parameters()])
+    for tensor in finals:
+        loss = loss + (tensor * torch.randn(tensor.shape, generator=probe)).sum()
+    return [output, *finals], torch.autograd.grad(loss, [x, *state, *layer.parameters()])
+
+
+def _assert_same(run_a, run_b):
+    (values_a, grads_a), (values_b, grads_b) = run_a, run_b
+    for a, b in zip(values_a, values_b, strict=True):
+        torch.testing.assert_close(b, a, rtol=TOLERANCE, atol=TOLERANCE)
+    for a, b in zip(grads_a, grads_b, strict=True):
+        atol = TOLERANCE * max(1.0, float(a.abs().max()))  # summed gradients reach tens
+        torch.testing.assert_close(b, a, rtol=TOLERANCE, atol=atol)
 
 
 @needs_compiled
@@ -80,33 +105,42 @@ def test_compiled_loops_match_the_reference(kind, option, batch, recorder):
     reference, fast = _pair(kind, option)
     generator = torch.Generator().manual_seed(1)
     x = torch.randn(T, batch, I, generator=generator)
-    h_0 = torch.randn(4, batch, H, generator=generator)
-    out_a, h_a, grads_a = _run(reference, x, h_0)
-    out_b, h_b, grads_b = _run(fast, x, h_0)
+    state = _state(kind, 4, batch, generator)
+    run_a, run_b = _run(reference, x, state), _run(fast, x, state)
     assert recorder.calls.count(f"{kind}_forward") == 4  # 2 layers × 2 directions
     assert recorder.calls.count(f"{kind}_backward") == 4
-    torch.testing.assert_close(out_b, out_a, rtol=TOLERANCE, atol=TOLERANCE)
-    torch.testing.assert_close(h_b, h_a, rtol=TOLERANCE, atol=TOLERANCE)
-    for a, b in zip(grads_a, grads_b, strict=True):
-        atol = TOLERANCE * max(1.0, float(a.abs().max()))
-        torch.testing.assert_close(b, a, rtol=TOLERANCE, atol=atol)
+    _assert_same(run_a, run_b)
 
 
 @needs_compiled
-@pytest.mark.parametrize(("kind", "option"), SERVED[:7], ids=[f"{k}-{o}" for k, o in SERVED[:7]])
+@pytest.mark.parametrize("option", [{}, FLEXIBLE], ids=["standard", "flexible"])
+def test_the_lstm_loop_serves_any_batch(option, recorder):
+    reference, fast = _pair("lstm", option)
+    generator = torch.Generator().manual_seed(4)
+    x = torch.randn(T, 3 * fused_loop.MAX_BATCH, I, generator=generator)
+    state = _state("lstm", 4, x.shape[1], generator)
+    run_a, run_b = _run(reference, x, state), _run(fast, x, state)
+    assert recorder.calls.count("lstm_backward") == 4
+    _assert_same(run_a, run_b)
+
+
+@needs_compiled
+@pytest.mark.parametrize(("kind", "option"), DETERMINISTIC,
+                         ids=[f"{k}-{o}" for k, o in DETERMINISTIC])
 def test_compiled_loops_pass_gradcheck_in_float64(kind, option, recorder):
     _, layer = _pair(kind, option, bidirectional=False, dtype=torch.float64)
     generator = torch.Generator().manual_seed(2)
     x = torch.randn(4, 2, I, dtype=torch.float64, generator=generator, requires_grad=True)
-    h_0 = torch.randn(2, 2, H, dtype=torch.float64, generator=generator, requires_grad=True)
+    state = [tensor.requires_grad_() for tensor in _state(kind, 2, 2, generator, torch.float64)]
     names = [name for name, _ in layer.named_parameters()]
 
-    def function(x, h_0, *parameters):
-        state = dict(zip(names, parameters, strict=True))
-        output, h_n = torch.func.functional_call(layer, state, (x, h_0))
-        return output, h_n
+    def function(x, *tensors):
+        hx = tuple(tensors[:len(state)]) if kind == "lstm" else tensors[0]
+        parameters = dict(zip(names, tensors[len(state):], strict=True))
+        output, final = torch.func.functional_call(layer, parameters, (x, hx))
+        return (output, *final) if kind == "lstm" else (output, final)
 
-    assert torch.autograd.gradcheck(function, (x, h_0, *layer.parameters()))
+    assert torch.autograd.gradcheck(function, (x, *state, *layer.parameters()))
     assert f"{kind}_backward" in recorder.calls
 
 
@@ -133,13 +167,18 @@ def test_nan_in_the_input_stays_nan(activation, recorder):
     ("gru", {}, {"lengths": torch.tensor([6, 3])}),
     ("gru", {}, {"batch": fused_loop.MAX_BATCH + 1}),
     ("gru", {}, {"dtype": torch.bfloat16}),
-    ("lstm", {}, {}),
+    ("lstm", {"proj_size": 3}, {}),
+    ("lstm", {"peephole": True}, {}),
+    ("lstm", {"zoneout": 0.2}, {}),
+    ("lstm", {"activation": "softsign"}, {}),
+    ("lstm", {}, {"lengths": torch.tensor([6, 3])}),
+    ("lstm", {}, {"hidden": 256}),  # W_hh of LSTM_MAX_WEIGHT elements
 ])
 def test_the_python_loop_runs_what_the_compiled_loops_do_not_serve(kind, option, call,
                                                                      recorder):
     layer_type = {"rnn": rn.RNN, "gru": rn.GRU, "lstm": rn.LSTM}[kind]
     dtype = call.get("dtype", torch.float32)
-    layer = layer_type(I, H, impl="bptt", dtype=dtype, **option).train()
+    layer = layer_type(I, call.get("hidden", H), impl="bptt", dtype=dtype, **option).train()
     x = torch.randn(T, call.get("batch", 2), I, dtype=dtype)
     output, _ = layer(x, lengths=call.get("lengths"))
     output.sum().backward()
@@ -150,14 +189,10 @@ def test_without_the_compiled_loops_bptt_runs_its_python_loop(monkeypatch):
     monkeypatch.setattr(fused_loop, "_loaded", {"module": None})
     monkeypatch.setattr(fused_loop, "_reason", ["a test said so"])
     assert fused_loop.unavailable_reason() == "a test said so"
-    reference, fast = _pair("gru", {})
-    x, h_0 = torch.randn(T, 1, I), torch.randn(4, 1, H)
-    out_a, h_a, grads_a = _run(reference, x, h_0)
-    out_b, h_b, grads_b = _run(fast, x, h_0)
-    torch.testing.assert_close(out_b, out_a, rtol=TOLERANCE, atol=TOLERANCE)
-    torch.testing.assert_close(h_b, h_a, rtol=TOLERANCE, atol=TOLERANCE)
-    for a, b in zip(grads_a, grads_b, strict=True):
-        torch.testing.assert_close(b, a, rtol=TOLERANCE, atol=TOLERANCE)
+    for kind, option in (("gru", {}), ("lstm", FLEXIBLE)):
+        reference, fast = _pair(kind, option)
+        x, state = torch.randn(T, 1, I), _state(kind, 4, 1, torch.Generator().manual_seed(5))
+        _assert_same(_run(reference, x, state), _run(fast, x, state))
 
 
 def test_the_environment_variable_skips_compiling(monkeypatch):
@@ -181,12 +216,13 @@ def test_a_failed_build_warns_once_and_falls_back(monkeypatch, tmp_path):
     monkeypatch.setattr(cpp_extension, "load", broken_build)
     monkeypatch.setattr(fused_loop, "_loaded", {})
     monkeypatch.setattr(fused_loop, "_reason", [])
-    with pytest.warns(RuntimeWarning, match="could not be compiled.*no compiler here"):
+    with pytest.warns(RuntimeWarning, match="could not be built.*no compiler here"):
         assert fused_loop.module() is None
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert fused_loop.module() is None  # asked again: no second attempt, no second warning
-    assert not fused_loop.serves(rn.GRU(I, H).config.cell, "cpu", torch.float32, 1, True)
+    assert not fused_loop.serves(rn.GRU(I, H).config.cell, "cpu", torch.float32, 1,
+                                 masked=False, keeps=False, norm_hh=False)
 
 
 @needs_compiled
@@ -201,3 +237,17 @@ def test_auto_runs_the_compiled_loops_for_small_batch_inference(kind, monkeypatc
     assert choose_impl(config, "auto", False, "cpu", False, 1, torch.float16) == "native"
     assert choose_impl(config, "auto", False, "cuda", False, 1) == "native"
     assert choose_impl(rn.LSTM(8, 128).config, "auto", False, "cpu", False, 1) == "native"
+
+
+@needs_compiled
+@pytest.mark.parametrize(("kind", "option"), [("rnn", {}), ("gru", {"reset_after": False}),
+                                              ("lstm", FLEXIBLE)], ids=["rnn", "gru", "lstm"])
+def test_inference_without_autograd_reuses_one_step_of_buffers(kind, option, recorder):
+    reference, fast = _pair(kind, option)
+    reference.eval(), fast.eval()
+    x = torch.randn(T, 2, I)
+    with torch.no_grad():
+        expected, _ = reference(x)
+        got, _ = fast(x)
+    assert recorder.calls.count(f"{kind}_forward") == 4
+    torch.testing.assert_close(got, expected, rtol=TOLERANCE, atol=TOLERANCE)

@@ -71,13 +71,27 @@ def test_gate_norm_computes_only_the_gradients_asked_for(needs):
 
 
 def test_gate_norm_sums_the_gain_gradient_in_float32_for_bfloat16(monkeypatch):
-    monkeypatch.setattr(gate_norm_module, "CHUNK_ELEMENTS", G * H)  # one row per chunk
-    pre, gain, shift = (t.detach().to(torch.bfloat16).requires_grad_() for t in _inputs(True))
-    probe = torch.randn(T, B, G * H).to(torch.bfloat16)
-    (d_gain,) = torch.autograd.grad((gate_norm(pre, gain, G, shift) * probe).sum(), gain)
+    # 4,096 rows: a running sum in bfloat16 (8 bits of mantissa) drifts by several percent
+    # there (checked below on the same terms); float32 accumulation stays near bfloat16's
+    # rounding of the result. Every input is drawn from a seeded generator.
+    monkeypatch.setattr(gate_norm_module, "CHUNK_ELEMENTS", 16 * G * H)  # many chunks
+    generator = torch.Generator().manual_seed(0)
+    pre = torch.randn(64, 64, G * H, generator=generator).to(torch.bfloat16).requires_grad_()
+    gain = (1 + 0.1 * torch.randn(G * H, generator=generator)).to(torch.bfloat16)
+    probe = torch.randn(64, 64, G * H, generator=generator).to(torch.bfloat16)
+    (d_gain,) = torch.autograd.grad((gate_norm(pre, gain.requires_grad_(), G) * probe).sum(), gain)
     exact = pre.double().unflatten(-1, (G, H))
     normed = ((exact - exact.mean(-1, keepdim=True))
               / (exact.var(-1, unbiased=False, keepdim=True) + 1e-5).sqrt()).flatten(-2)
-    expected = (probe.double() * normed).sum((0, 1))
+    terms = probe.double() * normed  # (64, 64, G*H)
+    expected = terms.sum((0, 1))
+
+    def relative_error(value):
+        return float((value.double() - expected).abs().max() / expected.abs().max())
+
+    bfloat16_sum = torch.zeros(G * H, dtype=torch.bfloat16)
+    for row in terms.to(torch.bfloat16).reshape(-1, G * H):
+        bfloat16_sum += row
     assert d_gain.dtype == torch.bfloat16
-    torch.testing.assert_close(d_gain.double(), expected, rtol=2e-2, atol=2e-2)
+    assert relative_error(bfloat16_sum) > 0.03  # 0.055: the check below tells the two apart
+    assert relative_error(d_gain) < 0.01  # 0.003

@@ -102,7 +102,8 @@ def fused_inference(config: LayerConfig, device_type: str, builds_graph: bool,
     return (config.cell.kind in ("gru", "rnn") and not builds_graph and not has_lengths
             and batch_size <= FUSED_INFERENCE_MAX_BATCH
             and not torch.is_autocast_enabled(device_type)
-            and fused_loop.serves(config.cell, device_type, dtype, batch_size, simple=True))
+            and fused_loop.serves(config.cell, device_type, dtype, batch_size, masked=False,
+                                     keeps=False, norm_hh=False))
 
 
 def choose_impl(config: LayerConfig, impl: str, return_gates: bool,

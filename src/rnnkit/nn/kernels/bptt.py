@@ -31,9 +31,10 @@ in every page (21 ms for 52 MB against 2 ms to refill one, ``benchmarks/bench_al
 more than the per-step work it would save. The GRU with layer norm still builds ``d(W_hh ·)``
 and its normalised values whole.
 
-For the GRU and the vanilla RNN at small batch, when nothing but the equations runs inside the
-loop (no layer norm on ``W_hh h``, no recurrent dropout, no zoneout, no variable lengths), both
-loops run compiled instead (``fused_loop``: ``_Plan.fused``); the rest of the kernel is the same.
+Where ``fused_loop`` serves the configuration (``_Plan.fused``: the GRU and the vanilla RNN at
+small batch with nothing but the equations in the loop; the LSTM without zoneout, lengths,
+peephole or projection, at H < 256), both loops run compiled instead; the rest of the kernel
+is the same.
 
 Zoneout and variable lengths are one mechanism here: the carried state is
 ``h_t = lerp(h̃_t, h_{t-1}, keep_t)`` with ``keep_t = 1 - running_t ⊙ (1 - zoneout_t)`` (a
@@ -297,6 +298,8 @@ def _prev_inputs(plan: _Plan, h_all: Tensor) -> Tensor:
 
 
 def _lstm_forward(plan, x_proj, h_0, c_0, w_hh, w_hr, ln_hh, ln_c_w, ln_c_b, w_ci, w_cf, w_co):
+    if plan.fused:
+        return _lstm_forward_fused(plan, x_proj, h_0, c_0, w_hh, ln_hh, ln_c_w, ln_c_b)
     cell, save = plan.cell, plan.save
     steps, batch, _ = x_proj.shape
     hidden, out_size = cell.hidden_size, h_0.shape[-1]
@@ -361,6 +364,56 @@ def _lstm_forward(plan, x_proj, h_0, c_0, w_hh, w_hr, ln_hh, ln_c_w, ln_c_b, w_c
     return h_all, c_all, saved, (rec_stats, c_stats)
 
 
+def _lstm_forward_fused(plan, x_proj, h_0, c_0, w_hh, ln_hh, ln_c_w, ln_c_b):
+    """``_lstm_forward`` by the compiled loop (no projection, peephole or keep weights); the
+    layer-norm statistics are tensors here, ``(T, B, 4, 2)`` and ``(T, B, 2)`` of
+    ``(mean, 1/σ)``."""
+    steps, batch, _ = x_proj.shape
+    hidden = plan.cell.hidden_size
+    kept = steps if plan.save else 1  # per-step buffers: every step, or one reused
+    gates = x_proj.contiguous()  # (T, B, 4H): the projection, then the activated gates
+    h_all = x_proj.new_empty(steps + 1, batch, hidden)  # (T+1, B, H)
+    c_all = x_proj.new_empty(steps + 1, batch, hidden)
+    h_all[0], c_all[0] = h_0, c_0
+    act_c = x_proj.new_empty(kept, batch, hidden)  # act(LN_c(c̃))
+    rec_raw = rec_stats = c_stats = None
+    if ln_hh is not None:
+        rec_raw = x_proj.new_empty(kept, batch, 4 * hidden)  # W_hh h_in
+        rec_stats = x_proj.new_empty(kept, batch, 4, 2)
+    if ln_c_w is not None:
+        c_stats = x_proj.new_empty(kept, batch, 2)
+    mask = plan.recurrent_mask
+    fused_loop.module().lstm_forward(
+        gates, h_all, c_all, act_c, w_hh.contiguous(), None if mask is None else mask.contiguous(),
+        ln_hh, rec_raw, rec_stats, ln_c_w, ln_c_b, c_stats,
+        fused_loop.GATE_KINDS[builtin_name(plan.cell.recurrent_activation)], LAYER_NORM_EPS)
+    saved = (gates, h_all, c_all, None, act_c, None, rec_raw)
+    return h_all, c_all, saved, (rec_stats, c_stats)
+
+
+def _lstm_backward_fused(ctx, d_trace, d_c_n):
+    """``_lstm_backward`` by the compiled loop: the loop returns ``d pre`` and the gradients
+    it accumulates (layer-norm gains, ``W_hh``'s through the norm); the rest is one product."""
+    plan = ctx.plan
+    (w_hh, _, ln_hh, ln_c_w, ln_c_b, _, _, _, gates, h_all, c_all, _, act_c, _,
+     rec_raw) = ctx.saved_tensors
+    rec_stats, c_stats = ctx.stats
+    needs = ctx.needs_input_grad
+    mask = plan.recurrent_mask
+    d_pre = torch.empty_like(gates)  # (T, B, 4H)
+    dh, dc, d_gain, d_w_hh, d_ln_c_w, d_ln_c_b = fused_loop.module().lstm_backward(
+        gates, h_all, c_all, act_c, w_hh.contiguous(), None if mask is None else mask.contiguous(),
+        ln_hh, rec_raw, rec_stats, ln_c_w, ln_c_b, c_stats, d_trace.contiguous(),
+        d_c_n.contiguous(), d_pre,
+        fused_loop.GATE_KINDS[builtin_name(plan.cell.recurrent_activation)], bool(needs[4]))
+    if ln_hh is None:
+        d_gain = None
+        d_w_hh = _rows(d_pre).t().mm(_rows(_prev_inputs(plan, h_all))) if needs[4] else None
+    if ln_c_w is None:
+        d_ln_c_w = d_ln_c_b = None
+    return (None, d_pre, dh, dc, d_w_hh, None, d_gain, d_ln_c_w, d_ln_c_b, None, None, None)
+
+
 def _lstm_coefficients(cell, gates, c_all, c_new, act_c):
     """Per-step factors ``d pre / d c̃`` (i, f, g) and ``d pre_o / d m``, and ``d m / d c_out``."""
     hidden = cell.hidden_size
@@ -375,6 +428,8 @@ def _lstm_coefficients(cell, gates, c_all, c_new, act_c):
 
 
 def _lstm_backward(ctx, d_trace, d_c_n):
+    if ctx.plan.fused:
+        return _lstm_backward_fused(ctx, d_trace, d_c_n)
     plan, cell = ctx.plan, ctx.plan.cell
     (w_hh, w_hr, ln_hh, ln_c_w, ln_c_b, w_ci, w_cf, w_co, gates, h_all, c_all, c_new, act_c,
      mixed, rec_raw) = ctx.saved_tensors
@@ -800,16 +855,12 @@ def _plan(cell: CellConfig, noise: DirectionNoise, lengths: Tensor | None, like:
         steps = torch.arange(like.shape[0], device=like.device).unsqueeze(1)  # (T, 1)
         running = (steps < lengths.unsqueeze(0)).unsqueeze(-1).to(like.dtype)  # (T, B, 1)
     keep_h = _keep(noise.zoneout_h, running)
-    simple = noise.recurrent_mask is None and keep_h is None and not norm_hh
-    return _Plan(
-        cell=cell,
-        recurrent_mask=noise.recurrent_mask,
-        keep_h=keep_h,
-        keep_c=_keep(noise.zoneout_c, running) if cell.kind == "lstm" else None,
-        running=running,
-        save=save,
-        fused=fused_loop.serves(cell, like.device.type, like.dtype, like.shape[1], simple),
-    )
+    keep_c = _keep(noise.zoneout_c, running) if cell.kind == "lstm" else None
+    fused = fused_loop.serves(cell, like.device.type, like.dtype, like.shape[1],
+                              masked=noise.recurrent_mask is not None,
+                              keeps=keep_h is not None or keep_c is not None, norm_hh=norm_hh)
+    return _Plan(cell=cell, recurrent_mask=noise.recurrent_mask, keep_h=keep_h, keep_c=keep_c,
+                 running=running, save=save, fused=fused)
 
 
 def _call(function, save: bool, *arguments):

@@ -1,5 +1,5 @@
-// The time loops of the vanilla RNN and the GRU for the bptt kernel, each step's product and
-// pointwise equations written out as plain loops (see fused_loop.py for when they run).
+// The time loops of the vanilla RNN, the GRU and the LSTM for the bptt kernel, each step written
+// out as plain loops around its products (see fused_loop.py for what each serves, and why).
 //
 // Shapes: T steps, B batch, H hidden. Every tensor is contiguous, row-major:
 //   x_proj / gates (T, B, G*H), h_all (T+1, B, H), w_hh (G*H, H), d_trace (T+1, B, H).
@@ -9,7 +9,8 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
+#include <algorithm>
+#include <bit>
 #include <vector>
 
 namespace {
@@ -99,9 +100,7 @@ inline float exp_of(float x) {
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
   const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+  return p * std::bit_cast<float>(bits);
 }
 
 inline double exp_of(double x) { return std::exp(x); }
@@ -237,12 +236,14 @@ void gru_forward_typed(torch::Tensor& gates, torch::Tensor& h_all, const torch::
       T* gb = gt + b * 3 * hidden;
       const T* hb = h_prev + b * hidden;
       const T* rnb = rnt + b * hidden;
-      const T* nb = rec + b * 3 * hidden + 2 * hidden;
+      T* nb = rec + b * 3 * hidden + 2 * hidden;  // what n adds to x_n
+      if (reset_after) {
+        for (int64_t i = 0; i < hidden; ++i) nb[i] = gb[i] * rnb[i];  // r ⊙ (W_hn h + b_hn)
+      }
       T* out = h_next + b * hidden;
 #pragma omp simd
       for (int64_t i = 0; i < hidden; ++i) {
-        const T pre_n = gb[2 * hidden + i] + (reset_after ? gb[i] * rnb[i] : nb[i]);
-        const T n = tanh_of(pre_n);
+        const T n = tanh_of(gb[2 * hidden + i] + nb[i]);
         const T z = gb[hidden + i];
         gb[2 * hidden + i] = n;
         out[i] = n + z * (hb[i] - n);
@@ -331,6 +332,299 @@ void gru_backward_typed(const torch::Tensor& gates, const torch::Tensor& h_all,
 }
 
 // ---------------------------------------------------------------------------------------------
+// LSTM, gates i, f, g, o; products by torch (any batch), everything else element by element:
+//   a = W_hh (h ⊙ mask)                           [mask: variational recurrent dropout]
+//   pre = x_proj + LN_hh(a) ⊙ gain  (or x_proj + a without layer norm; LN per gate block)
+//   i, f, o = σ(pre), g = tanh(pre), c' = f ⊙ c + i ⊙ g, h' = o ⊙ tanh(LN_c(c') ⊙ w_c + b_c)
+// σ is the recurrent activation: 0 sigmoid, 1 hard_sigmoid (relu6(x + 3) / 6), 2
+// hard_sigmoid_v2 (clip(0.2 x + 0.5, 0, 1)). Layer-norm statistics are (mean, 1/σ) pairs.
+
+template <typename T>
+inline T gate_of(T x, int64_t kind) {
+  if (kind == 0) return sigmoid(x);
+  const T y = kind == 1 ? (x + T(3)) / T(6) : T(0.2) * x + T(0.5);
+  return y < T(0) ? T(0) : (y > T(1) ? T(1) : y);
+}
+
+template <typename T>
+inline T gate_slope(T y, int64_t kind) {  // σ'(x) from y = σ(x)
+  if (kind == 0) return y * (T(1) - y);
+  const bool inside = y > T(0) && y < T(1);
+  return inside ? (kind == 1 ? T(1) / T(6) : T(0.2)) : T(0);
+}
+
+// (mean, 1/σ) of n values; the biased variance, as torch's layer norm.
+template <typename T>
+void moments(const T* x, int64_t n, T eps, T* stats) {
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t k = 0; k < n; ++k) sum += x[k];
+  const T mean = sum / T(n);
+  T squares = 0;
+#pragma omp simd reduction(+ : squares)
+  for (int64_t k = 0; k < n; ++k) squares += (x[k] - mean) * (x[k] - mean);
+  stats[0] = mean;
+  stats[1] = T(1) / std::sqrt(squares / T(n) + eps);
+}
+
+// d x through x̂ = (x - mean) / σ, given d x̂: (d x̂ - mean(d x̂) - x̂ ⊙ mean(d x̂ ⊙ x̂)) / σ.
+// xhat holds x̂ on entry and d x on return.
+template <typename T>
+void norm_backward(const T* d_xhat, T* xhat, int64_t n, T rstd) {
+  T sum = 0, dot = 0;
+#pragma omp simd reduction(+ : sum, dot)
+  for (int64_t k = 0; k < n; ++k) {
+    sum += d_xhat[k];
+    dot += d_xhat[k] * xhat[k];
+  }
+  const T mean_d = sum / T(n), mean_dot = dot / T(n);
+#pragma omp simd
+  for (int64_t k = 0; k < n; ++k) xhat[k] = rstd * (d_xhat[k] - mean_d - xhat[k] * mean_dot);
+}
+
+struct LSTMTensors {
+  torch::Tensor gates, h_all, c_all, act_c, w_hh;  // act_c (T or 1, B, H): tanh(c_out)
+  c10::optional<torch::Tensor> mask, gain, rec_raw, rec_stats, ln_c_w, ln_c_b, c_stats;
+};
+
+template <typename T>
+void lstm_forward_typed(LSTMTensors& a, int64_t gate_kind, double eps_) {
+  const int64_t steps = a.gates.size(0), batch = a.gates.size(1), hidden = a.h_all.size(2);
+  const int64_t width = 4 * hidden, step = batch * hidden;
+  const T eps = T(eps_);
+  const bool norm_hh = a.gain.has_value(), norm_c = a.ln_c_w.has_value();
+  const bool keep = a.act_c.size(0) == steps;  // every step saved for a backward
+  const torch::Tensor w_t = a.w_hh.t();
+  torch::Tensor h_in = a.mask.has_value() ? torch::empty({batch, hidden}, a.h_all.options())
+                                          : torch::Tensor();
+  T* g = a.gates.data_ptr<T>();
+  T* h = a.h_all.data_ptr<T>();
+  T* c = a.c_all.data_ptr<T>();
+  T* act_c = a.act_c.data_ptr<T>();
+  const T* gain = norm_hh ? a.gain->data_ptr<T>() : nullptr;
+  const T* cw = norm_c ? a.ln_c_w->data_ptr<T>() : nullptr;
+  const T* cb = norm_c ? a.ln_c_b->data_ptr<T>() : nullptr;
+  for (int64_t t = 0; t < steps; ++t) {
+    const int64_t saved = keep ? t : 0;
+    torch::Tensor state = a.h_all[t];
+    if (a.mask.has_value()) {
+      at::mul_out(h_in, state, *a.mask);
+      state = h_in;
+    }
+    torch::Tensor gates_t = a.gates[t];  // (B, 4H), x_proj on entry
+    T* gt = g + t * batch * width;
+    if (norm_hh) {
+      torch::Tensor raw = (*a.rec_raw)[saved];
+      at::mm_out(raw, state, w_t);  // (B, 4H)
+      T* r = raw.data_ptr<T>();
+      T* st = a.rec_stats->data_ptr<T>() + saved * batch * 8;  // (B, 4, 2)
+      for (int64_t b = 0; b < batch; ++b) {
+        for (int64_t k = 0; k < 4; ++k) {
+          const T* rk = r + b * width + k * hidden;
+          T* sk = st + (b * 4 + k) * 2;
+          moments(rk, hidden, eps, sk);
+          T* gk = gt + b * width + k * hidden;
+          const T* gain_k = gain + k * hidden;
+#pragma omp simd
+          for (int64_t j = 0; j < hidden; ++j) gk[j] += (rk[j] - sk[0]) * sk[1] * gain_k[j];
+        }
+      }
+    } else {
+      at::addmm_out(gates_t, gates_t, state, w_t);
+    }
+    const T* c_prev = c + t * step;
+    T* c_next = c + (t + 1) * step;
+    T* h_next = h + (t + 1) * step;
+    T* ac = act_c + saved * step;
+    for (int64_t b = 0; b < batch; ++b) {
+      T* i = gt + b * width;
+      T* f = i + hidden;
+      T* gg = f + hidden;
+      T* o = gg + hidden;
+      const T* cp = c_prev + b * hidden;
+      T* cn = c_next + b * hidden;
+#pragma omp simd
+      for (int64_t j = 0; j < hidden; ++j) {
+        i[j] = gate_of(i[j], gate_kind);
+        f[j] = gate_of(f[j], gate_kind);
+        gg[j] = tanh_of(gg[j]);
+        o[j] = gate_of(o[j], gate_kind);
+        cn[j] = f[j] * cp[j] + i[j] * gg[j];
+      }
+      T* acb = ac + b * hidden;
+      if (norm_c) {
+        T* sc = a.c_stats->data_ptr<T>() + (saved * batch + b) * 2;
+        moments(cn, hidden, eps, sc);
+#pragma omp simd
+        for (int64_t j = 0; j < hidden; ++j) acb[j] = tanh_of((cn[j] - sc[0]) * sc[1] * cw[j] + cb[j]);
+      } else {
+#pragma omp simd
+        for (int64_t j = 0; j < hidden; ++j) acb[j] = tanh_of(cn[j]);
+      }
+      T* hb = h_next + b * hidden;
+#pragma omp simd
+      for (int64_t j = 0; j < hidden; ++j) hb[j] = o[j] * acb[j];
+    }
+  }
+}
+
+// The backward loop: fills d_pre (T, B, 4H) and returns {dh_0, dc_0, d_gain, d_w_hh, d_ln_c_w,
+// d_ln_c_b} (the last four undefined where there is no such parameter; without layer norm on
+// W_hh h the caller forms d_w_hh = d_preᵀ h_in in one product):
+//   d o = dh ⊙ tanh(c_out) ⊙ σ'(o), dc' = dc + LN_c'(dh ⊙ o ⊙ tanh'(c_out)),
+//   d i = dc' ⊙ g ⊙ σ'(i), d f = dc' ⊙ c ⊙ σ'(f), d g = dc' ⊙ i ⊙ tanh'(g), dc_{t-1} = dc' ⊙ f,
+//   d a = LN_hh'(d pre ⊙ gain), dh_{t-1} = d_trace_{t-1} + (d a · W_hh) ⊙ mask.
+template <typename T>
+std::vector<torch::Tensor> lstm_backward_typed(LSTMTensors& a, const torch::Tensor& d_trace,
+                                               const torch::Tensor& d_c_n, torch::Tensor& d_pre,
+                                               int64_t gate_kind, bool need_w_hh) {
+  const int64_t steps = a.gates.size(0), batch = a.gates.size(1), hidden = a.h_all.size(2);
+  const int64_t width = 4 * hidden, step = batch * hidden;
+  const bool norm_hh = a.gain.has_value(), norm_c = a.ln_c_w.has_value();
+  const auto options = a.h_all.options();
+  torch::Tensor dh = d_trace[steps].clone(), dc = d_c_n.clone();
+  torch::Tensor d_gain = norm_hh ? torch::zeros({width}, options) : torch::Tensor();
+  torch::Tensor d_w_hh = norm_hh && need_w_hh ? torch::zeros_like(a.w_hh) : torch::Tensor();
+  torch::Tensor d_cw = norm_c ? torch::zeros({hidden}, options) : torch::Tensor();
+  torch::Tensor d_cb = norm_c ? torch::zeros({hidden}, options) : torch::Tensor();
+  torch::Tensor d_rec = norm_hh ? torch::empty({batch, width}, options) : torch::Tensor();
+  torch::Tensor h_in = a.mask.has_value() ? torch::empty({batch, hidden}, options) : torch::Tensor();
+  torch::Tensor back = torch::empty({batch, hidden}, options);  // d a · W_hh
+  std::vector<T> xhat(std::max(width, hidden)), d_xhat(std::max(width, hidden));
+  const T* g = a.gates.data_ptr<T>();
+  const T* c = a.c_all.data_ptr<T>();
+  const T* act_c = a.act_c.data_ptr<T>();
+  const T* dt = d_trace.data_ptr<T>();
+  const T* gain = norm_hh ? a.gain->data_ptr<T>() : nullptr;
+  const T* cw = norm_c ? a.ln_c_w->data_ptr<T>() : nullptr;
+  const T* mask = a.mask.has_value() ? a.mask->data_ptr<T>() : nullptr;
+  T* dp = d_pre.data_ptr<T>();
+  T* dhp = dh.data_ptr<T>();
+  T* dcp = dc.data_ptr<T>();
+  T* d_gain_p = norm_hh ? d_gain.data_ptr<T>() : nullptr;
+  T* d_cw_p = norm_c ? d_cw.data_ptr<T>() : nullptr;
+  T* d_cb_p = norm_c ? d_cb.data_ptr<T>() : nullptr;
+  T* backp = back.data_ptr<T>();
+  for (int64_t t = steps - 1; t >= 0; --t) {
+    const T* gt = g + t * batch * width;
+    T* dpt = dp + t * batch * width;
+    for (int64_t b = 0; b < batch; ++b) {
+      const T* i = gt + b * width;
+      const T* f = i + hidden;
+      const T* gg = f + hidden;
+      const T* o = gg + hidden;
+      const T* ac = act_c + t * step + b * hidden;
+      const T* cp = c + t * step + b * hidden;
+      const T* cn = c + (t + 1) * step + b * hidden;
+      T* di = dpt + b * width;
+      T* df = di + hidden;
+      T* dg = df + hidden;
+      T* dov = dg + hidden;
+      T* dhb = dhp + b * hidden;
+      T* dcb = dcp + b * hidden;
+      T* d_c_out = d_xhat.data();
+#pragma omp simd
+      for (int64_t j = 0; j < hidden; ++j) {
+        dov[j] = dhb[j] * ac[j] * gate_slope(o[j], gate_kind);
+        d_c_out[j] = dhb[j] * o[j] * (T(1) - ac[j] * ac[j]);
+      }
+      if (norm_c) {
+        const T* sc = a.c_stats->data_ptr<T>() + (t * batch + b) * 2;
+        T* x = xhat.data();
+#pragma omp simd
+        for (int64_t j = 0; j < hidden; ++j) {
+          x[j] = (cn[j] - sc[0]) * sc[1];
+          d_cw_p[j] += d_c_out[j] * x[j];
+          d_cb_p[j] += d_c_out[j];
+          d_c_out[j] *= cw[j];
+        }
+        norm_backward(d_c_out, x, hidden, sc[1]);
+#pragma omp simd
+        for (int64_t j = 0; j < hidden; ++j) dcb[j] += x[j];
+      } else {
+#pragma omp simd
+        for (int64_t j = 0; j < hidden; ++j) dcb[j] += d_c_out[j];
+      }
+#pragma omp simd
+      for (int64_t j = 0; j < hidden; ++j) {
+        const T d = dcb[j];
+        di[j] = d * gg[j] * gate_slope(i[j], gate_kind);
+        df[j] = d * cp[j] * gate_slope(f[j], gate_kind);
+        dg[j] = d * i[j] * (T(1) - gg[j] * gg[j]);
+        dcb[j] = d * f[j];
+      }
+    }
+    torch::Tensor d_a;
+    torch::Tensor state = a.h_all[t];
+    if (a.mask.has_value()) {
+      at::mul_out(h_in, state, *a.mask);
+      state = h_in;
+    }
+    if (norm_hh) {
+      const T* raw = a.rec_raw->data_ptr<T>() + t * batch * width;
+      const T* st = a.rec_stats->data_ptr<T>() + t * batch * 8;
+      T* dr = d_rec.data_ptr<T>();
+      for (int64_t b = 0; b < batch; ++b) {
+        for (int64_t k = 0; k < 4; ++k) {
+          const T* rk = raw + b * width + k * hidden;
+          const T* sk = st + (b * 4 + k) * 2;
+          const T* dk = dpt + b * width + k * hidden;
+          const T* gain_k = gain + k * hidden;
+          T* d_gain_k = d_gain_p + k * hidden;
+          T* x = dr + b * width + k * hidden;
+          T* dx = d_xhat.data();
+#pragma omp simd
+          for (int64_t j = 0; j < hidden; ++j) {
+            x[j] = (rk[j] - sk[0]) * sk[1];
+            d_gain_k[j] += dk[j] * x[j];
+            dx[j] = dk[j] * gain_k[j];
+          }
+          norm_backward(dx, x, hidden, sk[1]);
+        }
+      }
+      d_a = d_rec;
+      if (need_w_hh) d_w_hh.addmm_(d_rec.t(), state);
+    } else {
+      d_a = d_pre[t];
+    }
+    at::mm_out(back, d_a, a.w_hh);  // (B, H)
+    const T* dtt = dt + t * step;
+#pragma omp simd
+    for (int64_t k = 0; k < step; ++k) {
+      dhp[k] = dtt[k] + (mask ? backp[k] * mask[k] : backp[k]);
+    }
+  }
+  return {dh, dc, d_gain, d_w_hh, d_cw, d_cb};
+}
+
+LSTMTensors lstm_tensors(torch::Tensor gates, torch::Tensor h_all, torch::Tensor c_all,
+                         torch::Tensor act_c, torch::Tensor w_hh,
+                         c10::optional<torch::Tensor> mask, c10::optional<torch::Tensor> gain,
+                         c10::optional<torch::Tensor> rec_raw,
+                         c10::optional<torch::Tensor> rec_stats,
+                         c10::optional<torch::Tensor> ln_c_w, c10::optional<torch::Tensor> ln_c_b,
+                         c10::optional<torch::Tensor> c_stats) {
+  LSTMTensors a{gates, h_all, c_all, act_c, w_hh, mask, gain, rec_raw, rec_stats, ln_c_w, ln_c_b,
+                c_stats};
+  check(a.gates, "gates");
+  check(a.h_all, "h_all");
+  check(a.c_all, "c_all");
+  check(a.act_c, "act_c");
+  check(a.w_hh, "w_hh");
+  for (auto* optional : {&a.mask, &a.gain, &a.rec_raw, &a.rec_stats, &a.ln_c_w, &a.ln_c_b,
+                         &a.c_stats}) {
+    if (optional->has_value()) check(**optional, "an optional tensor");
+  }
+  TORCH_CHECK(a.gain.has_value() == a.rec_raw.has_value() &&
+                  a.gain.has_value() == a.rec_stats.has_value(),
+              "fused_loop: gain, rec_raw and rec_stats come together");
+  TORCH_CHECK(a.ln_c_w.has_value() == a.ln_c_b.has_value() &&
+                  a.ln_c_w.has_value() == a.c_stats.has_value(),
+              "fused_loop: ln_c_w, ln_c_b and c_stats come together");
+  return a;
+}
+
+// ---------------------------------------------------------------------------------------------
 // entry points
 
 void rnn_forward(torch::Tensor x_proj, torch::Tensor h_all, torch::Tensor w_hh, bool relu) {
@@ -385,6 +679,38 @@ torch::Tensor gru_backward(torch::Tensor gates, torch::Tensor h_all, torch::Tens
   return dh;
 }
 
+void lstm_forward(torch::Tensor gates, torch::Tensor h_all, torch::Tensor c_all,
+                  torch::Tensor act_c, torch::Tensor w_hh, c10::optional<torch::Tensor> mask,
+                  c10::optional<torch::Tensor> gain, c10::optional<torch::Tensor> rec_raw,
+                  c10::optional<torch::Tensor> rec_stats, c10::optional<torch::Tensor> ln_c_w,
+                  c10::optional<torch::Tensor> ln_c_b, c10::optional<torch::Tensor> c_stats,
+                  int64_t gate_kind, double eps) {
+  LSTMTensors a = lstm_tensors(gates, h_all, c_all, act_c, w_hh, mask, gain, rec_raw, rec_stats,
+                               ln_c_w, ln_c_b, c_stats);
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_forward", [&] {
+    lstm_forward_typed<scalar_t>(a, gate_kind, eps);
+  });
+}
+
+std::vector<torch::Tensor> lstm_backward(
+    torch::Tensor gates, torch::Tensor h_all, torch::Tensor c_all, torch::Tensor act_c,
+    torch::Tensor w_hh, c10::optional<torch::Tensor> mask, c10::optional<torch::Tensor> gain,
+    c10::optional<torch::Tensor> rec_raw, c10::optional<torch::Tensor> rec_stats,
+    c10::optional<torch::Tensor> ln_c_w, c10::optional<torch::Tensor> ln_c_b,
+    c10::optional<torch::Tensor> c_stats, torch::Tensor d_trace, torch::Tensor d_c_n,
+    torch::Tensor d_pre, int64_t gate_kind, bool need_w_hh) {
+  LSTMTensors a = lstm_tensors(gates, h_all, c_all, act_c, w_hh, mask, gain, rec_raw, rec_stats,
+                               ln_c_w, ln_c_b, c_stats);
+  check(d_trace, "d_trace");
+  check(d_c_n, "d_c_n");
+  check(d_pre, "d_pre");
+  std::vector<torch::Tensor> result;
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
+    result = lstm_backward_typed<scalar_t>(a, d_trace, d_c_n, d_pre, gate_kind, need_w_hh);
+  });
+  return result;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -392,4 +718,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("rnn_backward", &rnn_backward, "vanilla RNN backward loop");
   m.def("gru_forward", &gru_forward, "GRU forward loop");
   m.def("gru_backward", &gru_backward, "GRU backward loop");
+  m.def("lstm_forward", &lstm_forward, "LSTM forward loop");
+  m.def("lstm_backward", &lstm_backward, "LSTM backward loop");
 }

@@ -1,19 +1,31 @@
-"""The bptt kernel's time loops for the vanilla RNN and the GRU at small batch, compiled.
+"""The bptt kernel's time loops, compiled: the vanilla RNN and the GRU at small batch, and the
+LSTM (with or without layer norm and recurrent dropout) at any batch.
 
-At batch 1 a step of these cells is a few thousand multiply-adds, and the Python loop's cost is
-the ~10 torch calls a step makes (each a few µs of dispatch, whatever the size), not the
-arithmetic: torch.nn's own GRU/RNN on CPU is the same kind of loop, so the bptt kernel only
-beat it by ~2× there (``benchmarks/results/layers.md``, run F: 0.46–0.68). ``fused_loop.cpp``
-writes each step out as plain loops — the product ``W_hh h`` four weight rows at a time, the
-gate equations element by element — so a step costs its arithmetic. Its plain loops beat torch's
-``mv`` itself at these sizes (one thread, µs, ``W (M, K) · x`` in C++, 2026-11-30): 128 × 128:
-0.9 against 2.9; 384 × 128: 2.7 / 5.4; 512 × 512: 12.4 / 23.1; 1536 × 512: 44 / 66.
+A step of the Python loop is ~10–25 torch calls, each a few µs of dispatch whatever its size.
+At batch 1 that is the whole cost of a GRU/RNN step: torch.nn's own GRU/RNN on CPU is the same
+kind of loop, so the bptt kernel only beat it by ~2× there (``benchmarks/results/layers.md``,
+run F: 0.46–0.68). ``fused_loop.cpp`` writes each step out as plain loops — for the RNN and the
+GRU the product ``W_hh h`` too, four weight rows at a time, which beats torch's ``mv`` at these
+sizes (one thread, µs, ``W (M, K) · x`` in C++, 2026-11-30: 128 × 128: 0.9 against 2.9;
+384 × 128: 2.7 / 5.4; 512 × 512: 12.4 / 23.1; 1536 × 512: 44 / 66). The LSTM's loop leaves
+its products to torch (GEMMs over the batch) and fuses everything between them: the layer norms
+of ``W_hh h`` and of the cell, the gates, the cell update, the recurrent-dropout mask; its
+backward also sums the gains' and ``W_hh``'s gradients through the norm as it goes. The
+flexible LSTM's train step (hard_sigmoid, layer norm, recurrent dropout 0.25) over
+torch.nn.LSTM's, Python loop → compiled (``python benchmarks/bench_kernel_ab.py --base 4eddaf7
+--cell lstm --flex --sizes 32,200,128 32,50,128 128,200,128 128,50,128 --rounds 5``, one
+thread, 2026-11-30): B=32, T=200, H=128: 1.57 → 1.12; B=32, T=50: 1.99 → 1.44; B=128, T=200:
+1.63 → 1.32; B=128, T=50: 1.25 → 1.02.
 
-It serves the configurations whose loop has nothing else in it: no layer norm on ``W_hh h``,
-no recurrent dropout, no zoneout, no variable lengths; built-in activations (RNN tanh or relu;
-GRU sigmoid and tanh, both reset forms); float32 or float64 on CPU; at most
-:data:`MAX_BATCH` sequences. The products over all steps (``dW_hh``, the input projection and
-its gradients) stay with torch, as in the Python loop.
+What each serves (:func:`serves`): float32 or float64 on CPU, nothing per step but the
+equations — no zoneout and no variable lengths (their keep weights), no peephole, no
+projection; built-in activations. RNN (tanh or relu) and GRU (sigmoid/tanh, both reset forms):
+no layer norm on ``W_hh h`` and no recurrent dropout, at most :data:`MAX_BATCH` sequences.
+LSTM: tanh, a recurrent activation in :data:`GATE_KINDS`, layer norm and recurrent dropout
+allowed, ``W_hh`` under :data:`LSTM_MAX_WEIGHT` elements. The products over all steps (the input
+projection and its gradients, ``W_hh``'s gradient without layer norm) stay with torch, as in the
+Python loop. The float32 exponential is a polynomial (``exp_of`` in the source) so the loops
+vectorise; float64 keeps the C library's.
 
 The extension is compiled on first use with ``torch.utils.cpp_extension`` (a C++ compiler and
 ninja; about 30 s, once per machine and version, under ``$XDG_CACHE_HOME/rnnkit``). Without
@@ -45,7 +57,7 @@ loops → the Python loop, ratio to torch.nn at T = 50 (``python benchmarks/benc
 B = 32: RNN 1.04 / 0.87, 1.05 / 0.91; GRU 0.99 / 0.84, 0.96 / 0.86."""
 
 _SOURCE = Path(__file__).with_name("fused_loop.cpp")
-_FLAGS = ["-O3", "-march=native", "-fopenmp-simd"]
+_FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-fno-trapping-math", "-fno-math-errno"]
 _NAME = "rnnkit_fused_loop"
 _DISABLE = "RNNKIT_NO_COMPILE"
 _loaded: dict[str, ModuleType | None] = {}
@@ -69,7 +81,7 @@ def _load() -> ModuleType | None:
 
         directory = _build_directory()
         if not (directory / f"{_NAME}.so").exists():
-            print("rnnkit: compiling the fused RNN/GRU time loops (once, about 30 s)…",
+            print("rnnkit: compiling the recurrent time loops (once, about 30 s)…",
                   file=sys.stderr, flush=True)
         directory.mkdir(parents=True, exist_ok=True)
         return load(name=_NAME, sources=[str(_SOURCE)], extra_cflags=_FLAGS,
@@ -78,8 +90,8 @@ def _load() -> ModuleType | None:
         last_line = (str(error).strip().splitlines() or [""])[-1]
         _reason.append(f"{type(error).__name__}: {last_line}")
         warnings.warn(
-            "rnnkit: the fused RNN/GRU time loops could not be compiled "
-            f"({_reason[-1]}); small-batch GRU/RNN layers run the slower Python loop. "
+            "rnnkit: the compiled recurrent time loops could not be built "
+            f"({_reason[-1]}); the bptt kernel runs its slower Python loop. "
             f"Set {_DISABLE}=1 to skip the attempt.", RuntimeWarning, stacklevel=3)
         return None
 
@@ -96,20 +108,32 @@ def unavailable_reason() -> str | None:
     return _reason[-1] if module() is None else None
 
 
-def serves(cell: CellConfig, device_type: str, dtype: torch.dtype, batch_size: int,
-           simple: bool) -> bool:
-    """Whether the compiled loops run a direction of ``batch_size`` sequences: ``simple`` says
-    its pass has no recurrent mask, no keep weights (zoneout, lengths) and no layer norm on
-    ``W_hh h``. Asking compiles the extension the first time a call could use it."""
-    if not simple or device_type != "cpu" or batch_size > MAX_BATCH:
-        return False
-    if dtype not in (torch.float32, torch.float64):
+GATE_KINDS = {"sigmoid": 0, "hard_sigmoid": 1, "hard_sigmoid_v2": 2}
+"""The LSTM's recurrent activations the compiled loop computes, by its code there."""
+
+LSTM_MAX_WEIGHT = 512 * 512
+"""The LSTM's compiled loop serves a ``W_hh`` of fewer elements (H < 256): from there the
+Python loop's products are packed (``products.packs``) and, with layer norm, ``W_hh``'s
+gradient gathered in chunks, which the compiled loop does not do."""
+
+
+def serves(cell: CellConfig, device_type: str, dtype: torch.dtype, batch_size: int, *,
+           masked: bool, keeps: bool, norm_hh: bool) -> bool:
+    """Whether the compiled loops run a direction of ``batch_size`` sequences. ``masked``: a
+    recurrent-dropout mask on ``h``; ``keeps``: per-step keep weights (zoneout, variable
+    lengths); ``norm_hh``: layer norm on ``W_hh h``. Asking compiles the extension the first
+    time a call could use it."""
+    if keeps or device_type != "cpu" or dtype not in (torch.float32, torch.float64):
         return False
     activation = builtin_name(cell.activation)
-    if cell.kind == "rnn":
-        fits = activation in ("tanh", "relu")
-    elif cell.kind == "gru":
-        fits = activation == "tanh" and builtin_name(cell.recurrent_activation) == "sigmoid"
-    else:
+    if cell.kind == "lstm":
+        fits = (activation == "tanh" and cell.proj_size == 0 and not cell.peephole
+                and builtin_name(cell.recurrent_activation) in GATE_KINDS
+                and 4 * cell.hidden_size * cell.hidden_size < LSTM_MAX_WEIGHT)
+    elif masked or norm_hh or batch_size > MAX_BATCH:
         fits = False
+    elif cell.kind == "rnn":
+        fits = activation in ("tanh", "relu")
+    else:
+        fits = activation == "tanh" and builtin_name(cell.recurrent_activation) == "sigmoid"
     return fits and module() is not None
