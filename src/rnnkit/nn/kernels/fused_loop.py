@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import sys
 import warnings
 from pathlib import Path
@@ -64,10 +65,23 @@ _loaded: dict[str, ModuleType | None] = {}
 _reason: list[str] = []
 
 
+def _cpu_signature() -> bytes:
+    """The CPU's instruction-set flags (Linux) or its architecture: ``-march=native`` builds
+    for this CPU, so a home directory shared with another machine must not share the build."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith(("flags", "Features")):
+                    return line.encode()
+    except OSError:
+        pass
+    return platform.machine().encode()
+
+
 def _build_directory() -> Path:
-    """One folder per source, flags and torch version, so a change never loads a stale build."""
+    """One folder per source, flags, torch version and CPU, so nothing loads a stale build."""
     key = hashlib.sha256(_SOURCE.read_bytes() + " ".join(_FLAGS).encode()
-                         + torch.__version__.encode()).hexdigest()[:16]
+                         + torch.__version__.encode() + _cpu_signature()).hexdigest()[:16]
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return cache / "rnnkit" / f"{_NAME}-{key}"
 
