@@ -251,3 +251,28 @@ def test_inference_without_autograd_reuses_one_step_of_buffers(kind, option, rec
         got, _ = fast(x)
     assert recorder.calls.count(f"{kind}_forward") == 4
     torch.testing.assert_close(got, expected, rtol=TOLERANCE, atol=TOLERANCE)
+
+
+@needs_compiled
+def test_float32_tanh_and_sigmoid_are_within_a_few_ulp_of_torchs():
+    # The compiled loops compute e^x by a polynomial (so they vectorise); with W_hh = 0 a step's
+    # output is the activation of its input, here over [-100, 100], tiny values, ±inf and NaN.
+    values = torch.cat([torch.linspace(-100, 100, 400_000), torch.logspace(-30, 1, 1000),
+                        -torch.logspace(-30, 1, 1000),
+                        torch.tensor([0.0, -0.0, float("inf"), -float("inf"), float("nan"),
+                                      3.0, -3.0, 0.625])])
+    x = values.view(1, -1, 8).contiguous()  # (T=1, B, H=8): every value one pre-activation
+    h_all = torch.zeros(2, x.shape[1], 8)
+    fused_loop.module().rnn_forward(x, h_all, torch.zeros(8, 8), False)
+    gates = torch.cat([x, x, x], dim=-1).contiguous()  # r, z, n blocks all get the values
+    gru_h = torch.zeros(2, x.shape[1], 8)
+    fused_loop.module().gru_forward(gates, gru_h, torch.zeros(24, 8), None,
+                                    torch.empty(1, x.shape[1], 8), True)
+    ulp = torch.finfo(torch.float32).eps
+    for got, expected in ((h_all[1], torch.tanh(x[0])), (gates[0, :, :8], torch.sigmoid(x[0]))):
+        assert torch.equal(got.isnan(), expected.isnan())
+        finite = expected.isfinite()
+        assert float((got - expected)[finite].abs().max()) <= 2 * ulp
+        significant = finite & (expected.abs() > 1e-30)
+        relative = ((got - expected).abs() / expected.abs())[significant & (x[0].abs() < 80)]
+        assert float(relative.max()) <= 4 * ulp
