@@ -80,7 +80,7 @@ def test_gate_norm_sums_the_gain_gradient_in_float32_for_bfloat16(monkeypatch):
     gain = (1 + 0.1 * torch.randn(G * H, generator=generator)).to(torch.bfloat16)
     probe = torch.randn(64, 64, G * H, generator=generator).to(torch.bfloat16)
     (d_gain,) = torch.autograd.grad((gate_norm(pre, gain.requires_grad_(), G) * probe).sum(), gain)
-    exact = pre.double().unflatten(-1, (G, H))
+    exact = pre.detach().double().unflatten(-1, (G, H))
     normed = ((exact - exact.mean(-1, keepdim=True))
               / (exact.var(-1, unbiased=False, keepdim=True) + 1e-5).sqrt()).flatten(-2)
     terms = probe.double() * normed  # (64, 64, G*H)
