@@ -51,3 +51,15 @@ def test_non_ascii_tokens_hash_their_utf8_bytes():
 def test_bad_settings_are_refused(options, message):
     with pytest.raises(ValueError, match=message):
         SubwordHasher(**options)
+
+
+def test_the_cache_stays_bounded_and_the_ids_do_not_change(monkeypatch):
+    from rnnkit.text import subwords
+
+    monkeypatch.setattr(subwords, "CACHE_TOKENS", 4)
+    hasher = SubwordHasher(buckets=1000)
+    tokens = [f"word{i}" for i in range(10)] * 2
+    for token in tokens:
+        hasher.ids(token)
+        assert len(hasher._cache) <= 4
+    assert [hasher.ids(t) for t in tokens] == [SubwordHasher(buckets=1000).ids(t) for t in tokens]

@@ -20,6 +20,9 @@ from typing import Any
 
 FNV_OFFSET = 2166136261
 FNV_PRIME = 16777619
+CACHE_TOKENS = 1 << 18
+"""Distinct tokens whose ids a :class:`SubwordHasher` keeps (a few tens of MB at most); past
+that the cache starts over, so a long-running predictor's memory stays bounded."""
 
 
 def fnv1a_32(data: bytes) -> int:
@@ -33,7 +36,7 @@ def fnv1a_32(data: bytes) -> int:
 
 class SubwordHasher:
     """Maps a token to the bucket ids ``(1..buckets)`` of its character n-grams; the ids of
-    each distinct token are computed once and cached."""
+    each distinct token are computed once and cached (up to :data:`CACHE_TOKENS` tokens)."""
 
     def __init__(self, buckets: int, min_n: int = 3, max_n: int = 5) -> None:
         for name, value in (("buckets", buckets), ("min_n", min_n), ("max_n", max_n)):
@@ -58,6 +61,8 @@ class SubwordHasher:
         if cached is None:
             cached = tuple(fnv1a_32(gram.encode("utf-8")) % self.buckets + 1
                            for gram in self.ngrams(token))
+            if len(self._cache) >= CACHE_TOKENS:
+                self._cache.clear()
             self._cache[token] = cached
         return cached
 
