@@ -112,6 +112,34 @@ def test_compiled_loops_match_the_reference(kind, option, batch, recorder):
     _assert_same(run_a, run_b)
 
 
+def _run_with_lengths(layer, x, state, lengths):
+    x = x.clone().requires_grad_()
+    state = [tensor.clone().requires_grad_() for tensor in state]
+    torch.manual_seed(11)
+    output, final = layer(x, tuple(state) if len(state) == 2 else state[0], lengths=lengths)
+    finals = list(final) if isinstance(final, tuple) else [final]
+    probe = torch.Generator().manual_seed(3)
+    loss = (output * torch.randn(output.shape, generator=probe)).sum()
+    for tensor in finals:
+        loss = loss + (tensor * torch.randn(tensor.shape, generator=probe)).sum()
+    return [output, *finals], torch.autograd.grad(loss, [x, *state, *layer.parameters()])
+
+
+@needs_compiled
+@pytest.mark.parametrize(("kind", "option"), SERVED, ids=[f"{k}-{o}" for k, o in SERVED])
+def test_compiled_loops_with_variable_lengths_match_the_reference(kind, option, recorder):
+    # Ended sequences keep their state; both directions of both layers see the lengths.
+    reference, fast = _pair(kind, option)
+    generator = torch.Generator().manual_seed(6)
+    lengths = torch.tensor([T, 3, 1, 5])
+    x = torch.randn(T, 4, I, generator=generator)
+    state = _state(kind, 4, 4, generator)
+    run_a = _run_with_lengths(reference, x, state, lengths)
+    run_b = _run_with_lengths(fast, x, state, lengths)
+    assert recorder.calls.count(f"{kind}_backward") == 4
+    _assert_same(run_a, run_b)
+
+
 @needs_compiled
 @pytest.mark.parametrize("option", [{}, FLEXIBLE], ids=["standard", "flexible"])
 def test_the_lstm_loop_serves_any_batch(option, recorder):
@@ -164,14 +192,12 @@ def test_nan_in_the_input_stays_nan(activation, recorder):
     ("rnn", {"zoneout": 0.2}, {}),
     ("gru", {"recurrent_dropout": 0.3}, {}),
     ("gru", {"recurrent_activation": "hard_sigmoid"}, {}),
-    ("gru", {}, {"lengths": torch.tensor([6, 3])}),
     ("gru", {}, {"batch": fused_loop.MAX_BATCH + 1}),
     ("gru", {}, {"dtype": torch.bfloat16}),
     ("lstm", {"proj_size": 3}, {}),
     ("lstm", {"peephole": True}, {}),
     ("lstm", {"zoneout": 0.2}, {}),
     ("lstm", {"activation": "softsign"}, {}),
-    ("lstm", {}, {"lengths": torch.tensor([6, 3])}),
     ("lstm", {}, {"hidden": 256}),  # W_hh of LSTM_MAX_WEIGHT elements
 ])
 def test_the_python_loop_runs_what_the_compiled_loops_do_not_serve(kind, option, call,
@@ -222,7 +248,7 @@ def test_a_failed_build_warns_once_and_falls_back(monkeypatch, tmp_path):
         warnings.simplefilter("error")
         assert fused_loop.module() is None  # asked again: no second attempt, no second warning
     assert not fused_loop.serves(rn.GRU(I, H).config.cell, "cpu", torch.float32, 1,
-                                 masked=False, keeps=False, norm_hh=False)
+                                 masked=False, zoneout=False, norm_hh=False)
 
 
 @needs_compiled
@@ -263,11 +289,11 @@ def test_float32_tanh_and_sigmoid_are_within_a_few_ulp_of_torchs():
                                       3.0, -3.0, 0.625])])
     x = values.view(1, -1, 8).contiguous()  # (T=1, B, H=8): every value one pre-activation
     h_all = torch.zeros(2, x.shape[1], 8)
-    fused_loop.module().rnn_forward(x, h_all, torch.zeros(8, 8), False)
+    fused_loop.module().rnn_forward(x, h_all, torch.zeros(8, 8), False, None)
     gates = torch.cat([x, x, x], dim=-1).contiguous()  # r, z, n blocks all get the values
     gru_h = torch.zeros(2, x.shape[1], 8)
     fused_loop.module().gru_forward(gates, gru_h, torch.zeros(24, 8), None,
-                                    torch.empty(1, x.shape[1], 8), True)
+                                    torch.empty(1, x.shape[1], 8), True, None)
     ulp = torch.finfo(torch.float32).eps
     for got, expected in ((h_all[1], torch.tanh(x[0])), (gates[0, :, :8], torch.sigmoid(x[0]))):
         assert torch.equal(got.isnan(), expected.isnan())

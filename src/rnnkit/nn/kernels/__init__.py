@@ -97,13 +97,13 @@ GRU 1.20, 1.06."""
 def fused_inference(config: LayerConfig, device_type: str, builds_graph: bool,
                     batch_size: int, dtype: torch.dtype, has_lengths: bool) -> bool:
     """GRU or RNN inference on CPU at a batch the compiled loops beat torch's loop at
-    (:data:`FUSED_INFERENCE_MAX_BATCH`); variable lengths keep the Python loop, which torch's
-    beats there."""
+    (:data:`FUSED_INFERENCE_MAX_BATCH`); with variable lengths torch's packed loop is kept
+    (the compiled loops serve lengths, but were not measured against it there)."""
     return (config.cell.kind in ("gru", "rnn") and not builds_graph and not has_lengths
             and batch_size <= FUSED_INFERENCE_MAX_BATCH
             and not torch.is_autocast_enabled(device_type)
             and fused_loop.serves(config.cell, device_type, dtype, batch_size, masked=False,
-                                     keeps=False, norm_hh=False))
+                                     zoneout=False, norm_hh=False))
 
 
 def choose_impl(config: LayerConfig, impl: str, return_gates: bool,

@@ -32,9 +32,9 @@ more than the per-step work it would save. The GRU with layer norm still builds 
 and its normalised values whole.
 
 Where ``fused_loop`` serves the configuration (``_Plan.fused``: the GRU and the vanilla RNN at
-small batch with nothing but the equations in the loop; the LSTM without zoneout, lengths,
-peephole or projection, at H < 256), both loops run compiled instead; the rest of the kernel
-is the same.
+small batch without layer norm, recurrent dropout or zoneout; the LSTM without zoneout,
+peephole or projection, at H < 256), both loops run compiled instead, variable lengths
+included; the rest of the kernel is the same.
 
 Zoneout and variable lengths are one mechanism here: the carried state is
 ``h_t = lerp(h̃_t, h_{t-1}, keep_t)`` with ``keep_t = 1 - running_t ⊙ (1 - zoneout_t)`` (a
@@ -73,6 +73,7 @@ class _Plan:
     running: Tensor | None  # (T, B, 1): 1.0 while t < length
     save: bool  # keep every step for the backward (False in inference)
     fused: bool = False  # the compiled loops run this pass (``fused_loop``)
+    lengths: Tensor | None = None  # (B,) int64, for the compiled loops
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,7 +386,7 @@ def _lstm_forward_fused(plan, x_proj, h_0, c_0, w_hh, ln_hh, ln_c_w, ln_c_b):
     mask = plan.recurrent_mask
     fused_loop.module().lstm_forward(
         gates, h_all, c_all, act_c, w_hh.contiguous(), None if mask is None else mask.contiguous(),
-        ln_hh, rec_raw, rec_stats, ln_c_w, ln_c_b, c_stats,
+        ln_hh, rec_raw, rec_stats, ln_c_w, ln_c_b, c_stats, plan.lengths,
         fused_loop.GATE_KINDS[builtin_name(plan.cell.recurrent_activation)], LAYER_NORM_EPS)
     saved = (gates, h_all, c_all, None, act_c, None, rec_raw)
     return h_all, c_all, saved, (rec_stats, c_stats)
@@ -403,7 +404,7 @@ def _lstm_backward_fused(ctx, d_trace, d_c_n):
     d_pre = torch.empty_like(gates)  # (T, B, 4H)
     dh, dc, d_gain, d_w_hh, d_ln_c_w, d_ln_c_b = fused_loop.module().lstm_backward(
         gates, h_all, c_all, act_c, w_hh.contiguous(), None if mask is None else mask.contiguous(),
-        ln_hh, rec_raw, rec_stats, ln_c_w, ln_c_b, c_stats, d_trace.contiguous(),
+        ln_hh, rec_raw, rec_stats, ln_c_w, ln_c_b, c_stats, plan.lengths, d_trace.contiguous(),
         d_c_n.contiguous(), d_pre,
         fused_loop.GATE_KINDS[builtin_name(plan.cell.recurrent_activation)], bool(needs[4]))
     if ln_hh is None:
@@ -599,7 +600,7 @@ def _gru_forward_fused(plan, x_proj, h_0, w_hh, b_hn):
     h_all[0] = h_0
     recurrent_n = x_proj.new_empty(steps if plan.save else 1, batch, hidden)  # (T or 1, B, H)
     fused_loop.module().gru_forward(gates, h_all, w_hh.contiguous(), b_hn, recurrent_n,
-                                    plan.cell.reset_after)
+                                    plan.cell.reset_after, plan.lengths)
     return h_all, (gates, h_all, recurrent_n, None, None), (None, None)
 
 
@@ -613,7 +614,7 @@ def _gru_backward(ctx, d_trace):
         d_pre, d_rec_n = torch.empty_like(gates), torch.empty_like(recurrent_n)
         dh = fused_loop.module().gru_backward(gates, h_all, recurrent_n, w_hh.contiguous(),
                                               d_trace.contiguous(), d_pre, d_rec_n,
-                                              cell.reset_after)
+                                              cell.reset_after, plan.lengths)
         d_rec = None
     else:
         d_pre, d_rec_n, d_rec, dh = _gru_backward_loop(ctx, d_trace, h_prev)
@@ -746,7 +747,7 @@ def _rnn_forward(plan, x_proj, h_0, w_hh, ln_hh):
     h_all[0] = h_0
     if plan.fused:
         fused_loop.module().rnn_forward(x_proj.contiguous(), h_all, w_hh.contiguous(),
-                                        builtin_name(cell.activation) == "relu")
+                                        builtin_name(cell.activation) == "relu", plan.lengths)
         return h_all, (h_all, None, None), None
     h_new = h_all[1:] if plan.keep_h is None else _steps(x_proj, steps, (batch, hidden), save)
     rec_raw = _steps(x_proj, steps, (batch, hidden), save) if ln_hh is not None else None
@@ -779,7 +780,8 @@ def _rnn_backward(ctx, d_trace):
     if plan.fused:
         d_pre = torch.empty_like(h_new)  # (T, B, H)
         dh = fused_loop.module().rnn_backward(h_all, w_hh.contiguous(), d_trace.contiguous(),
-                                              d_pre, builtin_name(cell.activation) == "relu")
+                                              d_pre, builtin_name(cell.activation) == "relu",
+                                              plan.lengths)
         d_w_hh = _rows(d_pre).t().mm(_rows(h_all[:-1])) if needs_w_hh else None
         return None, d_pre, dh, d_w_hh, None
     d_pre = cell.activation.grad_from_output(h_new).contiguous()  # (T, B, H)
@@ -856,11 +858,14 @@ def _plan(cell: CellConfig, noise: DirectionNoise, lengths: Tensor | None, like:
         running = (steps < lengths.unsqueeze(0)).unsqueeze(-1).to(like.dtype)  # (T, B, 1)
     keep_h = _keep(noise.zoneout_h, running)
     keep_c = _keep(noise.zoneout_c, running) if cell.kind == "lstm" else None
+    zoneout = _keep(noise.zoneout_h, None) is not None or (
+        cell.kind == "lstm" and _keep(noise.zoneout_c, None) is not None)
     fused = fused_loop.serves(cell, like.device.type, like.dtype, like.shape[1],
-                              masked=noise.recurrent_mask is not None,
-                              keeps=keep_h is not None or keep_c is not None, norm_hh=norm_hh)
+                              masked=noise.recurrent_mask is not None, zoneout=zoneout,
+                              norm_hh=norm_hh)
     return _Plan(cell=cell, recurrent_mask=noise.recurrent_mask, keep_h=keep_h, keep_c=keep_c,
-                 running=running, save=save, fused=fused)
+                 running=running, save=save, fused=fused,
+                 lengths=None if lengths is None or not fused else lengths.to(torch.int64).cpu())
 
 
 def _call(function, save: bool, *arguments):

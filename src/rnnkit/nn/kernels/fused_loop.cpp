@@ -133,12 +133,35 @@ void check(const torch::Tensor& tensor, const char* name) {
               "fused_loop: ", name, " must be a contiguous CPU tensor");
 }
 
+// Variable lengths: once t reaches a sequence's length its state stays (h_t = h_{t-1}, and
+// c_t = c_{t-1}), and in the backward those steps have d pre = 0 and pass dh (dc) through.
+struct Ends {
+  const int64_t* lengths = nullptr;  // (B,); none: every sequence runs all T steps
+  bool ended(int64_t t, int64_t b) const { return lengths != nullptr && t >= lengths[b]; }
+};
+
+Ends ends_of(const c10::optional<torch::Tensor>& lengths) {
+  if (!lengths.has_value()) return Ends{};
+  check(*lengths, "lengths");
+  TORCH_CHECK(lengths->scalar_type() == torch::kLong, "fused_loop: lengths must be int64");
+  return Ends{lengths->data_ptr<int64_t>()};
+}
+
+// After forward step t: the rows (n values each) of ended sequences take back their state.
+template <typename T>
+void keep_ended(const Ends& ends, int64_t t, const T* previous, T* next, int64_t batch,
+                int64_t n) {
+  for (int64_t b = 0; b < batch && ends.lengths; ++b) {
+    if (ends.ended(t, b)) std::copy(previous + b * n, previous + (b + 1) * n, next + b * n);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // RNN: h_t = act(x_proj_t + W_hh h_{t-1}), act = tanh or relu.
 
 template <typename T>
 void rnn_forward_typed(const torch::Tensor& x_proj, torch::Tensor& h_all, const torch::Tensor& w_hh,
-                       bool relu) {
+                       bool relu, const Ends& ends) {
   const int64_t steps = x_proj.size(0), batch = x_proj.size(1), hidden = x_proj.size(2);
   const T* x = x_proj.data_ptr<T>();
   const T* w = w_hh.data_ptr<T>();
@@ -158,6 +181,7 @@ void rnn_forward_typed(const torch::Tensor& x_proj, torch::Tensor& h_all, const 
 #pragma omp simd
       for (int64_t k = 0; k < step; ++k) out[k] = tanh_of(out[k] + xt[k]);
     }
+    keep_ended(ends, t, h + t * step, out, batch, hidden);
   }
 }
 
@@ -166,7 +190,7 @@ void rnn_forward_typed(const torch::Tensor& x_proj, torch::Tensor& h_all, const 
 template <typename T>
 void rnn_backward_typed(const torch::Tensor& h_all, const torch::Tensor& w_hh,
                         const torch::Tensor& d_trace, torch::Tensor& d_pre, torch::Tensor& dh,
-                        bool relu) {
+                        bool relu, const Ends& ends) {
   const int64_t steps = d_pre.size(0), batch = d_pre.size(1), hidden = d_pre.size(2);
   const int64_t step = batch * hidden;
   const T* h = h_all.data_ptr<T>();
@@ -178,10 +202,14 @@ void rnn_backward_typed(const torch::Tensor& h_all, const torch::Tensor& w_hh,
     const T* y = h + (t + 1) * step;
     T* dpt = dp + t * step;
     const T* dtt = dt + t * step;
-    for (int64_t k = 0; k < step; ++k) {
-      const T slope = relu ? (y[k] > T(0) ? T(1) : T(0)) : T(1) - y[k] * y[k];
-      dpt[k] = dhp[k] * slope;
-      dhp[k] = dtt[k];
+    for (int64_t b = 0; b < batch; ++b) {
+      const int64_t row = b * hidden;
+      const bool ended = ends.ended(t, b);
+      for (int64_t k = row; k < row + hidden; ++k) {
+        const T slope = relu ? (y[k] > T(0) ? T(1) : T(0)) : T(1) - y[k] * y[k];
+        dpt[k] = ended ? T(0) : dhp[k] * slope;
+        dhp[k] = ended ? dtt[k] + dhp[k] : dtt[k];
+      }
     }
     product_add(w, dpt, dhp, batch, hidden, hidden, hidden);
   }
@@ -198,7 +226,7 @@ void rnn_backward_typed(const torch::Tensor& h_all, const torch::Tensor& w_hh,
 template <typename T>
 void gru_forward_typed(torch::Tensor& gates, torch::Tensor& h_all, const torch::Tensor& w_hh,
                        const c10::optional<torch::Tensor>& b_hn, torch::Tensor& recurrent_n,
-                       bool reset_after) {
+                       bool reset_after, const Ends& ends) {
   const int64_t steps = gates.size(0), batch = gates.size(1), hidden = h_all.size(2);
   const int64_t gate_step = batch * 3 * hidden, step = batch * hidden;
   const int64_t rn_step = recurrent_n.size(0) == 1 ? 0 : step;
@@ -249,6 +277,7 @@ void gru_forward_typed(torch::Tensor& gates, torch::Tensor& h_all, const torch::
         out[i] = n + z * (hb[i] - n);
       }
     }
+    keep_ended(ends, t, h_prev, h_next, batch, hidden);
   }
 }
 
@@ -263,7 +292,8 @@ template <typename T>
 void gru_backward_typed(const torch::Tensor& gates, const torch::Tensor& h_all,
                         const torch::Tensor& recurrent_n, const torch::Tensor& w_hh,
                         const torch::Tensor& d_trace, torch::Tensor& d_pre,
-                        torch::Tensor& d_rec_n, torch::Tensor& dh, bool reset_after) {
+                        torch::Tensor& d_rec_n, torch::Tensor& dh, bool reset_after,
+                        const Ends& ends) {
   const int64_t steps = gates.size(0), batch = gates.size(1), hidden = h_all.size(2);
   const int64_t gate_step = batch * 3 * hidden, step = batch * hidden;
   const T* g = gates.data_ptr<T>();
@@ -295,6 +325,12 @@ void gru_backward_typed(const torch::Tensor& gates, const torch::Tensor& h_all,
       T* dn = dz + hidden;
       T* drnb = drnt + b * hidden;
       T* dhb = dhp + b * hidden;
+      if (ends.ended(t, b)) {
+        std::fill(dr, dr + 3 * hidden, T(0));
+        std::fill(drnb, drnb + hidden, T(0));
+        for (int64_t i = 0; i < hidden; ++i) dhb[i] += dtb[i];
+        continue;
+      }
       for (int64_t i = 0; i < hidden; ++i) {
         const T d = dhb[i];
         dn[i] = d * (T(1) - z[i]) * (T(1) - n[i] * n[i]);
@@ -385,6 +421,7 @@ void norm_backward(const T* d_xhat, T* xhat, int64_t n, T rstd) {
 struct LSTMTensors {
   torch::Tensor gates, h_all, c_all, act_c, w_hh;  // act_c (T or 1, B, H): tanh(c_out)
   c10::optional<torch::Tensor> mask, gain, rec_raw, rec_stats, ln_c_w, ln_c_b, c_stats;
+  Ends ends;
 };
 
 template <typename T>
@@ -465,6 +502,8 @@ void lstm_forward_typed(LSTMTensors& a, int64_t gate_kind, double eps_) {
 #pragma omp simd
       for (int64_t j = 0; j < hidden; ++j) hb[j] = o[j] * acb[j];
     }
+    keep_ended(a.ends, t, c_prev, c_next, batch, hidden);
+    keep_ended(a.ends, t, h + t * step, h_next, batch, hidden);
   }
 }
 
@@ -522,6 +561,10 @@ std::vector<torch::Tensor> lstm_backward_typed(LSTMTensors& a, const torch::Tens
       T* dov = dg + hidden;
       T* dhb = dhp + b * hidden;
       T* dcb = dcp + b * hidden;
+      if (a.ends.ended(t, b)) {  // dc passes through as it is
+        std::fill(di, di + width, T(0));
+        continue;
+      }
       T* d_c_out = d_xhat.data();
 #pragma omp simd
       for (int64_t j = 0; j < hidden; ++j) {
@@ -590,8 +633,11 @@ std::vector<torch::Tensor> lstm_backward_typed(LSTMTensors& a, const torch::Tens
     at::mm_out(back, d_a, a.w_hh);  // (B, H)
     const T* dtt = dt + t * step;
 #pragma omp simd
-    for (int64_t k = 0; k < step; ++k) {
-      dhp[k] = dtt[k] + (mask ? backp[k] * mask[k] : backp[k]);
+    for (int64_t b = 0; b < batch; ++b) {
+      const bool ended = a.ends.ended(t, b);  // its row of back is 0: d pre was
+      for (int64_t k = b * hidden; k < (b + 1) * hidden; ++k) {
+        dhp[k] = dtt[k] + (mask ? backp[k] * mask[k] : backp[k]) + (ended ? dhp[k] : T(0));
+      }
     }
   }
   return {dh, dc, d_gain, d_w_hh, d_cw, d_cb};
@@ -603,9 +649,10 @@ LSTMTensors lstm_tensors(torch::Tensor gates, torch::Tensor h_all, torch::Tensor
                          c10::optional<torch::Tensor> rec_raw,
                          c10::optional<torch::Tensor> rec_stats,
                          c10::optional<torch::Tensor> ln_c_w, c10::optional<torch::Tensor> ln_c_b,
-                         c10::optional<torch::Tensor> c_stats) {
+                         c10::optional<torch::Tensor> c_stats,
+                         const c10::optional<torch::Tensor>& lengths) {
   LSTMTensors a{gates, h_all, c_all, act_c, w_hh, mask, gain, rec_raw, rec_stats, ln_c_w, ln_c_b,
-                c_stats};
+                c_stats, ends_of(lengths)};
   check(a.gates, "gates");
   check(a.h_all, "h_all");
   check(a.c_all, "c_all");
@@ -627,43 +674,47 @@ LSTMTensors lstm_tensors(torch::Tensor gates, torch::Tensor h_all, torch::Tensor
 // ---------------------------------------------------------------------------------------------
 // entry points
 
-void rnn_forward(torch::Tensor x_proj, torch::Tensor h_all, torch::Tensor w_hh, bool relu) {
+void rnn_forward(torch::Tensor x_proj, torch::Tensor h_all, torch::Tensor w_hh, bool relu,
+                 c10::optional<torch::Tensor> lengths) {
   check(x_proj, "x_proj");
   check(h_all, "h_all");
   check(w_hh, "w_hh");
   AT_DISPATCH_FLOATING_TYPES(x_proj.scalar_type(), "rnn_forward", [&] {
-    rnn_forward_typed<scalar_t>(x_proj, h_all, w_hh, relu);
+    rnn_forward_typed<scalar_t>(x_proj, h_all, w_hh, relu, ends_of(lengths));
   });
 }
 
 torch::Tensor rnn_backward(torch::Tensor h_all, torch::Tensor w_hh, torch::Tensor d_trace,
-                           torch::Tensor d_pre, bool relu) {
+                           torch::Tensor d_pre, bool relu, c10::optional<torch::Tensor> lengths) {
   check(h_all, "h_all");
   check(w_hh, "w_hh");
   check(d_trace, "d_trace");
   check(d_pre, "d_pre");
   torch::Tensor dh = d_trace[d_trace.size(0) - 1].clone();
   AT_DISPATCH_FLOATING_TYPES(h_all.scalar_type(), "rnn_backward", [&] {
-    rnn_backward_typed<scalar_t>(h_all, w_hh, d_trace, d_pre, dh, relu);
+    rnn_backward_typed<scalar_t>(h_all, w_hh, d_trace, d_pre, dh, relu, ends_of(lengths));
   });
   return dh;
 }
 
 void gru_forward(torch::Tensor gates, torch::Tensor h_all, torch::Tensor w_hh,
-                 c10::optional<torch::Tensor> b_hn, torch::Tensor recurrent_n, bool reset_after) {
+                 c10::optional<torch::Tensor> b_hn, torch::Tensor recurrent_n, bool reset_after,
+                 c10::optional<torch::Tensor> lengths) {
   check(gates, "gates");
   check(h_all, "h_all");
   check(w_hh, "w_hh");
   check(recurrent_n, "recurrent_n");
   if (b_hn.has_value()) check(*b_hn, "b_hn");
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gru_forward", [&] {
-    gru_forward_typed<scalar_t>(gates, h_all, w_hh, b_hn, recurrent_n, reset_after);
+    gru_forward_typed<scalar_t>(gates, h_all, w_hh, b_hn, recurrent_n, reset_after,
+                                ends_of(lengths));
   });
 }
 
 torch::Tensor gru_backward(torch::Tensor gates, torch::Tensor h_all, torch::Tensor recurrent_n,
                            torch::Tensor w_hh, torch::Tensor d_trace, torch::Tensor d_pre,
-                           torch::Tensor d_rec_n, bool reset_after) {
+                           torch::Tensor d_rec_n, bool reset_after,
+                           c10::optional<torch::Tensor> lengths) {
   check(gates, "gates");
   check(h_all, "h_all");
   check(recurrent_n, "recurrent_n");
@@ -674,7 +725,7 @@ torch::Tensor gru_backward(torch::Tensor gates, torch::Tensor h_all, torch::Tens
   torch::Tensor dh = d_trace[d_trace.size(0) - 1].clone();
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gru_backward", [&] {
     gru_backward_typed<scalar_t>(gates, h_all, recurrent_n, w_hh, d_trace, d_pre, d_rec_n, dh,
-                                 reset_after);
+                                 reset_after, ends_of(lengths));
   });
   return dh;
 }
@@ -684,9 +735,9 @@ void lstm_forward(torch::Tensor gates, torch::Tensor h_all, torch::Tensor c_all,
                   c10::optional<torch::Tensor> gain, c10::optional<torch::Tensor> rec_raw,
                   c10::optional<torch::Tensor> rec_stats, c10::optional<torch::Tensor> ln_c_w,
                   c10::optional<torch::Tensor> ln_c_b, c10::optional<torch::Tensor> c_stats,
-                  int64_t gate_kind, double eps) {
+                  c10::optional<torch::Tensor> lengths, int64_t gate_kind, double eps) {
   LSTMTensors a = lstm_tensors(gates, h_all, c_all, act_c, w_hh, mask, gain, rec_raw, rec_stats,
-                               ln_c_w, ln_c_b, c_stats);
+                               ln_c_w, ln_c_b, c_stats, lengths);
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_forward", [&] {
     lstm_forward_typed<scalar_t>(a, gate_kind, eps);
   });
@@ -697,10 +748,11 @@ std::vector<torch::Tensor> lstm_backward(
     torch::Tensor w_hh, c10::optional<torch::Tensor> mask, c10::optional<torch::Tensor> gain,
     c10::optional<torch::Tensor> rec_raw, c10::optional<torch::Tensor> rec_stats,
     c10::optional<torch::Tensor> ln_c_w, c10::optional<torch::Tensor> ln_c_b,
-    c10::optional<torch::Tensor> c_stats, torch::Tensor d_trace, torch::Tensor d_c_n,
-    torch::Tensor d_pre, int64_t gate_kind, bool need_w_hh) {
+    c10::optional<torch::Tensor> c_stats, c10::optional<torch::Tensor> lengths,
+    torch::Tensor d_trace, torch::Tensor d_c_n, torch::Tensor d_pre, int64_t gate_kind,
+    bool need_w_hh) {
   LSTMTensors a = lstm_tensors(gates, h_all, c_all, act_c, w_hh, mask, gain, rec_raw, rec_stats,
-                               ln_c_w, ln_c_b, c_stats);
+                               ln_c_w, ln_c_b, c_stats, lengths);
   check(d_trace, "d_trace");
   check(d_c_n, "d_c_n");
   check(d_pre, "d_pre");

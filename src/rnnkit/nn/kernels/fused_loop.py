@@ -17,9 +17,8 @@ torch.nn.LSTM's, Python loop → compiled (``python benchmarks/bench_kernel_ab.p
 thread, 2026-11-30): B=32, T=200, H=128: 1.57 → 1.12; B=32, T=50: 1.99 → 1.44; B=128, T=200:
 1.63 → 1.32; B=128, T=50: 1.25 → 1.02.
 
-What each serves (:func:`serves`): float32 or float64 on CPU, nothing per step but the
-equations — no zoneout and no variable lengths (their keep weights), no peephole, no
-projection; built-in activations. RNN (tanh or relu) and GRU (sigmoid/tanh, both reset forms):
+What each serves (:func:`serves`): float32 or float64 on CPU, variable lengths, no zoneout,
+no peephole, no projection; built-in activations. RNN (tanh or relu) and GRU (sigmoid/tanh, both reset forms):
 no layer norm on ``W_hh h`` and no recurrent dropout, at most :data:`MAX_BATCH` sequences.
 LSTM: tanh, a recurrent activation in :data:`GATE_KINDS`, layer norm and recurrent dropout
 allowed, ``W_hh`` under :data:`LSTM_MAX_WEIGHT` elements. The products over all steps (the input
@@ -132,12 +131,12 @@ gradient gathered in chunks, which the compiled loop does not do."""
 
 
 def serves(cell: CellConfig, device_type: str, dtype: torch.dtype, batch_size: int, *,
-           masked: bool, keeps: bool, norm_hh: bool) -> bool:
-    """Whether the compiled loops run a direction of ``batch_size`` sequences. ``masked``: a
-    recurrent-dropout mask on ``h``; ``keeps``: per-step keep weights (zoneout, variable
-    lengths); ``norm_hh``: layer norm on ``W_hh h``. Asking compiles the extension the first
+           masked: bool, zoneout: bool, norm_hh: bool) -> bool:
+    """Whether the compiled loops run a direction of ``batch_size`` sequences (variable
+    lengths or not). ``masked``: a recurrent-dropout mask on ``h``; ``zoneout``: zoneout in
+    training; ``norm_hh``: layer norm on ``W_hh h``. Asking compiles the extension the first
     time a call could use it."""
-    if keeps or device_type != "cpu" or dtype not in (torch.float32, torch.float64):
+    if zoneout or device_type != "cpu" or dtype not in (torch.float32, torch.float64):
         return False
     activation = builtin_name(cell.activation)
     if cell.kind == "lstm":
