@@ -76,11 +76,11 @@ def _state(kind, count, batch, generator, dtype=torch.float32):
     return draws
 
 
-def _run(layer, x, state):
+def _run(layer, x, state, lengths=None):
     x = x.clone().requires_grad_()
     state = [tensor.clone().requires_grad_() for tensor in state]
     torch.manual_seed(11)  # the same dropout and weight-drop masks for both kernels
-    output, final = layer(x, tuple(state) if len(state) == 2 else state[0])
+    output, final = layer(x, tuple(state) if len(state) == 2 else state[0], lengths=lengths)
     finals = list(final) if isinstance(final, tuple) else [final]
     probe = torch.Generator().manual_seed(3)
     loss = (output * torch.randn(output.shape, generator=probe)).sum()
@@ -112,19 +112,6 @@ def test_compiled_loops_match_the_reference(kind, option, batch, recorder):
     _assert_same(run_a, run_b)
 
 
-def _run_with_lengths(layer, x, state, lengths):
-    x = x.clone().requires_grad_()
-    state = [tensor.clone().requires_grad_() for tensor in state]
-    torch.manual_seed(11)
-    output, final = layer(x, tuple(state) if len(state) == 2 else state[0], lengths=lengths)
-    finals = list(final) if isinstance(final, tuple) else [final]
-    probe = torch.Generator().manual_seed(3)
-    loss = (output * torch.randn(output.shape, generator=probe)).sum()
-    for tensor in finals:
-        loss = loss + (tensor * torch.randn(tensor.shape, generator=probe)).sum()
-    return [output, *finals], torch.autograd.grad(loss, [x, *state, *layer.parameters()])
-
-
 @needs_compiled
 @pytest.mark.parametrize(("kind", "option"), SERVED, ids=[f"{k}-{o}" for k, o in SERVED])
 def test_compiled_loops_with_variable_lengths_match_the_reference(kind, option, recorder):
@@ -134,8 +121,7 @@ def test_compiled_loops_with_variable_lengths_match_the_reference(kind, option, 
     lengths = torch.tensor([T, 3, 1, 5])
     x = torch.randn(T, 4, I, generator=generator)
     state = _state(kind, 4, 4, generator)
-    run_a = _run_with_lengths(reference, x, state, lengths)
-    run_b = _run_with_lengths(fast, x, state, lengths)
+    run_a, run_b = _run(reference, x, state, lengths), _run(fast, x, state, lengths)
     assert recorder.calls.count(f"{kind}_backward") == 4
     _assert_same(run_a, run_b)
 
