@@ -23,6 +23,8 @@ SERVED = [
     ("gru", {"reset_after": False, "bias": False}),
     ("lstm", {}), ("lstm", FLEXIBLE), ("lstm", {"layer_norm": True, "bias": False}),
     ("lstm", {"recurrent_activation": "hard_sigmoid_v2", "recurrent_dropout": 0.3}),
+    ("lstm", {"recurrent_activation": "hard_sigmoid", "layer_norm": True}),
+    ("lstm", {"recurrent_activation": "hard_sigmoid_v2"}),
     ("gru", {"input_dropout": 0.3, "weight_drop": 0.3}),  # both act outside the loop
     ("lstm", {"input_dropout": 0.3, "weight_drop": 0.3, "unit_forget_bias": True}),
 ]
@@ -56,31 +58,31 @@ def recorder(monkeypatch):
     return spy
 
 
-def _pair(kind, option, bidirectional=True, dtype=torch.float32):
+def _pair(kind, option, bidirectional=True, dtype=torch.float32, hidden=H):
     torch.manual_seed(0)
-    reference = LAYERS[kind](I, H, num_layers=2, bidirectional=bidirectional,
+    reference = LAYERS[kind](I, hidden, num_layers=2, bidirectional=bidirectional,
                              impl="reference", dtype=dtype, **option)
     with torch.no_grad():
         for parameter in reference.parameters():
             parameter.uniform_(-0.6, 0.6)
-    fast = LAYERS[kind](I, H, num_layers=2, bidirectional=bidirectional, impl="bptt",
+    fast = LAYERS[kind](I, hidden, num_layers=2, bidirectional=bidirectional, impl="bptt",
                         dtype=dtype, **option)
     fast.load_state_dict(reference.state_dict())
     return reference, fast
 
 
-def _state(kind, count, batch, generator, dtype=torch.float32):
+def _state(kind, count, batch, generator, dtype=torch.float32, hidden=H):
     """A random initial state: ``h_0``, or ``(h_0, c_0)`` for the LSTM; each (count, B, H)."""
-    draws = [torch.randn(count, batch, H, generator=generator, dtype=dtype)
-             for _ in range(2 if kind == "lstm" else 1)]
-    return draws
+    return [torch.randn(count, batch, hidden, generator=generator, dtype=dtype)
+            for _ in range(2 if kind == "lstm" else 1)]
 
 
 def _run(layer, x, state, lengths=None):
     x = x.clone().requires_grad_()
     state = [tensor.clone().requires_grad_() for tensor in state]
     torch.manual_seed(11)  # the same dropout and weight-drop masks for both kernels
-    output, final = layer(x, tuple(state) if len(state) == 2 else state[0], lengths=lengths)
+    hx = tuple(state) if len(state) == 2 else (state[0] if state else None)
+    output, final = layer(x, hx, lengths=lengths)
     finals = list(final) if isinstance(final, tuple) else [final]
     probe = torch.Generator().manual_seed(3)
     loss = (output * torch.randn(output.shape, generator=probe)).sum()
@@ -99,13 +101,14 @@ def _assert_same(run_a, run_b):
 
 
 @needs_compiled
+@pytest.mark.parametrize("hidden", [H, 8], ids=["H7", "H8"])  # 7: the product's 4-row tail
 @pytest.mark.parametrize("batch", [1, 3, fused_loop.MAX_BATCH])
 @pytest.mark.parametrize(("kind", "option"), SERVED, ids=[f"{k}-{o}" for k, o in SERVED])
-def test_compiled_loops_match_the_reference(kind, option, batch, recorder):
-    reference, fast = _pair(kind, option)
+def test_compiled_loops_match_the_reference(kind, option, batch, hidden, recorder):
+    reference, fast = _pair(kind, option, hidden=hidden)
     generator = torch.Generator().manual_seed(1)
     x = torch.randn(T, batch, I, generator=generator)
-    state = _state(kind, 4, batch, generator)
+    state = _state(kind, 4, batch, generator, hidden=hidden)
     run_a, run_b = _run(reference, x, state), _run(fast, x, state)
     assert recorder.calls.count(f"{kind}_forward") == 4  # 2 layers × 2 directions
     assert recorder.calls.count(f"{kind}_backward") == 4
@@ -122,7 +125,7 @@ def test_compiled_loops_with_variable_lengths_match_the_reference(kind, option, 
     x = torch.randn(T, 4, I, generator=generator)
     state = _state(kind, 4, 4, generator)
     run_a, run_b = _run(reference, x, state, lengths), _run(fast, x, state, lengths)
-    assert recorder.calls.count(f"{kind}_backward") == 4
+    assert recorder.calls.count(f"{kind}_forward") == recorder.calls.count(f"{kind}_backward") == 4
     _assert_same(run_a, run_b)
 
 
@@ -198,8 +201,12 @@ def test_the_python_loop_runs_what_the_compiled_loops_do_not_serve(kind, option,
 
 
 def test_without_the_compiled_loops_bptt_runs_its_python_loop(monkeypatch):
+    from rnnkit.nn.kernels import bptt
+
     monkeypatch.setattr(fused_loop, "_loaded", {"module": None})
     monkeypatch.setattr(fused_loop, "_reason", ["a test said so"])
+    for name in ("_gru_forward_fused", "_lstm_forward_fused"):
+        monkeypatch.setattr(bptt, name, lambda *args: pytest.fail("a compiled loop ran"))
     assert fused_loop.unavailable_reason() == "a test said so"
     for kind, option in (("gru", {}), ("lstm", FLEXIBLE)):
         reference, fast = _pair(kind, option)
@@ -254,15 +261,44 @@ def test_auto_runs_the_compiled_loops_for_small_batch_inference(kind, monkeypatc
 @needs_compiled
 @pytest.mark.parametrize(("kind", "option"), [("rnn", {}), ("gru", {"reset_after": False}),
                                               ("lstm", FLEXIBLE)], ids=["rnn", "gru", "lstm"])
-def test_inference_without_autograd_reuses_one_step_of_buffers(kind, option, recorder):
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])  # train: dropout masks
+def test_inference_without_autograd_matches_the_reference(kind, option, train, recorder):
+    # Without autograd the per-step buffers are one reused step ((1, B, ·)).
     reference, fast = _pair(kind, option)
-    reference.eval(), fast.eval()
+    reference.train(train), fast.train(train)
     x = torch.randn(T, 2, I)
     with torch.no_grad():
+        torch.manual_seed(5)
         expected, _ = reference(x)
+        torch.manual_seed(5)
         got, _ = fast(x)
     assert recorder.calls.count(f"{kind}_forward") == 4
     torch.testing.assert_close(got, expected, rtol=TOLERANCE, atol=TOLERANCE)
+
+
+@needs_compiled
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+def test_one_step_without_an_initial_state_matches_the_reference(kind, recorder):
+    reference, fast = _pair(kind, FLEXIBLE if kind == "lstm" else {})
+    x = torch.randn(1, 2, I)
+    run_a, run_b = _run(reference, x, []), _run(fast, x, [])
+    assert f"{kind}_backward" in recorder.calls
+    _assert_same(run_a, run_b)
+
+
+@needs_compiled
+def test_strided_lengths_and_parameters_are_served(recorder):
+    lengths = torch.tensor([[T, 9], [3, 9]])[:, 0]  # a strided view, as a slice of a batch
+    for kind, option in (("gru", {}), ("lstm", {"layer_norm": True})):
+        reference, fast = _pair(kind, option, bidirectional=False)
+        x = torch.randn(T, 2, I)
+        strided = {name: torch.stack((value, value), dim=-1)[..., 0]
+                   for name, value in fast.state_dict().items() if value.dim() == 1}
+        assert all(not value.is_contiguous() for value in strided.values())
+        expected, _ = reference(x, lengths=lengths)
+        got, _ = torch.func.functional_call(fast, strided, (x,), {"lengths": lengths})
+        torch.testing.assert_close(got, expected, rtol=TOLERANCE, atol=TOLERANCE)
+    assert recorder.calls.count("gru_forward") == recorder.calls.count("lstm_forward") == 2
 
 
 @needs_compiled

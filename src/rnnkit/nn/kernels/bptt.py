@@ -365,6 +365,11 @@ def _lstm_forward(plan, x_proj, h_0, c_0, w_hh, w_hr, ln_hh, ln_c_w, ln_c_b, w_c
     return h_all, c_all, saved, (rec_stats, c_stats)
 
 
+def _contiguous(tensor: Tensor | None) -> Tensor | None:
+    """What the compiled loops take: contiguous tensors (a no-op for the usual parameters)."""
+    return None if tensor is None else tensor.contiguous()
+
+
 def _lstm_forward_fused(plan, x_proj, h_0, c_0, w_hh, ln_hh, ln_c_w, ln_c_b):
     """``_lstm_forward`` by the compiled loop (no projection, peephole or keep weights); the
     layer-norm statistics are tensors here, ``(T, B, 4, 2)`` and ``(T, B, 2)`` of
@@ -385,8 +390,8 @@ def _lstm_forward_fused(plan, x_proj, h_0, c_0, w_hh, ln_hh, ln_c_w, ln_c_b):
         c_stats = x_proj.new_empty(kept, batch, 2)
     mask = plan.recurrent_mask
     fused_loop.module().lstm_forward(
-        gates, h_all, c_all, act_c, w_hh.contiguous(), None if mask is None else mask.contiguous(),
-        ln_hh, rec_raw, rec_stats, ln_c_w, ln_c_b, c_stats, plan.lengths,
+        gates, h_all, c_all, act_c, w_hh.contiguous(), _contiguous(mask), _contiguous(ln_hh),
+        rec_raw, rec_stats, _contiguous(ln_c_w), _contiguous(ln_c_b), c_stats, plan.lengths,
         fused_loop.GATE_KINDS[builtin_name(plan.cell.recurrent_activation)], LAYER_NORM_EPS)
     saved = (gates, h_all, c_all, None, act_c, None, rec_raw)
     return h_all, c_all, saved, (rec_stats, c_stats)
@@ -403,9 +408,9 @@ def _lstm_backward_fused(ctx, d_trace, d_c_n):
     mask = plan.recurrent_mask
     d_pre = torch.empty_like(gates)  # (T, B, 4H)
     dh, dc, d_gain, d_w_hh, d_ln_c_w, d_ln_c_b = fused_loop.module().lstm_backward(
-        gates, h_all, c_all, act_c, w_hh.contiguous(), None if mask is None else mask.contiguous(),
-        ln_hh, rec_raw, rec_stats, ln_c_w, ln_c_b, c_stats, plan.lengths, d_trace.contiguous(),
-        d_c_n.contiguous(), d_pre,
+        gates, h_all, c_all, act_c, w_hh.contiguous(), _contiguous(mask), _contiguous(ln_hh),
+        rec_raw, rec_stats, _contiguous(ln_c_w), _contiguous(ln_c_b), c_stats, plan.lengths,
+        d_trace.contiguous(), d_c_n.contiguous(), d_pre,
         fused_loop.GATE_KINDS[builtin_name(plan.cell.recurrent_activation)], bool(needs[4]))
     if ln_hh is None:
         d_gain = None
@@ -599,8 +604,8 @@ def _gru_forward_fused(plan, x_proj, h_0, w_hh, b_hn):
     h_all = x_proj.new_empty(steps + 1, batch, hidden)  # (T+1, B, H)
     h_all[0] = h_0
     recurrent_n = x_proj.new_empty(steps if plan.save else 1, batch, hidden)  # (T or 1, B, H)
-    fused_loop.module().gru_forward(gates, h_all, w_hh.contiguous(), b_hn, recurrent_n,
-                                    plan.cell.reset_after, plan.lengths)
+    fused_loop.module().gru_forward(gates, h_all, w_hh.contiguous(), _contiguous(b_hn),
+                                    recurrent_n, plan.cell.reset_after, plan.lengths)
     return h_all, (gates, h_all, recurrent_n, None, None), (None, None)
 
 
@@ -865,7 +870,8 @@ def _plan(cell: CellConfig, noise: DirectionNoise, lengths: Tensor | None, like:
                               norm_hh=norm_hh)
     return _Plan(cell=cell, recurrent_mask=noise.recurrent_mask, keep_h=keep_h, keep_c=keep_c,
                  running=running, save=save, fused=fused,
-                 lengths=None if lengths is None or not fused else lengths.to(torch.int64).cpu())
+                 lengths=None if lengths is None or not fused
+                 else lengths.to("cpu", torch.int64).contiguous())
 
 
 def _call(function, save: bool, *arguments):

@@ -9,8 +9,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <algorithm>
-#include <bit>
 #include <vector>
 
 namespace {
@@ -90,7 +90,8 @@ void product_add(const T* __restrict w, const T* __restrict d, T* __restrict y, 
 // float. float64 keeps std::exp: gradcheck reads its differences to 1e-6 and beyond.
 inline float exp_of(float x) {
   x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);  // comparisons, so NaN stays NaN
-  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  n = n == n ? n : 0.0f;  // NaN: r and the result stay NaN, and the cast below stays defined
   const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -100,7 +101,9 @@ inline float exp_of(float x) {
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
   const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;  // 2^n
-  return p * std::bit_cast<float>(bits);
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);  // C++17 (torch < 2.13 builds with it): no bit_cast
+  return p * scale;
 }
 
 inline double exp_of(double x) { return std::exp(x); }
@@ -766,10 +769,12 @@ std::vector<torch::Tensor> lstm_backward(
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("rnn_forward", &rnn_forward, "vanilla RNN forward loop");
-  m.def("rnn_backward", &rnn_backward, "vanilla RNN backward loop");
-  m.def("gru_forward", &gru_forward, "GRU forward loop");
-  m.def("gru_backward", &gru_backward, "GRU backward loop");
-  m.def("lstm_forward", &lstm_forward, "LSTM forward loop");
-  m.def("lstm_backward", &lstm_backward, "LSTM backward loop");
+  // The loops touch no Python object: other Python threads run while one of them does.
+  const auto release = pybind11::call_guard<pybind11::gil_scoped_release>();
+  m.def("rnn_forward", &rnn_forward, "vanilla RNN forward loop", release);
+  m.def("rnn_backward", &rnn_backward, "vanilla RNN backward loop", release);
+  m.def("gru_forward", &gru_forward, "GRU forward loop", release);
+  m.def("gru_backward", &gru_backward, "GRU backward loop", release);
+  m.def("lstm_forward", &lstm_forward, "LSTM forward loop", release);
+  m.def("lstm_backward", &lstm_backward, "LSTM backward loop", release);
 }
