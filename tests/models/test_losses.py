@@ -105,3 +105,11 @@ def test_bad_shapes_and_float_targets_are_named():
         linear_cross_entropy(hidden, weight, bias_, targets.double())
     with pytest.raises(TypeError, match="targets must be class indices, got torch.bool"):
         linear_cross_entropy(hidden, weight, bias_, targets > 3)
+
+
+def test_a_second_derivative_is_refused_with_the_fix():
+    hidden = torch.randn(6, 4, requires_grad=True)
+    weight = torch.randn(5, 4, requires_grad=True)
+    loss = linear_cross_entropy(hidden, weight, None, torch.tensor([0, 1, 2, 3, 4, 0]))
+    with pytest.raises(RuntimeError, match="linear_cross_entropy.*F.cross_entropy"):
+        torch.autograd.grad(loss, hidden, create_graph=True)

@@ -137,3 +137,22 @@ def test_cell_input_checks():
         cell(torch.randn(1, 2, 5))
     with pytest.raises(ValueError, match="LSTMCell: expected hidden state c of shape \\(2, 4\\)"):
         cell(torch.randn(2, 5), (torch.zeros(2, 4), torch.zeros(2, 3)))
+
+
+@pytest.mark.parametrize(("layer", "option"), [
+    (rn.RNN, {}), (rn.GRU, {}), (rn.LSTM, {"layer_norm": True}),
+    (rn.LSTM, {"recurrent_activation": "hard_sigmoid", "hidden": 300}),  # the Python loop
+], ids=["rnn", "gru", "lstm_layer_norm", "lstm_large"])
+def test_bptt_refuses_second_derivatives_and_names_the_reference(layer, option):
+    # once_differentiable would let this through: grad(out, x, create_graph=True) and then a
+    # gradient of that gradient, silently without the paths through the kernel.
+    option = dict(option)
+    hidden = option.pop("hidden", 6)
+    x = torch.randn(4, 2, 3, requires_grad=True)
+    fast = layer(3, hidden, impl="bptt", **option)
+    with pytest.raises(RuntimeError, match="bptt kernel.*impl='reference'"):
+        torch.autograd.grad(fast(x)[0].pow(2).sum(), x, create_graph=True)
+    reference = layer(3, hidden, impl="reference", **option)
+    (first,) = torch.autograd.grad(reference(x)[0].pow(2).sum(), x, create_graph=True)
+    (second,) = torch.autograd.grad(first.pow(2).sum(), x)
+    assert second.abs().sum() > 0

@@ -18,7 +18,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.autograd.function import once_differentiable
+
+from rnnkit.nn.kernels.first_order import first_order
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
@@ -51,7 +52,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return per_row.sum() / count
 
     @staticmethod
-    @once_differentiable
+    @first_order("linear_cross_entropy", "compute F.cross_entropy on the logits for "
+                 "higher-order gradients")
     def backward(ctx, d_loss: Tensor):
         if ctx.consumed:
             raise RuntimeError(

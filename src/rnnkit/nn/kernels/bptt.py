@@ -51,12 +51,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from rnnkit.nn.activations import Activation, builtin_name
 from rnnkit.nn.config import CellConfig
 from rnnkit.nn.functional import LAYER_NORM_EPS, DirectionWeights, input_projection
 from rnnkit.nn.kernels import fused_loop
+from rnnkit.nn.kernels.first_order import BPTT_FIX, first_order
 from rnnkit.nn.kernels.gate_norm import block_norm_backward, block_normed, gate_norm
 from rnnkit.nn.kernels.products import RepeatedProduct, linear
 from rnnkit.nn.noise import DirectionNoise
@@ -522,7 +522,7 @@ class LSTMFunction(torch.autograd.Function):
         return h_all, c_all[-1].clone()
 
     @staticmethod
-    @once_differentiable
+    @first_order("LSTM (bptt kernel)", BPTT_FIX)
     def backward(ctx, d_h_all, d_c_n):
         return _lstm_backward(ctx, d_h_all, d_c_n)
 
@@ -736,7 +736,7 @@ class GRUFunction(torch.autograd.Function):
         return h_all
 
     @staticmethod
-    @once_differentiable
+    @first_order("GRU (bptt kernel)", BPTT_FIX)
     def backward(ctx, d_h_all):
         return _gru_backward(ctx, d_h_all)
 
@@ -823,7 +823,7 @@ class RNNFunction(torch.autograd.Function):
         return h_all
 
     @staticmethod
-    @once_differentiable
+    @first_order("RNN (bptt kernel)", BPTT_FIX)
     def backward(ctx, d_h_all):
         return _rnn_backward(ctx, d_h_all)
 

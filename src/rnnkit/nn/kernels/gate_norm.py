@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from rnnkit.nn.functional import LAYER_NORM_EPS
+from rnnkit.nn.kernels.first_order import BPTT_FIX, first_order
 
 CHUNK_ELEMENTS = 1 << 18
 """Elements of ``(rows, G*H)`` per chunk of the backward (1 MB in float32). The flexible LSTM's
@@ -73,7 +73,7 @@ class _GateNorm(torch.autograd.Function):
         return normed
 
     @staticmethod
-    @once_differentiable
+    @first_order("gate layer norm (bptt kernel)", BPTT_FIX)
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
         pre, mean, rstd, gain = ctx.saved_tensors
         needs_pre, needs_gain, needs_bias, _ = ctx.needs_input_grad

@@ -49,7 +49,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.autograd.function import once_differentiable
+
+from rnnkit.nn.kernels.first_order import BPTT_FIX, first_order
 
 MIN_PACKED_ROWS = 4
 MIN_PACKED_WEIGHT = 512 * 512
@@ -138,7 +139,7 @@ class _PackedLinear(torch.autograd.Function):
         return RepeatedProduct(weight, x.shape[0], once=True)(x, bias)
 
     @staticmethod
-    @once_differentiable
+    @first_order("packed product (bptt kernel)", BPTT_FIX)
     def backward(ctx, d_out: Tensor) -> tuple[Tensor | None, ...]:
         x, weight = ctx.saved_tensors
         needs = ctx.needs_input_grad
