@@ -392,7 +392,7 @@ def _lstm_forward_fused(plan, x_proj, h_0, c_0, w_hh, ln_hh, ln_c_w, ln_c_b):
     fused_loop.module().lstm_forward(
         gates, h_all, c_all, act_c, w_hh.contiguous(), _contiguous(mask), _contiguous(ln_hh),
         rec_raw, rec_stats, _contiguous(ln_c_w), _contiguous(ln_c_b), c_stats, plan.lengths,
-        fused_loop.GATE_KINDS[builtin_name(plan.cell.recurrent_activation)], LAYER_NORM_EPS)
+        batch <= fused_loop.LSTM_HAND_PRODUCT_MAX_BATCH, fused_loop.GATE_KINDS[builtin_name(plan.cell.recurrent_activation)], LAYER_NORM_EPS)
     saved = (gates, h_all, c_all, None, act_c, None, rec_raw)
     return h_all, c_all, saved, (rec_stats, c_stats)
 
@@ -410,7 +410,8 @@ def _lstm_backward_fused(ctx, d_trace, d_c_n):
     dh, dc, d_gain, d_w_hh, d_ln_c_w, d_ln_c_b = fused_loop.module().lstm_backward(
         gates, h_all, c_all, act_c, w_hh.contiguous(), _contiguous(mask), _contiguous(ln_hh),
         rec_raw, rec_stats, _contiguous(ln_c_w), _contiguous(ln_c_b), c_stats, plan.lengths,
-        d_trace.contiguous(), d_c_n.contiguous(), d_pre,
+        gates.shape[1] <= fused_loop.LSTM_HAND_PRODUCT_MAX_BATCH, d_trace.contiguous(),
+        d_c_n.contiguous(), d_pre,
         fused_loop.GATE_KINDS[builtin_name(plan.cell.recurrent_activation)], bool(needs[4]))
     if ln_hh is None:
         d_gain = None

@@ -425,6 +425,7 @@ struct LSTMTensors {
   torch::Tensor gates, h_all, c_all, act_c, w_hh;  // act_c (T or 1, B, H): tanh(c_out)
   c10::optional<torch::Tensor> mask, gain, rec_raw, rec_stats, ln_c_w, ln_c_b, c_stats;
   Ends ends;
+  bool hand_product;  // W_hh products by `product` / `product_add` (small batch), not torch's
 };
 
 template <typename T>
@@ -444,6 +445,8 @@ void lstm_forward_typed(LSTMTensors& a, int64_t gate_kind, double eps_) {
   const T* gain = norm_hh ? a.gain->data_ptr<T>() : nullptr;
   const T* cw = norm_c ? a.ln_c_w->data_ptr<T>() : nullptr;
   const T* cb = norm_c ? a.ln_c_b->data_ptr<T>() : nullptr;
+  const T* w = a.w_hh.data_ptr<T>();
+  std::vector<T> rec(a.hand_product && !norm_hh ? batch * width : 0);  // (B, 4H): W_hh h_in
   for (int64_t t = 0; t < steps; ++t) {
     const int64_t saved = keep ? t : 0;
     torch::Tensor state = a.h_all[t];
@@ -454,8 +457,12 @@ void lstm_forward_typed(LSTMTensors& a, int64_t gate_kind, double eps_) {
     torch::Tensor gates_t = a.gates[t];  // (B, 4H), x_proj on entry
     T* gt = g + t * batch * width;
     if (norm_hh) {
-      torch::Tensor raw = (*a.rec_raw)[saved];
-      at::mm_out(raw, state, w_t);  // (B, 4H)
+      torch::Tensor raw = (*a.rec_raw)[saved];  // (B, 4H)
+      if (a.hand_product) {
+        product(w, state.data_ptr<T>(), raw.data_ptr<T>(), batch, width, hidden, width);
+      } else {
+        at::mm_out(raw, state, w_t);
+      }
       T* r = raw.data_ptr<T>();
       T* st = a.rec_stats->data_ptr<T>() + saved * batch * 8;  // (B, 4, 2)
       for (int64_t b = 0; b < batch; ++b) {
@@ -469,6 +476,10 @@ void lstm_forward_typed(LSTMTensors& a, int64_t gate_kind, double eps_) {
           for (int64_t j = 0; j < hidden; ++j) gk[j] += (rk[j] - sk[0]) * sk[1] * gain_k[j];
         }
       }
+    } else if (a.hand_product) {
+      product(w, state.data_ptr<T>(), rec.data(), batch, width, hidden, width);
+#pragma omp simd
+      for (int64_t k = 0; k < batch * width; ++k) gt[k] += rec[k];
     } else {
       at::addmm_out(gates_t, gates_t, state, w_t);
     }
@@ -633,7 +644,12 @@ std::vector<torch::Tensor> lstm_backward_typed(LSTMTensors& a, const torch::Tens
     } else {
       d_a = d_pre[t];
     }
-    at::mm_out(back, d_a, a.w_hh);  // (B, H)
+    if (a.hand_product) {  // back (B, H) = d_a (B, 4H) · W_hh
+      std::fill(backp, backp + step, T(0));
+      product_add(a.w_hh.data_ptr<T>(), d_a.data_ptr<T>(), backp, batch, width, hidden, width);
+    } else {
+      at::mm_out(back, d_a, a.w_hh);
+    }
     const T* dtt = dt + t * step;
 #pragma omp simd
     for (int64_t b = 0; b < batch; ++b) {
@@ -653,9 +669,9 @@ LSTMTensors lstm_tensors(torch::Tensor gates, torch::Tensor h_all, torch::Tensor
                          c10::optional<torch::Tensor> rec_stats,
                          c10::optional<torch::Tensor> ln_c_w, c10::optional<torch::Tensor> ln_c_b,
                          c10::optional<torch::Tensor> c_stats,
-                         const c10::optional<torch::Tensor>& lengths) {
+                         const c10::optional<torch::Tensor>& lengths, bool hand_product) {
   LSTMTensors a{gates, h_all, c_all, act_c, w_hh, mask, gain, rec_raw, rec_stats, ln_c_w, ln_c_b,
-                c_stats, ends_of(lengths)};
+                c_stats, ends_of(lengths), hand_product};
   check(a.gates, "gates");
   check(a.h_all, "h_all");
   check(a.c_all, "c_all");
@@ -738,9 +754,10 @@ void lstm_forward(torch::Tensor gates, torch::Tensor h_all, torch::Tensor c_all,
                   c10::optional<torch::Tensor> gain, c10::optional<torch::Tensor> rec_raw,
                   c10::optional<torch::Tensor> rec_stats, c10::optional<torch::Tensor> ln_c_w,
                   c10::optional<torch::Tensor> ln_c_b, c10::optional<torch::Tensor> c_stats,
-                  c10::optional<torch::Tensor> lengths, int64_t gate_kind, double eps) {
+                  c10::optional<torch::Tensor> lengths, bool hand_product, int64_t gate_kind,
+                  double eps) {
   LSTMTensors a = lstm_tensors(gates, h_all, c_all, act_c, w_hh, mask, gain, rec_raw, rec_stats,
-                               ln_c_w, ln_c_b, c_stats, lengths);
+                               ln_c_w, ln_c_b, c_stats, lengths, hand_product);
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_forward", [&] {
     lstm_forward_typed<scalar_t>(a, gate_kind, eps);
   });
@@ -752,10 +769,10 @@ std::vector<torch::Tensor> lstm_backward(
     c10::optional<torch::Tensor> rec_raw, c10::optional<torch::Tensor> rec_stats,
     c10::optional<torch::Tensor> ln_c_w, c10::optional<torch::Tensor> ln_c_b,
     c10::optional<torch::Tensor> c_stats, c10::optional<torch::Tensor> lengths,
-    torch::Tensor d_trace, torch::Tensor d_c_n, torch::Tensor d_pre, int64_t gate_kind,
-    bool need_w_hh) {
+    bool hand_product, torch::Tensor d_trace, torch::Tensor d_c_n, torch::Tensor d_pre,
+    int64_t gate_kind, bool need_w_hh) {
   LSTMTensors a = lstm_tensors(gates, h_all, c_all, act_c, w_hh, mask, gain, rec_raw, rec_stats,
-                               ln_c_w, ln_c_b, c_stats, lengths);
+                               ln_c_w, ln_c_b, c_stats, lengths, hand_product);
   check(d_trace, "d_trace");
   check(d_c_n, "d_c_n");
   check(d_pre, "d_pre");

@@ -121,6 +121,16 @@ def unavailable_reason() -> str | None:
     return _reason[-1] if module() is None else None
 
 
+LSTM_HAND_PRODUCT_MAX_BATCH = 2
+"""Up to this batch the LSTM's loop multiplies by ``W_hh`` with its own product (as the RNN's
+and GRU's), above it with torch's GEMM. ``python benchmarks/bench_layers.py --cells lstm
+--batch 1 8 --steps 50 200 --hidden 128 --modes train inference --threads 1 --no-keras
+--no-memory`` and the same with ``--batch 2 4 --steps 50`` (09:45–09:52, 2026-11-30, one
+thread), each with the hand product at every batch ≤ 8 and then without, bptt over
+torch.nn.LSTM, hand → torch's product: train B=1 0.96 → 1.09 (T=200 1.09 → 1.32), B=2 1.08
+→ 1.32, B=4 1.21 → 1.23, B=8 1.34 → 1.20; inference B=1 1.11 → 1.23, B=2 1.29 → 1.64, B=4
+1.51 → 1.36, B=8 1.77 → 1.27."""
+
 GATE_KINDS = {"sigmoid": 0, "hard_sigmoid": 1, "hard_sigmoid_v2": 2}
 """The LSTM's recurrent activations the compiled loop computes, by its code there."""
 
