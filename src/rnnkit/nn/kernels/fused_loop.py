@@ -37,6 +37,7 @@ import hashlib
 import os
 import platform
 import sys
+import threading
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -47,7 +48,7 @@ from rnnkit.nn.activations import builtin_name
 from rnnkit.nn.config import CellConfig
 
 MAX_BATCH = 8
-"""Largest batch the compiled loops serve. Their product reads ``W_hh`` once a step but is no
+"""Largest batch the RNN's and GRU's compiled loops serve (the LSTM's: any). Their product reads ``W_hh`` once a step but is no
 GEMM kernel: from 16 rows torch's batched products catch up. Train step, bptt with the compiled
 loops → the Python loop, ratio to torch.nn at T = 50 (``python benchmarks/bench_layers.py
 --cells rnn gru --batch 4 8 16 32 --steps 50 --hidden 128 512 --modes train --threads 1
@@ -62,6 +63,7 @@ _NAME = "rnnkit_fused_loop"
 _DISABLE = "RNNKIT_NO_COMPILE"
 _loaded: dict[str, ModuleType | None] = {}
 _reason: list[str] = []
+_loading = threading.Lock()  # one build, even when several threads ask first
 
 
 def _cpu_signature() -> bytes:
@@ -112,7 +114,9 @@ def _load() -> ModuleType | None:
 def module() -> ModuleType | None:
     """The compiled extension, built or loaded on the first call; ``None`` when unavailable."""
     if "module" not in _loaded:
-        _loaded["module"] = _load()
+        with _loading:
+            if "module" not in _loaded:
+                _loaded["module"] = _load()
     return _loaded["module"]
 
 
