@@ -73,7 +73,7 @@ class _Plan:
     running: Tensor | None  # (T, B, 1): 1.0 while t < length
     save: bool  # keep every step for the backward (False in inference)
     fused: bool = False  # the compiled loops run this pass (``fused_loop``)
-    lengths: Tensor | None = None  # (B,) int64, for the compiled loops
+    lengths: Tensor | None = None  # (B,), for the compiled loops
 
 
 # ---------------------------------------------------------------------------------------------
@@ -365,9 +365,18 @@ def _lstm_forward(plan, x_proj, h_0, c_0, w_hh, w_hr, ln_hh, ln_c_w, ln_c_b, w_c
     return h_all, c_all, saved, (rec_stats, c_stats)
 
 
-def _contiguous(tensor: Tensor | None) -> Tensor | None:
-    """What the compiled loops take: contiguous tensors (a no-op for the usual parameters)."""
-    return None if tensor is None else tensor.contiguous()
+def _lstm_loop_arguments(plan, gates, h_all, c_all, act_c, w_hh, ln_hh, ln_c_w, ln_c_b,
+                         rec_raw, rec_stats, c_stats) -> tuple:
+    """What the compiled LSTM loop's forward and backward both take first, in its order: the
+    buffers, the weights, the mask, the lengths and whether its own product serves the batch."""
+    return (gates, h_all, c_all, act_c, w_hh, plan.recurrent_mask, ln_hh, rec_raw, rec_stats,
+            ln_c_w, ln_c_b, c_stats, plan.lengths,
+            gates.shape[1] <= fused_loop.LSTM_HAND_PRODUCT_MAX_BATCH)
+
+
+def _gate_kind(plan) -> int:
+    """The compiled LSTM loop's code for the recurrent activation (``fused_loop.GATE_KINDS``)."""
+    return fused_loop.GATE_KINDS[builtin_name(plan.cell.recurrent_activation)]
 
 
 def _lstm_forward_fused(plan, x_proj, h_0, c_0, w_hh, ln_hh, ln_c_w, ln_c_b):
@@ -388,11 +397,10 @@ def _lstm_forward_fused(plan, x_proj, h_0, c_0, w_hh, ln_hh, ln_c_w, ln_c_b):
         rec_stats = x_proj.new_empty(kept, batch, 4, 2)
     if ln_c_w is not None:
         c_stats = x_proj.new_empty(kept, batch, 2)
-    mask = plan.recurrent_mask
     fused_loop.module().lstm_forward(
-        gates, h_all, c_all, act_c, w_hh.contiguous(), _contiguous(mask), _contiguous(ln_hh),
-        rec_raw, rec_stats, _contiguous(ln_c_w), _contiguous(ln_c_b), c_stats, plan.lengths,
-        batch <= fused_loop.LSTM_HAND_PRODUCT_MAX_BATCH, fused_loop.GATE_KINDS[builtin_name(plan.cell.recurrent_activation)], LAYER_NORM_EPS)
+        *_lstm_loop_arguments(plan, gates, h_all, c_all, act_c, w_hh, ln_hh, ln_c_w, ln_c_b,
+                              rec_raw, rec_stats, c_stats),
+        _gate_kind(plan), LAYER_NORM_EPS)
     saved = (gates, h_all, c_all, None, act_c, None, rec_raw)
     return h_all, c_all, saved, (rec_stats, c_stats)
 
@@ -405,14 +413,11 @@ def _lstm_backward_fused(ctx, d_trace, d_c_n):
      rec_raw) = ctx.saved_tensors
     rec_stats, c_stats = ctx.stats
     needs = ctx.needs_input_grad
-    mask = plan.recurrent_mask
     d_pre = torch.empty_like(gates)  # (T, B, 4H)
     dh, dc, d_gain, d_w_hh, d_ln_c_w, d_ln_c_b = fused_loop.module().lstm_backward(
-        gates, h_all, c_all, act_c, w_hh.contiguous(), _contiguous(mask), _contiguous(ln_hh),
-        rec_raw, rec_stats, _contiguous(ln_c_w), _contiguous(ln_c_b), c_stats, plan.lengths,
-        gates.shape[1] <= fused_loop.LSTM_HAND_PRODUCT_MAX_BATCH, d_trace.contiguous(),
-        d_c_n.contiguous(), d_pre,
-        fused_loop.GATE_KINDS[builtin_name(plan.cell.recurrent_activation)], bool(needs[4]))
+        *_lstm_loop_arguments(plan, gates, h_all, c_all, act_c, w_hh, ln_hh, ln_c_w, ln_c_b,
+                              rec_raw, rec_stats, c_stats),
+        d_trace, d_c_n, d_pre, _gate_kind(plan), bool(needs[4]))
     if ln_hh is None:
         d_gain = None
         d_w_hh = _rows(d_pre).t().mm(_rows(_prev_inputs(plan, h_all))) if needs[4] else None
@@ -605,8 +610,8 @@ def _gru_forward_fused(plan, x_proj, h_0, w_hh, b_hn):
     h_all = x_proj.new_empty(steps + 1, batch, hidden)  # (T+1, B, H)
     h_all[0] = h_0
     recurrent_n = x_proj.new_empty(steps if plan.save else 1, batch, hidden)  # (T or 1, B, H)
-    fused_loop.module().gru_forward(gates, h_all, w_hh.contiguous(), _contiguous(b_hn),
-                                    recurrent_n, plan.cell.reset_after, plan.lengths)
+    fused_loop.module().gru_forward(gates, h_all, w_hh, b_hn, recurrent_n, plan.cell.reset_after,
+                                    plan.lengths)
     return h_all, (gates, h_all, recurrent_n, None, None), (None, None)
 
 
@@ -618,9 +623,8 @@ def _gru_backward(ctx, d_trace):
     h_prev = _prev_inputs(plan, h_all)  # (T, B, H) h_in of every step
     if plan.fused:
         d_pre, d_rec_n = torch.empty_like(gates), torch.empty_like(recurrent_n)
-        dh = fused_loop.module().gru_backward(gates, h_all, recurrent_n, w_hh.contiguous(),
-                                              d_trace.contiguous(), d_pre, d_rec_n,
-                                              cell.reset_after, plan.lengths)
+        dh = fused_loop.module().gru_backward(gates, h_all, recurrent_n, w_hh, d_trace, d_pre,
+                                              d_rec_n, cell.reset_after, plan.lengths)
         d_rec = None
     else:
         d_pre, d_rec_n, d_rec, dh = _gru_backward_loop(ctx, d_trace, h_prev)
@@ -752,8 +756,8 @@ def _rnn_forward(plan, x_proj, h_0, w_hh, ln_hh):
     h_all = x_proj.new_empty(steps + 1, batch, hidden)  # (T+1, B, H)
     h_all[0] = h_0
     if plan.fused:
-        fused_loop.module().rnn_forward(x_proj.contiguous(), h_all, w_hh.contiguous(),
-                                        builtin_name(cell.activation) == "relu", plan.lengths)
+        relu = builtin_name(cell.activation) == "relu"
+        fused_loop.module().rnn_forward(x_proj, h_all, w_hh, relu, plan.lengths)
         return h_all, (h_all, None, None), None
     h_new = h_all[1:] if plan.keep_h is None else _steps(x_proj, steps, (batch, hidden), save)
     rec_raw = _steps(x_proj, steps, (batch, hidden), save) if ln_hh is not None else None
@@ -785,8 +789,8 @@ def _rnn_backward(ctx, d_trace):
     needs_w_hh = ctx.needs_input_grad[3]
     if plan.fused:
         d_pre = torch.empty_like(h_new)  # (T, B, H)
-        dh = fused_loop.module().rnn_backward(h_all, w_hh.contiguous(), d_trace.contiguous(),
-                                              d_pre, builtin_name(cell.activation) == "relu",
+        dh = fused_loop.module().rnn_backward(h_all, w_hh, d_trace, d_pre,
+                                              builtin_name(cell.activation) == "relu",
                                               plan.lengths)
         d_w_hh = _rows(d_pre).t().mm(_rows(h_all[:-1])) if needs_w_hh else None
         return None, d_pre, dh, d_w_hh, None
@@ -870,9 +874,7 @@ def _plan(cell: CellConfig, noise: DirectionNoise, lengths: Tensor | None, like:
                               masked=noise.recurrent_mask is not None, zoneout=zoneout,
                               norm_hh=norm_hh)
     return _Plan(cell=cell, recurrent_mask=noise.recurrent_mask, keep_h=keep_h, keep_c=keep_c,
-                 running=running, save=save, fused=fused,
-                 lengths=None if lengths is None or not fused
-                 else lengths.to("cpu", torch.int64).contiguous())
+                 running=running, save=save, fused=fused, lengths=lengths if fused else None)
 
 
 def _call(function, save: bool, *arguments):

@@ -131,23 +131,37 @@ inline float tanh_of(float x) {
 
 inline double tanh_of(double x) { return std::tanh(x); }
 
-void check(const torch::Tensor& tensor, const char* name) {
+// A buffer the loops write (or a saved one they read back): the caller made it contiguous.
+void writable(const torch::Tensor& tensor, const char* name) {
   TORCH_CHECK(tensor.device().is_cpu() && tensor.is_contiguous(),
               "fused_loop: ", name, " must be a contiguous CPU tensor");
+}
+
+// A tensor the loops only read (weights, masks, incoming gradients): made contiguous here, a
+// no-op for the usual ones, so callers need not.
+torch::Tensor readable(const torch::Tensor& tensor, const char* name) {
+  TORCH_CHECK(tensor.device().is_cpu(), "fused_loop: ", name, " must be a CPU tensor");
+  return tensor.contiguous();
+}
+
+c10::optional<torch::Tensor> readable(const c10::optional<torch::Tensor>& tensor,
+                                      const char* name) {
+  if (!tensor.has_value()) return tensor;
+  return readable(*tensor, name);
 }
 
 // Variable lengths: once t reaches a sequence's length its state stays (h_t = h_{t-1}, and
 // c_t = c_{t-1}), and in the backward those steps have d pre = 0 and pass dh (dc) through.
 struct Ends {
-  const int64_t* lengths = nullptr;  // (B,); none: every sequence runs all T steps
+  torch::Tensor owner;               // (B,) int64, kept alive for `lengths`
+  const int64_t* lengths = nullptr;  // none: every sequence runs all T steps
   bool ended(int64_t t, int64_t b) const { return lengths != nullptr && t >= lengths[b]; }
 };
 
 Ends ends_of(const c10::optional<torch::Tensor>& lengths) {
   if (!lengths.has_value()) return Ends{};
-  check(*lengths, "lengths");
-  TORCH_CHECK(lengths->scalar_type() == torch::kLong, "fused_loop: lengths must be int64");
-  return Ends{lengths->data_ptr<int64_t>()};
+  torch::Tensor owner = readable(*lengths, "lengths").to(torch::kLong);
+  return Ends{owner, owner.data_ptr<int64_t>()};
 }
 
 // After forward step t: the rows (n values each) of ended sequences take back their state.
@@ -670,17 +684,16 @@ LSTMTensors lstm_tensors(torch::Tensor gates, torch::Tensor h_all, torch::Tensor
                          c10::optional<torch::Tensor> ln_c_w, c10::optional<torch::Tensor> ln_c_b,
                          c10::optional<torch::Tensor> c_stats,
                          const c10::optional<torch::Tensor>& lengths, bool hand_product) {
-  LSTMTensors a{gates, h_all, c_all, act_c, w_hh, mask, gain, rec_raw, rec_stats, ln_c_w, ln_c_b,
-                c_stats, ends_of(lengths), hand_product};
-  check(a.gates, "gates");
-  check(a.h_all, "h_all");
-  check(a.c_all, "c_all");
-  check(a.act_c, "act_c");
-  check(a.w_hh, "w_hh");
-  for (auto* optional : {&a.mask, &a.gain, &a.rec_raw, &a.rec_stats, &a.ln_c_w, &a.ln_c_b,
-                         &a.c_stats}) {
-    if (optional->has_value()) check(**optional, "an optional tensor");
-  }
+  LSTMTensors a{gates, h_all, c_all, act_c, readable(w_hh, "w_hh"), readable(mask, "mask"),
+                readable(gain, "gain"), rec_raw, rec_stats, readable(ln_c_w, "ln_c_w"),
+                readable(ln_c_b, "ln_c_b"), c_stats, ends_of(lengths), hand_product};
+  writable(a.gates, "gates");
+  writable(a.h_all, "h_all");
+  writable(a.c_all, "c_all");
+  writable(a.act_c, "act_c");
+  if (a.rec_raw.has_value()) writable(*a.rec_raw, "rec_raw");
+  if (a.rec_stats.has_value()) writable(*a.rec_stats, "rec_stats");
+  if (a.c_stats.has_value()) writable(*a.c_stats, "c_stats");
   TORCH_CHECK(a.gain.has_value() == a.rec_raw.has_value() &&
                   a.gain.has_value() == a.rec_stats.has_value(),
               "fused_loop: gain, rec_raw and rec_stats come together");
@@ -695,9 +708,9 @@ LSTMTensors lstm_tensors(torch::Tensor gates, torch::Tensor h_all, torch::Tensor
 
 void rnn_forward(torch::Tensor x_proj, torch::Tensor h_all, torch::Tensor w_hh, bool relu,
                  c10::optional<torch::Tensor> lengths) {
-  check(x_proj, "x_proj");
-  check(h_all, "h_all");
-  check(w_hh, "w_hh");
+  x_proj = readable(x_proj, "x_proj");
+  w_hh = readable(w_hh, "w_hh");
+  writable(h_all, "h_all");
   AT_DISPATCH_FLOATING_TYPES(x_proj.scalar_type(), "rnn_forward", [&] {
     rnn_forward_typed<scalar_t>(x_proj, h_all, w_hh, relu, ends_of(lengths));
   });
@@ -705,10 +718,10 @@ void rnn_forward(torch::Tensor x_proj, torch::Tensor h_all, torch::Tensor w_hh, 
 
 torch::Tensor rnn_backward(torch::Tensor h_all, torch::Tensor w_hh, torch::Tensor d_trace,
                            torch::Tensor d_pre, bool relu, c10::optional<torch::Tensor> lengths) {
-  check(h_all, "h_all");
-  check(w_hh, "w_hh");
-  check(d_trace, "d_trace");
-  check(d_pre, "d_pre");
+  writable(h_all, "h_all");
+  writable(d_pre, "d_pre");
+  w_hh = readable(w_hh, "w_hh");
+  d_trace = readable(d_trace, "d_trace");
   torch::Tensor dh = d_trace[d_trace.size(0) - 1].clone();
   AT_DISPATCH_FLOATING_TYPES(h_all.scalar_type(), "rnn_backward", [&] {
     rnn_backward_typed<scalar_t>(h_all, w_hh, d_trace, d_pre, dh, relu, ends_of(lengths));
@@ -719,11 +732,11 @@ torch::Tensor rnn_backward(torch::Tensor h_all, torch::Tensor w_hh, torch::Tenso
 void gru_forward(torch::Tensor gates, torch::Tensor h_all, torch::Tensor w_hh,
                  c10::optional<torch::Tensor> b_hn, torch::Tensor recurrent_n, bool reset_after,
                  c10::optional<torch::Tensor> lengths) {
-  check(gates, "gates");
-  check(h_all, "h_all");
-  check(w_hh, "w_hh");
-  check(recurrent_n, "recurrent_n");
-  if (b_hn.has_value()) check(*b_hn, "b_hn");
+  writable(gates, "gates");
+  writable(h_all, "h_all");
+  writable(recurrent_n, "recurrent_n");
+  w_hh = readable(w_hh, "w_hh");
+  b_hn = readable(b_hn, "b_hn");
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gru_forward", [&] {
     gru_forward_typed<scalar_t>(gates, h_all, w_hh, b_hn, recurrent_n, reset_after,
                                 ends_of(lengths));
@@ -734,13 +747,13 @@ torch::Tensor gru_backward(torch::Tensor gates, torch::Tensor h_all, torch::Tens
                            torch::Tensor w_hh, torch::Tensor d_trace, torch::Tensor d_pre,
                            torch::Tensor d_rec_n, bool reset_after,
                            c10::optional<torch::Tensor> lengths) {
-  check(gates, "gates");
-  check(h_all, "h_all");
-  check(recurrent_n, "recurrent_n");
-  check(w_hh, "w_hh");
-  check(d_trace, "d_trace");
-  check(d_pre, "d_pre");
-  check(d_rec_n, "d_rec_n");
+  writable(gates, "gates");
+  writable(h_all, "h_all");
+  writable(recurrent_n, "recurrent_n");
+  writable(d_pre, "d_pre");
+  writable(d_rec_n, "d_rec_n");
+  w_hh = readable(w_hh, "w_hh");
+  d_trace = readable(d_trace, "d_trace");
   torch::Tensor dh = d_trace[d_trace.size(0) - 1].clone();
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gru_backward", [&] {
     gru_backward_typed<scalar_t>(gates, h_all, recurrent_n, w_hh, d_trace, d_pre, d_rec_n, dh,
@@ -773,9 +786,9 @@ std::vector<torch::Tensor> lstm_backward(
     int64_t gate_kind, bool need_w_hh) {
   LSTMTensors a = lstm_tensors(gates, h_all, c_all, act_c, w_hh, mask, gain, rec_raw, rec_stats,
                                ln_c_w, ln_c_b, c_stats, lengths, hand_product);
-  check(d_trace, "d_trace");
-  check(d_c_n, "d_c_n");
-  check(d_pre, "d_pre");
+  d_trace = readable(d_trace, "d_trace");
+  d_c_n = readable(d_c_n, "d_c_n");
+  writable(d_pre, "d_pre");
   std::vector<torch::Tensor> result;
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
     result = lstm_backward_typed<scalar_t>(a, d_trace, d_c_n, d_pre, gate_kind, need_w_hh);
