@@ -224,7 +224,7 @@ def test_the_environment_variable_skips_compiling(monkeypatch):
     assert "RNNKIT_NO_COMPILE" in fused_loop.unavailable_reason()
 
 
-def test_a_failed_build_warns_once_and_falls_back(monkeypatch, tmp_path):
+def test_a_failed_build_warns_once_and_falls_back(monkeypatch, tmp_path, capsys):
     from torch.utils import cpp_extension
 
     def broken_build(**_):
@@ -237,6 +237,7 @@ def test_a_failed_build_warns_once_and_falls_back(monkeypatch, tmp_path):
     monkeypatch.setattr(fused_loop, "_reason", [])
     with pytest.warns(RuntimeWarning, match="could not be built.*no compiler here"):
         assert fused_loop.module() is None
+    assert "compiling the recurrent time loops" in capsys.readouterr().err  # nothing built yet
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert fused_loop.module() is None  # asked again: no second attempt, no second warning
@@ -324,3 +325,38 @@ def test_float32_tanh_and_sigmoid_are_within_a_few_ulp_of_torchs():
         significant = finite & (expected.abs() > 1e-30)
         relative = ((got - expected).abs() / expected.abs())[significant & (x[0].abs() < 80)]
         assert float(relative.max()) <= 4 * ulp
+
+
+def test_the_build_folder_differs_with_the_cpu(monkeypatch):
+    # -march=native builds for this CPU: a home directory shared with another machine must
+    # not load this build there.
+    here = fused_loop._build_directory()
+    monkeypatch.setattr(fused_loop, "_cpu_signature", lambda: b"flags : sse2")
+    assert fused_loop._build_directory() != here
+    assert fused_loop._build_directory().parent == here.parent
+
+
+@needs_compiled
+def test_other_python_threads_run_while_a_compiled_loop_does():
+    import threading
+    import time
+
+    steps, hidden = 300_000, 32  # a loop of several hundredths of a second
+    x_proj, h_all = torch.randn(steps, 1, hidden), torch.zeros(steps + 1, 1, hidden)
+    w_hh, loops, stamps, window = torch.zeros(hidden, hidden), fused_loop.module(), [], []
+
+    def run():
+        window.append(time.perf_counter())
+        loops.rnn_forward(x_proj, h_all, w_hh, False, None)
+        window.append(time.perf_counter())
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    while worker.is_alive():
+        stamps.append(time.perf_counter())
+    worker.join()
+    start, end = window
+    inside = [stamp for stamp in stamps if start < stamp < end]
+    # Holding the GIL, the call would leave this thread at most one switch interval (5 ms),
+    # when the call returns; released, this thread runs all along.
+    assert inside and inside[-1] - inside[0] > 0.5 * (end - start)
