@@ -87,9 +87,11 @@ def packed_inference(config: LayerConfig, device_type: str, builds_graph: bool,
 
 FUSED_INFERENCE_MAX_BATCH = 4
 """Largest batch at which GRU/RNN inference runs bptt's compiled loops rather than torch's.
-Inference, ratio to torch.nn at T = 50, compiled loops (``python benchmarks/bench_layers.py
---cells rnn gru --batch 1 4 8 --steps 50 --hidden 128 512 --modes inference --threads 1
---no-keras --no-memory``, one thread, 2026-11-30, the other core busy): B = 1: RNN 0.64 (H=128),
+Inference, ratio to torch.nn at T = 50, compiled loops (one thread, 2026-11-30, the other core
+busy; B = 1 from ``python benchmarks/bench_layers.py --cells rnn gru --batch 1 --steps 50 200
+--hidden 128 512 --modes train inference --repeats 5 --threads 1 --no-keras --no-memory``,
+B = 4 and 8 from the ``--batch 4 8 16 32`` run with ``MAX_BATCH = 64`` that
+``fused_loop.MAX_BATCH`` cites): B = 1: RNN 0.64 (H=128),
 0.73 (H=512); GRU 0.58, 0.75. B = 4: RNN 0.97, 0.89; GRU 0.89, 0.89. B = 8: RNN 1.22, 1.07;
 GRU 1.20, 1.06."""
 

@@ -5,9 +5,9 @@ A step of the Python loop is ~10–25 torch calls, each a few µs of dispatch wh
 At batch 1 that is the whole cost of a GRU/RNN step: torch.nn's own GRU/RNN on CPU is the same
 kind of loop, so the bptt kernel only beat it by ~2× there (``benchmarks/results/layers.md``,
 run F: 0.46–0.68). ``fused_loop.cpp`` writes each step out as plain loops — for the RNN and the
-GRU the product ``W_hh h`` too, four weight rows at a time, which beats torch's ``mv`` at these
-sizes (one thread, µs, ``W (M, K) · x`` in C++, 2026-11-30: 128 × 128: 0.9 against 2.9;
-384 × 128: 2.7 / 5.4; 512 × 512: 12.4 / 23.1; 1536 × 512: 44 / 66). The LSTM's loop leaves
+GRU the product ``W_hh h`` too, four weight rows at a time (a throwaway C++ timing, not kept,
+had it faster than torch's ``mv`` at these sizes; run G in ``benchmarks/RESULTS.md`` has the
+end-to-end figures). The LSTM's loop leaves
 its products to torch (GEMMs over the batch) and fuses everything between them: the layer norms
 of ``W_hh h`` and of the cell, the gates, the cell update, the recurrent-dropout mask; its
 backward also sums the gains' and ``W_hh``'s gradients through the norm as it goes. The
@@ -51,8 +51,9 @@ MAX_BATCH = 8
 """Largest batch the RNN's and GRU's compiled loops serve (the LSTM's: any). Their product reads ``W_hh`` once a step but is no
 GEMM kernel: from 16 rows torch's batched products catch up. Train step, bptt with the compiled
 loops → the Python loop, ratio to torch.nn at T = 50 (``python benchmarks/bench_layers.py
---cells rnn gru --batch 4 8 16 32 --steps 50 --hidden 128 512 --modes train --threads 1
---no-keras --no-memory``, with ``MAX_BATCH = 64`` and then ``RNNKIT_NO_COMPILE=1``, one thread,
+--cells rnn gru --batch 4 8 16 32 --steps 50 --hidden 128 512 --modes train inference
+--repeats 5 --threads 1 --no-keras --no-memory``, with ``MAX_BATCH = 64`` and then with
+``RNNKIT_NO_COMPILE=1``, one thread,
 2026-11-30; the other core busy): B = 8: RNN H=128 0.68 → 0.80, H=512 0.78 → 0.85; GRU 0.58 →
 0.72, 0.75 → 0.79. B = 16: RNN 0.84 / 0.85, 0.93 / 0.90; GRU 0.79 / 0.78, 0.92 / 0.84.
 B = 32: RNN 1.04 / 0.87, 1.05 / 0.91; GRU 0.99 / 0.84, 0.96 / 0.86."""
