@@ -7,8 +7,8 @@ kind of loop, so the bptt kernel only beat it by ~2× there (``benchmarks/result
 run F: 0.46–0.68). ``fused_loop.cpp`` writes each step out as plain loops — for the RNN and the
 GRU the product ``W_hh h`` too, four weight rows at a time (a throwaway C++ timing, not kept,
 had it faster than torch's ``mv`` at these sizes; run G in ``benchmarks/RESULTS.md`` has the
-end-to-end figures). The LSTM's loop leaves
-its products to torch (GEMMs over the batch) and fuses everything between them: the layer norms
+end-to-end figures). The LSTM's loop leaves its products to torch (GEMMs over the batch)
+except at B ≤ :data:`LSTM_HAND_PRODUCT_MAX_BATCH`, and fuses everything between them: the norms
 of ``W_hh h`` and of the cell, the gates, the cell update, the recurrent-dropout mask; its
 backward also sums the gains' and ``W_hh``'s gradients through the norm as it goes. The
 flexible LSTM's train step (hard_sigmoid, layer norm, recurrent dropout 0.25) over
