@@ -130,3 +130,17 @@ def test_bad_subword_options_are_one_line_errors(tmp_path, capsys, option, messa
                  "--out", str(tmp_path / "model")]) != 0
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_train_with_a_teacher_records_it_and_trains_on_spans(trained, tmp_path, capsys):
+    teacher = str(trained / "model")
+    code = main(["train", "classify", "--data", str(trained / "train.tsv"), "--valid",
+                 str(trained / "train.tsv"), "--embed", "8", "--hidden", "8", "--epochs", "1",
+                 "--batch-size", "8", "--teacher", teacher, "--teacher", teacher,
+                 "--span-samples", "2", "--out", str(tmp_path / "student"), "--quiet"])
+    assert code == 0
+    config = json.loads((tmp_path / "student" / "config.json").read_text())
+    assert config["data"]["teachers"] == [teacher, teacher]
+    assert config["data"]["span_samples"] == 2
+    steps = [json.loads(line) for line in (tmp_path / "student" / "metrics.jsonl").open()]
+    assert steps[0]["step"] > len(ROWS) / 8  # the spans add batches to the epoch

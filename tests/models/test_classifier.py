@@ -65,6 +65,17 @@ def test_loss_is_cross_entropy_and_backpropagates():
     assert model.embedding.weight.grad[0].abs().sum() == 0  # padding row never learns
 
 
+def test_loss_against_target_probabilities_is_their_cross_entropy():
+    model = _model()
+    ids, lengths = torch.tensor([[4, 5], [6, 0]]), torch.tensor([2, 1])
+    targets = torch.tensor([[0.7, 0.2, 0.1], [0.0, 0.0, 1.0]])
+    output = model(ids, lengths, targets)
+    log_p = torch.log_softmax(output.logits, dim=-1)
+    torch.testing.assert_close(output.loss, -(targets * log_p).sum(dim=1).mean())
+    one_hot = model(ids, lengths, torch.tensor([[1.0, 0, 0], [0, 0, 1.0]])).loss
+    torch.testing.assert_close(one_hot, model(ids, lengths, torch.tensor([0, 2])).loss)
+
+
 def test_pretrained_embeddings_are_used_and_can_be_frozen():
     weights = torch.randn(12, 5)
     config = ClassifierConfig(vocab_size=12, num_classes=2, embed_size=5, hidden_size=4,

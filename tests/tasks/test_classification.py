@@ -7,7 +7,9 @@ import warnings
 import pytest
 import torch
 
+from rnnkit.data import sample_spans
 from rnnkit.tasks import classification as cls
+from rnnkit.text import SubwordHasher
 from rnnkit.train import TrainConfig
 from rnnkit.train.model_dir import ModelDirectoryError
 
@@ -202,3 +204,79 @@ def test_subword_features_train_save_and_reach_unseen_words(tmp_path):
     # Without subword features both texts would be the same "<unk>", scored identically.
     assert probabilities[0] != pytest.approx(probabilities[1], abs=1e-6)
     assert cls.evaluate_classifier(loaded, train)["accuracy"] == 1.0
+
+
+def _teacher(tmp_path, name, seed, **data_options):
+    train = _write_tsv(tmp_path / "train.tsv")
+    data = cls.ClassificationData(train=str(train), valid=str(train), batch_size=8,
+                                  **data_options)
+    cls.train_classifier(data, {"embed_size": 8, "hidden_size": 8},
+                         TrainConfig(epochs=2, optimizer="adam", lr=0.03, seed=seed),
+                         tmp_path / name, quiet=True)
+    return cls.load_classifier(tmp_path / name)
+
+
+def test_teacher_probabilities_are_the_teachers_average(tmp_path):
+    teachers = [_teacher(tmp_path, "a", seed=0), _teacher(tmp_path, "b", seed=1)]
+    phrases = [["great", "fun"], ["dull", "plot"], ["never", "seen", "words"]]
+    each = [torch.tensor([[p.probabilities[label] for label in ("neg", "pos")]
+                          for p in cls.predict_texts(teacher, [" ".join(t) for t in phrases])])
+            for teacher in teachers]
+    assert not torch.allclose(each[0], each[1])
+    torch.testing.assert_close(cls.teacher_probabilities(teachers, phrases),
+                               (each[0] + each[1]) / 2)
+
+
+def test_teacher_spans_follow_the_gold_examples_with_soft_targets(tmp_path):
+    teacher = _teacher(tmp_path, "teacher", seed=0)
+    tokens = [["a", "great", "fun", "movie"], ["i", "hated", "it"]]
+    hasher = SubwordHasher(100, 3, 4)
+    train = cls.LabelledIds([[5, 6, 7, 8], [9, 10, 11]], [1, 0],
+                            [hasher.encode(t) for t in tokens])
+    spans = sample_spans([4, 3], per_text=3, seed=2)
+    taught = cls.with_teacher_spans(train, tokens, [teacher], per_text=3, seed=2)
+    assert taught.ids[:2] == train.ids and taught.labels[:2] == [1, 0]
+    assert taught.ids[2:] == [train.ids[s.text][s.start:s.stop] for s in spans]
+    assert taught.subwords[2:] == [train.subwords[s.text][s.start:s.stop] for s in spans]
+    torch.testing.assert_close(taught.soft[:2], torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
+    expected = cls.teacher_probabilities([teacher], [tokens[s.text][s.start:s.stop]
+                                                     for s in spans])
+    torch.testing.assert_close(taught.soft[2:], expected)
+    assert taught.labels[2:] == expected.argmax(dim=1).tolist()
+    batch = cls.make_batch(*taught.subset([0, 3]))
+    torch.testing.assert_close(batch.labels, taught.soft[[0, 3]])
+
+
+def test_a_student_trains_on_its_teachers_spans_and_records_them(tmp_path):
+    _teacher(tmp_path, "teacher", seed=0)
+    train = tmp_path / "train.tsv"
+    data = cls.ClassificationData(train=str(train), valid=str(train), batch_size=8,
+                                  teachers=(str(tmp_path / "teacher"),), span_samples=2)
+    trainer = cls.train_classifier(data, {"embed_size": 16, "hidden_size": 16},
+                                   TrainConfig(epochs=4, optimizer="adam", lr=0.03),
+                                   tmp_path / "student", quiet=True)
+    texts = len(POSITIVE + NEGATIVE) * 6
+    assert texts < len(trainer.task.train.ids) <= 3 * texts
+    assert trainer.task.train.soft.shape == (len(trainer.task.train.ids), 2)
+    assert trainer.history[-1]["valid_accuracy"] == 1.0
+    config = json.loads((tmp_path / "student" / "config.json").read_text())
+    assert config["data"]["teachers"] == [str(tmp_path / "teacher")]
+    assert config["data"]["span_samples"] == 2
+
+
+def test_a_teacher_must_share_the_tokenizer_and_the_labels(tmp_path):
+    teacher = tmp_path / "teacher"
+    _teacher(tmp_path, "teacher", seed=0)
+    with pytest.raises(ValueError, match=r"teacher .*teacher: its tokenizer .* differs"):
+        cls.load_teachers([str(teacher)], {"name": "whitespace"}, ["neg", "pos"])
+    tokenizer = cls.load_classifier(teacher).tokenizer.config()
+    with pytest.raises(ValueError, match=r"its labels \['neg', 'pos'\] differ from the "
+                                         r"training file's \['0', '1'\]"):
+        cls.load_teachers([str(teacher)], tokenizer, ["0", "1"])
+    with pytest.raises(ModelDirectoryError, match="does not exist"):
+        cls.load_teachers([str(tmp_path / "nowhere")], tokenizer, ["neg", "pos"])
+
+
+def test_span_samples_must_be_positive():
+    with pytest.raises(ValueError, match="span_samples must be >= 1, got 0"):
+        cls.ClassificationData(train="x", span_samples=0)

@@ -51,6 +51,13 @@ def add_train_parser(tasks) -> None:
     data.add_argument("--batch-size", type=int, default=32)
     data.add_argument("--vectors", help="pretrained word vectors (word2vec/GloVe text) to "
                                         "initialise the embeddings; sets --embed")
+    data.add_argument("--teacher", action="append", default=[], metavar="DIR",
+                      help="distil trained classifiers (repeatable, same tokenizer and labels): "
+                           "--span-samples random spans of each training text join the "
+                           "training data with the teachers' averaged probabilities as "
+                           "targets")
+    data.add_argument("--span-samples", type=int, default=8,
+                      help="spans drawn from each training text for the teachers to label")
     model = parser.add_argument_group("model")
     model.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="lstm")
     model.add_argument("--embed", type=int, default=128, help="embedding size")
@@ -101,7 +108,7 @@ def _start(args: argparse.Namespace):
         tokenizer=args.tokenizer, lowercase=args.lowercase, max_length=args.max_length,
         max_vocab=args.max_vocab, min_freq=args.min_freq, batch_size=args.batch_size,
         valid_fraction=args.valid_fraction, split_seed=args.split_seed,
-        vectors=args.vectors,
+        vectors=args.vectors, teachers=tuple(args.teacher), span_samples=args.span_samples,
     )
     model = {"cell": args.cell, "embed_size": args.embed, "hidden_size": args.hidden,
              "num_layers": args.layers, "bidirectional": not args.unidirectional,

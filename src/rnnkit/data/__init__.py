@@ -1,5 +1,5 @@
 """rnnkit.data: file readers, encoding, padding, masks, bucketing, LM stream batches,
-memory-mapped token files and pretrained vectors (may use torch; imports ``rnnkit.text``).
+memory-mapped token files, pretrained vectors and random spans (may use torch; imports ``rnnkit.text``).
 
 See ../shared/DESIGN.md for what this layer owns.
 """
@@ -9,6 +9,7 @@ from rnnkit.data.encoding import encode, one_hot
 from rnnkit.data.padding import lengths_to_mask, pad_nested, pad_sequences, sequence_lengths
 from rnnkit.data.prepared import PreparedCorpus, load_prepared, prepare
 from rnnkit.data.readers import iter_lines, read_conll, read_corpus, read_labeled, read_pairs
+from rnnkit.data.spans import Span, sample_spans
 from rnnkit.data.vectors import PretrainedVectors, load_vectors
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "LMStream",
     "PreparedCorpus",
     "PretrainedVectors",
+    "Span",
     "collate",
     "encode",
     "iter_lines",
@@ -31,5 +33,6 @@ __all__ = [
     "read_corpus",
     "read_labeled",
     "read_pairs",
+    "sample_spans",
     "sequence_lengths",
 ]

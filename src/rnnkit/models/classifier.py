@@ -171,8 +171,10 @@ class Classifier(nn.Module):
         subwords: Tensor | None = None,
     ) -> ClassifierOutput:
         """``ids (B, T)`` padded with 0, ``lengths (B,)`` ≥ 1 → logits ``(B, C)``; with
-        ``targets (B,)`` also the mean cross-entropy. ``subwords (B, T, G)``: each token's
-        subword ids (``config.subword_hasher()``), required with subword features."""
+        ``targets`` also the mean cross-entropy, ``-Σ_c q_c log p_c`` against class ids
+        ``(B,)`` (one-hot ``q``) or target probabilities ``q (B, C)`` (a teacher's).
+        ``subwords (B, T, G)``: each token's subword ids (``config.subword_hasher()``),
+        required with subword features."""
         ids_in = drop_words(ids, self.config.word_dropout, self.config.unk_id,
                             self.training)  # (B, T)
         embedded = self.drop(self._embed(ids_in, subwords))  # (B, T, E)

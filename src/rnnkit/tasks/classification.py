@@ -36,6 +36,7 @@ from rnnkit.data import (
     load_vectors,
     pad_nested,
     read_labeled,
+    sample_spans,
 )
 from rnnkit.data.readers import LABEL_NAMES, TEXT_NAMES
 from rnnkit.models.classifier import Classifier, ClassifierConfig
@@ -69,6 +70,13 @@ class ClassificationData:
 
     Without ``valid``, a ``valid_fraction`` of the training examples, drawn with
     ``split_seed``, is held out for validation.
+
+    ``teachers`` (trained classification directories with this run's tokenizer and labels)
+    distil them into the new model: ``span_samples`` random spans of each training text
+    (:func:`rnnkit.data.sample_spans`, seeded by the training seed) join the training
+    examples, each with the teachers' averaged class probabilities as its target; the
+    texts themselves keep their gold labels. The spans stand in for the phrase-level labels
+    a treebank would give.
     """
 
     train: str
@@ -85,14 +93,17 @@ class ClassificationData:
     valid_fraction: float = 0.1
     split_seed: int = 0
     vectors: str | None = None
+    teachers: tuple[str, ...] = ()
+    span_samples: int = 8
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "teachers", tuple(self.teachers))
         if self.format not in FORMATS:
             raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
         if self.tokenizer not in TOKENIZER_NAMES:
             raise ValueError(f"tokenizer must be one of {', '.join(TOKENIZER_NAMES)}, got "
                              f"{self.tokenizer!r}")
-        for name in ("max_length", "min_freq", "batch_size"):
+        for name in ("max_length", "min_freq", "batch_size", "span_samples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.valid is None and not 0 < self.valid_fraction < 1:
@@ -224,24 +235,30 @@ class LabelledIds(NamedTuple):
     ids: list[list[int]]
     labels: list[int]
     subwords: list[list[tuple[int, ...]]] | None = None  # per token, for subword features
+    soft: Tensor | None = None  # (N, C) target probabilities that replace labels in training
 
     def subset(self, indices: Sequence[int]) -> LabelledIds:
         return LabelledIds([self.ids[i] for i in indices], [self.labels[i] for i in indices],
-                           None if self.subwords is None else [self.subwords[i] for i in indices])
+                           None if self.subwords is None else [self.subwords[i] for i in indices],
+                           None if self.soft is None else self.soft[list(indices)])
 
 
 class ClassBatch(NamedTuple):
     padded: Batch  # ids (B, T), lengths (B,), mask (B, T)
-    labels: Tensor | None  # (B,)
+    labels: Tensor | None  # (B,) class ids, or (B, C) target probabilities
     subwords: Tensor | None  # (B, T, G), 0-padded
 
 
 def make_batch(ids: Sequence[Sequence[int]], labels: Sequence[int] | None = None,
-               subwords: Sequence[Sequence[Sequence[int]]] | None = None) -> ClassBatch:
-    """Pad ids (and each token's subword ids) into a :class:`ClassBatch`."""
-    return ClassBatch(collate(ids),
-                      None if labels is None else torch.tensor(labels, dtype=torch.long),
-                      None if subwords is None else pad_nested(subwords))
+               subwords: Sequence[Sequence[Sequence[int]]] | None = None,
+               soft: Tensor | None = None) -> ClassBatch:
+    """Pad ids (and each token's subword ids) into a :class:`ClassBatch`; ``soft (B, C)``
+    probabilities, when given, are its targets instead of ``labels``."""
+    if soft is not None:
+        targets = soft
+    else:
+        targets = None if labels is None else torch.tensor(labels, dtype=torch.long)
+    return ClassBatch(collate(ids), targets, None if subwords is None else pad_nested(subwords))
 
 
 def ordered_batches(ids: Sequence[Sequence[int]], batch_size: int) -> list[list[int]]:
@@ -417,14 +434,77 @@ def _trainer(out_dir: Path, quiet: bool, callbacks, embeddings: Tensor | None = 
     hasher = model_config.subword_hasher()
     train_examples, valid_examples = _examples(data)
     train_ids = _labelled(train_examples, tokenizer, vocab, labels, data, data.train, hasher)
+    train_config = TrainConfig.from_dict(config["train"])
+    if data.teachers:
+        teachers = load_teachers(data.teachers, tokenizer.config(), labels)
+        tokens = [tokenized[:data.max_length] for tokenized in
+                  (tokenizer.tokenize(text) for text, _ in train_examples) if tokenized]
+        train_ids = with_teacher_spans(train_ids, tokens, teachers, data.span_samples,
+                                       train_config.seed)
     valid_source = data.valid or f"{data.train} (held-out {data.valid_fraction:g})"
     valid_ids = _labelled(valid_examples, tokenizer, vocab, labels, data, valid_source, hasher)
-    train_config = TrainConfig.from_dict(config["train"])
     task = ClassificationTask(train_ids, valid_ids, labels, data.batch_size, train_config.seed)
     torch.manual_seed(train_config.seed)
     model = Classifier(model_config, embeddings)
     return Trainer(model, task, train_config, out_dir, quiet=quiet,
                    callbacks=callbacks_for(config.get("select", SELECT_LOSS), out_dir, callbacks))
+
+
+def load_teachers(
+    directories: Sequence[str], tokenizer_config: dict[str, Any], labels: Sequence[str]
+) -> list[LoadedClassifier]:
+    """The trained classifiers in ``directories``; each must split texts with
+    ``tokenizer_config`` and know exactly ``labels`` (a ValueError names the one that
+    does not)."""
+    teachers = []
+    for directory in directories:
+        teacher = load_classifier(directory)
+        if teacher.tokenizer.config() != tokenizer_config:
+            raise ValueError(f"teacher {directory}: its tokenizer {teacher.tokenizer.config()} "
+                             f"differs from this run's {tokenizer_config}; a teacher must "
+                             "split texts the same way")
+        if teacher.labels != list(labels):
+            raise ValueError(f"teacher {directory}: its labels {teacher.labels} differ from "
+                             f"the training file's {list(labels)}")
+        teachers.append(teacher)
+    return teachers
+
+
+def teacher_probabilities(
+    teachers: Sequence[LoadedClassifier], token_lists: Sequence[Sequence[str]]
+) -> Tensor:
+    """``(N, C)``: the teachers' class probabilities of each token list, averaged."""
+    total = torch.zeros(len(token_lists), len(teachers[0].labels))
+    for teacher in teachers:
+        ids = [teacher.vocab.encode(tokens) for tokens in token_lists]
+        subwords = (None if teacher.hasher is None
+                    else [teacher.hasher.encode(tokens) for tokens in token_lists])
+        total += predict_probabilities(teacher.model, ids, subwords=subwords)
+    return total / len(teachers)
+
+
+def with_teacher_spans(
+    train: LabelledIds, token_lists: Sequence[Sequence[str]],
+    teachers: Sequence[LoadedClassifier], per_text: int, seed: int,
+) -> LabelledIds:
+    """``train`` with soft targets: its examples keep their gold labels (as one-hot rows),
+    followed by ``per_text`` sampled spans of each (:func:`sample_spans`) whose targets are
+    :func:`teacher_probabilities`. ``token_lists[i]`` are the (cut) tokens behind
+    ``train.ids[i]``."""
+    spans = sample_spans([len(ids) for ids in train.ids], per_text, seed)
+    probabilities = teacher_probabilities(
+        teachers, [token_lists[span.text][span.start:span.stop] for span in spans])  # (S, C)
+    gold = F.one_hot(torch.tensor(train.labels), probabilities.shape[1]).to(probabilities)
+    subwords = None
+    if train.subwords is not None:
+        subwords = train.subwords + [train.subwords[span.text][span.start:span.stop]
+                                     for span in spans]
+    return LabelledIds(
+        train.ids + [train.ids[span.text][span.start:span.stop] for span in spans],
+        train.labels + probabilities.argmax(dim=1).tolist(),
+        subwords,
+        torch.cat([gold, probabilities]),  # (N + S, C)
+    )
 
 
 def write_valid_report(out_dir: Path, task: ClassificationTask) -> dict[str, Any]:
