@@ -76,7 +76,8 @@ class ClassificationData:
     (:func:`rnnkit.data.sample_spans`, seeded by the training seed) join the training
     examples, each with the teachers' averaged class probabilities as its target; the
     texts themselves keep their gold labels. The spans stand in for the phrase-level labels
-    a treebank would give.
+    a treebank would give. ``--resume`` labels the same spans again, so it needs the
+    teachers' directories where they were.
     """
 
     train: str
