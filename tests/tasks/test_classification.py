@@ -280,3 +280,11 @@ def test_a_teacher_must_share_the_tokenizer_and_the_labels(tmp_path):
 def test_span_samples_must_be_positive():
     with pytest.raises(ValueError, match="span_samples must be >= 1, got 0"):
         cls.ClassificationData(train="x", span_samples=0)
+
+
+def test_texts_too_short_for_a_span_keep_only_their_gold_targets(tmp_path):
+    teacher = _teacher(tmp_path, "teacher", seed=0)
+    train = cls.LabelledIds([[5, 6], [7]], [0, 1])
+    taught = cls.with_teacher_spans(train, [["i", "loved"], ["dull"]], [teacher], 4, seed=0)
+    assert taught.ids == train.ids and taught.labels == [0, 1]
+    torch.testing.assert_close(taught.soft, torch.tensor([[1.0, 0.0], [0.0, 1.0]]))

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from rnnkit.data import (
     Batch,
@@ -441,7 +442,7 @@ def _trainer(out_dir: Path, quiet: bool, callbacks, embeddings: Tensor | None = 
         tokens = [tokenized[:data.max_length] for tokenized in
                   (tokenizer.tokenize(text) for text, _ in train_examples) if tokenized]
         train_ids = with_teacher_spans(train_ids, tokens, teachers, data.span_samples,
-                                       train_config.seed)
+                                       train_config.seed, progress=not quiet)
     valid_source = data.valid or f"{data.train} (held-out {data.valid_fraction:g})"
     valid_ids = _labelled(valid_examples, tokenizer, vocab, labels, data, valid_source, hasher)
     task = ClassificationTask(train_ids, valid_ids, labels, data.batch_size, train_config.seed)
@@ -472,11 +473,14 @@ def load_teachers(
 
 
 def teacher_probabilities(
-    teachers: Sequence[LoadedClassifier], token_lists: Sequence[Sequence[str]]
+    teachers: Sequence[LoadedClassifier], token_lists: Sequence[Sequence[str]],
+    progress: bool = False,
 ) -> Tensor:
-    """``(N, C)``: the teachers' class probabilities of each token list, averaged."""
+    """``(N, C)``: the teachers' class probabilities of each token list, averaged;
+    ``progress`` shows a bar over the teachers."""
     total = torch.zeros(len(token_lists), len(teachers[0].labels))
-    for teacher in teachers:
+    for teacher in tqdm(teachers, desc=f"teachers label {len(token_lists)} spans",
+                        unit="teacher", disable=not progress):
         ids = [teacher.vocab.encode(tokens) for tokens in token_lists]
         subwords = (None if teacher.hasher is None
                     else [teacher.hasher.encode(tokens) for tokens in token_lists])
@@ -486,7 +490,7 @@ def teacher_probabilities(
 
 def with_teacher_spans(
     train: LabelledIds, token_lists: Sequence[Sequence[str]],
-    teachers: Sequence[LoadedClassifier], per_text: int, seed: int,
+    teachers: Sequence[LoadedClassifier], per_text: int, seed: int, progress: bool = False,
 ) -> LabelledIds:
     """``train`` with soft targets: its examples keep their gold labels (as one-hot rows),
     followed by ``per_text`` sampled spans of each (:func:`sample_spans`) whose targets are
@@ -494,7 +498,8 @@ def with_teacher_spans(
     ``train.ids[i]``."""
     spans = sample_spans([len(ids) for ids in train.ids], per_text, seed)
     probabilities = teacher_probabilities(
-        teachers, [token_lists[span.text][span.start:span.stop] for span in spans])  # (S, C)
+        teachers, [token_lists[span.text][span.start:span.stop] for span in spans],
+        progress)  # (S, C)
     gold = F.one_hot(torch.tensor(train.labels), probabilities.shape[1]).to(probabilities)
     subwords = None
     if train.subwords is not None:
