@@ -277,9 +277,14 @@ def test_a_teacher_must_share_the_tokenizer_and_the_labels(tmp_path):
         cls.load_teachers([str(tmp_path / "nowhere")], tokenizer, ["neg", "pos"])
 
 
-def test_span_samples_must_be_positive():
+def test_span_samples_must_be_positive_and_teachers_a_sequence():
     with pytest.raises(ValueError, match="span_samples must be >= 1, got 0"):
         cls.ClassificationData(train="x", span_samples=0)
+    with pytest.raises(TypeError, match="teachers must be a sequence .* got the string 'dir'"):
+        cls.ClassificationData(train="x", teachers="dir")
+    assert cls.ClassificationData(train="x", teachers=["a", "b"]).teachers == ("a", "b")
+    with pytest.raises(ValueError, match="no teachers given"):
+        cls.teacher_probabilities([], [["a", "b"]])
 
 
 def test_texts_too_short_for_a_span_keep_only_their_gold_targets(tmp_path):

@@ -12,6 +12,10 @@ warning that counts them. A text with no tokens is an error at prediction time (
 source and example); in training and evaluation files it is skipped with a warning (the
 ChnSentiCorp file has one empty review).
 A label in an evaluation file that training never saw is an error listing the known labels.
+
+Trained classifiers can teach a new one (``ClassificationData.teachers``): they label random
+spans of the training texts, and the new model learns those soft targets besides the gold
+labels (:func:`with_teacher_spans`).
 """
 
 from __future__ import annotations
@@ -99,6 +103,9 @@ class ClassificationData:
     span_samples: int = 8
 
     def __post_init__(self) -> None:
+        if isinstance(self.teachers, str):
+            raise TypeError(f"teachers must be a sequence of model directories, got the "
+                            f"string {self.teachers!r}")
         object.__setattr__(self, "teachers", tuple(self.teachers))
         if self.format not in FORMATS:
             raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
@@ -478,6 +485,8 @@ def teacher_probabilities(
 ) -> Tensor:
     """``(N, C)``: the teachers' class probabilities of each token list, averaged;
     ``progress`` shows a bar over the teachers."""
+    if not teachers:
+        raise ValueError("teacher_probabilities: no teachers given")
     total = torch.zeros(len(token_lists), len(teachers[0].labels))
     for teacher in tqdm(teachers, desc=f"teachers label {len(token_lists)} spans",
                         unit="teacher", disable=not progress):
