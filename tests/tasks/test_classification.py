@@ -9,7 +9,7 @@ import torch
 
 from rnnkit.data import sample_spans
 from rnnkit.tasks import classification as cls
-from rnnkit.text import SubwordHasher
+from rnnkit.text import SubwordHasher, Vocab
 from rnnkit.train import TrainConfig
 from rnnkit.train.model_dir import ModelDirectoryError
 
@@ -244,7 +244,7 @@ def test_teacher_spans_follow_the_gold_examples_with_soft_targets(tmp_path):
     torch.testing.assert_close(taught.soft[2:], expected)
     assert taught.labels[2:] == expected.argmax(dim=1).tolist()
     batch = cls.make_batch(*taught.subset([0, 3]))
-    torch.testing.assert_close(batch.labels, taught.soft[[0, 3]])
+    torch.testing.assert_close(batch.targets, taught.soft[[0, 3]])
 
 
 def test_a_student_trains_on_its_teachers_spans_and_records_them(tmp_path):
@@ -277,12 +277,15 @@ def test_a_teacher_must_share_the_tokenizer_and_the_labels(tmp_path):
         cls.load_teachers([str(tmp_path / "nowhere")], tokenizer, ["neg", "pos"])
 
 
-def test_span_samples_must_be_positive_and_teachers_a_sequence():
+def test_span_samples_must_be_positive_and_teachers_a_sequence(tmp_path):
     with pytest.raises(ValueError, match="span_samples must be >= 1, got 0"):
         cls.ClassificationData(train="x", span_samples=0)
     with pytest.raises(TypeError, match="teachers must be a sequence .* got the string 'dir'"):
         cls.ClassificationData(train="x", teachers="dir")
     assert cls.ClassificationData(train="x", teachers=["a", "b"]).teachers == ("a", "b")
+    assert cls.ClassificationData(train="x", teachers=[tmp_path]).teachers == (str(tmp_path),)
+    with pytest.raises(TypeError, match="span_samples must be an int, got 2.5"):
+        cls.ClassificationData(train="x", span_samples=2.5)
     with pytest.raises(ValueError, match="no teachers given"):
         cls.teacher_probabilities([], [["a", "b"]])
 
@@ -293,3 +296,45 @@ def test_texts_too_short_for_a_span_keep_only_their_gold_targets(tmp_path):
     taught = cls.with_teacher_spans(train, [["i", "loved"], ["dull"]], [teacher], 4, seed=0)
     assert taught.ids == train.ids and taught.labels == [0, 1]
     torch.testing.assert_close(taught.soft, torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+
+
+def test_spans_come_from_the_kept_and_cut_texts_and_resume_rebuilds_them(tmp_path):
+    _teacher(tmp_path, "teacher", seed=0)
+    texts = ["a great fun movie , loved it", "", "terrible and dull", "i hated it",
+             "great acting", "bad acting , dull plot"]
+    rows = [f"{text}\t{'pos' if index % 2 == 0 else 'neg'}" for index, text in
+            enumerate(texts)]
+    train = tmp_path / "student_train.tsv"
+    train.write_text("\n".join(rows * 3) + "\n", encoding="utf-8")
+    data = cls.ClassificationData(train=str(train), valid=str(train), batch_size=4,
+                                  max_length=4, teachers=(str(tmp_path / "teacher"),),
+                                  span_samples=3)
+    with pytest.warns(UserWarning):
+        trainer = cls.train_classifier(data, {"embed_size": 8, "hidden_size": 8},
+                                       TrainConfig(epochs=1, seed=7), tmp_path / "student",
+                                       quiet=True)
+    kept = [text.split()[:4] for text in texts * 3 if text]  # the empty text is skipped
+    spans = sample_spans([len(tokens) for tokens in kept], 3, seed=7)
+    vocab = Vocab.load(tmp_path / "student" / "vocab.json")
+    taught = trainer.task.train
+    assert taught.ids[len(kept):] == [vocab.encode(kept[s.text][s.start:s.stop]) for s in spans]
+    with pytest.warns(UserWarning):
+        resumed = cls.resume_classifier(tmp_path / "student", quiet=True).task.train
+    assert resumed.ids == taught.ids
+    torch.testing.assert_close(resumed.soft, taught.soft)
+
+
+def test_a_missing_teacher_fails_before_the_directory_is_written(tmp_path):
+    train = _write_tsv(tmp_path / "train.tsv")
+    data = cls.ClassificationData(train=str(train), valid=str(train),
+                                  teachers=(str(tmp_path / "nowhere"),))
+    with pytest.raises(ModelDirectoryError, match=r"teacher .*nowhere: .*does not exist"):
+        cls.train_classifier(data, {}, TrainConfig(epochs=1), tmp_path / "student", quiet=True)
+    assert not (tmp_path / "student" / "config.json").exists()
+
+
+def test_teacher_spans_need_the_tokens_behind_each_text(tmp_path):
+    teacher = _teacher(tmp_path, "teacher", seed=0)
+    train = cls.LabelledIds([[5, 6, 7]], [0])
+    with pytest.raises(ValueError, match="token_lists must hold the tokens behind"):
+        cls.with_teacher_spans(train, [["a", "b"]], [teacher], 2, seed=0)

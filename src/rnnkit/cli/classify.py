@@ -57,7 +57,8 @@ def add_train_parser(tasks) -> None:
                            "training data with the teachers' averaged probabilities as "
                            "targets")
     data.add_argument("--span-samples", type=int, default=8,
-                      help="spans drawn from each training text for the teachers to label")
+                      help="with --teacher: at most this many distinct spans (2 to n-1 tokens) "
+                           "drawn from each training text for the teachers to label")
     model = parser.add_argument_group("model")
     model.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="lstm")
     model.add_argument("--embed", type=int, default=128, help="embedding size")

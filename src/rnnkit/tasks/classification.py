@@ -52,6 +52,7 @@ from rnnkit.train import StepOutput, TrainConfig, Trainer
 from rnnkit.train.model_dir import (
     VOCAB_FILE,
     WEIGHTS_FILE,
+    ModelDirectoryError,
     load_weights,
     read_config,
     require_files,
@@ -81,8 +82,10 @@ class ClassificationData:
     (:func:`rnnkit.data.sample_spans`, seeded by the training seed) join the training
     examples, each with the teachers' averaged class probabilities as its target; the
     texts themselves keep their gold labels. The spans stand in for the phrase-level labels
-    a treebank would give. ``--resume`` labels the same spans again, so it needs the
-    teachers' directories where they were.
+    a treebank would give. A text of ``n`` tokens gives at most ``min(span_samples, n(n-1)/2
+    - 1)`` spans, one of 2 tokens or fewer none. ``--resume`` labels the same spans again,
+    so it needs the teachers' directories where they were. The logged training loss then
+    averages over the spans too, so it does not compare with a run without teachers.
     """
 
     train: str
@@ -106,7 +109,9 @@ class ClassificationData:
         if isinstance(self.teachers, str):
             raise TypeError(f"teachers must be a sequence of model directories, got the "
                             f"string {self.teachers!r}")
-        object.__setattr__(self, "teachers", tuple(self.teachers))
+        object.__setattr__(self, "teachers", tuple(str(path) for path in self.teachers))
+        if isinstance(self.span_samples, bool) or not isinstance(self.span_samples, int):
+            raise TypeError(f"span_samples must be an int, got {self.span_samples!r}")
         if self.format not in FORMATS:
             raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
         if self.tokenizer not in TOKENIZER_NAMES:
@@ -254,7 +259,7 @@ class LabelledIds(NamedTuple):
 
 class ClassBatch(NamedTuple):
     padded: Batch  # ids (B, T), lengths (B,), mask (B, T)
-    labels: Tensor | None  # (B,) class ids, or (B, C) target probabilities
+    targets: Tensor | None  # (B,) class ids, or (B, C) target probabilities
     subwords: Tensor | None  # (B, T, G), 0-padded
 
 
@@ -324,8 +329,8 @@ class ClassificationTask:
         return [make_batch(*self.train.subset(indices)) for indices in self.sampler]
 
     def train_step(self, model: nn.Module, batch: ClassBatch, carry: Any) -> StepOutput:
-        output = model(batch.padded.ids, batch.padded.lengths, batch.labels, batch.subwords)
-        return StepOutput(output.loss, len(batch.labels))
+        output = model(batch.padded.ids, batch.padded.lengths, batch.targets, batch.subwords)
+        return StepOutput(output.loss, len(batch.targets))
 
     def evaluate(self, model: nn.Module) -> dict[str, float] | None:
         if self.valid is None:
@@ -408,6 +413,7 @@ def train_classifier(
     labels = sorted({label for _, label in train_examples})
     if len(labels) < 2:
         raise ValueError(f"{data.train}: expected at least 2 distinct labels, got {labels}")
+    load_teachers(data.teachers, tokenizer.config(), labels)  # before anything is written
     embeddings = None
     if data.vectors is not None:
         embeddings = load_vectors(data.vectors, vocab).weights
@@ -467,7 +473,10 @@ def load_teachers(
     does not)."""
     teachers = []
     for directory in directories:
-        teacher = load_classifier(directory)
+        try:
+            teacher = load_classifier(directory)
+        except ModelDirectoryError as error:
+            raise ModelDirectoryError(f"teacher {directory}: {error}") from error
         if teacher.tokenizer.config() != tokenizer_config:
             raise ValueError(f"teacher {directory}: its tokenizer {teacher.tokenizer.config()} "
                              f"differs from this run's {tokenizer_config}; a teacher must "
@@ -505,6 +514,9 @@ def with_teacher_spans(
     followed by ``per_text`` sampled spans of each (:func:`sample_spans`) whose targets are
     :func:`teacher_probabilities`. ``token_lists[i]`` are the (cut) tokens behind
     ``train.ids[i]``."""
+    if [len(tokens) for tokens in token_lists] != [len(ids) for ids in train.ids]:
+        raise ValueError("with_teacher_spans: token_lists must hold the tokens behind each of "
+                         "train.ids (the same count and lengths)")
     spans = sample_spans([len(ids) for ids in train.ids], per_text, seed)
     probabilities = teacher_probabilities(
         teachers, [token_lists[span.text][span.start:span.stop] for span in spans],
@@ -516,7 +528,7 @@ def with_teacher_spans(
                                      for span in spans]
     return LabelledIds(
         train.ids + [train.ids[span.text][span.start:span.stop] for span in spans],
-        train.labels + probabilities.argmax(dim=1).tolist(),
+        train.labels + probabilities.argmax(dim=1).tolist(),  # spans: the teachers' choice
         subwords,
         torch.cat([gold, probabilities]),  # (N + S, C)
     )
