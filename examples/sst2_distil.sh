@@ -25,8 +25,9 @@ teacher() {
 
 start=$SECONDS
 for pair in "0 1" "2 3" "4"; do
-    for seed in $pair; do teacher "$seed" & done
-    wait
+    pids=()
+    for seed in $pair; do teacher "$seed" & pids+=($!); done
+    for pid in "${pids[@]}"; do wait "$pid"; done  # a failed teacher stops the script
 done
 echo "teachers: $((SECONDS - start)) s"
 
