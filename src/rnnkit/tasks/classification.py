@@ -186,6 +186,7 @@ class EncodedTexts(NamedTuple):
     ids: list[list[int]]  # word ids of each kept text
     kept: list[int]  # index of each kept text in the input
     subwords: list[list[tuple[int, ...]]] | None  # each token's subword ids, with a hasher
+    tokens: list[list[str]]  # the (cut) tokens of each kept text
 
 
 def encode_texts(
@@ -193,12 +194,13 @@ def encode_texts(
     skip_empty: bool = False, hasher: SubwordHasher | None = None,
 ) -> EncodedTexts:
     """Ids of each text cut to ``max_length`` (one warning counts the cut texts), the
-    indices of the texts kept and, with a ``hasher``, each token's subword ids.
+    indices of the texts kept, with a ``hasher`` each token's subword ids, and the kept
+    texts' cut tokens.
 
     A text with no tokens is a ValueError naming ``source`` and the example number, or, with
     ``skip_empty``, left out with a warning (training and evaluation files).
     """
-    encoded, kept, subwords, empty, cut = [], [], [], [], 0
+    encoded, kept, subwords, kept_tokens, empty, cut = [], [], [], [], [], 0
     for index, text in enumerate(texts):
         tokens = tokenizer.tokenize(text)
         if not tokens:
@@ -210,6 +212,7 @@ def encode_texts(
         tokens = tokens[:max_length]
         encoded.append(vocab.encode(tokens))
         kept.append(index)
+        kept_tokens.append(tokens)
         if hasher is not None:
             subwords.append(hasher.encode(tokens))
     if empty:
@@ -219,7 +222,7 @@ def encode_texts(
         warnings.warn(f"{source}: {cut} of {len(texts)} texts are longer than max_length="
                       f"{max_length} tokens and were cut to their first {max_length}",
                       stacklevel=2)
-    return EncodedTexts(encoded, kept, subwords if hasher is not None else None)
+    return EncodedTexts(encoded, kept, subwords if hasher is not None else None, kept_tokens)
 
 
 def label_ids(labels: Sequence[str], known: Sequence[str], source: str) -> list[int]:
@@ -372,14 +375,15 @@ def _data_from_section(section: dict[str, Any]) -> ClassificationData:
 
 def _labelled(examples: Sequence[tuple[str, str]], tokenizer: Tokenizer, vocab: Vocab,
               labels: Sequence[str], data: ClassificationData, source: str,
-              hasher: SubwordHasher | None) -> LabelledIds:
+              hasher: SubwordHasher | None) -> tuple[LabelledIds, list[list[str]]]:
+    """The examples' ids, label ids and subwords, and the (cut) tokens behind each."""
     encoded = encode_texts([text for text, _ in examples], tokenizer, vocab, data.max_length,
                            source, skip_empty=True, hasher=hasher)
     if not encoded.ids:
         raise ValueError(f"{source}: no example has any tokens")
     return LabelledIds(encoded.ids,
                        label_ids([examples[index][1] for index in encoded.kept], labels, source),
-                       encoded.subwords)
+                       encoded.subwords), encoded.tokens
 
 
 def _examples(data: ClassificationData) -> tuple[list, list]:
@@ -448,16 +452,16 @@ def _trainer(out_dir: Path, quiet: bool, callbacks, embeddings: Tensor | None = 
     model_config = ClassifierConfig.from_dict(config["model"])
     hasher = model_config.subword_hasher()
     train_examples, valid_examples = _examples(data)
-    train_ids = _labelled(train_examples, tokenizer, vocab, labels, data, data.train, hasher)
+    train_ids, tokens = _labelled(train_examples, tokenizer, vocab, labels, data, data.train,
+                                  hasher)
     train_config = TrainConfig.from_dict(config["train"])
     if data.teachers:
         teachers = load_teachers(data.teachers, tokenizer.config(), labels)
-        tokens = [tokenized[:data.max_length] for tokenized in
-                  (tokenizer.tokenize(text) for text, _ in train_examples) if tokenized]
         train_ids = with_teacher_spans(train_ids, tokens, teachers, data.span_samples,
                                        train_config.seed, progress=not quiet)
     valid_source = data.valid or f"{data.train} (held-out {data.valid_fraction:g})"
-    valid_ids = _labelled(valid_examples, tokenizer, vocab, labels, data, valid_source, hasher)
+    valid_ids, _ = _labelled(valid_examples, tokenizer, vocab, labels, data, valid_source,
+                             hasher)
     task = ClassificationTask(train_ids, valid_ids, labels, data.batch_size, train_config.seed)
     torch.manual_seed(train_config.seed)
     model = Classifier(model_config, embeddings)
@@ -588,6 +592,6 @@ def evaluate_classifier(
     (read in the training data's ``format`` and columns unless ``format`` is given)."""
     data = loaded.data
     examples = read_examples(path, format or data.format, data.text_column, data.label_column)
-    labelled = _labelled(examples, loaded.tokenizer, loaded.vocab, loaded.labels, data, str(path),
-                         loaded.hasher)
+    labelled, _ = _labelled(examples, loaded.tokenizer, loaded.vocab, loaded.labels, data,
+                            str(path), loaded.hasher)
     return {**score(loaded.model, labelled, loaded.labels), "examples": len(labelled.ids)}
