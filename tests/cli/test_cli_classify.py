@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from rnnkit.cli import main
+from rnnkit.tasks import classification as cls
 
 ROWS = ["great fun movie\tpos", "loved it\tpos", "dull bad movie\tneg", "hated it\tneg"] * 6
 
@@ -144,3 +145,21 @@ def test_train_with_a_teacher_records_it_and_trains_on_spans(trained, tmp_path, 
     assert config["data"]["span_samples"] == 2
     steps = [json.loads(line) for line in (tmp_path / "student" / "metrics.jsonl").open()]
     assert steps[0]["step"] > len(ROWS) / 8  # the spans add batches to the epoch
+
+
+def test_span_samples_without_a_teacher_is_an_error_and_writes_nothing(tmp_path, capsys):
+    (tmp_path / "train.tsv").write_text("\n".join(ROWS) + "\n")
+    assert main(["train", "classify", "--data", str(tmp_path / "train.tsv"),
+                 "--span-samples", "4", "--out", str(tmp_path / "model")]) != 0
+    err = capsys.readouterr().err
+    assert "--span-samples 4 needs --teacher" in err and err.count("\n") == 1
+    assert not (tmp_path / "model").exists()
+
+
+def test_a_teacher_without_span_samples_draws_the_default_count(trained, tmp_path):
+    teacher = str(trained / "model")
+    assert main(["train", "classify", "--data", str(trained / "train.tsv"), "--embed", "8",
+                 "--hidden", "8", "--epochs", "1", "--teacher", teacher,
+                 "--out", str(tmp_path / "student"), "--quiet"]) == 0
+    config = json.loads((tmp_path / "student" / "config.json").read_text())
+    assert config["data"]["span_samples"] == cls.ClassificationData.span_samples == 8

@@ -56,9 +56,10 @@ def add_train_parser(tasks) -> None:
                            "--span-samples random spans of each training text join the "
                            "training data with the teachers' averaged probabilities as "
                            "targets")
-    data.add_argument("--span-samples", type=int, default=8,
+    data.add_argument("--span-samples", type=int,
                       help="with --teacher: at most this many distinct spans (2 to n-1 tokens) "
-                           "drawn from each training text for the teachers to label")
+                           "drawn from each training text for the teachers to label "
+                           f"(default: {cls.ClassificationData.span_samples})")
     model = parser.add_argument_group("model")
     model.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="lstm")
     model.add_argument("--embed", type=int, default=128, help="embedding size")
@@ -103,13 +104,17 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _start(args: argparse.Namespace):
+    if args.span_samples is not None and not args.teacher:
+        raise ValueError(f"--span-samples {args.span_samples} needs --teacher: the spans are "
+                         "labelled by teacher models")
+    spans = {} if args.span_samples is None else {"span_samples": args.span_samples}
     data = cls.ClassificationData(
         train=args.data, valid=args.valid, format=args.format,
         text_column=_column(args.text_column), label_column=_column(args.label_column),
         tokenizer=args.tokenizer, lowercase=args.lowercase, max_length=args.max_length,
         max_vocab=args.max_vocab, min_freq=args.min_freq, batch_size=args.batch_size,
         valid_fraction=args.valid_fraction, split_seed=args.split_seed,
-        vectors=args.vectors, teachers=tuple(args.teacher), span_samples=args.span_samples,
+        vectors=args.vectors, teachers=tuple(args.teacher), **spans,
     )
     model = {"cell": args.cell, "embed_size": args.embed, "hidden_size": args.hidden,
              "num_layers": args.layers, "bidirectional": not args.unidirectional,
