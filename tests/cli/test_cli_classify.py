@@ -133,26 +133,35 @@ def test_bad_subword_options_are_one_line_errors(tmp_path, capsys, option, messa
     assert message in err and err.count("\n") == 1
 
 
-def test_train_with_a_teacher_records_it_and_trains_on_spans(trained, tmp_path, capsys):
+def test_train_with_a_teacher_records_it_and_trains_on_spans_and_copies(trained, tmp_path, capsys):
     teacher = str(trained / "model")
     code = main(["train", "classify", "--data", str(trained / "train.tsv"), "--valid",
                  str(trained / "train.tsv"), "--embed", "8", "--hidden", "8", "--epochs", "1",
                  "--batch-size", "8", "--teacher", teacher, "--teacher", teacher,
-                 "--span-samples", "2", "--out", str(tmp_path / "student"), "--quiet"])
+                 "--span-samples", "2", "--masked-copies", "3", "--mask-prob", "0.25",
+                 "--out", str(tmp_path / "student"), "--quiet"])
     assert code == 0
     config = json.loads((tmp_path / "student" / "config.json").read_text())
     assert config["data"]["teachers"] == [teacher, teacher]
-    assert config["data"]["span_samples"] == 2
+    assert (config["data"]["span_samples"], config["data"]["masked_copies"],
+            config["data"]["mask_prob"]) == (2, 3, 0.25)
     steps = [json.loads(line) for line in (tmp_path / "student" / "metrics.jsonl").open()]
     assert steps[0]["step"] > len(ROWS) / 8  # the spans add batches to the epoch
 
 
-def test_span_samples_without_a_teacher_is_an_error_and_writes_nothing(tmp_path, capsys):
+@pytest.mark.parametrize("options,message", [
+    (["--span-samples", "4"], "--span-samples 4 needs --teacher"),
+    (["--masked-copies", "2"], "--masked-copies 2 needs --teacher"),
+    (["--mask-prob", "0.2"], "--mask-prob 0.2 needs --teacher"),
+    (["--teacher", "t", "--mask-prob", "0.2"], "--mask-prob 0.2 needs --masked-copies"),
+])
+def test_distillation_options_out_of_place_are_errors_and_write_nothing(tmp_path, capsys,
+                                                                        options, message):
     (tmp_path / "train.tsv").write_text("\n".join(ROWS) + "\n")
-    assert main(["train", "classify", "--data", str(tmp_path / "train.tsv"),
-                 "--span-samples", "4", "--out", str(tmp_path / "model")]) != 0
+    assert main(["train", "classify", "--data", str(tmp_path / "train.tsv"), *options,
+                 "--out", str(tmp_path / "model")]) != 0
     err = capsys.readouterr().err
-    assert "--span-samples 4 needs --teacher" in err and err.count("\n") == 1
+    assert message in err and err.count("\n") == 1
     assert not (tmp_path / "model").exists()
 
 

@@ -14,6 +14,8 @@ MODULES = [
     "rnnkit.data.encoding",
     "rnnkit.data.padding",
     "rnnkit.data.batching",
+    "rnnkit.data.spans",
+    "rnnkit.data.masking",
 ]
 
 

@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 
-from rnnkit.data import sample_spans
+from rnnkit.data import sample_masked_copies, sample_spans
 from rnnkit.tasks import classification as cls
 from rnnkit.text import SubwordHasher, Vocab
 from rnnkit.train import TrainConfig
@@ -206,11 +206,12 @@ def test_subword_features_train_save_and_reach_unseen_words(tmp_path):
     assert cls.evaluate_classifier(loaded, train)["accuracy"] == 1.0
 
 
-def _teacher(tmp_path, name, seed, **data_options):
+def _teacher(tmp_path, name, seed, subword_buckets=0, **data_options):
     train = _write_tsv(tmp_path / "train.tsv")
     data = cls.ClassificationData(train=str(train), valid=str(train), batch_size=8,
                                   **data_options)
-    cls.train_classifier(data, {"embed_size": 8, "hidden_size": 8},
+    cls.train_classifier(data, {"embed_size": 8, "hidden_size": 8,
+                                "subword_buckets": subword_buckets},
                          TrainConfig(epochs=2, optimizer="adam", lr=0.03, seed=seed),
                          tmp_path / name, quiet=True)
     return cls.load_classifier(tmp_path / name)
@@ -234,7 +235,7 @@ def test_teacher_spans_follow_the_gold_examples_with_soft_targets(tmp_path):
     train = cls.LabelledIds([[5, 6, 7, 8], [9, 10, 11]], [1, 0],
                             [hasher.encode(t) for t in tokens])
     spans = sample_spans([4, 3], per_text=3, seed=2)
-    taught = cls.with_teacher_spans(train, tokens, [teacher], per_text=3, seed=2)
+    taught = cls.with_teacher_targets(train, tokens, [teacher], per_text=3, seed=2)
     assert taught.ids[:2] == train.ids and taught.labels[:2] == [1, 0]
     assert taught.ids[2:] == [train.ids[s.text][s.start:s.stop] for s in spans]
     assert taught.subwords[2:] == [train.subwords[s.text][s.start:s.stop] for s in spans]
@@ -245,6 +246,45 @@ def test_teacher_spans_follow_the_gold_examples_with_soft_targets(tmp_path):
     assert taught.labels[2:] == expected.argmax(dim=1).tolist()
     batch = cls.make_batch(*taught.subset([0, 3]))
     torch.testing.assert_close(batch.targets, taught.soft[[0, 3]])
+
+
+def test_masked_tokens_reach_the_teachers_as_unknown_words_without_subwords(tmp_path):
+    teacher = _teacher(tmp_path, "teacher", seed=0, subword_buckets=50)
+    tokens = [["great", "fun", "movie"], ["dull", "plot"]]
+    masked = [(0, 2), ()]
+    unk, fun = teacher.vocab.unk_id, teacher.vocab.encode(["fun"])[0]
+    by_hand = cls.predict_probabilities(
+        teacher.model, [[unk, fun, unk], teacher.vocab.encode(tokens[1])],
+        subwords=[[(), teacher.hasher.ids("fun"), ()], teacher.hasher.encode(tokens[1])])
+    torch.testing.assert_close(cls.teacher_probabilities([teacher], tokens, masked=masked),
+                               by_hand)
+    assert not torch.allclose(cls.teacher_probabilities([teacher], tokens)[0], by_hand[0])
+
+
+def test_masked_copies_follow_the_spans_with_unknown_words_and_no_subwords(tmp_path):
+    teacher = _teacher(tmp_path, "teacher", seed=0)
+    tokens = [["a", "great", "fun", "movie"], ["i", "hated", "it"]]
+    hasher = SubwordHasher(100, 3, 4)
+    train = cls.LabelledIds([[5, 6, 7, 8], [9, 10, 11]], [1, 0],
+                            [hasher.encode(t) for t in tokens])
+    spans = sample_spans([4, 3], per_text=2, seed=3)
+    copies = sample_masked_copies([4, 3], copies=5, prob=0.5, seed=4)
+    taught = cls.with_teacher_targets(train, tokens, [teacher], per_text=2, seed=3,
+                                      masked_copies=5, mask_prob=0.5, unk_id=1)
+    assert len(taught.ids) == 2 + len(spans) + len(copies) == 2 + len(spans) + 10
+    start = 2 + len(spans)
+    for copy, ids, subwords in zip(copies, taught.ids[start:], taught.subwords[start:]):
+        assert ids == [1 if position in copy.masked else token
+                       for position, token in enumerate(train.ids[copy.text])]
+        assert subwords == [() if position in copy.masked else grams
+                            for position, grams in enumerate(train.subwords[copy.text])]
+    assert any(copy.masked for copy in copies)
+    expected = cls.teacher_probabilities([teacher], [tokens[c.text] for c in copies],
+                                         masked=[c.masked for c in copies])
+    torch.testing.assert_close(taught.soft[start:], expected)
+    without = cls.with_teacher_targets(train, tokens, [teacher], per_text=2, seed=3)
+    assert taught.ids[:start] == without.ids
+    torch.testing.assert_close(taught.soft[:start], without.soft)
 
 
 def test_a_student_trains_on_its_teachers_spans_and_records_them(tmp_path):
@@ -262,6 +302,21 @@ def test_a_student_trains_on_its_teachers_spans_and_records_them(tmp_path):
     config = json.loads((tmp_path / "student" / "config.json").read_text())
     assert config["data"]["teachers"] == [str(tmp_path / "teacher")]
     assert config["data"]["span_samples"] == 2
+
+
+def test_a_student_with_masked_copies_records_them(tmp_path):
+    _teacher(tmp_path, "teacher", seed=0)
+    train = tmp_path / "train.tsv"
+    data = cls.ClassificationData(train=str(train), valid=str(train), batch_size=8,
+                                  teachers=(str(tmp_path / "teacher"),), span_samples=1,
+                                  masked_copies=2, mask_prob=0.3)
+    trainer = cls.train_classifier(data, {"embed_size": 8, "hidden_size": 8},
+                                   TrainConfig(epochs=1), tmp_path / "student", quiet=True)
+    texts = len(POSITIVE + NEGATIVE) * 6
+    spans = len(sample_spans([len(ids) for ids in trainer.task.train.ids[:texts]], 1, seed=0))
+    assert len(trainer.task.train.ids) == texts + spans + 2 * texts
+    config = json.loads((tmp_path / "student" / "config.json").read_text())
+    assert (config["data"]["masked_copies"], config["data"]["mask_prob"]) == (2, 0.3)
 
 
 def test_a_teacher_must_share_the_tokenizer_and_the_labels(tmp_path):
@@ -286,6 +341,13 @@ def test_span_samples_must_be_positive_and_teachers_a_sequence(tmp_path):
     assert cls.ClassificationData(train="x", teachers=[tmp_path]).teachers == (str(tmp_path),)
     with pytest.raises(TypeError, match="span_samples must be an int, got 2.5"):
         cls.ClassificationData(train="x", span_samples=2.5)
+    with pytest.raises(ValueError, match="masked_copies must be >= 0, got -1"):
+        cls.ClassificationData(train="x", masked_copies=-1)
+    with pytest.raises(TypeError, match="masked_copies must be an int, got True"):
+        cls.ClassificationData(train="x", masked_copies=True)
+    for prob in (0, 1.5, True):
+        with pytest.raises(ValueError, match=r"mask_prob must be in \(0, 1\], got"):
+            cls.ClassificationData(train="x", mask_prob=prob)
     with pytest.raises(ValueError, match="no teachers given"):
         cls.teacher_probabilities([], [["a", "b"]])
 
@@ -293,7 +355,7 @@ def test_span_samples_must_be_positive_and_teachers_a_sequence(tmp_path):
 def test_texts_too_short_for_a_span_keep_only_their_gold_targets(tmp_path):
     teacher = _teacher(tmp_path, "teacher", seed=0)
     train = cls.LabelledIds([[5, 6], [7]], [0, 1])
-    taught = cls.with_teacher_spans(train, [["i", "loved"], ["dull"]], [teacher], 4, seed=0)
+    taught = cls.with_teacher_targets(train, [["i", "loved"], ["dull"]], [teacher], 4, seed=0)
     assert taught.ids == train.ids and taught.labels == [0, 1]
     torch.testing.assert_close(taught.soft, torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
 
@@ -337,4 +399,4 @@ def test_teacher_spans_need_the_tokens_behind_each_text(tmp_path):
     teacher = _teacher(tmp_path, "teacher", seed=0)
     train = cls.LabelledIds([[5, 6, 7]], [0])
     with pytest.raises(ValueError, match="token_lists must hold the tokens behind"):
-        cls.with_teacher_spans(train, [["a", "b"]], [teacher], 2, seed=0)
+        cls.with_teacher_targets(train, [["a", "b"]], [teacher], 2, seed=0)

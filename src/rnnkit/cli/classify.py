@@ -53,13 +53,20 @@ def add_train_parser(tasks) -> None:
                                         "initialise the embeddings; sets --embed")
     data.add_argument("--teacher", action="append", default=[], metavar="DIR",
                       help="distil trained classifiers (repeatable, same tokenizer and labels): "
-                           "--span-samples random spans of each training text join the "
-                           "training data with the teachers' averaged probabilities as "
-                           "targets")
+                           "--span-samples random spans of each training text (and "
+                           "--masked-copies copies) join the training data with the "
+                           "teachers' averaged probabilities as targets")
     data.add_argument("--span-samples", type=int,
                       help="with --teacher: at most this many distinct spans (2 to n-1 tokens) "
                            "drawn from each training text for the teachers to label "
                            f"(default: {cls.ClassificationData.span_samples})")
+    data.add_argument("--masked-copies", type=int,
+                      help="with --teacher: this many copies of each training text, each "
+                           "token masked (read as <unk>, without subwords) with probability "
+                           "--mask-prob, for the teachers to label (default: 0)")
+    data.add_argument("--mask-prob", type=float,
+                      help="with --masked-copies: each token's masking probability "
+                           f"(default: {cls.ClassificationData.mask_prob})")
     model = parser.add_argument_group("model")
     model.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="lstm")
     model.add_argument("--embed", type=int, default=128, help="embedding size")
@@ -103,18 +110,26 @@ def run_train(args: argparse.Namespace) -> int:
     )
 
 
+DISTILLATION_OPTIONS = ("span_samples", "masked_copies", "mask_prob")
+"""Options that only mean something with ``--teacher`` (None unless given)."""
+
+
 def _start(args: argparse.Namespace):
-    if args.span_samples is not None and not args.teacher:
-        raise ValueError(f"--span-samples {args.span_samples} needs --teacher: the spans are "
-                         "labelled by teacher models")
-    spans = {} if args.span_samples is None else {"span_samples": args.span_samples}
+    distillation = {name: getattr(args, name) for name in DISTILLATION_OPTIONS
+                    if getattr(args, name) is not None}
+    if distillation and not args.teacher:
+        name, value = next(iter(distillation.items()))
+        raise ValueError(f"--{name.replace('_', '-')} {value} needs --teacher: the inputs it "
+                         "makes are labelled by teacher models")
+    if "mask_prob" in distillation and not distillation.get("masked_copies"):
+        raise ValueError(f"--mask-prob {args.mask_prob} needs --masked-copies")
     data = cls.ClassificationData(
         train=args.data, valid=args.valid, format=args.format,
         text_column=_column(args.text_column), label_column=_column(args.label_column),
         tokenizer=args.tokenizer, lowercase=args.lowercase, max_length=args.max_length,
         max_vocab=args.max_vocab, min_freq=args.min_freq, batch_size=args.batch_size,
         valid_fraction=args.valid_fraction, split_seed=args.split_seed,
-        vectors=args.vectors, teachers=tuple(args.teacher), **spans,
+        vectors=args.vectors, teachers=tuple(args.teacher), **distillation,
     )
     model = {"cell": args.cell, "embed_size": args.embed, "hidden_size": args.hidden,
              "num_layers": args.layers, "bidirectional": not args.unidirectional,

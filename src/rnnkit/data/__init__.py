@@ -1,11 +1,13 @@
 """rnnkit.data: file readers, encoding, padding, masks, bucketing, LM stream batches,
-memory-mapped token files, pretrained vectors and random spans (may use torch; imports ``rnnkit.text``).
+memory-mapped token files, pretrained vectors, random spans and masked copies (may use torch;
+imports ``rnnkit.text``).
 
 See ../shared/DESIGN.md for what this layer owns.
 """
 
 from rnnkit.data.batching import Batch, BucketBatchSampler, LMStream, collate
 from rnnkit.data.encoding import encode, one_hot
+from rnnkit.data.masking import MaskedCopy, sample_masked_copies
 from rnnkit.data.padding import lengths_to_mask, pad_nested, pad_sequences, sequence_lengths
 from rnnkit.data.prepared import PreparedCorpus, load_prepared, prepare
 from rnnkit.data.readers import iter_lines, read_conll, read_corpus, read_labeled, read_pairs
@@ -16,6 +18,7 @@ __all__ = [
     "Batch",
     "BucketBatchSampler",
     "LMStream",
+    "MaskedCopy",
     "PreparedCorpus",
     "PretrainedVectors",
     "Span",
@@ -33,6 +36,7 @@ __all__ = [
     "read_corpus",
     "read_labeled",
     "read_pairs",
+    "sample_masked_copies",
     "sample_spans",
     "sequence_lengths",
 ]

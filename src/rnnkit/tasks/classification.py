@@ -14,8 +14,8 @@ ChnSentiCorp file has one empty review).
 A label in an evaluation file that training never saw is an error listing the known labels.
 
 Trained classifiers can teach a new one (``ClassificationData.teachers``): they label random
-spans of the training texts, and the new model learns those soft targets besides the gold
-labels (:func:`with_teacher_spans`).
+spans of the training texts (and, if asked, copies with random words masked), and the new
+model learns those soft targets besides the gold labels (:func:`with_teacher_targets`).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from rnnkit.data import (
     load_vectors,
     pad_nested,
     read_labeled,
+    sample_masked_copies,
     sample_spans,
 )
 from rnnkit.data.readers import LABEL_NAMES, TEXT_NAMES
@@ -83,9 +84,13 @@ class ClassificationData:
     examples, each with the teachers' averaged class probabilities as its target; the
     texts themselves keep their gold labels. The spans stand in for the phrase-level labels
     a treebank would give. A text of ``n`` tokens gives at most ``min(span_samples, n(n-1)/2
-    - 1)`` spans, one of 2 tokens or fewer none. ``--resume`` labels the same spans again,
+    - 1)`` spans, one of 2 tokens or fewer none. ``masked_copies`` copies of each training
+    text, each token masked with probability ``mask_prob`` (:func:`rnnkit.data.
+    sample_masked_copies`, seeded by the training seed + 1), join them the same way: a
+    masked token is the unknown word, without subword features, for the teachers and the new
+    model alike (Tang et al., 2019). ``--resume`` labels the same spans and copies again,
     so it needs the teachers' directories where they were. The logged training loss then
-    averages over the spans too, so it does not compare with a run without teachers.
+    averages over them too, so it does not compare with a run without teachers.
     """
 
     train: str
@@ -104,14 +109,22 @@ class ClassificationData:
     vectors: str | None = None
     teachers: tuple[str, ...] = ()
     span_samples: int = 8
+    masked_copies: int = 0
+    mask_prob: float = 0.15
 
     def __post_init__(self) -> None:
         if isinstance(self.teachers, str):
             raise TypeError(f"teachers must be a sequence of model directories, got the "
                             f"string {self.teachers!r}")
         object.__setattr__(self, "teachers", tuple(str(path) for path in self.teachers))
-        if isinstance(self.span_samples, bool) or not isinstance(self.span_samples, int):
-            raise TypeError(f"span_samples must be an int, got {self.span_samples!r}")
+        for name in ("span_samples", "masked_copies"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an int, got {value!r}")
+        if self.masked_copies < 0:
+            raise ValueError(f"masked_copies must be >= 0, got {self.masked_copies}")
+        if isinstance(self.mask_prob, bool) or not 0 < self.mask_prob <= 1:
+            raise ValueError(f"mask_prob must be in (0, 1], got {self.mask_prob!r}")
         if self.format not in FORMATS:
             raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
         if self.tokenizer not in TOKENIZER_NAMES:
@@ -457,8 +470,10 @@ def _trainer(out_dir: Path, quiet: bool, callbacks, embeddings: Tensor | None = 
     train_config = TrainConfig.from_dict(config["train"])
     if data.teachers:
         teachers = load_teachers(data.teachers, tokenizer.config(), labels)
-        train_ids = with_teacher_spans(train_ids, tokens, teachers, data.span_samples,
-                                       train_config.seed, progress=not quiet)
+        train_ids = with_teacher_targets(
+            train_ids, tokens, teachers, data.span_samples, train_config.seed,
+            masked_copies=data.masked_copies, mask_prob=data.mask_prob, unk_id=vocab.unk_id,
+            progress=not quiet)
     valid_source = data.valid or f"{data.train} (held-out {data.valid_fraction:g})"
     valid_ids, _ = _labelled(valid_examples, tokenizer, vocab, labels, data, valid_source,
                              hasher)
@@ -494,45 +509,78 @@ def load_teachers(
 
 def teacher_probabilities(
     teachers: Sequence[LoadedClassifier], token_lists: Sequence[Sequence[str]],
-    progress: bool = False,
+    progress: bool = False, masked: Sequence[Sequence[int]] | None = None,
 ) -> Tensor:
     """``(N, C)``: the teachers' class probabilities of each token list, averaged;
-    ``progress`` shows a bar over the teachers."""
+    ``masked[i]``: positions of list ``i`` that each teacher reads as its unknown word, without
+    subword features; ``progress`` shows a bar over the teachers."""
     if not teachers:
         raise ValueError("teacher_probabilities: no teachers given")
+    if masked is None:
+        masked = [()] * len(token_lists)
     total = torch.zeros(len(token_lists), len(teachers[0].labels))
-    for teacher in tqdm(teachers, desc=f"teachers label {len(token_lists)} spans",
+    for teacher in tqdm(teachers, desc=f"teachers label {len(token_lists)} texts",
                         unit="teacher", disable=not progress):
-        ids = [teacher.vocab.encode(tokens) for tokens in token_lists]
+        ids = [_blanked(teacher.vocab.encode(tokens), positions, teacher.vocab.unk_id)
+               for tokens, positions in zip(token_lists, masked)]
         subwords = (None if teacher.hasher is None
-                    else [teacher.hasher.encode(tokens) for tokens in token_lists])
+                    else [_blanked(teacher.hasher.encode(tokens), positions, ())
+                          for tokens, positions in zip(token_lists, masked)])
         total += predict_probabilities(teacher.model, ids, subwords=subwords)
     return total / len(teachers)
 
 
-def with_teacher_spans(
+def _blanked(values: list[Any], positions: Sequence[int], blank: Any) -> list[Any]:
+    """``values`` with those at ``positions`` replaced by ``blank`` (a copy)."""
+    values = list(values)
+    for position in positions:
+        values[position] = blank
+    return values
+
+
+class _Excerpt(NamedTuple):
+    """A teacher's input: tokens ``start:stop`` of training text ``text``, ``masked``
+    positions (relative to ``start``) blanked."""
+
+    text: int
+    start: int
+    stop: int
+    masked: tuple[int, ...] = ()
+
+
+def with_teacher_targets(
     train: LabelledIds, token_lists: Sequence[Sequence[str]],
-    teachers: Sequence[LoadedClassifier], per_text: int, seed: int, progress: bool = False,
+    teachers: Sequence[LoadedClassifier], per_text: int, seed: int, *, masked_copies: int = 0,
+    mask_prob: float = 0.15, unk_id: int = 1, progress: bool = False,
 ) -> LabelledIds:
     """``train`` with soft targets: its examples keep their gold labels (as one-hot rows),
-    followed by ``per_text`` sampled spans of each (:func:`sample_spans`) whose targets are
-    :func:`teacher_probabilities`. ``token_lists[i]`` are the (cut) tokens behind
-    ``train.ids[i]``."""
+    followed by ``per_text`` sampled spans of each (:func:`sample_spans`, with ``seed``) and
+    then by ``masked_copies`` copies of each with tokens masked with probability
+    ``mask_prob`` (:func:`sample_masked_copies`, with ``seed + 1``; a masked token becomes
+    ``unk_id``, the new model's unknown word, without subwords); their targets are
+    :func:`teacher_probabilities`.
+    ``token_lists[i]`` are the (cut) tokens behind ``train.ids[i]``."""
     if [len(tokens) for tokens in token_lists] != [len(ids) for ids in train.ids]:
-        raise ValueError("with_teacher_spans: token_lists must hold the tokens behind each of "
-                         "train.ids (the same count and lengths)")
-    spans = sample_spans([len(ids) for ids in train.ids], per_text, seed)
+        raise ValueError("with_teacher_targets: token_lists must hold the tokens behind each "
+                         "of train.ids (the same count and lengths)")
+    lengths = [len(ids) for ids in train.ids]
+    excerpts = [_Excerpt(*span) for span in sample_spans(lengths, per_text, seed)]
+    if masked_copies:
+        excerpts += [_Excerpt(copy.text, 0, lengths[copy.text], copy.masked)
+                     for copy in sample_masked_copies(lengths, masked_copies, mask_prob,
+                                                      seed + 1)]
     probabilities = teacher_probabilities(
-        teachers, [token_lists[span.text][span.start:span.stop] for span in spans],
-        progress)  # (S, C)
+        teachers, [token_lists[e.text][e.start:e.stop] for e in excerpts], progress,
+        [e.masked for e in excerpts])  # (S, C)
     gold = F.one_hot(torch.tensor(train.labels), probabilities.shape[1]).to(probabilities)
     subwords = None
     if train.subwords is not None:
-        subwords = train.subwords + [train.subwords[span.text][span.start:span.stop]
-                                     for span in spans]
+        subwords = train.subwords + [_blanked(train.subwords[e.text][e.start:e.stop], e.masked, ())
+                                     for e in excerpts]
     return LabelledIds(
-        train.ids + [train.ids[span.text][span.start:span.stop] for span in spans],
-        train.labels + probabilities.argmax(dim=1).tolist(),  # spans: the teachers' choice
+        train.ids + [_blanked(train.ids[e.text][e.start:e.stop], e.masked, unk_id)
+                     for e in excerpts],
+        train.labels + probabilities.argmax(dim=1).tolist(),  # the teachers' choice
         subwords,
         torch.cat([gold, probabilities]),  # (N + S, C)
     )
