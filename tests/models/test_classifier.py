@@ -126,6 +126,16 @@ def test_subword_features_add_the_mean_of_the_ngram_vectors():
     torch.testing.assert_close(embedded[0], expected)
 
 
+def test_a_batch_without_any_ngram_has_only_word_vectors():
+    model = _model(subword_buckets=20, pooling="mean")
+    ids, lengths = torch.tensor([[4, 1]]), torch.tensor([2])
+    no_grams = torch.zeros(1, 2, 0, dtype=torch.long)  # (B, T, 0): every token masked
+    torch.testing.assert_close(model._embed(ids, no_grams), model.embedding(ids))
+    torch.testing.assert_close(model(ids, lengths, subwords=no_grams).logits,
+                               model(ids, lengths, subwords=torch.zeros(1, 2, 1,
+                                                                        dtype=torch.long)).logits)
+
+
 def test_two_unknown_words_differ_by_their_subwords():
     model = _model(subword_buckets=20, pooling="mean")
     ids, lengths = torch.tensor([[1], [1]]), torch.tensor([1, 1])

@@ -259,6 +259,9 @@ def test_masked_tokens_reach_the_teachers_as_unknown_words_without_subwords(tmp_
     torch.testing.assert_close(cls.teacher_probabilities([teacher], tokens, masked=masked),
                                by_hand)
     assert not torch.allclose(cls.teacher_probabilities([teacher], tokens)[0], by_hand[0])
+    for bad in ([(0,)], [(3,), ()], [(-1,), ()]):
+        with pytest.raises(ValueError, match="masked must hold positions inside each of the 2"):
+            cls.teacher_probabilities([teacher], tokens, masked=bad)
 
 
 def test_masked_copies_follow_the_spans_with_unknown_words_and_no_subwords(tmp_path):
@@ -312,9 +315,13 @@ def test_a_student_with_masked_copies_records_them(tmp_path):
                                   masked_copies=2, mask_prob=0.3)
     trainer = cls.train_classifier(data, {"embed_size": 8, "hidden_size": 8},
                                    TrainConfig(epochs=1), tmp_path / "student", quiet=True)
-    texts = len(POSITIVE + NEGATIVE) * 6
-    spans = len(sample_spans([len(ids) for ids in trainer.task.train.ids[:texts]], 1, seed=0))
-    assert len(trainer.task.train.ids) == texts + spans + 2 * texts
+    taught, texts = trainer.task.train, len(POSITIVE + NEGATIVE) * 6
+    spans = len(sample_spans([len(ids) for ids in taught.ids[:texts]], 1, seed=0))
+    assert len(taught.ids) == texts + spans + 2 * texts
+    copies = taught.ids[texts + spans:]
+    originals = [ids for ids in taught.ids[:texts] for _ in range(2)]
+    unknown = sum(token == 1 for ids in copies for token in ids)
+    assert unknown > sum(token == 1 for ids in originals for token in ids)
     config = json.loads((tmp_path / "student" / "config.json").read_text())
     assert (config["data"]["masked_copies"], config["data"]["mask_prob"]) == (2, 0.3)
 
@@ -345,7 +352,9 @@ def test_span_samples_must_be_positive_and_teachers_a_sequence(tmp_path):
         cls.ClassificationData(train="x", masked_copies=-1)
     with pytest.raises(TypeError, match="masked_copies must be an int, got True"):
         cls.ClassificationData(train="x", masked_copies=True)
-    for prob in (0, 1.5, True):
+    with pytest.raises(TypeError, match="mask_prob must be a number, got '0.1'"):
+        cls.ClassificationData(train="x", mask_prob="0.1")
+    for prob in (0, 1.5):
         with pytest.raises(ValueError, match=r"mask_prob must be in \(0, 1\], got"):
             cls.ClassificationData(train="x", mask_prob=prob)
     with pytest.raises(ValueError, match="no teachers given"):
@@ -360,8 +369,9 @@ def test_texts_too_short_for_a_span_keep_only_their_gold_targets(tmp_path):
     torch.testing.assert_close(taught.soft, torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
 
 
-def test_spans_come_from_the_kept_and_cut_texts_and_resume_rebuilds_them(tmp_path):
-    _teacher(tmp_path, "teacher", seed=0)
+def test_spans_and_copies_come_from_the_kept_and_cut_texts_and_resume_rebuilds_them(
+        tmp_path):
+    _teacher(tmp_path, "teacher", seed=0, subword_buckets=30)
     texts = ["a great fun movie , loved it", "", "terrible and dull", "i hated it",
              "great acting", "bad acting , dull plot"]
     rows = [f"{text}\t{'pos' if index % 2 == 0 else 'neg'}" for index, text in
@@ -370,16 +380,21 @@ def test_spans_come_from_the_kept_and_cut_texts_and_resume_rebuilds_them(tmp_pat
     train.write_text("\n".join(rows * 3) + "\n", encoding="utf-8")
     data = cls.ClassificationData(train=str(train), valid=str(train), batch_size=4,
                                   max_length=4, teachers=(str(tmp_path / "teacher"),),
-                                  span_samples=3)
-    with pytest.warns(UserWarning):
-        trainer = cls.train_classifier(data, {"embed_size": 8, "hidden_size": 8},
+                                  span_samples=3, masked_copies=2, mask_prob=1.0)
+    with pytest.warns(UserWarning):  # all-masked copies: batches with no n-gram at all
+        trainer = cls.train_classifier(data, {"embed_size": 8, "hidden_size": 8,
+                                              "subword_buckets": 40},
                                        TrainConfig(epochs=1, seed=7), tmp_path / "student",
                                        quiet=True)
     kept = [text.split()[:4] for text in texts * 3 if text]  # the empty text is skipped
     spans = sample_spans([len(tokens) for tokens in kept], 3, seed=7)
     vocab = Vocab.load(tmp_path / "student" / "vocab.json")
     taught = trainer.task.train
-    assert taught.ids[len(kept):] == [vocab.encode(kept[s.text][s.start:s.stop]) for s in spans]
+    copies = len(kept) + len(spans)
+    assert taught.ids[len(kept):copies] == [vocab.encode(kept[s.text][s.start:s.stop])
+                                            for s in spans]
+    assert taught.ids[copies:] == [[vocab.unk_id] * len(t) for t in kept for _ in range(2)]
+    assert taught.subwords[copies:] == [[()] * len(t) for t in kept for _ in range(2)]
     with pytest.warns(UserWarning):
         resumed = cls.resume_classifier(tmp_path / "student", quiet=True).task.train
     assert resumed.ids == taught.ids

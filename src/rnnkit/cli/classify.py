@@ -56,15 +56,16 @@ def add_train_parser(tasks) -> None:
                            "--span-samples random spans of each training text (and "
                            "--masked-copies copies) join the training data with the "
                            "teachers' averaged probabilities as targets")
-    data.add_argument("--span-samples", type=int,
+    data.add_argument("--span-samples", type=int, default=argparse.SUPPRESS,
                       help="with --teacher: at most this many distinct spans (2 to n-1 tokens) "
                            "drawn from each training text for the teachers to label "
                            f"(default: {cls.ClassificationData.span_samples})")
-    data.add_argument("--masked-copies", type=int,
+    data.add_argument("--masked-copies", type=int, default=argparse.SUPPRESS,
                       help="with --teacher: this many copies of each training text, each "
                            "token masked (read as <unk>, without subwords) with probability "
-                           "--mask-prob, for the teachers to label (default: 0)")
-    data.add_argument("--mask-prob", type=float,
+                           "--mask-prob, for the teachers to label "
+                           f"(default: {cls.ClassificationData.masked_copies})")
+    data.add_argument("--mask-prob", type=float, default=argparse.SUPPRESS,
                       help="with --masked-copies: each token's masking probability "
                            f"(default: {cls.ClassificationData.mask_prob})")
     model = parser.add_argument_group("model")
@@ -111,18 +112,18 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 DISTILLATION_OPTIONS = ("span_samples", "masked_copies", "mask_prob")
-"""Options that only mean something with ``--teacher`` (None unless given)."""
+"""Options that only mean something with ``--teacher`` (absent from the args unless given)."""
 
 
 def _start(args: argparse.Namespace):
     distillation = {name: getattr(args, name) for name in DISTILLATION_OPTIONS
-                    if getattr(args, name) is not None}
+                    if hasattr(args, name)}
     if distillation and not args.teacher:
         name, value = next(iter(distillation.items()))
         raise ValueError(f"--{name.replace('_', '-')} {value} needs --teacher: the inputs it "
                          "makes are labelled by teacher models")
     if "mask_prob" in distillation and not distillation.get("masked_copies"):
-        raise ValueError(f"--mask-prob {args.mask_prob} needs --masked-copies")
+        raise ValueError(f"--mask-prob {distillation['mask_prob']} needs --masked-copies")
     data = cls.ClassificationData(
         train=args.data, valid=args.valid, format=args.format,
         text_column=_column(args.text_column), label_column=_column(args.label_column),

@@ -198,6 +198,8 @@ class Classifier(nn.Module):
             raise ValueError(f"Classifier: subwords must be (B, T, G) ids with (B, T) = "
                              f"{tuple(ids.shape)} for a model with subword features, got "
                              f"{None if subwords is None else tuple(subwords.shape)}")
+        if subwords.shape[2] == 0:  # no token of the batch has n-grams (all masked)
+            return embedded
         bags = self.subword_embedding(subwords.flatten(0, 1))  # (B*T, E); 0 for no n-grams
         return embedded + bags.view_as(embedded)
 

@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import torch
@@ -85,12 +85,14 @@ class ClassificationData:
     texts themselves keep their gold labels. The spans stand in for the phrase-level labels
     a treebank would give. A text of ``n`` tokens gives at most ``min(span_samples, n(n-1)/2
     - 1)`` spans, one of 2 tokens or fewer none. ``masked_copies`` copies of each training
-    text, each token masked with probability ``mask_prob`` (:func:`rnnkit.data.
-    sample_masked_copies`, seeded by the training seed + 1), join them the same way: a
-    masked token is the unknown word, without subword features, for the teachers and the new
-    model alike (Tang et al., 2019). ``--resume`` labels the same spans and copies again,
-    so it needs the teachers' directories where they were. The logged training loss then
-    averages over them too, so it does not compare with a run without teachers.
+    text, each token masked with probability ``mask_prob``
+    (:func:`rnnkit.data.sample_masked_copies`, seeded by the training seed + 1), join them
+    the same way: a masked token is the unknown word, without subword features, for the
+    teachers and the new model alike (Tang et al., 2019); a copy that happens to mask
+    nothing is the text itself, with the teachers' target. ``--resume`` labels the same
+    spans and copies again, so it needs the teachers' directories where they were. The
+    logged training loss then averages over them too, so it does not compare with a run
+    without teachers.
     """
 
     train: str
@@ -123,7 +125,9 @@ class ClassificationData:
                 raise TypeError(f"{name} must be an int, got {value!r}")
         if self.masked_copies < 0:
             raise ValueError(f"masked_copies must be >= 0, got {self.masked_copies}")
-        if isinstance(self.mask_prob, bool) or not 0 < self.mask_prob <= 1:
+        if isinstance(self.mask_prob, bool) or not isinstance(self.mask_prob, (int, float)):
+            raise TypeError(f"mask_prob must be a number, got {self.mask_prob!r}")
+        if not 0 < self.mask_prob <= 1:
             raise ValueError(f"mask_prob must be in (0, 1], got {self.mask_prob!r}")
         if self.format not in FORMATS:
             raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
@@ -518,6 +522,11 @@ def teacher_probabilities(
         raise ValueError("teacher_probabilities: no teachers given")
     if masked is None:
         masked = [()] * len(token_lists)
+    if len(masked) != len(token_lists) or any(
+            not 0 <= position < len(tokens)
+            for tokens, positions in zip(token_lists, masked) for position in positions):
+        raise ValueError("teacher_probabilities: masked must hold positions inside each of "
+                         f"the {len(token_lists)} token lists, got {len(masked)} lists")
     total = torch.zeros(len(token_lists), len(teachers[0].labels))
     for teacher in tqdm(teachers, desc=f"teachers label {len(token_lists)} texts",
                         unit="teacher", disable=not progress):
@@ -530,7 +539,10 @@ def teacher_probabilities(
     return total / len(teachers)
 
 
-def _blanked(values: list[Any], positions: Sequence[int], blank: Any) -> list[Any]:
+Item = TypeVar("Item")
+
+
+def _blanked(values: Sequence[Item], positions: Sequence[int], blank: Item) -> list[Item]:
     """``values`` with those at ``positions`` replaced by ``blank`` (a copy)."""
     values = list(values)
     for position in positions:
@@ -570,16 +582,17 @@ def with_teacher_targets(
                      for copy in sample_masked_copies(lengths, masked_copies, mask_prob,
                                                       seed + 1)]
     probabilities = teacher_probabilities(
-        teachers, [token_lists[e.text][e.start:e.stop] for e in excerpts], progress,
-        [e.masked for e in excerpts])  # (S, C)
+        teachers, [token_lists[excerpt.text][excerpt.start:excerpt.stop] for excerpt in excerpts],
+        progress, masked=[excerpt.masked for excerpt in excerpts])  # (S, C)
     gold = F.one_hot(torch.tensor(train.labels), probabilities.shape[1]).to(probabilities)
     subwords = None
     if train.subwords is not None:
-        subwords = train.subwords + [_blanked(train.subwords[e.text][e.start:e.stop], e.masked, ())
-                                     for e in excerpts]
+        subwords = train.subwords + [
+            _blanked(train.subwords[excerpt.text][excerpt.start:excerpt.stop], excerpt.masked, ())
+            for excerpt in excerpts]
     return LabelledIds(
-        train.ids + [_blanked(train.ids[e.text][e.start:e.stop], e.masked, unk_id)
-                     for e in excerpts],
+        train.ids + [_blanked(train.ids[excerpt.text][excerpt.start:excerpt.stop],
+                              excerpt.masked, unk_id) for excerpt in excerpts],
         train.labels + probabilities.argmax(dim=1).tolist(),  # the teachers' choice
         subwords,
         torch.cat([gold, probabilities]),  # (N + S, C)
