@@ -228,12 +228,17 @@ def test_teacher_probabilities_are_the_teachers_average(tmp_path):
                                (each[0] + each[1]) / 2)
 
 
-def test_teacher_spans_follow_the_gold_examples_with_soft_targets(tmp_path):
-    teacher = _teacher(tmp_path, "teacher", seed=0)
+def _two_texts() -> tuple[list[list[str]], cls.LabelledIds]:
+    """Two training texts' tokens and their ids, labels and subwords."""
     tokens = [["a", "great", "fun", "movie"], ["i", "hated", "it"]]
     hasher = SubwordHasher(100, 3, 4)
-    train = cls.LabelledIds([[5, 6, 7, 8], [9, 10, 11]], [1, 0],
-                            [hasher.encode(t) for t in tokens])
+    return tokens, cls.LabelledIds([[5, 6, 7, 8], [9, 10, 11]], [1, 0],
+                                   [hasher.encode(t) for t in tokens])
+
+
+def test_teacher_spans_follow_the_gold_examples_with_soft_targets(tmp_path):
+    teacher = _teacher(tmp_path, "teacher", seed=0)
+    tokens, train = _two_texts()
     spans = sample_spans([4, 3], per_text=3, seed=2)
     taught = cls.with_teacher_targets(train, tokens, [teacher], per_text=3, seed=2)
     assert taught.ids[:2] == train.ids and taught.labels[:2] == [1, 0]
@@ -266,10 +271,7 @@ def test_masked_tokens_reach_the_teachers_as_unknown_words_without_subwords(tmp_
 
 def test_masked_copies_follow_the_spans_with_unknown_words_and_no_subwords(tmp_path):
     teacher = _teacher(tmp_path, "teacher", seed=0)
-    tokens = [["a", "great", "fun", "movie"], ["i", "hated", "it"]]
-    hasher = SubwordHasher(100, 3, 4)
-    train = cls.LabelledIds([[5, 6, 7, 8], [9, 10, 11]], [1, 0],
-                            [hasher.encode(t) for t in tokens])
+    tokens, train = _two_texts()
     spans = sample_spans([4, 3], per_text=2, seed=3)
     copies = sample_masked_copies([4, 3], copies=5, prob=0.5, seed=4)
     taught = cls.with_teacher_targets(train, tokens, [teacher], per_text=2, seed=3,
