@@ -434,7 +434,7 @@ def train_classifier(
     labels = sorted({label for _, label in train_examples})
     if len(labels) < 2:
         raise ValueError(f"{data.train}: expected at least 2 distinct labels, got {labels}")
-    load_teachers(data.teachers, tokenizer.config(), labels)  # before anything is written
+    teachers = load_teachers(data.teachers, tokenizer.config(), labels)  # before any writing
     embeddings = None
     if data.vectors is not None:
         embeddings = load_vectors(data.vectors, vocab).weights
@@ -446,7 +446,7 @@ def train_classifier(
     write_json(out_dir / LABELS_FILE, labels)
     write_config(out_dir, TASK, {"model": model_config.to_dict(), "data": _data_section(data),
                                  "train": train.to_dict(), "select": select})
-    trainer = _trainer(out_dir, quiet, callbacks, embeddings)
+    trainer = _trainer(out_dir, quiet, callbacks, embeddings, teachers)
     trainer.fit()
     write_valid_report(out_dir, trainer.task)
     return trainer
@@ -460,7 +460,10 @@ def resume_classifier(out_dir: str | Path, quiet: bool = False, callbacks=()) ->
     return trainer
 
 
-def _trainer(out_dir: Path, quiet: bool, callbacks, embeddings: Tensor | None = None) -> Trainer:
+def _trainer(out_dir: Path, quiet: bool, callbacks, embeddings: Tensor | None = None,
+             teachers: Sequence[LoadedClassifier] | None = None) -> Trainer:
+    """The trainer of the run in ``out_dir``; ``teachers``: its teachers already loaded
+    (else loaded from the config's directories)."""
     config = read_config(out_dir, TASK)
     data = _data_from_section(config["data"])
     tokenizer = get_tokenizer(**config["data"]["tokenizer_config"])
@@ -473,7 +476,8 @@ def _trainer(out_dir: Path, quiet: bool, callbacks, embeddings: Tensor | None = 
                                   hasher)
     train_config = TrainConfig.from_dict(config["train"])
     if data.teachers:
-        teachers = load_teachers(data.teachers, tokenizer.config(), labels)
+        if teachers is None:
+            teachers = load_teachers(data.teachers, tokenizer.config(), labels)
         train_ids = with_teacher_targets(
             train_ids, tokens, teachers, data.span_samples, train_config.seed,
             masked_copies=data.masked_copies, mask_prob=data.mask_prob, unk_id=vocab.unk_id,
