@@ -428,7 +428,8 @@ def train_classifier(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = data.make_tokenizer()
-    train_examples, _ = _examples(data)
+    examples = _examples(data)
+    train_examples = examples[0]
     vocab = Vocab.build((tokenizer.tokenize(text) for text, _ in train_examples),
                         max_size=data.max_vocab, min_freq=data.min_freq)
     labels = sorted({label for _, label in train_examples})
@@ -446,7 +447,7 @@ def train_classifier(
     write_json(out_dir / LABELS_FILE, labels)
     write_config(out_dir, TASK, {"model": model_config.to_dict(), "data": _data_section(data),
                                  "train": train.to_dict(), "select": select})
-    trainer = _trainer(out_dir, quiet, callbacks, embeddings, teachers)
+    trainer = _trainer(out_dir, quiet, callbacks, embeddings, teachers, examples)
     trainer.fit()
     write_valid_report(out_dir, trainer.task)
     return trainer
@@ -461,9 +462,11 @@ def resume_classifier(out_dir: str | Path, quiet: bool = False, callbacks=()) ->
 
 
 def _trainer(out_dir: Path, quiet: bool, callbacks, embeddings: Tensor | None = None,
-             teachers: Sequence[LoadedClassifier] | None = None) -> Trainer:
+             teachers: Sequence[LoadedClassifier] | None = None,
+             examples: tuple[list, list] | None = None) -> Trainer:
     """The trainer of the run in ``out_dir``; ``teachers``: its teachers already loaded
-    (else loaded from the config's directories)."""
+    (else loaded from the config's directories); ``examples``: its (train, valid) examples
+    already read (else read from the config's files)."""
     config = read_config(out_dir, TASK)
     data = _data_from_section(config["data"])
     tokenizer = get_tokenizer(**config["data"]["tokenizer_config"])
@@ -471,7 +474,7 @@ def _trainer(out_dir: Path, quiet: bool, callbacks, embeddings: Tensor | None = 
     labels = _read_labels(out_dir)
     model_config = ClassifierConfig.from_dict(config["model"])
     hasher = model_config.subword_hasher()
-    train_examples, valid_examples = _examples(data)
+    train_examples, valid_examples = examples if examples is not None else _examples(data)
     train_ids, tokens = _labelled(train_examples, tokenizer, vocab, labels, data, data.train,
                                   hasher)
     train_config = TrainConfig.from_dict(config["train"])
