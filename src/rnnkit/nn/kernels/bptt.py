@@ -47,6 +47,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -615,9 +616,23 @@ def _gru_forward_fused(plan, x_proj, h_0, w_hh, b_hn):
     return h_all, (gates, h_all, recurrent_n, None, None), (None, None)
 
 
+class _GRUSaved(NamedTuple):
+    """What :class:`GRUFunction` saves for backward, unpacked once."""
+
+    w_hh: Tensor
+    b_hn: Tensor | None
+    ln_hh: Tensor | None
+    gates: Tensor  # (T, B, 3H)
+    h_all: Tensor  # (T+1, B, H)
+    recurrent_n: Tensor  # (T or 1, B, H)
+    raw_a: Tensor | None
+    raw_b: Tensor | None
+
+
 def _gru_backward(ctx, d_trace):
     plan, cell = ctx.plan, ctx.plan.cell
-    w_hh, _, _, gates, h_all, recurrent_n, _, _ = ctx.saved_tensors
+    saved = _GRUSaved(*ctx.saved_tensors)
+    w_hh, gates, h_all, recurrent_n = saved.w_hh, saved.gates, saved.h_all, saved.recurrent_n
     hidden = cell.hidden_size
     r = gates[..., :hidden]  # (T, B, H)
     h_prev = _prev_inputs(plan, h_all)  # (T, B, H) h_in of every step
@@ -627,15 +642,15 @@ def _gru_backward(ctx, d_trace):
                                               d_rec_n, cell.reset_after, plan.lengths)
         d_rec = None
     else:
-        d_pre, d_rec_n, d_rec, dh = _gru_backward_loop(ctx, d_trace, h_prev)
-    return _gru_weight_grads(ctx, d_pre, d_rec_n, d_rec, dh, r, h_prev)
+        d_pre, d_rec_n, d_rec, dh = _gru_backward_loop(ctx, saved, d_trace, h_prev)
+    return _gru_weight_grads(ctx, saved, d_pre, d_rec_n, d_rec, dh, r, h_prev)
 
 
-def _gru_backward_loop(ctx, d_trace, h_prev):
+def _gru_backward_loop(ctx, saved: _GRUSaved, d_trace, h_prev):
     """The backward loop in Python: ``d_pre (T, B, 3H)``, ``d_rec_n (T, B, H)``, ``d_rec``
     (``d(W_hh ·)`` per block with layer norm, else ``None``) and ``dh_0 (B, H)``."""
     plan, cell = ctx.plan, ctx.plan.cell
-    w_hh, _, ln_hh, gates, h_all, recurrent_n, raw_a, raw_b = ctx.saved_tensors
+    w_hh, _, ln_hh, gates, h_all, recurrent_n, raw_a, raw_b = saved
     stats_a, stats_b = ctx.stats
     steps = gates.shape[0]
     hidden = cell.hidden_size
@@ -696,11 +711,11 @@ def _gru_backward_loop(ctx, d_trace, h_prev):
     return d_pre, d_rec_n, d_rec, dh
 
 
-def _gru_weight_grads(ctx, d_pre, d_rec_n, d_rec, dh, r, h_prev):
+def _gru_weight_grads(ctx, saved: _GRUSaved, d_pre, d_rec_n, d_rec, dh, r, h_prev):
     """The gradients after the loop: ``W_hh``'s, ``b_hn``'s and the layer-norm gain's, each
     one product or reduction over all steps."""
     cell, hidden = ctx.plan.cell, ctx.plan.cell.hidden_size
-    _, b_hn, ln_hh, _, _, recurrent_n, raw_a, raw_b = ctx.saved_tensors
+    _, b_hn, ln_hh, _, _, recurrent_n, raw_a, raw_b = saved
     stats_a, stats_b = ctx.stats
     rz, n_ = slice(0, 2 * hidden), slice(2 * hidden, None)
     needs = ctx.needs_input_grad
