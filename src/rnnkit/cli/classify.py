@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 from rnnkit.cli.common import (
+    add_data_files,
+    add_select_argument,
     add_training_arguments,
     print_best,
     rnn_option,
@@ -29,13 +31,7 @@ def add_train_parser(tasks) -> None:
                     "confusion.png.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    data = parser.add_argument_group("data")
-    data.add_argument("--data", help="labelled training file; required unless --resume")
-    data.add_argument("--valid", help="labelled validation file; default: a held-out "
-                                      "--valid-fraction of --data")
-    data.add_argument("--valid-fraction", type=float, default=0.1,
-                      help="share of --data held out for validation when --valid is absent")
-    data.add_argument("--split-seed", type=int, default=0, help="seed of that held-out split")
+    data = add_data_files(parser, "labelled file")
     data.add_argument("--format", choices=cls.FORMATS, default="auto",
                       help="file format (auto: by suffix, then a tab in line 1 means TSV, else "
                            "'<label> <text>' lines)")
@@ -92,9 +88,7 @@ def add_train_parser(tasks) -> None:
                        metavar=("MIN", "MAX"), help="character n-gram lengths of the subwords")
     model.add_argument("--rnn-option", type=rnn_option, action="append", default=[],
                        metavar="KEY=VALUE", help="any rnnkit.nn layer option (repeatable)")
-    parser.add_argument("--select", choices=cls.SELECT_CHOICES, default="accuracy",
-                        help="keep the weights of the epoch with the best validation value "
-                             "of this (loss: the lowest validation loss)")
+    add_select_argument(parser, cls.SELECT_CHOICES, default="accuracy")
     add_training_arguments(parser, epochs=10, optimizer="adam", lr=1e-3, clip=5.0)
     parser.set_defaults(run=run_train)
 

@@ -26,6 +26,27 @@ def rnn_option(text: str) -> tuple[str, object]:
         return key, value
 
 
+def add_data_files(parser: argparse.ArgumentParser, what: str) -> argparse._ArgumentGroup:
+    """The "data" group, opened with the options every task shares: ``--data`` and
+    ``--valid`` (files of ``what``), and the held-out split used without ``--valid``."""
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", help=f"{what} to train on; required unless --resume")
+    data.add_argument("--valid", help=f"{what} to validate on; default: a held-out "
+                                      "--valid-fraction of --data")
+    data.add_argument("--valid-fraction", type=float, default=0.1,
+                      help="share of --data held out for validation when --valid is absent")
+    data.add_argument("--split-seed", type=int, default=0, help="seed of that held-out split")
+    return data
+
+
+def add_select_argument(parser: argparse.ArgumentParser, choices: tuple[str, ...],
+                        default: str) -> None:
+    """``--select``: the validation figure whose best epoch's weights are kept."""
+    parser.add_argument("--select", choices=choices, default=default,
+                        help="keep the weights of the epoch with the best validation value "
+                             "of this (loss: the lowest validation loss)")
+
+
 LIMITS = ("epochs", "max_steps", "max_minutes")
 """Stopping limits: absent from the parsed args unless given (their flags default to
 ``argparse.SUPPRESS``), so that with ``--resume`` only the limits given replace the stored

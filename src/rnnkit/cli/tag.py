@@ -6,6 +6,8 @@ import argparse
 import json
 
 from rnnkit.cli.common import (
+    add_data_files,
+    add_select_argument,
     add_training_arguments,
     print_best,
     rnn_option,
@@ -24,12 +26,7 @@ def add_train_parser(tasks) -> None:
                     "blank lines between sentences). Writes a model directory.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    data = parser.add_argument_group("data")
-    data.add_argument("--data", help="CoNLL training file; required unless --resume")
-    data.add_argument("--valid", help="CoNLL validation file; default: a held-out "
-                                      "--valid-fraction of --data")
-    data.add_argument("--valid-fraction", type=float, default=0.1)
-    data.add_argument("--split-seed", type=int, default=0)
+    data = add_data_files(parser, "CoNLL file")
     data.add_argument("--tag-column", type=int, default=-1, help="column of the tags")
     data.add_argument("--lowercase", action="store_true",
                       help="lowercase the word-embedding input (characters keep their case)")
@@ -57,9 +54,7 @@ def add_train_parser(tasks) -> None:
                        help="probability of turning a training word into <unk>")
     model.add_argument("--rnn-option", type=rnn_option, action="append", default=[],
                        metavar="KEY=VALUE", help="any rnnkit.nn layer option (repeatable)")
-    parser.add_argument("--select", choices=tagging.SELECT_CHOICES, default="f1",
-                        help="keep the weights of the epoch with the best validation value "
-                             "of this (loss: the lowest validation loss)")
+    add_select_argument(parser, tagging.SELECT_CHOICES, default="f1")
     add_training_arguments(parser, epochs=10, optimizer="adam", lr=1e-3, clip=5.0)
     parser.set_defaults(run=run_train)
 

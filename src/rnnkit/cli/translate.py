@@ -7,6 +7,8 @@ import argparse
 import json
 
 from rnnkit.cli.common import (
+    add_data_files,
+    add_select_argument,
     add_training_arguments,
     print_best,
     run_training,
@@ -24,12 +26,7 @@ def add_train_parser(tasks) -> None:
                     "lines. Writes a model directory.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    data = parser.add_argument_group("data")
-    data.add_argument("--data", help="pairs file; required unless --resume")
-    data.add_argument("--valid", help="pairs file for validation; default: a held-out "
-                                      "--valid-fraction of --data")
-    data.add_argument("--valid-fraction", type=float, default=0.1)
-    data.add_argument("--split-seed", type=int, default=0)
+    data = add_data_files(parser, "pairs file")
     data.add_argument("--source-tokenizer", choices=translation.TOKENIZER_NAMES, default="word")
     data.add_argument("--target-tokenizer", choices=translation.TOKENIZER_NAMES, default="char",
                       help="char suits Chinese targets; chinese uses jieba words")
@@ -52,9 +49,7 @@ def add_train_parser(tasks) -> None:
                        help="additive (Bahdanau) or multiplicative (Luong) scores")
     model.add_argument("--attention-size", type=int, default=128)
     model.add_argument("--dropout", type=float, default=0.2)
-    parser.add_argument("--select", choices=translation.SELECT_CHOICES, default="loss",
-                        help="keep the weights of the epoch with the best validation value "
-                             "of this (loss: the lowest validation loss)")
+    add_select_argument(parser, translation.SELECT_CHOICES, default="loss")
     add_training_arguments(parser, epochs=10, optimizer="adam", lr=1e-3, clip=5.0)
     parser.set_defaults(run=run_train)
 
