@@ -130,6 +130,27 @@ def test_compiled_loops_with_variable_lengths_match_the_reference(kind, option, 
 
 
 @needs_compiled
+@pytest.mark.parametrize("kind", ["rnn", "gru"])
+def test_auto_inference_with_lengths_runs_the_compiled_loops_as_torch_would(kind, recorder):
+    # A small batch of different lengths: auto picks the compiled loops, and the output is
+    # torch.nn's on the packed batch (zero past each length).
+    torch.manual_seed(0)
+    ours = LAYERS[kind](I, H, bidirectional=True).eval()
+    theirs = {"rnn": torch.nn.RNN, "gru": torch.nn.GRU}[kind](I, H, bidirectional=True)
+    theirs.load_state_dict(ours.state_dict())
+    lengths = torch.tensor([T, 3, 1, 5])
+    x = torch.randn(T, 4, I)
+    with torch.no_grad():
+        got, h_n = ours(x, lengths=lengths)
+        packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False)
+        output, expected_h_n = theirs(packed)
+        expected, _ = torch.nn.utils.rnn.pad_packed_sequence(output, total_length=T)
+    assert recorder.calls.count(f"{kind}_forward") == 2  # one per direction
+    torch.testing.assert_close(got, expected, rtol=TOLERANCE, atol=TOLERANCE)
+    torch.testing.assert_close(h_n, expected_h_n, rtol=TOLERANCE, atol=TOLERANCE)
+
+
+@needs_compiled
 @pytest.mark.parametrize("option", [{}, FLEXIBLE], ids=["standard", "flexible"])
 def test_the_lstm_loop_serves_any_batch(option, recorder):
     reference, fast = _pair("lstm", option)
@@ -253,7 +274,8 @@ def test_auto_runs_the_compiled_loops_for_small_batch_inference(kind, monkeypatc
     assert choose_impl(config, "auto", False, "cpu", False, 1) == "bptt"
     assert choose_impl(config, "auto", False, "cpu", False, 4) == "bptt"
     assert choose_impl(config, "auto", False, "cpu", False, 5) == "native"
-    assert choose_impl(config, "auto", False, "cpu", False, 1, has_lengths=True) == "native"
+    assert choose_impl(config, "auto", False, "cpu", False, 4, has_lengths=True) == "bptt"
+    assert choose_impl(config, "auto", False, "cpu", False, 5, has_lengths=True) == "native"
     assert choose_impl(config, "auto", False, "cpu", False, 1, torch.float16) == "native"
     assert choose_impl(config, "auto", False, "cuda", False, 1) == "native"
     assert choose_impl(rn.LSTM(8, 128).config, "auto", False, "cpu", False, 1) == "native"

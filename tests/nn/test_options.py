@@ -255,6 +255,7 @@ def test_auto_runs_bptt_for_inference_where_its_products_pack(kind, monkeypatch)
     config = {"gru": rn.GRU, "rnn": rn.RNN}[kind](8, 512).config
     assert choose_impl(config, "auto", False, "cpu", False, 32) == "bptt"
     assert choose_impl(config, "auto", False, "cpu", False, 3) == "native"  # too few rows
+    assert choose_impl(config, "auto", False, "cpu", False, 32, has_lengths=True) == "native"
     assert choose_impl(config, "auto", False, "cpu", False, 32, torch.float64) == "native"
     assert choose_impl(config, "auto", False, "cuda", False, 32) == "native"
     small = {"gru": rn.GRU, "rnn": rn.RNN}[kind](8, 128).config

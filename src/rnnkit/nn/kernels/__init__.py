@@ -71,16 +71,21 @@ def bptt_refusal(config: LayerConfig, return_gates: bool) -> str | None:
 
 
 def packed_inference(config: LayerConfig, device_type: str, builds_graph: bool,
-                     batch_size: int, dtype: torch.dtype) -> bool:
-    """GRU or RNN inference on CPU where bptt's per-step ``W_hh h`` products are packed
-    (``products.packs``: at least 4 rows against an ``H × H`` block of at least 512²): there
-    bptt beats torch's loop. ``python benchmarks/bench_layers.py --repeats 5 --threads 1``
-    (2026-11-23, run B), bptt / torch.nn in inference at B ∈ {32, 128}, T ∈ {50, 200},
-    H = 512: GRU 0.95, 0.91, 0.78, 0.95; RNN 0.98, 0.93, 0.91, 0.92; unpacked, at B = 1 or
-    H = 128, 0.95–1.58. Run C, with this rule: ``auto`` at those sizes GRU 0.81–0.94, RNN
-    0.78–0.88 (``native`` 0.96–1.08 and 0.98–1.03)."""
+                     batch_size: int, dtype: torch.dtype, has_lengths: bool) -> bool:
+    """GRU or RNN inference on CPU, all sequences of one length, where bptt's per-step
+    ``W_hh h`` products are packed (``products.packs``: at least 4 rows against an ``H × H``
+    block of at least 512²): there bptt beats torch's loop. ``python
+    benchmarks/bench_layers.py --repeats 5 --threads 1`` (2026-11-23, run B), bptt / torch.nn
+    in inference at B ∈ {32, 128}, T ∈ {50, 200}, H = 512: GRU 0.95, 0.91, 0.78, 0.95; RNN
+    0.98, 0.93, 0.91, 0.92; unpacked, at B = 1 or H = 128, 0.95–1.58. Run C, with this rule:
+    ``auto`` at those sizes GRU 0.81–0.94, RNN 0.78–0.88 (``native`` 0.96–1.08 and
+    0.98–1.03). With variable lengths torch's packed loop is kept: bptt / torch.nn on a packed
+    batch at B ∈ {32, 128}, T ∈ {50, 200}, H = 512 was GRU 1.03–1.24, RNN 0.85–1.14 (``python
+    benchmarks/bench_lengths.py --cells rnn gru --batch 4 8 32 128 --steps 50 200 --hidden 512
+    --threads 1 --rounds 15``, 2026-11-30 16:06, a test run on the other core; at B = 4 the
+    compiled loops, 0.80–0.83, see :data:`FUSED_INFERENCE_MAX_BATCH`)."""
     hidden = config.cell.hidden_size
-    return (config.cell.kind in ("gru", "rnn") and not builds_graph
+    return (config.cell.kind in ("gru", "rnn") and not builds_graph and not has_lengths
             and not torch.is_autocast_enabled(device_type)  # oneDNN's product refuses its casts
             and products.packs_size(hidden * hidden, batch_size, dtype, device_type))
 
@@ -93,15 +98,21 @@ busy; B = 1 from ``python benchmarks/bench_layers.py --cells rnn gru --batch 1 -
 B = 4 and 8 from the ``--batch 4 8 16 32`` run with ``MAX_BATCH = 64`` that
 ``fused_loop.MAX_BATCH`` cites): B = 1: RNN 0.64 (H=128),
 0.73 (H=512); GRU 0.58, 0.75. B = 4: RNN 0.97, 0.89; GRU 0.89, 0.89. B = 8: RNN 1.22, 1.07;
-GRU 1.20, 1.06."""
+GRU 1.20, 1.06.
+
+With variable lengths (``lengths=`` or a PackedSequence) against torch.nn on a packed batch,
+T = 50, lengths drawn in T/2 … T (``python benchmarks/bench_lengths.py --cells rnn gru --batch
+1 2 4 8 16 --hidden 128 512 --threads 1``, 2026-11-30 16:05, a test run on the other core),
+bptt with the compiled loops / torch.nn, H = 128 and 512: B = 1: RNN 0.56, 0.64; GRU 0.47,
+0.72. B = 4: RNN 0.70, 0.74; GRU 0.69, 0.88. B = 8: RNN 0.87, 0.99; GRU 0.94, 1.09. B = 16
+(no compiled loops): RNN 1.28, 1.14; GRU 1.31, 1.25. The same bound serves both."""
 
 
 def fused_inference(config: LayerConfig, device_type: str, builds_graph: bool,
-                    batch_size: int, dtype: torch.dtype, has_lengths: bool) -> bool:
+                    batch_size: int, dtype: torch.dtype) -> bool:
     """GRU or RNN inference on CPU at a batch the compiled loops beat torch's loop at
-    (:data:`FUSED_INFERENCE_MAX_BATCH`); with variable lengths torch's packed loop is kept
-    (the compiled loops serve lengths, but were not measured against it there)."""
-    return (config.cell.kind in ("gru", "rnn") and not builds_graph and not has_lengths
+    (:data:`FUSED_INFERENCE_MAX_BATCH`), with or without variable lengths."""
+    return (config.cell.kind in ("gru", "rnn") and not builds_graph
             and batch_size <= FUSED_INFERENCE_MAX_BATCH
             and not torch.is_autocast_enabled(device_type)
             and fused_loop.serves(config.cell, device_type, dtype, batch_size, masked=False,
@@ -124,9 +135,9 @@ def choose_impl(config: LayerConfig, impl: str, return_gates: bool,
     }
     if impl == "auto":
         if refusals["native"] is None:
-            if (packed_inference(config, device_type, builds_graph, batch_size, dtype)
-                    or fused_inference(config, device_type, builds_graph, batch_size, dtype,
-                                       has_lengths)):
+            if (packed_inference(config, device_type, builds_graph, batch_size, dtype,
+                                 has_lengths)
+                    or fused_inference(config, device_type, builds_graph, batch_size, dtype)):
                 return "bptt"
             return AUTO_TABLE.get((device_type, config.cell.kind, builds_graph), "native")
         return "bptt" if refusals["bptt"] is None else "reference"
