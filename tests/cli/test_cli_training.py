@@ -1,5 +1,7 @@
 """What every ``rnnkit train COMMAND`` shares (``rnnkit.cli.common.run_training``)."""
 
+import warnings
+
 import pytest
 
 from rnnkit.cli import main
@@ -34,3 +36,26 @@ def test_a_new_run_without_data_is_a_one_line_error(command, tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"train {command}: --data is required (or --resume to continue a run)" in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", sorted(STARTS))
+def test_resume_warns_of_the_options_it_ignores(command, tmp_path, monkeypatch):
+    module, function = STARTS[command]
+    resumed = []
+    monkeypatch.setattr(module, function.replace("train_", "resume_"),
+                        lambda *args, **kwargs: resumed.append(args))  # --quiet: no report
+    out = str(tmp_path / "run")
+    with pytest.warns(UserWarning) as caught:
+        assert main(["train", command, "--resume", "--out", out, "--threads", "1",
+                     "--max-steps", "5", "--data", "other.txt", "--lr", "0.5", "--quiet"]) == 0
+    assert resumed
+    assert [str(warning.message) for warning in caught] == [
+        "--resume continues with the run's stored settings; ignored: --data, --lr"]
+
+
+def test_resume_with_only_what_it_takes_is_quiet(tmp_path, monkeypatch):
+    monkeypatch.setattr(classification, "resume_classifier", lambda *args, **kwargs: None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["train", "classify", "--resume", "--out", str(tmp_path / "run"),
+                     "--epochs", "3", "--max-minutes", "2", "--quiet"]) == 0

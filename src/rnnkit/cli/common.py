@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import sys
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -57,7 +58,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, epochs: int, opti
                            lr: float, clip: float) -> None:
     """The trainer's options (:class:`TrainConfig`) plus ``--out``, ``--resume``,
     ``--threads`` and ``--quiet``, with task-specific defaults."""
-    parser.set_defaults(limit_defaults={"epochs": epochs, "max_steps": 0, "max_minutes": 0.0})
+    parser.set_defaults(limit_defaults={"epochs": epochs, "max_steps": 0, "max_minutes": 0.0},
+                        training_parser=parser)
     train = parser.add_argument_group("training")
     train.add_argument("--epochs", type=int, default=argparse.SUPPRESS,
                        help=f"passes over the data (default: {epochs})")
@@ -86,7 +88,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, epochs: int, opti
     parser.add_argument("--resume", action="store_true",
                         help="continue the interrupted run in --out exactly where it stopped, "
                              "with its stored settings; --epochs, --max-steps or --max-minutes "
-                             "given with it replace the stored limits")
+                             "given with it replace the stored limits (other settings given "
+                             "with it are ignored, with a warning)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
 
@@ -133,6 +136,18 @@ def print_best(trainer: Trainer, out: str, metric: str) -> None:
           f"model saved in {out}")
 
 
+RESUME_OPTIONS = {"out", "resume", "threads", "quiet", *LIMITS}
+"""What ``--resume`` takes from the command line; every other option comes from the run."""
+
+
+def ignored_on_resume(args: argparse.Namespace) -> list[str]:
+    """The options given with ``--resume`` that it ignores (they differ from their defaults
+    and are not in :data:`RESUME_OPTIONS`), as flags: ``["--hidden", "--lr"]``."""
+    defaults = vars(args.training_parser.parse_args(["--out", args.out]))
+    return [f"--{name.replace('_', '-')}" for name, default in defaults.items()
+            if name not in RESUME_OPTIONS and getattr(args, name) != default]
+
+
 def run_training(args: argparse.Namespace, command: str, start: Callable[[], Trainer],
                  resume: Callable[[], Trainer], report: Callable[[Trainer], None]) -> int:
     """What every ``rnnkit train COMMAND`` does around its task: threads, ``--resume`` or a new
@@ -140,6 +155,10 @@ def run_training(args: argparse.Namespace, command: str, start: Callable[[], Tra
     set_threads(args)
     try:
         if args.resume:
+            ignored = ignored_on_resume(args)
+            if ignored:
+                warnings.warn(f"--resume continues with the run's stored settings; ignored: "
+                              f"{', '.join(ignored)}", stacklevel=2)
             trainer = resume()
         else:
             if not args.data:
