@@ -328,6 +328,32 @@ def test_a_student_with_masked_copies_records_them(tmp_path):
     assert (config["data"]["masked_copies"], config["data"]["mask_prob"]) == (2, 0.3)
 
 
+def test_a_teacher_that_saw_the_validation_examples_is_recognised(tmp_path):
+    train, dev = _write_tsv(tmp_path / "train.tsv"), _write_tsv(tmp_path / "dev.tsv")
+    data = cls.ClassificationData
+    saw = cls.teacher_saw_validation
+    on_dev = data(train=str(train), valid=str(dev))
+    assert saw(on_dev, data(train=str(dev)))
+    assert not saw(on_dev, data(train=str(train), valid=str(dev)))
+    held_out = data(train=str(train), valid_fraction=0.2, split_seed=3)
+    assert not saw(held_out, data(train=str(train), valid_fraction=0.2, split_seed=3))
+    assert saw(held_out, data(train=str(train), valid_fraction=0.2, split_seed=4))
+    assert saw(held_out, data(train=str(train), valid=str(dev)))  # trained on all of train
+    assert not saw(held_out, data(train=str(dev)))
+    assert not saw(data(train=str(train), valid=str(train)), data(train=str(train)))
+
+
+def test_a_student_is_warned_of_a_teacher_trained_on_its_validation_file(tmp_path):
+    _teacher(tmp_path, "teacher", seed=0)  # trained on train.tsv
+    own = _write_tsv(tmp_path / "own.tsv")
+    data = cls.ClassificationData(train=str(own), valid=str(tmp_path / "train.tsv"),
+                                  batch_size=8, teachers=(str(tmp_path / "teacher"),))
+    with pytest.warns(UserWarning, match=r"teacher .*teacher was trained on examples this run "
+                                         r"validates on \(its training file .*train.tsv\)"):
+        cls.train_classifier(data, {"embed_size": 8, "hidden_size": 8}, TrainConfig(epochs=1),
+                             tmp_path / "student", quiet=True)
+
+
 def test_a_teacher_must_share_the_tokenizer_and_the_labels(tmp_path):
     teacher = tmp_path / "teacher"
     _teacher(tmp_path, "teacher", seed=0)
