@@ -53,9 +53,27 @@ def test_resume_warns_of_the_options_it_ignores(command, tmp_path, monkeypatch):
         "--resume continues with the run's stored settings; ignored: --data, --lr"]
 
 
-def test_resume_with_only_what_it_takes_is_quiet(tmp_path, monkeypatch):
+def test_resume_warns_of_ignored_options_without_a_default_too(tmp_path, monkeypatch):
     monkeypatch.setattr(classification, "resume_classifier", lambda *args, **kwargs: None)
+    with pytest.warns(UserWarning) as caught:
+        assert main(["train", "classify", "--resume", "--out", str(tmp_path / "run"),
+                     "--span-samples", "16", "--mask-prob", "0.3", "--teacher", "t",
+                     "--quiet"]) == 0
+    assert [str(warning.message) for warning in caught] == [
+        ("--resume continues with the run's stored settings; ignored: --teacher, "
+         "--span-samples, --mask-prob")]
+
+
+@pytest.mark.parametrize(("command", "given"), [
+    ("classify", ["--epochs", "3", "--max-minutes", "2", "--subword-ngrams", "3", "5"]),
+    ("lm", ["--max-steps", "4", "--device", "cuda:1"]),  # the lm resume reads --device
+])
+def test_resume_with_only_what_it_takes_or_defaults_is_quiet(command, given, tmp_path,
+                                                             monkeypatch):
+    module, function = STARTS[command]
+    monkeypatch.setattr(module, function.replace("train_", "resume_"),
+                        lambda *args, **kwargs: None)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert main(["train", "classify", "--resume", "--out", str(tmp_path / "run"),
-                     "--epochs", "3", "--max-minutes", "2", "--quiet"]) == 0
+        assert main(["train", command, "--resume", f"--out={tmp_path / '-run'}", *given,
+                     "--quiet"]) == 0

@@ -136,16 +136,26 @@ def print_best(trainer: Trainer, out: str, metric: str) -> None:
           f"model saved in {out}")
 
 
-RESUME_OPTIONS = {"out", "resume", "threads", "quiet", *LIMITS}
-"""What ``--resume`` takes from the command line; every other option comes from the run."""
+RESUME_OPTIONS = {"out", "resume", "threads", "quiet", "device", *LIMITS}
+"""What ``--resume`` takes from the command line (``--device``: the language model's); every
+other option comes from the run."""
 
 
 def ignored_on_resume(args: argparse.Namespace) -> list[str]:
-    """The options given with ``--resume`` that it ignores (they differ from their defaults
-    and are not in :data:`RESUME_OPTIONS`), as flags: ``["--hidden", "--lr"]``."""
-    defaults = vars(args.training_parser.parse_args(["--out", args.out]))
-    return [f"--{name.replace('_', '-')}" for name, default in defaults.items()
-            if name not in RESUME_OPTIONS and getattr(args, name) != default]
+    """The options given with ``--resume`` that it ignores, as flags (``["--hidden",
+    "--lr"]``): those outside :data:`RESUME_OPTIONS` whose value is not their default, or that
+    are present at all when their default is ``SUPPRESS``."""
+    ignored = []
+    for action in args.training_parser._actions:  # argparse lists a parser's options nowhere public
+        name = action.dest
+        if name in RESUME_OPTIONS or not action.option_strings or name not in args:
+            continue
+        value, default = getattr(args, name), action.default
+        if isinstance(value, list | tuple) and isinstance(default, list | tuple):
+            value, default = list(value), list(default)  # nargs=2 parses (3, 5) as [3, 5]
+        if default is argparse.SUPPRESS or value != default:
+            ignored.append(max(action.option_strings, key=len))
+    return ignored
 
 
 def run_training(args: argparse.Namespace, command: str, start: Callable[[], Trainer],
