@@ -328,30 +328,49 @@ def test_a_student_with_masked_copies_records_them(tmp_path):
     assert (config["data"]["masked_copies"], config["data"]["mask_prob"]) == (2, 0.3)
 
 
-def test_a_teacher_that_saw_the_validation_examples_is_recognised(tmp_path):
-    train, dev = _write_tsv(tmp_path / "train.tsv"), _write_tsv(tmp_path / "dev.tsv")
-    data = cls.ClassificationData
-    saw = cls.teacher_saw_validation
-    on_dev = data(train=str(train), valid=str(dev))
-    assert saw(on_dev, data(train=str(dev)))
-    assert not saw(on_dev, data(train=str(train), valid=str(dev)))
-    held_out = data(train=str(train), valid_fraction=0.2, split_seed=3)
-    assert not saw(held_out, data(train=str(train), valid_fraction=0.2, split_seed=3))
-    assert saw(held_out, data(train=str(train), valid_fraction=0.2, split_seed=4))
-    assert saw(held_out, data(train=str(train), valid=str(dev)))  # trained on all of train
-    assert not saw(held_out, data(train=str(dev)))
-    assert not saw(data(train=str(train), valid=str(train)), data(train=str(train)))
+def _numbered_tsv(path, first, count):
+    """``count`` distinct texts, labels alternating."""
+    path.write_text("".join(f"text {index}\t{('neg', 'pos')[index % 2]}\n"
+                            for index in range(first, first + count)), encoding="utf-8")
+    return str(path)
+
+
+def test_the_validation_examples_a_teacher_saw_are_counted(tmp_path):
+    train = _numbered_tsv(tmp_path / "t.tsv", 0, 40)
+    dev = _numbered_tsv(tmp_path / "d.tsv", 40, 10)
+    data, seen = cls.ClassificationData, cls.validation_seen_by_teacher
+    on_dev = data(train=train, valid=dev)
+    examples = cls._examples(on_dev)
+    assert seen(examples, data(train=dev, valid=train)) == 10
+    assert seen(examples, data(train=dev, valid_fraction=0.1)) == 9  # it held one out
+    assert seen(examples, data(train=train, valid=dev)) == 0
+    both = _numbered_tsv(tmp_path / "both.tsv", 35, 10)  # 5 texts of train, 5 of dev
+    assert seen(examples, data(train=both, valid=dev)) == 5
+    held_out = data(train=train, valid_fraction=0.25, split_seed=3)
+    examples = cls._examples(held_out)
+    assert seen(examples, data(train=train, valid_fraction=0.25, split_seed=3)) == 0
+    assert seen(examples, data(train=train, valid_fraction=0.5, split_seed=3)) == 0  # held more
+    assert 0 < seen(examples, data(train=train, valid_fraction=0.25, split_seed=4)) < 10
+    assert seen(examples, data(train=train, valid=dev)) == 10  # trained on all of train
+    assert seen(cls._examples(data(train=train, valid=train)), data(train=train)) == 0
 
 
 def test_a_student_is_warned_of_a_teacher_trained_on_its_validation_file(tmp_path):
     _teacher(tmp_path, "teacher", seed=0)  # trained on train.tsv
-    own = _write_tsv(tmp_path / "own.tsv")
-    data = cls.ClassificationData(train=str(own), valid=str(tmp_path / "train.tsv"),
-                                  batch_size=8, teachers=(str(tmp_path / "teacher"),))
-    with pytest.warns(UserWarning, match=r"teacher .*teacher was trained on examples this run "
-                                         r"validates on \(its training file .*train.tsv\)"):
+    own = _numbered_tsv(tmp_path / "own.tsv", 0, 24)
+    dev = tmp_path / "dev.tsv"
+    dev.write_text("a great fun movie\tpos\nhated it\tneg\n", encoding="utf-8")
+    data = cls.ClassificationData(train=own, valid=str(dev), batch_size=8,
+                                  teachers=(str(tmp_path / "teacher"),))
+    with pytest.warns(UserWarning, match=r"teacher .*teacher was trained on 1 of this run's 2 "
+                                         r"validation examples"):
         cls.train_classifier(data, {"embed_size": 8, "hidden_size": 8}, TrainConfig(epochs=1),
                              tmp_path / "student", quiet=True)
+    (tmp_path / "train.tsv").unlink()
+    with pytest.warns(UserWarning, match=r"teacher .*teacher: cannot check whether it trained "
+                                         r"on this run's validation examples \(.*train.tsv"):
+        cls.train_classifier(data, {"embed_size": 8, "hidden_size": 8}, TrainConfig(epochs=1),
+                             tmp_path / "student2", quiet=True)
 
 
 def test_a_teacher_must_share_the_tokenizer_and_the_labels(tmp_path):

@@ -436,7 +436,7 @@ def train_classifier(
     if len(labels) < 2:
         raise ValueError(f"{data.train}: expected at least 2 distinct labels, got {labels}")
     teachers = load_teachers(data.teachers, tokenizer.config(), labels)  # before any writing
-    warn_if_teachers_saw_validation(data, data.teachers, teachers)
+    warn_if_teachers_saw_validation(data.teachers, teachers, examples)
     embeddings = None
     if data.vectors is not None:
         embeddings = load_vectors(data.vectors, vocab).weights
@@ -519,35 +519,32 @@ def load_teachers(
     return teachers
 
 
-def _same_file(first: str | None, second: str | None) -> bool:
-    """Both paths name one existing file (paths are read from here, as stored)."""
-    if first is None or second is None or not Path(first).is_file() or not Path(second).is_file():
-        return False
-    return Path(first).samefile(second)
+def validation_seen_by_teacher(examples: tuple[list, list], teacher: ClassificationData) -> int:
+    """How many of this run's validation examples (``examples``: its (train, valid)) a teacher
+    trained on, not counting texts this run trains on too; texts compared as read. The
+    teacher's files are read from here, as its directory stores them."""
+    train, valid = examples
+    teacher_train, _ = _examples(teacher)
+    seen = {text for text, _ in teacher_train} - {text for text, _ in train}
+    return sum(text in seen for text, _ in valid)
 
 
-def teacher_saw_validation(student: ClassificationData, teacher: ClassificationData) -> bool:
-    """Whether a teacher trained on examples the student validates on: on the student's
-    validation file, or on the student's training file without holding out the same split.
-    A student that validates on its own training file is not asked about."""
-    if student.valid is not None:
-        return (_same_file(teacher.train, student.valid)
-                and not _same_file(student.train, student.valid))
-    held_out_alike = teacher.valid is None and (
-        (teacher.valid_fraction, teacher.split_seed, teacher.format)
-        == (student.valid_fraction, student.split_seed, student.format))
-    return _same_file(teacher.train, student.train) and not held_out_alike
-
-
-def warn_if_teachers_saw_validation(data: ClassificationData, directories: Sequence[str],
-                                    teachers: Sequence[LoadedClassifier]) -> None:
-    """A warning naming each teacher that trained on this run's validation examples: its
-    targets would carry their labels into training, and the validation figures (and the
-    epoch they select) would flatter the student."""
+def warn_if_teachers_saw_validation(directories: Sequence[str],
+                                    teachers: Sequence[LoadedClassifier],
+                                    examples: tuple[list, list]) -> None:
+    """A warning naming each teacher that trained on this run's validation examples — its
+    targets would carry their labels into training, and the validation figures (and the epoch
+    they select) would flatter the student — or whose training file cannot be read here."""
     for directory, teacher in zip(directories, teachers):
-        if teacher_saw_validation(data, teacher.data):
-            warnings.warn(f"teacher {directory} was trained on examples this run validates on "
-                          f"(its training file {teacher.data.train}); the validation figures "
+        try:
+            seen = validation_seen_by_teacher(examples, teacher.data)
+        except (OSError, ValueError) as error:
+            warnings.warn(f"teacher {directory}: cannot check whether it trained on this run's "
+                          f"validation examples ({error})", stacklevel=2)
+            continue
+        if seen:
+            warnings.warn(f"teacher {directory} was trained on {seen} of this run's "
+                          f"{len(examples[1])} validation examples; the validation figures "
                           "will be optimistic", stacklevel=2)
 
 
