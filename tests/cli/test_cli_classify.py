@@ -54,6 +54,36 @@ def test_evaluate_dispatches_on_the_task_and_plots(trained, tmp_path, capsys):
     assert plot.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_several_classifiers_predict_and_evaluate_as_an_ensemble(trained, tmp_path, capsys):
+    second = tmp_path / "second"
+    assert main(["train", "classify", "--data", str(trained / "train.tsv"), "--valid",
+                 str(trained / "train.tsv"), "--embed", "8", "--hidden", "8", "--epochs", "1",
+                 "--batch-size", "8", "--seed", "1", "--out", str(second), "--quiet"]) == 0
+    models = [str(trained / "model"), str(second)]
+    capsys.readouterr()
+    each = []
+    for model in models:
+        assert main(["predict", model, "--text", "loved it", "--output-format", "json"]) == 0
+        each.append(json.loads(capsys.readouterr().out)["probabilities"]["pos"])
+    assert main(["predict", *models, "--text", "loved it", "--output-format", "json"]) == 0
+    averaged = json.loads(capsys.readouterr().out)["probabilities"]["pos"]
+    assert each[0] != pytest.approx(each[1])
+    assert averaged == pytest.approx((each[0] + each[1]) / 2, abs=1e-6)
+    assert main(["evaluate", *models, "--data", str(trained / "train.tsv"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["examples"] == 24
+
+
+def test_an_ensemble_of_other_models_is_a_one_line_error(trained, tmp_path, capsys):
+    lm_dir = tmp_path / "lm"
+    lm_dir.mkdir()
+    (lm_dir / "config.json").write_text(json.dumps({"format": "rnnkit.model", "task": "lm"}))
+    assert main(["evaluate", str(trained / "model"), str(lm_dir), "--data",
+                 str(trained / "train.tsv")]) == 1
+    err = capsys.readouterr().err
+    assert "evaluate: several model directories form an ensemble" in err
+    assert f"{lm_dir}: lm" in err and err.count("\n") == 1
+
+
 def test_split_writes_a_seeded_held_out_file(tmp_path, capsys):
     data = tmp_path / "all.csv"
     data.write_text("label,review\n" + "".join(f'{i % 2},"text, number {i}"\n'

@@ -1,6 +1,7 @@
 """Classification end to end on tiny inline data: readers, overfitting, save/load/predict,
 evaluation, deterministic batches and bad input."""
 
+import dataclasses
 import json
 import warnings
 
@@ -226,6 +227,44 @@ def test_teacher_probabilities_are_the_teachers_average(tmp_path):
     assert not torch.allclose(each[0], each[1])
     torch.testing.assert_close(cls.teacher_probabilities(teachers, phrases),
                                (each[0] + each[1]) / 2)
+
+
+def test_an_ensemble_averages_its_models_probabilities(tmp_path):
+    teachers = [_teacher(tmp_path, "a", seed=0), _teacher(tmp_path, "b", seed=1)]
+    texts = ["great fun", "dull plot", "never seen words"]
+    each = [[p.probabilities["pos"] for p in cls.predict_texts(model, texts)]
+            for model in teachers]
+    averaged = [p.probabilities["pos"] for p in cls.predict_texts(teachers, texts)]
+    assert averaged == pytest.approx([(a + b) / 2 for a, b in zip(*each)], abs=1e-6)
+    train = tmp_path / "train.tsv"
+    alone = cls.evaluate_classifier(teachers[0], train)
+    twice = cls.evaluate_classifier([teachers[0], teachers[0]], train)
+    assert twice["loss"] == pytest.approx(alone["loss"])
+    assert (twice["accuracy"], twice["confusion"]) == (alone["accuracy"], alone["confusion"])
+    assert cls.evaluate_classifier(teachers, train)["loss"] != pytest.approx(alone["loss"])
+
+
+def test_an_ensemble_needs_shared_labels_and_the_same_examples(tmp_path):
+    model = _teacher(tmp_path, "a", seed=0)
+    other = dataclasses.replace(model, labels=["bad", "good"])
+    with pytest.raises(ValueError, match=r"classifier 2 of the ensemble has the labels "
+                                         r"\['bad', 'good'\], the first \['neg', 'pos'\]"):
+        cls.predict_texts([model, other], ["great"])
+    with pytest.raises(ValueError, match="expected at least one classifier"):
+        cls.predict_texts([], ["great"])
+    data = tmp_path / "data.tsv"
+    data.write_text("great fun\tpos\n!!\tneg\n", encoding="utf-8")
+    punctuation_blind = dataclasses.replace(model, tokenizer=_NoPunctuation())
+    with (pytest.raises(ValueError, match="classifier 2 of the ensemble keeps other examples"),
+          pytest.warns(UserWarning, match="skipped 1 examples with no tokens")):
+        cls.evaluate_classifier([model, punctuation_blind], data)
+
+
+class _NoPunctuation:
+    """A tokenizer that drops tokens without a letter (so it keeps fewer texts)."""
+
+    def tokenize(self, text: str) -> list[str]:
+        return [token for token in text.split() if any(c.isalpha() for c in token)]
 
 
 def _two_texts() -> tuple[list[list[str]], cls.LabelledIds]:

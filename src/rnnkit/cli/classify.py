@@ -139,20 +139,20 @@ def _start(args: argparse.Namespace):
 
 
 def predict_classify(args: argparse.Namespace) -> int:
-    """``predict`` for a classifier: one line per text, TSV ``label<TAB>p(label_1)...`` with a
+    """``predict`` for a classifier or an ensemble of them: one line per text, TSV ``label<TAB>p(label_1)...`` with a
     header, or JSON lines ``{"text", "label", "probabilities"}``."""
-    loaded = cls.load_classifier(args.model_dir)
+    models = [cls.load_classifier(directory) for directory in args.model_dirs]
     if args.text is not None:
         texts, source = args.text, "--text"
     else:
         texts, source = list(read_corpus(args.input)), args.input
-    predictions = cls.predict_texts(loaded, texts, source)
+    predictions = cls.predict_texts(models, texts, source)
     if args.output_format == "json":
         for text, prediction in zip(texts, predictions):
             print(json.dumps({"text": text, "label": prediction.label,
                               "probabilities": prediction.probabilities}, ensure_ascii=False))
     else:
-        print("\t".join(["label", *(f"p({label})" for label in loaded.labels)]))
+        print("\t".join(["label", *(f"p({label})" for label in models[0].labels)]))
         for prediction in predictions:
             print("\t".join([prediction.label,
                              *(f"{p:.4f}" for p in prediction.probabilities.values())]))
@@ -160,12 +160,12 @@ def predict_classify(args: argparse.Namespace) -> int:
 
 
 def evaluate_classify(args: argparse.Namespace) -> int:
-    """``evaluate`` for a classifier: accuracy, macro-F1 and the per-class report; ``--plot``
+    """``evaluate`` for a classifier or an ensemble of them: accuracy, macro-F1 and the per-class report; ``--plot``
     writes the confusion matrix as PNG."""
-    loaded = cls.load_classifier(args.model_dir)
-    report = cls.evaluate_classifier(loaded, args.data)
+    models = [cls.load_classifier(directory) for directory in args.model_dirs]
+    report = cls.evaluate_classifier(models, args.data)
     if args.plot:
-        plot_confusion(report["confusion"], loaded.labels, Path(args.plot),
+        plot_confusion(report["confusion"], models[0].labels, Path(args.plot),
                        f"{Path(args.data).name}: accuracy {report['accuracy']:.3f}")
     if args.json:
         print(json.dumps(report, ensure_ascii=False))

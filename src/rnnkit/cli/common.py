@@ -14,6 +14,7 @@ import torch
 from rnnkit.tasks.selection import KeepBest
 from rnnkit.train import TrainConfig, Trainer
 from rnnkit.train.config import OPTIMIZERS, SCHEDULES
+from rnnkit.train.model_dir import read_config
 
 
 def rnn_option(text: str) -> tuple[str, object]:
@@ -134,6 +135,20 @@ def print_best(trainer: Trainer, out: str, metric: str) -> None:
     print(f"kept the weights of epoch {best['epoch']} ({criterion}): validation loss "
           f"{best['valid_loss']:.4f}, {metric.replace('_', ' ')} {best['valid_' + metric]:.4f}; "
           f"model saved in {out}")
+
+
+def ensemble_directories(args: argparse.Namespace, command: str, task: str) -> str:
+    """The task of ``args.model_dir`` (a list: ``DIR [DIR ...]``), which becomes its first
+    directory; ``args.model_dirs`` keeps them all. Several directories form an ensemble,
+    which only classifiers (``task``) do, all of them classifiers."""
+    directories = list(args.model_dir)
+    tasks = [read_config(directory)["task"] for directory in directories]
+    if len(directories) > 1 and any(kind != task for kind in tasks):
+        found = ", ".join(f"{directory}: {kind}" for directory, kind in zip(directories, tasks))
+        raise ValueError(f"{command}: several model directories form an ensemble (their "
+                         f"probabilities averaged), which only {task} models do; got {found}")
+    args.model_dir, args.model_dirs = directories[0], directories
+    return tasks[0]
 
 
 RESUME_OPTIONS = {"out", "resume", "threads", "quiet", "device", *LIMITS}

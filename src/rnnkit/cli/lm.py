@@ -10,6 +10,7 @@ from pathlib import Path
 from rnnkit.cli import classify, tag, translate
 from rnnkit.cli.common import (
     add_training_arguments,
+    ensemble_directories,
     given_limits,
     rnn_option,
     run_training,
@@ -17,7 +18,6 @@ from rnnkit.cli.common import (
 )
 from rnnkit.tasks import language_modeling as lm
 from rnnkit.train import TrainConfig
-from rnnkit.train.model_dir import read_config
 from rnnkit.train.plots import plot_gates
 
 DEMO_SETTINGS = {
@@ -157,7 +157,9 @@ def add_evaluate_parser(commands) -> None:
                          "P/R/F1; translate: BLEU)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("model_dir", metavar="DIR", help="model directory")
+    parser.add_argument("model_dir", metavar="DIR", nargs="+",
+                        help="model directory; several classifiers form an ensemble (their "
+                             "probabilities averaged)")
     parser.add_argument("--data", required=True, help="file to score (the task's format)")
     parser.add_argument("--batch-size", type=int, default=1, help="LM: parallel streams")
     parser.add_argument("--bptt", type=int, default=35, help="LM: steps per window")
@@ -176,7 +178,7 @@ TASK_EVALUATORS = {classify.cls.TASK: classify.evaluate_classify,
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    task = read_config(args.model_dir)["task"]
+    task = ensemble_directories(args, "evaluate", classify.cls.TASK)
     if task in TASK_EVALUATORS:
         return TASK_EVALUATORS[task](args)
     loaded = lm.load_language_model(args.model_dir)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from rnnkit.cli import classify, tag
+from rnnkit.cli.common import ensemble_directories
 from rnnkit.tasks import classification, tagging
-from rnnkit.train.model_dir import read_config
 
 PREDICTORS = {classification.TASK: classify.predict_classify, tagging.TASK: tag.predict_tag}
 """``predict`` per task stored in config.json."""
@@ -20,7 +20,9 @@ def add_predict_parser(commands) -> None:
                     "the output repeats each line with the tag appended).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("model_dir", metavar="DIR", help="model directory")
+    parser.add_argument("model_dir", metavar="DIR", nargs="+",
+                        help="model directory; several classifiers form an ensemble (their "
+                             "probabilities averaged)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", action="append", help="a text to process (repeatable)")
     source.add_argument("--input", help="file to process (see above)")
@@ -30,7 +32,7 @@ def add_predict_parser(commands) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    task = read_config(args.model_dir)["task"]
+    task = ensemble_directories(args, "predict", classification.TASK)
     if task not in PREDICTORS:
         raise ValueError(f"predict: {args.model_dir} holds a {task!r} model; predict serves "
                          f"{sorted(PREDICTORS)} models (use 'generate' for language models)")

@@ -323,9 +323,15 @@ def score(
 ) -> dict[str, Any]:
     """Mean loss and :func:`classification_report` of ``model`` on labelled ids."""
     probabilities = predict_probabilities(model, data.ids, batch_size, data.subwords)  # (N, C)
-    gold = torch.tensor(data.labels)
-    loss = F.nll_loss(probabilities.clamp_min(1e-12).log(), gold).item()
-    report = classification_report(data.labels, probabilities.argmax(-1).tolist(), labels)
+    return report_of(probabilities, data.labels, labels)
+
+
+def report_of(probabilities: Tensor, gold: Sequence[int], labels: Sequence[str]
+              ) -> dict[str, Any]:
+    """Mean loss ``-log p(gold)`` and :func:`classification_report` of class probabilities
+    ``(N, C)`` against gold label ids ``(N,)``."""
+    loss = F.nll_loss(probabilities.clamp_min(1e-12).log(), torch.tensor(gold)).item()
+    report = classification_report(list(gold), probabilities.argmax(-1).tolist(), labels)
     return {"loss": loss, **report}
 
 
@@ -392,15 +398,16 @@ def _data_from_section(section: dict[str, Any]) -> ClassificationData:
 
 def _labelled(examples: Sequence[tuple[str, str]], tokenizer: Tokenizer, vocab: Vocab,
               labels: Sequence[str], data: ClassificationData, source: str,
-              hasher: SubwordHasher | None) -> tuple[LabelledIds, list[list[str]]]:
-    """The examples' ids, label ids and subwords, and the (cut) tokens behind each."""
+              hasher: SubwordHasher | None) -> tuple[LabelledIds, EncodedTexts]:
+    """The examples' ids, label ids and subwords, and their encoding (the cut tokens behind
+    each, the indices of the examples kept)."""
     encoded = encode_texts([text for text, _ in examples], tokenizer, vocab, data.max_length,
                            source, skip_empty=True, hasher=hasher)
     if not encoded.ids:
         raise ValueError(f"{source}: no example has any tokens")
     return LabelledIds(encoded.ids,
                        label_ids([examples[index][1] for index in encoded.kept], labels, source),
-                       encoded.subwords), encoded.tokens
+                       encoded.subwords), encoded
 
 
 def _examples(data: ClassificationData) -> tuple[list, list]:
@@ -476,14 +483,14 @@ def _trainer(out_dir: Path, quiet: bool, callbacks, embeddings: Tensor | None = 
     model_config = ClassifierConfig.from_dict(config["model"])
     hasher = model_config.subword_hasher()
     train_examples, valid_examples = examples if examples is not None else _examples(data)
-    train_ids, tokens = _labelled(train_examples, tokenizer, vocab, labels, data, data.train,
-                                  hasher)
+    train_ids, encoded = _labelled(train_examples, tokenizer, vocab, labels, data, data.train,
+                                   hasher)
     train_config = TrainConfig.from_dict(config["train"])
     if data.teachers:
         if teachers is None:
             teachers = load_teachers(data.teachers, tokenizer.config(), labels)
         train_ids = with_teacher_targets(
-            train_ids, tokens, teachers, data.span_samples, train_config.seed,
+            train_ids, encoded.tokens, teachers, data.span_samples, train_config.seed,
             masked_copies=data.masked_copies, mask_prob=data.mask_prob, unk_id=vocab.unk_id,
             progress=not quiet)
     valid_source = data.valid or f"{data.train} (held-out {data.valid_fraction:g})"
@@ -666,30 +673,64 @@ def load_classifier(directory: str | Path) -> LoadedClassifier:
                             model.config.subword_hasher())
 
 
-def predict_texts(
-    loaded: LoadedClassifier, texts: Sequence[str], source: str = "input"
-) -> list[Prediction]:
-    """The most likely label and every label's probability for each text."""
+Models = LoadedClassifier | Sequence[LoadedClassifier]
+"""One classifier, or several whose class probabilities are averaged (an ensemble)."""
+
+
+def ensemble_labels(models: Models) -> tuple[list[LoadedClassifier], list[str]]:
+    """``models`` as a list, and the labels they share; a ValueError when there is none or
+    when one knows other labels (an ensemble averages probabilities label by label)."""
+    models = [models] if isinstance(models, LoadedClassifier) else list(models)
+    if not models:
+        raise ValueError("expected at least one classifier, got none")
+    for index, model in enumerate(models[1:], start=2):
+        if model.labels != models[0].labels:
+            raise ValueError(f"classifier {index} of the ensemble has the labels "
+                             f"{model.labels}, the first {models[0].labels}; an ensemble's "
+                             "models must share them, in order")
+    return models, models[0].labels
+
+
+def predict_texts(models: Models, texts: Sequence[str], source: str = "input"
+                  ) -> list[Prediction]:
+    """The most likely label and every label's probability for each text; with several
+    models, their probabilities averaged (each model reads the texts with its own tokenizer
+    and vocabulary)."""
+    models, labels = ensemble_labels(models)
     if not texts:
         raise ValueError(f"{source}: no texts to classify (the input is empty)")
-    encoded = encode_texts(texts, loaded.tokenizer, loaded.vocab, loaded.data.max_length,
-                           source, hasher=loaded.hasher)
-    probabilities = predict_probabilities(loaded.model, encoded.ids,
-                                          subwords=encoded.subwords)  # (N, C)
+    total = None
+    for loaded in models:
+        encoded = encode_texts(texts, loaded.tokenizer, loaded.vocab, loaded.data.max_length,
+                               source, hasher=loaded.hasher)
+        probabilities = predict_probabilities(loaded.model, encoded.ids,
+                                              subwords=encoded.subwords)  # (N, C)
+        total = probabilities if total is None else total + probabilities
     return [
-        Prediction(loaded.labels[int(row.argmax())],
-                   {label: float(p) for label, p in zip(loaded.labels, row)})
-        for row in probabilities
+        Prediction(labels[int(row.argmax())], {label: float(p) for label, p in zip(labels, row)})
+        for row in total / len(models)
     ]
 
 
-def evaluate_classifier(
-    loaded: LoadedClassifier, path: str | Path, format: str | None = None
-) -> dict[str, Any]:
+def evaluate_classifier(models: Models, path: str | Path, format: str | None = None
+                        ) -> dict[str, Any]:
     """Loss, accuracy, macro-F1, per-class report and confusion matrix on a labelled file
-    (read in the training data's ``format`` and columns unless ``format`` is given)."""
-    data = loaded.data
-    examples = read_examples(path, format or data.format, data.text_column, data.label_column)
-    labelled, _ = _labelled(examples, loaded.tokenizer, loaded.vocab, loaded.labels, data,
-                            str(path), loaded.hasher)
-    return {**score(loaded.model, labelled, loaded.labels), "examples": len(labelled.ids)}
+    (read in the training data's ``format`` and columns unless ``format`` is given); with
+    several models, of their averaged probabilities — the models must keep the same examples
+    (a text without tokens is skipped, so their tokenizers must agree on which those are)."""
+    models, labels = ensemble_labels(models)
+    total, gold, kept = None, None, None
+    for index, loaded in enumerate(models, start=1):
+        data = loaded.data
+        examples = read_examples(path, format or data.format, data.text_column,
+                                 data.label_column)
+        labelled, encoded = _labelled(examples, loaded.tokenizer, loaded.vocab, labels, data,
+                                      str(path), loaded.hasher)
+        if kept is not None and encoded.kept != kept:
+            raise ValueError(f"{path}: classifier {index} of the ensemble keeps other "
+                             "examples than the first (their tokenizers or formats differ)")
+        probabilities = predict_probabilities(loaded.model, labelled.ids,
+                                              subwords=labelled.subwords)  # (N, C)
+        total = probabilities if total is None else total + probabilities
+        gold, kept = labelled.labels, encoded.kept
+    return {**report_of(total / len(models), gold, labels), "examples": len(gold)}
