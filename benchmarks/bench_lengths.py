@@ -5,7 +5,8 @@
 
 Runners: ``torch.nn``; rnnkit ``native`` (torch's packed loop inside), ``bptt`` (its compiled
 loops where ``fused_loop.serves`` says so, else its Python loop) and ``auto``. Lengths are
-drawn once per configuration, uniformly from ``T/2 … T`` with one sequence of full length.
+drawn once per configuration, uniformly from ``T/2 … T`` with one sequence of full length
+(a wider spread is not measured here).
 Input size = hidden size, one layer, one direction, float32, CPU. Median seconds per call over
 interleaved rounds (``timing.interleaved_medians``), printed as ratios to torch.nn's.
 
@@ -16,6 +17,8 @@ interleaved rounds (``timing.interleaved_medians``), printed as ratios to torch.
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 
 import torch
 from timing import interleaved_medians
@@ -67,7 +70,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    generator = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)  # inputs and weights
+    generator = torch.Generator().manual_seed(0)  # lengths
+    print(f"torch {torch.__version__}, {platform.machine()} ({os.cpu_count()} cores), "
+          f"{torch.get_num_threads()} thread(s)\n")
     print("| cell | B | T | H | torch.nn ms | " + " | ".join(IMPLS) + " |")
     print("|---|---:|---:|---:|---:|" + "---:|" * len(IMPLS))
     for cell in args.cells:

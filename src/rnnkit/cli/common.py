@@ -29,8 +29,9 @@ def rnn_option(text: str) -> tuple[str, object]:
 
 
 def add_data_files(parser: argparse.ArgumentParser, what: str) -> argparse._ArgumentGroup:
-    """The "data" group, opened with the options every task shares: ``--data`` and
-    ``--valid`` (files of ``what``), and the held-out split used without ``--valid``."""
+    """The "data" group, opened with the options classify, tag and translate share:
+    ``--data`` and ``--valid`` (files of ``what``), and the held-out split used without
+    ``--valid`` (the language model holds out the end of its stream instead)."""
     data = parser.add_argument_group("data")
     data.add_argument("--data", help=f"{what} to train on; required unless --resume")
     data.add_argument("--valid", help=f"{what} to validate on; default: a held-out "

@@ -650,7 +650,8 @@ def _gru_backward_loop(ctx, saved: _GRUSaved, d_trace, h_prev):
     """The backward loop in Python: ``d_pre (T, B, 3H)``, ``d_rec_n (T, B, H)``, ``d_rec``
     (``d(W_hh ·)`` per block with layer norm, else ``None``) and ``dh_0 (B, H)``."""
     plan, cell = ctx.plan, ctx.plan.cell
-    w_hh, _, ln_hh, gates, h_all, recurrent_n, raw_a, raw_b = saved
+    w_hh, ln_hh, gates, h_all = saved.w_hh, saved.ln_hh, saved.gates, saved.h_all
+    recurrent_n, raw_a, raw_b = saved.recurrent_n, saved.raw_a, saved.raw_b
     stats_a, stats_b = ctx.stats
     steps = gates.shape[0]
     hidden = cell.hidden_size
@@ -715,7 +716,8 @@ def _gru_weight_grads(ctx, saved: _GRUSaved, d_pre, d_rec_n, d_rec, dh, r, h_pre
     """The gradients after the loop: ``W_hh``'s, ``b_hn``'s and the layer-norm gain's, each
     one product or reduction over all steps."""
     cell, hidden = ctx.plan.cell, ctx.plan.cell.hidden_size
-    _, b_hn, ln_hh, _, _, recurrent_n, raw_a, raw_b = saved
+    b_hn, ln_hh, recurrent_n = saved.b_hn, saved.ln_hh, saved.recurrent_n
+    raw_a, raw_b = saved.raw_a, saved.raw_b
     stats_a, stats_b = ctx.stats
     rz, n_ = slice(0, 2 * hidden), slice(2 * hidden, None)
     needs = ctx.needs_input_grad
