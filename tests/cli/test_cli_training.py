@@ -77,3 +77,12 @@ def test_resume_with_only_what_it_takes_or_defaults_is_quiet(command, given, tmp
         warnings.simplefilter("error")
         assert main(["train", command, "--resume", f"--out={tmp_path / '-run'}", *given,
                      "--quiet"]) == 0
+
+
+def test_main_gives_back_the_callers_warning_format(tmp_path, monkeypatch):
+    def callers_format(*args, **kwargs):
+        return "the caller's format\n"
+
+    monkeypatch.setattr(warnings, "formatwarning", callers_format)
+    assert main(["train", "classify", "--out", str(tmp_path / "run")]) == 1  # no --data
+    assert warnings.formatwarning is callers_format

@@ -54,7 +54,7 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    warnings.formatwarning = _format_warning
+    formatwarning, warnings.formatwarning = warnings.formatwarning, _format_warning
     try:
         return args.run(args) or 0
     except KeyboardInterrupt:
@@ -66,3 +66,5 @@ def main(argv: list[str] | None = None) -> int:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"rnnkit: error: {message}", file=sys.stderr)
         return 1
+    finally:
+        warnings.formatwarning = formatwarning  # a caller in the same process keeps its own
