@@ -19,13 +19,20 @@ model() {
         --tokenizer whitespace --min-freq 2 --embed 128 --hidden 128 --pooling mean \
         --dropout 0.5 --batch-size 32 --optimizer adam --lr 2e-3 --schedule cosine \
         --epochs 15 --subword-buckets 50000 --select accuracy --threads 1 --max-minutes 10 \
-        --quiet --seed "$1" --out "$out/model_s$1" > "$out/model_s$1.log"
+        --quiet --seed "$1" --out "$out/model_s$1" > "$out/model_s$1.log" 2>&1 \
+        || { echo "seed $1 failed: see $out/model_s$1.log" >&2; return 1; }
 }
 
+# Two trainings at a time (bash >= 4.3 for `wait -n`): a failed one stops the script, and the
+# trap stops the one still running (job control gives each its own process group, so the
+# kill reaches rnnkit itself). Nothing but builtins may run in the loop: `wait -n` does not
+# see a job that ended while the shell waited on another command.
+set -m
+trap 'for job in $(jobs -p); do kill -- "-$job" 2> /dev/null || true; done' EXIT
 start=$SECONDS
 running=0
 for seed in 0 1 2 3 4 5 6 7 8 9; do
-    if ((running == 2)); then wait -n; running=$((running - 1)); fi  # a failure stops the script
+    if ((running == 2)); then wait -n; running=$((running - 1)); fi
     model "$seed" &
     running=$((running + 1))
 done
@@ -36,5 +43,5 @@ models=()
 for seed in 0 1 2 3 4 5 6 7 8 9; do models+=("$out/model_s$seed"); done
 for split in dev test; do
     echo "ensemble of ten, $split:"
-    rnnkit evaluate "${models[@]}" --data "$data/stsa.binary.$split" | head -3
+    rnnkit evaluate "${models[@]}" --data "$data/stsa.binary.$split" | sed -n 1,3p
 done

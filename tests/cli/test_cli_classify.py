@@ -80,7 +80,8 @@ def test_an_ensemble_of_other_models_is_a_one_line_error(trained, tmp_path, caps
     assert main(["evaluate", str(trained / "model"), str(lm_dir), "--data",
                  str(trained / "train.tsv")]) == 1
     err = capsys.readouterr().err
-    assert "evaluate: several model directories form an ensemble" in err
+    assert ("evaluate: several DIRs form an ensemble (their probabilities averaged), which "
+            "needs classify models") in err
     assert f"{lm_dir}: lm" in err and err.count("\n") == 1
 
 

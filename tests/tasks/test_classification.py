@@ -237,11 +237,18 @@ def test_an_ensemble_averages_its_models_probabilities(tmp_path):
     averaged = [p.probabilities["pos"] for p in cls.predict_texts(teachers, texts)]
     assert averaged == pytest.approx([(a + b) / 2 for a, b in zip(*each)], abs=1e-6)
     train = tmp_path / "train.tsv"
-    alone = cls.evaluate_classifier(teachers[0], train)
-    twice = cls.evaluate_classifier([teachers[0], teachers[0]], train)
-    assert twice["loss"] == pytest.approx(alone["loss"])
-    assert (twice["accuracy"], twice["confusion"]) == (alone["accuracy"], alone["confusion"])
-    assert cls.evaluate_classifier(teachers, train)["loss"] != pytest.approx(alone["loss"])
+    examples = cls.read_examples(train, "auto")
+    labelled, _ = cls._labelled(examples, teachers[0].tokenizer, teachers[0].vocab,
+                                teachers[0].labels, teachers[0].data, str(train), None)
+    each = [cls.predict_probabilities(model.model, labelled.ids) for model in teachers]
+    expected = cls.report_of((each[0] + each[1]) / 2, labelled.labels, teachers[0].labels)
+    report = cls.evaluate_classifier(teachers, train)
+    assert report["loss"] == pytest.approx(expected["loss"])
+    assert (report["accuracy"], report["confusion"]) == (expected["accuracy"],
+                                                         expected["confusion"])
+    assert all(report["loss"] != pytest.approx(cls.report_of(p, labelled.labels,
+                                                             teachers[0].labels)["loss"])
+               for p in each)
 
 
 def test_an_ensemble_needs_shared_labels_and_the_same_examples(tmp_path):
@@ -258,6 +265,11 @@ def test_an_ensemble_needs_shared_labels_and_the_same_examples(tmp_path):
     with (pytest.raises(ValueError, match="classifier 2 of the ensemble keeps other examples"),
           pytest.warns(UserWarning, match="skipped 1 examples with no tokens")):
         cls.evaluate_classifier([model, punctuation_blind], data)
+    data.write_text("text\tlabel\tnote\ngreat fun\tpos\tneg\n", encoding="utf-8")
+    other_column = dataclasses.replace(
+        model, data=dataclasses.replace(model.data, label_column="note"))
+    with pytest.raises(ValueError, match="classifier 2 of the ensemble reads other examples"):
+        cls.evaluate_classifier([model, other_column], data)
 
 
 class _NoPunctuation:

@@ -139,8 +139,9 @@ def _start(args: argparse.Namespace):
 
 
 def predict_classify(args: argparse.Namespace) -> int:
-    """``predict`` for a classifier or an ensemble of them: one line per text, TSV ``label<TAB>p(label_1)...`` with a
-    header, or JSON lines ``{"text", "label", "probabilities"}``."""
+    """``predict`` for a classifier or an ensemble of them: one line per text, TSV
+    ``label<TAB>p(label_1)...`` with a header, or JSON lines ``{"text", "label",
+    "probabilities"}``."""
     models = [cls.load_classifier(directory) for directory in args.model_dirs]
     if args.text is not None:
         texts, source = args.text, "--text"
@@ -160,8 +161,8 @@ def predict_classify(args: argparse.Namespace) -> int:
 
 
 def evaluate_classify(args: argparse.Namespace) -> int:
-    """``evaluate`` for a classifier or an ensemble of them: accuracy, macro-F1 and the per-class report; ``--plot``
-    writes the confusion matrix as PNG."""
+    """``evaluate`` for a classifier or an ensemble of them: accuracy, macro-F1 and the
+    per-class report; ``--plot`` writes the confusion matrix as PNG."""
     models = [cls.load_classifier(directory) for directory in args.model_dirs]
     report = cls.evaluate_classifier(models, args.data)
     if args.plot:

@@ -139,15 +139,15 @@ def print_best(trainer: Trainer, out: str, metric: str) -> None:
 
 
 def ensemble_directories(args: argparse.Namespace, command: str, task: str) -> str:
-    """The task of ``args.model_dir`` (a list: ``DIR [DIR ...]``), which becomes its first
-    directory; ``args.model_dirs`` keeps them all. Several directories form an ensemble,
-    which only classifiers (``task``) do, all of them classifiers."""
+    """The task of the first of ``args.model_dir`` (``DIR [DIR ...]``, a list), which becomes
+    that first directory, ``args.model_dirs`` keeping them all. Several directories form an
+    ensemble, which needs every one to hold a ``task`` model."""
     directories = list(args.model_dir)
     tasks = [read_config(directory)["task"] for directory in directories]
     if len(directories) > 1 and any(kind != task for kind in tasks):
         found = ", ".join(f"{directory}: {kind}" for directory, kind in zip(directories, tasks))
-        raise ValueError(f"{command}: several model directories form an ensemble (their "
-                         f"probabilities averaged), which only {task} models do; got {found}")
+        raise ValueError(f"{command}: several DIRs form an ensemble (their probabilities "
+                         f"averaged), which needs {task} models; got {found}")
     args.model_dir, args.model_dirs = directories[0], directories
     return tasks[0]
 

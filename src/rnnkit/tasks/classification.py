@@ -411,10 +411,21 @@ def _labelled(examples: Sequence[tuple[str, str]], tokenizer: Tokenizer, vocab: 
 
 
 def _examples(data: ClassificationData) -> tuple[list, list]:
-    train = read_examples(data.train, data.format, data.text_column, data.label_column)
+    """The run's (train, valid) examples: its validation file's, or a held-out split."""
     if data.valid is not None:
-        return train, read_examples(data.valid, data.format, data.text_column, data.label_column)
-    return split_held_out(train, data.valid_fraction, data.split_seed)
+        return (_training_examples(data),
+                read_examples(data.valid, data.format, data.text_column, data.label_column))
+    return split_held_out(_training_examples(data, split=False), data.valid_fraction,
+                          data.split_seed)
+
+
+def _training_examples(data: ClassificationData, split: bool = True) -> list:
+    """The examples the run trains on (its training file less the held-out split, if any;
+    ``split=False``: the whole file)."""
+    train = read_examples(data.train, data.format, data.text_column, data.label_column)
+    if data.valid is not None or not split:
+        return train
+    return split_held_out(train, data.valid_fraction, data.split_seed)[0]
 
 
 def train_classifier(
@@ -531,8 +542,7 @@ def validation_seen_by_teacher(examples: tuple[list, list], teacher: Classificat
     trained on, not counting texts this run trains on too; texts compared as read. The
     teacher's files are read from here, as its directory stores them."""
     train, valid = examples
-    teacher_train, _ = _examples(teacher)
-    seen = {text for text, _ in teacher_train} - {text for text, _ in train}
+    seen = {text for text, _ in _training_examples(teacher)} - {text for text, _ in train}
     return sum(text in seen for text, _ in valid)
 
 
@@ -716,21 +726,25 @@ def evaluate_classifier(models: Models, path: str | Path, format: str | None = N
                         ) -> dict[str, Any]:
     """Loss, accuracy, macro-F1, per-class report and confusion matrix on a labelled file
     (read in the training data's ``format`` and columns unless ``format`` is given); with
-    several models, of their averaged probabilities — the models must keep the same examples
-    (a text without tokens is skipped, so their tokenizers must agree on which those are)."""
+    several models, of their averaged probabilities — the models must read the same
+    examples from the file (format and columns) and keep the same ones (a text without
+    tokens is skipped, so their tokenizers must agree on which those are)."""
     models, labels = ensemble_labels(models)
-    total, gold, kept = None, None, None
+    total, first, kept = None, None, None
     for index, loaded in enumerate(models, start=1):
         data = loaded.data
         examples = read_examples(path, format or data.format, data.text_column,
                                  data.label_column)
+        if first is not None and examples != first:
+            raise ValueError(f"{path}: classifier {index} of the ensemble reads other examples "
+                             "than the first (their formats or columns differ)")
         labelled, encoded = _labelled(examples, loaded.tokenizer, loaded.vocab, labels, data,
                                       str(path), loaded.hasher)
         if kept is not None and encoded.kept != kept:
             raise ValueError(f"{path}: classifier {index} of the ensemble keeps other "
-                             "examples than the first (their tokenizers or formats differ)")
+                             "examples than the first (their tokenizers differ)")
         probabilities = predict_probabilities(loaded.model, labelled.ids,
                                               subwords=labelled.subwords)  # (N, C)
         total = probabilities if total is None else total + probabilities
-        gold, kept = labelled.labels, encoded.kept
+        first, gold, kept = examples, labelled.labels, encoded.kept
     return {**report_of(total / len(models), gold, labels), "examples": len(gold)}
