@@ -280,6 +280,31 @@ def test_the_layer_tells_auto_its_batch_size(batch_first, shape, batch, monkeypa
     assert asked[0][5:] == (batch, torch.float32, False)
 
 
+@pytest.mark.parametrize("packed", [False, True], ids=["lengths", "packed"])
+def test_lengths_that_pad_nothing_run_as_no_lengths(packed, monkeypatch):
+    from rnnkit.nn import kernels
+
+    asked = []
+    choose = kernels.choose_impl
+    monkeypatch.setattr(kernels, "choose_impl",
+                        lambda *args: asked.append(args) or choose(*args))
+    torch.manual_seed(0)
+    layer = rn.LSTM(8, 16, bidirectional=True)
+    x = torch.randn(5, 3, 8)
+    expected, (h_n, c_n) = layer(x)
+    full = torch.full((3,), 5)
+    if packed:
+        output, state = layer(torch.nn.utils.rnn.pack_padded_sequence(x, full))
+        output, _ = torch.nn.utils.rnn.pad_packed_sequence(output)
+    else:
+        output, state = layer(x, lengths=full)
+    assert [args[-1] for args in asked] == [False, False]  # has_lengths, both calls
+    torch.testing.assert_close(output, expected)
+    torch.testing.assert_close(state, (h_n, c_n))
+    layer(x, lengths=torch.tensor([5, 4, 5]))
+    assert asked[-1][-1] is True
+
+
 def test_gru_inference_under_autocast_runs():
     layer = rn.GRU(8, 512).eval()
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):

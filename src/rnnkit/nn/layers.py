@@ -124,9 +124,11 @@ class RecurrentLayer(nn.Module):
         h_0, c_0 = self._initial_state(hx, x, batched)
         if lengths is not None:
             lengths = lengths.to(x.device)
+        # Lengths that all equal T pad nothing: the kernels run as without them (faster).
+        run_lengths = None if lengths is None or bool((lengths == x.shape[0]).all()) else lengths
         if self.config.go_backwards:
-            x = reverse_padded(x, lengths)
-        output, h_n, c_n, gates = self._run(x, lengths, h_0, c_0, return_gates)
+            x = reverse_padded(x, run_lengths)
+        output, h_n, c_n, gates = self._run(x, run_lengths, h_0, c_0, return_gates)
         output = self._restore_layout(output, input, lengths, packed, batched)
         if not batched:
             h_n = h_n.squeeze(1)
