@@ -127,8 +127,8 @@ def choose_impl(config: LayerConfig, impl: str, return_gates: bool,
     """The kernel to run: ``"native"``, ``"bptt"`` or ``"reference"``.
 
     ``builds_graph``: the call records autograd (a training step), as opposed to inference.
-    ``batch_size``, ``dtype`` and ``has_lengths`` (``lengths`` were given, even if all
-    equal) describe the input. A
+    ``batch_size``, ``dtype`` and ``has_lengths`` (lengths that pad something: the
+    layer drops lengths that all equal T) describe the input. A
     forced ``impl`` that cannot serve the call raises ``ValueError`` naming the fix.
     """
     refusals = {
