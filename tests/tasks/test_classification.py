@@ -406,6 +406,18 @@ def test_the_validation_examples_a_teacher_saw_are_counted(tmp_path):
     assert seen(cls._examples(data(train=train, valid=train)), data(train=train)) == 0
 
 
+def test_a_new_run_reads_each_data_file_once(tmp_path, monkeypatch):
+    train, dev = _write_tsv(tmp_path / "train.tsv"), _write_tsv(tmp_path / "dev.tsv")
+    read = []
+    real = cls.read_examples
+    monkeypatch.setattr(cls, "read_examples", lambda path, *args: read.append(str(path)) or
+                        real(path, *args))
+    data = cls.ClassificationData(train=str(train), valid=str(dev), batch_size=8)
+    cls.train_classifier(data, {"embed_size": 8, "hidden_size": 8}, TrainConfig(epochs=1),
+                         tmp_path / "model", quiet=True)
+    assert sorted(read) == sorted([str(train), str(dev)])
+
+
 def test_a_student_is_warned_of_a_teacher_trained_on_its_validation_file(tmp_path):
     _teacher(tmp_path, "teacher", seed=0)  # trained on train.tsv
     own = _numbered_tsv(tmp_path / "own.tsv", 0, 24)
