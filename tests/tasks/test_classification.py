@@ -418,6 +418,19 @@ def test_a_new_run_reads_each_data_file_once(tmp_path, monkeypatch):
     assert sorted(read) == sorted([str(train), str(dev)])
 
 
+def test_teachers_sharing_their_data_have_it_read_once(tmp_path, monkeypatch):
+    teachers = [_teacher(tmp_path, "a", seed=0), _teacher(tmp_path, "b", seed=1)]
+    read = []
+    real = cls.read_examples
+    monkeypatch.setattr(cls, "read_examples", lambda path, *args: read.append(str(path)) or
+                        real(path, *args))
+    examples = ([], [("a great fun movie", "pos")])
+    with pytest.warns(UserWarning) as caught:
+        cls.warn_if_teachers_saw_validation(["a", "b"], teachers, examples)
+    assert read == [str(tmp_path / "train.tsv")]
+    assert [str(w.message).split(" was ")[0] for w in caught] == ["teacher a", "teacher b"]
+
+
 def test_a_student_is_warned_of_a_teacher_trained_on_its_validation_file(tmp_path):
     _teacher(tmp_path, "teacher", seed=0)  # trained on train.tsv
     own = _numbered_tsv(tmp_path / "own.tsv", 0, 24)

@@ -122,10 +122,11 @@ class RecurrentLayer(nn.Module):
             lengths = self._check_lengths(lengths, x.shape[1], x.shape[0], batched)
         self._check_features(x)
         h_0, c_0 = self._initial_state(hx, x, batched)
+        # Lengths that all equal T pad nothing: the kernels run as without them (faster).
+        pads = lengths is not None and bool((lengths != x.shape[0]).any())  # before the move
         if lengths is not None:
             lengths = lengths.to(x.device)
-        # Lengths that all equal T pad nothing: the kernels run as without them (faster).
-        run_lengths = None if lengths is None or bool((lengths == x.shape[0]).all()) else lengths
+        run_lengths = lengths if pads else None
         if self.config.go_backwards:
             x = reverse_padded(x, run_lengths)
         output, h_n, c_n, gates = self._run(x, run_lengths, h_0, c_0, return_gates)

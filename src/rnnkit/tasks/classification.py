@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
@@ -410,22 +410,21 @@ def _labelled(examples: Sequence[tuple[str, str]], tokenizer: Tokenizer, vocab: 
                        encoded.subwords), encoded
 
 
+def _read(data: ClassificationData, path: str) -> list[tuple[str, str]]:
+    return read_examples(path, data.format, data.text_column, data.label_column)
+
+
 def _examples(data: ClassificationData) -> tuple[list, list]:
     """The run's (train, valid) examples: its validation file's, or a held-out split."""
+    train = _read(data, data.train)
     if data.valid is not None:
-        return (_training_examples(data),
-                read_examples(data.valid, data.format, data.text_column, data.label_column))
-    return split_held_out(_training_examples(data, split=False), data.valid_fraction,
-                          data.split_seed)
+        return train, _read(data, data.valid)
+    return split_held_out(train, data.valid_fraction, data.split_seed)
 
 
-def _training_examples(data: ClassificationData, split: bool = True) -> list:
-    """The examples the run trains on (its training file less the held-out split, if any;
-    ``split=False``: the whole file)."""
-    train = read_examples(data.train, data.format, data.text_column, data.label_column)
-    if data.valid is not None or not split:
-        return train
-    return split_held_out(train, data.valid_fraction, data.split_seed)[0]
+def _training_examples(data: ClassificationData) -> list:
+    """The examples the run trains on (without reading a validation file it has)."""
+    return _read(data, data.train) if data.valid is not None else _examples(data)[0]
 
 
 def train_classifier(
@@ -552,17 +551,35 @@ def warn_if_teachers_saw_validation(directories: Sequence[str],
     """A warning naming each teacher that trained on this run's validation examples — its
     targets would carry their labels into training, and the validation figures (and the epoch
     they select) would flatter the student — or whose training file cannot be read here."""
+    counts: dict[ClassificationData, int | Exception] = {}  # teachers often share their data
     for directory, teacher in zip(directories, teachers):
-        try:
-            seen = validation_seen_by_teacher(examples, teacher.data)
-        except (OSError, ValueError) as error:
+        if teacher.data not in counts:
+            try:
+                counts[teacher.data] = validation_seen_by_teacher(examples, teacher.data)
+            except (OSError, ValueError) as error:
+                counts[teacher.data] = error
+        seen = counts[teacher.data]
+        if isinstance(seen, Exception):
             warnings.warn(f"teacher {directory}: cannot check whether it trained on this run's "
-                          f"validation examples ({error})", stacklevel=2)
+                          f"validation examples ({seen})", stacklevel=2)
             continue
         if seen:
             warnings.warn(f"teacher {directory} was trained on {seen} of this run's "
                           f"{len(examples[1])} validation examples; the validation figures "
                           "will be optimistic", stacklevel=2)
+
+
+def _mean_probabilities(
+    runs: Iterable[tuple[Classifier, Sequence[Sequence[int]], Sequence | None]]
+) -> Tensor:
+    """``(N, C)``: the class probabilities of each ``(model, ids, subwords)`` run (the same N
+    examples, each model's own encoding; at least one run), averaged over the runs."""
+    total, count = None, 0
+    for model, ids, subwords in runs:
+        probabilities = predict_probabilities(model, ids, subwords=subwords)  # (N, C)
+        total = probabilities if total is None else total + probabilities
+        count += 1
+    return total / count
 
 
 def teacher_probabilities(
@@ -581,16 +598,17 @@ def teacher_probabilities(
             for tokens, positions in zip(token_lists, masked) for position in positions):
         raise ValueError("teacher_probabilities: masked must hold positions inside each of "
                          f"the {len(token_lists)} token lists, got {len(masked)} lists")
-    total = torch.zeros(len(token_lists), len(teachers[0].labels))
-    for teacher in tqdm(teachers, desc=f"teachers label {len(token_lists)} texts",
-                        unit="teacher", disable=not progress):
+    def run(teacher: LoadedClassifier) -> tuple[Classifier, list, list | None]:
         ids = [_blanked(teacher.vocab.encode(tokens), positions, teacher.vocab.unk_id)
                for tokens, positions in zip(token_lists, masked)]
         subwords = (None if teacher.hasher is None
                     else [_blanked(teacher.hasher.encode(tokens), positions, ())
                           for tokens, positions in zip(token_lists, masked)])
-        total += predict_probabilities(teacher.model, ids, subwords=subwords)
-    return total / len(teachers)
+        return teacher.model, ids, subwords
+
+    return _mean_probabilities(run(teacher) for teacher in tqdm(
+        teachers, desc=f"teachers label {len(token_lists)} texts", unit="teacher",
+        disable=not progress))
 
 
 Item = TypeVar("Item")
@@ -709,16 +727,14 @@ def predict_texts(models: Models, texts: Sequence[str], source: str = "input"
     models, labels = ensemble_labels(models)
     if not texts:
         raise ValueError(f"{source}: no texts to classify (the input is empty)")
-    total = None
-    for loaded in models:
+    def run(loaded: LoadedClassifier) -> tuple[Classifier, list, list | None]:
         encoded = encode_texts(texts, loaded.tokenizer, loaded.vocab, loaded.data.max_length,
                                source, hasher=loaded.hasher)
-        probabilities = predict_probabilities(loaded.model, encoded.ids,
-                                              subwords=encoded.subwords)  # (N, C)
-        total = probabilities if total is None else total + probabilities
+        return loaded.model, encoded.ids, encoded.subwords
+
     return [
         Prediction(labels[int(row.argmax())], {label: float(p) for label, p in zip(labels, row)})
-        for row in total / len(models)
+        for row in _mean_probabilities(run(loaded) for loaded in models)  # (N, C)
     ]
 
 
@@ -730,7 +746,7 @@ def evaluate_classifier(models: Models, path: str | Path, format: str | None = N
     examples from the file (format and columns) and keep the same ones (a text without
     tokens is skipped, so their tokenizers must agree on which those are)."""
     models, labels = ensemble_labels(models)
-    total, first, kept = None, None, None
+    runs, first, kept = [], None, None
     for index, loaded in enumerate(models, start=1):
         data = loaded.data
         examples = read_examples(path, format or data.format, data.text_column,
@@ -743,8 +759,6 @@ def evaluate_classifier(models: Models, path: str | Path, format: str | None = N
         if kept is not None and encoded.kept != kept:
             raise ValueError(f"{path}: classifier {index} of the ensemble keeps other "
                              "examples than the first (their tokenizers differ)")
-        probabilities = predict_probabilities(loaded.model, labelled.ids,
-                                              subwords=labelled.subwords)  # (N, C)
-        total = probabilities if total is None else total + probabilities
+        runs.append((loaded.model, labelled.ids, labelled.subwords))
         first, gold, kept = examples, labelled.labels, encoded.kept
-    return {**report_of(total / len(models), gold, labels), "examples": len(gold)}
+    return {**report_of(_mean_probabilities(runs), gold, labels), "examples": len(gold)}
