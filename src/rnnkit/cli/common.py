@@ -138,6 +138,14 @@ def print_best(trainer: Trainer, out: str, metric: str) -> None:
           f"model saved in {out}")
 
 
+def add_model_directories(parser: argparse.ArgumentParser) -> None:
+    """``DIR [DIR ...]``: the model directory, or several classifiers (an ensemble), read by
+    :func:`ensemble_directories`."""
+    parser.add_argument("model_dir", metavar="DIR", nargs="+",
+                        help="model directory; several classifiers form an ensemble (their "
+                             "probabilities averaged)")
+
+
 def ensemble_directories(args: argparse.Namespace, command: str, task: str) -> str:
     """The task of the first of ``args.model_dir`` (``DIR [DIR ...]``, a list), which becomes
     that first directory, ``args.model_dirs`` keeping them all. Several directories form an

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rnnkit.cli import classify, tag, translate
 from rnnkit.cli.common import (
+    add_model_directories,
     add_training_arguments,
     ensemble_directories,
     given_limits,
@@ -157,9 +158,7 @@ def add_evaluate_parser(commands) -> None:
                          "P/R/F1; translate: BLEU)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("model_dir", metavar="DIR", nargs="+",
-                        help="model directory; several classifiers form an ensemble (their "
-                             "probabilities averaged)")
+    add_model_directories(parser)
     parser.add_argument("--data", required=True, help="file to score (the task's format)")
     parser.add_argument("--batch-size", type=int, default=1, help="LM: parallel streams")
     parser.add_argument("--bptt", type=int, default=35, help="LM: steps per window")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rnnkit.cli import classify, tag
-from rnnkit.cli.common import ensemble_directories
+from rnnkit.cli.common import add_model_directories, ensemble_directories
 from rnnkit.tasks import classification, tagging
 
 PREDICTORS = {classification.TASK: classify.predict_classify, tagging.TASK: tag.predict_tag}
@@ -20,9 +20,7 @@ def add_predict_parser(commands) -> None:
                     "the output repeats each line with the tag appended).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("model_dir", metavar="DIR", nargs="+",
-                        help="model directory; several classifiers form an ensemble (their "
-                             "probabilities averaged)")
+    add_model_directories(parser)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", action="append", help="a text to process (repeatable)")
     source.add_argument("--input", help="file to process (see above)")
