@@ -5,3 +5,15 @@ Layers of the package (imports point down this list, never up):
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["__version__", "load"]
+
+
+def __getattr__(name: str):
+    """``rnnkit.load`` imports the tasks (and torch) on first use, so ``import rnnkit`` stays
+    light and the CLI can set threading variables before torch loads."""
+    if name == "load":
+        from rnnkit.tasks import load
+
+        return load
+    raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")

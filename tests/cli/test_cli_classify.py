@@ -80,8 +80,7 @@ def test_an_ensemble_of_other_models_is_a_one_line_error(trained, tmp_path, caps
     assert main(["evaluate", str(trained / "model"), str(lm_dir), "--data",
                  str(trained / "train.tsv")]) == 1
     err = capsys.readouterr().err
-    assert ("evaluate: several DIRs form an ensemble (their probabilities averaged), which "
-            "needs classify models") in err
+    assert "load: an ensemble's directories must hold models of one task; got " in err
     assert f"{lm_dir}: lm" in err and err.count("\n") == 1
 
 
@@ -118,7 +117,7 @@ def test_predict_refuses_a_language_model_directory(tmp_path, capsys):
     (tmp_path / "lm").mkdir()
     (tmp_path / "lm" / "config.json").write_text('{"format": "rnnkit.model", "task": "lm"}')
     assert main(["predict", str(tmp_path / "lm"), "--text", "hi"]) == 1
-    assert "use 'generate' for language models" in capsys.readouterr().err
+    assert "use 'rnnkit generate' for language models" in capsys.readouterr().err
 
 
 def test_word_dropout_reaches_the_model_config(tmp_path, capsys):

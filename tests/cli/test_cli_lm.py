@@ -123,8 +123,12 @@ def test_resume_after_a_step_limit_can_raise_the_limit(tmp_path, capsys):
 def test_demo_banner_states_its_epochs_and_time_budget(monkeypatch, capsys, tmp_path):
     from rnnkit.tasks import language_modeling
 
-    monkeypatch.setattr(language_modeling, "train_language_model", lambda *args, **kw: None)
-    monkeypatch.setattr(language_modeling, "load_language_model", lambda out: None)
-    monkeypatch.setattr(language_modeling, "generate_text", lambda *args, **kw: ["text"])
+    class Pipeline:
+        def generate(self, *args, **kwargs):
+            return ["text"]
+
+    task = language_modeling.LANGUAGE_MODELING
+    monkeypatch.setattr(task, "train", lambda *args, **kw: None)
+    monkeypatch.setattr(task, "load", lambda out: Pipeline())
     assert main(["demo", "--out", str(tmp_path / "demo"), "--minutes", "0.5"]) == 0
     assert "learns Tiny Shakespeare for 3 epochs (at most 0.5 minutes)" in capsys.readouterr().out

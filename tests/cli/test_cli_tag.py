@@ -38,7 +38,12 @@ def test_predict_text_as_json(trained, capsys):
                  "--output-format", "json"]) == 0
     row = json.loads(capsys.readouterr().out)
     assert row == {"tokens": ["John", "lives", "in", "Paris", "."],
-                   "tags": ["B-PER", "O", "O", "B-LOC", "O"]}
+                   "tags": ["B-PER", "O", "O", "B-LOC", "O"],
+                   "entities": [
+                       {"type": "PER", "text": "John", "first": 0, "last": 0, "start": 0,
+                        "end": 4},
+                       {"type": "LOC", "text": "Paris", "first": 3, "last": 3, "start": 14,
+                        "end": 19}]}
 
 
 def test_evaluate_dispatches_to_the_tagger(trained, capsys):

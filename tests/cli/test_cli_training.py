@@ -8,21 +8,19 @@ from rnnkit.cli import main
 from rnnkit.tasks import classification, language_modeling, tagging, translation
 
 STARTS = {
-    "lm": (language_modeling, "train_language_model"),
-    "classify": (classification, "train_classifier"),
-    "tag": (tagging, "train_tagger"),
-    "translate": (translation, "train_translator"),
+    "lm": language_modeling.LANGUAGE_MODELING,
+    "classify": classification.CLASSIFICATION,
+    "tag": tagging.TAGGING,
+    "translate": translation.TRANSLATION,
 }
 
 
 @pytest.mark.parametrize("command", sorted(STARTS))
 def test_ctrl_c_exits_130_and_names_the_resume_command(command, tmp_path, monkeypatch, capsys):
-    module, function = STARTS[command]
-
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(module, function, interrupted)
+    monkeypatch.setattr(STARTS[command], "train", interrupted)
     (tmp_path / "data.txt").write_text("x\n")
     code = main(["train", command, "--data", str(tmp_path / "data.txt"),
                  "--out", str(tmp_path / "run")])
@@ -40,9 +38,8 @@ def test_a_new_run_without_data_is_a_one_line_error(command, tmp_path, capsys):
 
 @pytest.mark.parametrize("command", sorted(STARTS))
 def test_resume_warns_of_the_options_it_ignores(command, tmp_path, monkeypatch):
-    module, function = STARTS[command]
     resumed = []
-    monkeypatch.setattr(module, function.replace("train_", "resume_"),
+    monkeypatch.setattr(STARTS[command], "resume",
                         lambda *args, **kwargs: resumed.append(args))  # --quiet: no report
     out = str(tmp_path / "run")
     with pytest.warns(UserWarning) as caught:
@@ -54,7 +51,7 @@ def test_resume_warns_of_the_options_it_ignores(command, tmp_path, monkeypatch):
 
 
 def test_resume_warns_of_ignored_options_without_a_default_too(tmp_path, monkeypatch):
-    monkeypatch.setattr(classification, "resume_classifier", lambda *args, **kwargs: None)
+    monkeypatch.setattr(classification.CLASSIFICATION, "resume", lambda *args, **kwargs: None)
     with pytest.warns(UserWarning) as caught:
         assert main(["train", "classify", "--resume", "--out", str(tmp_path / "run"),
                      "--span-samples", "16", "--mask-prob", "0.3", "--teacher", "t",
@@ -70,9 +67,7 @@ def test_resume_warns_of_ignored_options_without_a_default_too(tmp_path, monkeyp
 ])
 def test_resume_with_only_what_it_takes_or_defaults_is_quiet(command, given, tmp_path,
                                                              monkeypatch):
-    module, function = STARTS[command]
-    monkeypatch.setattr(module, function.replace("train_", "resume_"),
-                        lambda *args, **kwargs: None)
+    monkeypatch.setattr(STARTS[command], "resume", lambda *args, **kwargs: None)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert main(["train", command, "--resume", f"--out={tmp_path / '-run'}", *given,

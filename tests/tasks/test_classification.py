@@ -8,14 +8,27 @@ import warnings
 import pytest
 import torch
 
-from rnnkit.data import sample_masked_copies, sample_spans
+from rnnkit.data import read_examples, sample_masked_copies, sample_spans
 from rnnkit.tasks import classification as cls
+from rnnkit.tasks import classification_data, classifier_pipeline, distillation
+from rnnkit.tasks.classifier_pipeline import ClassifierPipeline
+from rnnkit.tasks.common import split_held_out
 from rnnkit.text import SubwordHasher, Vocab
 from rnnkit.train import TrainConfig
 from rnnkit.train.model_dir import ModelDirectoryError
 
 POSITIVE = ["a great fun movie", "wonderful and great", "i loved it", "great acting , fun plot"]
 NEGATIVE = ["a boring bad movie", "terrible and dull", "i hated it", "bad acting , dull plot"]
+
+
+def _member(directory):
+    """The classifier a directory holds, as one member of a pipeline."""
+    return cls.CLASSIFICATION.load(directory).members[0]
+
+
+def _pipeline(members):
+    """A pipeline over one member or a list of them (an ensemble)."""
+    return ClassifierPipeline(members if isinstance(members, list) else [members], {})
 
 
 def _write_tsv(path, repeat=6):
@@ -40,7 +53,7 @@ def trained(tmp_path_factory, one_thread):
     train = _write_tsv(root / "train.tsv")
     data = cls.ClassificationData(train=str(train), valid=str(train), batch_size=8)
     model = {"embed_size": 16, "hidden_size": 16, "pooling": "attention"}
-    trainer = cls.train_classifier(data, model, TrainConfig(epochs=4, optimizer="adam", lr=0.03),
+    trainer = cls.CLASSIFICATION.train(data, model, TrainConfig(epochs=4, optimizer="adam", lr=0.03),
                                    root / "model", quiet=True)
     return root, trainer
 
@@ -64,8 +77,8 @@ def test_the_directory_holds_config_vocab_labels_weights_report_and_plot(trained
 
 def test_predict_on_the_saved_directory(trained):
     root, _ = trained
-    loaded = cls.load_classifier(root / "model")
-    predictions = cls.predict_texts(loaded, ["great fun", "dull and bad", "unseen words here"])
+    loaded = _member(root / "model")
+    predictions = _pipeline(loaded).predict(["great fun", "dull and bad", "unseen words here"])
     assert [p.label for p in predictions[:2]] == ["pos", "neg"]
     for prediction in predictions:
         assert list(prediction.probabilities) == ["neg", "pos"]
@@ -74,8 +87,8 @@ def test_predict_on_the_saved_directory(trained):
 
 def test_evaluate_reports_accuracy_macro_f1_and_per_class(trained):
     root, _ = trained
-    loaded = cls.load_classifier(root / "model")
-    report = cls.evaluate_classifier(loaded, root / "train.tsv")
+    loaded = _member(root / "model")
+    report = _pipeline(loaded).evaluate(root / "train.tsv")
     assert report["accuracy"] == 1.0 and report["macro_f1"] == 1.0
     assert report["per_class"]["pos"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0,
                                           "support": 24}
@@ -88,28 +101,28 @@ def test_unseen_labels_at_evaluation_are_a_clear_error(trained, tmp_path):
     bad.write_text("great fun\tpos\nso so\tneutral\n")
     with pytest.raises(ValueError, match=r"labels \['neutral'\] were never seen in training; "
                                          r"the model knows \['neg', 'pos'\]"):
-        cls.evaluate_classifier(cls.load_classifier(root / "model"), bad)
+        _pipeline(_member(root / "model")).evaluate(bad)
 
 
 def test_empty_text_at_predict_is_an_error_and_no_text_too(trained):
-    loaded = cls.load_classifier(trained[0] / "model")
+    loaded = _member(trained[0] / "model")
     with pytest.raises(ValueError, match="input: example 2 has no tokens"):
-        cls.predict_texts(loaded, ["great", "  "])
+        _pipeline(loaded).predict(["great", "  "])
     with pytest.raises(ValueError, match="no texts to classify"):
-        cls.predict_texts(loaded, [])
+        _pipeline(loaded).predict([])
 
 
 def test_long_texts_are_cut_to_max_length_with_a_warning(trained):
-    loaded = cls.load_classifier(trained[0] / "model")
+    loaded = _member(trained[0] / "model")
     with pytest.warns(UserWarning, match="1 of 2 texts are longer than max_length=400"):
-        cls.predict_texts(loaded, ["great " * 401, "dull"])
+        _pipeline(loaded).predict(["great " * 401, "dull"])
 
 
 def test_empty_training_texts_are_skipped_with_a_warning(tmp_path):
     train = tmp_path / "train.csv"
     train.write_text("label,review\n1,great\n0,\n0,bad\n1,fine\n0,awful\n")
     with pytest.warns(UserWarning, match="skipped 1 examples with no tokens"):
-        cls.train_classifier(cls.ClassificationData(train=str(train), valid=str(train)),
+        cls.CLASSIFICATION.train(cls.ClassificationData(train=str(train), valid=str(train)),
                              {"embed_size": 4, "hidden_size": 4},
                              TrainConfig(epochs=1, optimizer="adam", lr=0.01),
                              tmp_path / "model", quiet=True)
@@ -118,36 +131,36 @@ def test_empty_training_texts_are_skipped_with_a_warning(tmp_path):
 def test_label_first_lines_as_in_sst2(tmp_path):
     path = tmp_path / "stsa.binary.train"
     path.write_text("1 a gorgeous , witty film .\n0 it 's a mess .\n")
-    assert cls.read_examples(path) == [("a gorgeous , witty film .", "1"),
+    assert read_examples(path) == [("a gorgeous , witty film .", "1"),
                                        ("it 's a mess .", "0")]
     path.write_text("1 fine\n0\n")
     with pytest.raises(ValueError, match=r"stsa.binary.train:2: expected '<label> <text>'"):
-        cls.read_examples(path)
+        read_examples(path)
 
 
 def test_csv_with_a_header_and_quoted_commas(tmp_path):
     path = tmp_path / "reviews.csv"
     path.write_text('label,review\n1,"干净, 安静"\n0,"太吵了"\n', encoding="utf-8")
-    assert cls.read_examples(path) == [("干净, 安静", "1"), ("太吵了", "0")]
+    assert read_examples(path) == [("干净, 安静", "1"), ("太吵了", "0")]
 
 
 def test_a_ragged_tsv_names_file_and_line(tmp_path):
     path = tmp_path / "ragged.tsv"
     path.write_text("good\tpos\nbad\tneg\textra\n")
     with pytest.raises(ValueError, match=r"ragged.tsv:2: expected 2 columns"):
-        cls.read_examples(path)
+        read_examples(path)
 
 
 def test_held_out_split_is_seeded_and_disjoint():
     examples = list(range(50))
-    kept, held = cls.split_held_out(examples, 0.1, seed=3)
+    kept, held = split_held_out(examples, 0.1, seed=3)
     assert len(held) == 5 and sorted(kept + held) == examples
-    assert cls.split_held_out(examples, 0.1, seed=3) == (kept, held)
+    assert split_held_out(examples, 0.1, seed=3) == (kept, held)
 
 
 def test_train_batches_are_deterministic_per_epoch(tmp_path):
     train = cls.LabelledIds([[4] * n for n in range(1, 40)], [n % 2 for n in range(1, 40)])
-    task = cls.ClassificationTask(train, None, ["a", "b"], batch_size=4, seed=0)
+    task = cls.ClassificationTraining(train, None, ["a", "b"], batch_size=4, seed=0)
     first = task.train_batches(1)
     again = task.train_batches(1)
     assert all(torch.equal(a[0].ids, b[0].ids) for a, b in zip(first, again))
@@ -160,18 +173,18 @@ def test_chinese_reviews_with_jieba(tmp_path):
     path.write_text("label,review\n" + "\n".join(rows * 5) + "\n", encoding="utf-8")
     data = cls.ClassificationData(train=str(path), valid=str(path), tokenizer="chinese",
                                   batch_size=4)
-    trainer = cls.train_classifier(data, {"embed_size": 12, "hidden_size": 12},
+    trainer = cls.CLASSIFICATION.train(data, {"embed_size": 12, "hidden_size": 12},
                                    TrainConfig(epochs=3, optimizer="adam", lr=0.03),
                                    tmp_path / "model", quiet=True)
     assert trainer.history[-1]["valid_accuracy"] == 1.0
-    loaded = cls.load_classifier(tmp_path / "model")
+    loaded = _member(tmp_path / "model")
     assert loaded.tokenizer.config()["name"] == "chinese"
-    assert cls.predict_texts(loaded, ["服务太差"])[0].label == "0"
+    assert _pipeline(loaded).predict(["服务太差"])[0].label == "0"
 
 
 def test_loading_another_task_or_a_missing_directory_fails_clearly(tmp_path):
     with pytest.raises(ModelDirectoryError, match="does not exist"):
-        cls.load_classifier(tmp_path / "nowhere")
+        _member(tmp_path / "nowhere")
 
 
 def test_bad_data_options_are_refused():
@@ -182,10 +195,10 @@ def test_bad_data_options_are_refused():
 
 
 def test_no_warning_for_ordinary_texts(trained):
-    loaded = cls.load_classifier(trained[0] / "model")
+    loaded = _member(trained[0] / "model")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        cls.predict_texts(loaded, ["great"])
+        _pipeline(loaded).predict(["great"])
 
 
 def test_subword_features_train_save_and_reach_unseen_words(tmp_path):
@@ -193,60 +206,60 @@ def test_subword_features_train_save_and_reach_unseen_words(tmp_path):
     data = cls.ClassificationData(train=str(train), valid=str(train), batch_size=8, min_freq=2)
     model = {"embed_size": 16, "hidden_size": 16, "pooling": "mean", "subword_buckets": 500}
     torch.manual_seed(0)
-    trainer = cls.train_classifier(data, model, TrainConfig(epochs=4, optimizer="adam", lr=0.03),
+    trainer = cls.CLASSIFICATION.train(data, model, TrainConfig(epochs=4, optimizer="adam", lr=0.03),
                                    tmp_path / "model", quiet=True)
     assert trainer.history[-1]["valid_accuracy"] == 1.0
-    loaded = cls.load_classifier(tmp_path / "model")
+    loaded = _member(tmp_path / "model")
     assert loaded.model.config.subword_hasher().config() == {"buckets": 500, "min_n": 3,
                                                              "max_n": 5}
     unseen = ["greatly", "boringly"]  # no vocabulary entry: <unk> with their own n-grams
     assert all(loaded.vocab.encode([word]) == [loaded.vocab.unk_id] for word in unseen)
-    probabilities = [p.probabilities["pos"] for p in cls.predict_texts(loaded, unseen)]
+    probabilities = [p.probabilities["pos"] for p in _pipeline(loaded).predict(unseen)]
     # Without subword features both texts would be the same "<unk>", scored identically.
     assert probabilities[0] != pytest.approx(probabilities[1], abs=1e-6)
-    assert cls.evaluate_classifier(loaded, train)["accuracy"] == 1.0
+    assert _pipeline(loaded).evaluate(train)["accuracy"] == 1.0
 
 
 def _teacher(tmp_path, name, seed, subword_buckets=0, **data_options):
     train = _write_tsv(tmp_path / "train.tsv")
     data = cls.ClassificationData(train=str(train), valid=str(train), batch_size=8,
                                   **data_options)
-    cls.train_classifier(data, {"embed_size": 8, "hidden_size": 8,
+    cls.CLASSIFICATION.train(data, {"embed_size": 8, "hidden_size": 8,
                                 "subword_buckets": subword_buckets},
                          TrainConfig(epochs=2, optimizer="adam", lr=0.03, seed=seed),
                          tmp_path / name, quiet=True)
-    return cls.load_classifier(tmp_path / name)
+    return _member(tmp_path / name)
 
 
 def test_teacher_probabilities_are_the_teachers_average(tmp_path):
     teachers = [_teacher(tmp_path, "a", seed=0), _teacher(tmp_path, "b", seed=1)]
     phrases = [["great", "fun"], ["dull", "plot"], ["never", "seen", "words"]]
     each = [torch.tensor([[p.probabilities[label] for label in ("neg", "pos")]
-                          for p in cls.predict_texts(teacher, [" ".join(t) for t in phrases])])
+                          for p in _pipeline(teacher).predict([" ".join(t) for t in phrases])])
             for teacher in teachers]
     assert not torch.allclose(each[0], each[1])
-    torch.testing.assert_close(cls.teacher_probabilities(teachers, phrases),
+    torch.testing.assert_close(distillation.teacher_probabilities(teachers, phrases),
                                (each[0] + each[1]) / 2)
 
 
 def test_an_ensemble_averages_its_models_probabilities(tmp_path):
     teachers = [_teacher(tmp_path, "a", seed=0), _teacher(tmp_path, "b", seed=1)]
     texts = ["great fun", "dull plot", "never seen words"]
-    each = [[p.probabilities["pos"] for p in cls.predict_texts(model, texts)]
+    each = [[p.probabilities["pos"] for p in _pipeline(model).predict(texts)]
             for model in teachers]
-    averaged = [p.probabilities["pos"] for p in cls.predict_texts(teachers, texts)]
+    averaged = [p.probabilities["pos"] for p in _pipeline(teachers).predict(texts)]
     assert averaged == pytest.approx([(a + b) / 2 for a, b in zip(*each)], abs=1e-6)
     train = tmp_path / "train.tsv"
-    examples = cls.read_examples(train, "auto")
-    labelled, _ = cls._labelled(examples, teachers[0].tokenizer, teachers[0].vocab,
+    examples = read_examples(train, "auto")
+    labelled, _ = classification_data.encode_labelled(examples, teachers[0].tokenizer, teachers[0].vocab,
                                 teachers[0].labels, teachers[0].data, str(train), None)
-    each = [cls.predict_probabilities(model.model, labelled.ids) for model in teachers]
-    expected = cls.report_of((each[0] + each[1]) / 2, labelled.labels, teachers[0].labels)
-    report = cls.evaluate_classifier(teachers, train)
+    each = [classifier_pipeline.predict_probabilities(model.model, labelled.ids) for model in teachers]
+    expected = classifier_pipeline.report_of((each[0] + each[1]) / 2, labelled.labels, teachers[0].labels)
+    report = _pipeline(teachers).evaluate(train)
     assert report["loss"] == pytest.approx(expected["loss"])
     assert (report["accuracy"], report["confusion"]) == (expected["accuracy"],
                                                          expected["confusion"])
-    assert all(report["loss"] != pytest.approx(cls.report_of(p, labelled.labels,
+    assert all(report["loss"] != pytest.approx(classifier_pipeline.report_of(p, labelled.labels,
                                                              teachers[0].labels)["loss"])
                for p in each)
 
@@ -256,20 +269,20 @@ def test_an_ensemble_needs_shared_labels_and_the_same_examples(tmp_path):
     other = dataclasses.replace(model, labels=["bad", "good"])
     with pytest.raises(ValueError, match=r"classifier 2 of the ensemble has the labels "
                                          r"\['bad', 'good'\], the first \['neg', 'pos'\]"):
-        cls.predict_texts([model, other], ["great"])
+        _pipeline([model, other]).predict(["great"])
     with pytest.raises(ValueError, match="expected at least one classifier"):
-        cls.predict_texts([], ["great"])
+        _pipeline([]).predict(["great"])
     data = tmp_path / "data.tsv"
     data.write_text("great fun\tpos\n!!\tneg\n", encoding="utf-8")
     punctuation_blind = dataclasses.replace(model, tokenizer=_NoPunctuation())
     with (pytest.raises(ValueError, match="classifier 2 of the ensemble keeps other examples"),
           pytest.warns(UserWarning, match="skipped 1 examples with no tokens")):
-        cls.evaluate_classifier([model, punctuation_blind], data)
+        _pipeline([model, punctuation_blind]).evaluate(data)
     data.write_text("text\tlabel\tnote\ngreat fun\tpos\tneg\n", encoding="utf-8")
     other_column = dataclasses.replace(
         model, data=dataclasses.replace(model.data, label_column="note"))
     with pytest.raises(ValueError, match="classifier 2 of the ensemble reads other examples"):
-        cls.evaluate_classifier([model, other_column], data)
+        _pipeline([model, other_column]).evaluate(data)
 
 
 class _NoPunctuation:
@@ -291,12 +304,12 @@ def test_teacher_spans_follow_the_gold_examples_with_soft_targets(tmp_path):
     teacher = _teacher(tmp_path, "teacher", seed=0)
     tokens, train = _two_texts()
     spans = sample_spans([4, 3], per_text=3, seed=2)
-    taught = cls.with_teacher_targets(train, tokens, [teacher], per_text=3, seed=2)
+    taught = distillation.with_teacher_targets(train, tokens, [teacher], per_text=3, seed=2)
     assert taught.ids[:2] == train.ids and taught.labels[:2] == [1, 0]
     assert taught.ids[2:] == [train.ids[s.text][s.start:s.stop] for s in spans]
     assert taught.subwords[2:] == [train.subwords[s.text][s.start:s.stop] for s in spans]
     torch.testing.assert_close(taught.soft[:2], torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
-    expected = cls.teacher_probabilities([teacher], [tokens[s.text][s.start:s.stop]
+    expected = distillation.teacher_probabilities([teacher], [tokens[s.text][s.start:s.stop]
                                                      for s in spans])
     torch.testing.assert_close(taught.soft[2:], expected)
     assert taught.labels[2:] == expected.argmax(dim=1).tolist()
@@ -309,15 +322,15 @@ def test_masked_tokens_reach_the_teachers_as_unknown_words_without_subwords(tmp_
     tokens = [["great", "fun", "movie"], ["dull", "plot"]]
     masked = [(0, 2), ()]
     unk, fun = teacher.vocab.unk_id, teacher.vocab.encode(["fun"])[0]
-    by_hand = cls.predict_probabilities(
+    by_hand = classifier_pipeline.predict_probabilities(
         teacher.model, [[unk, fun, unk], teacher.vocab.encode(tokens[1])],
         subwords=[[(), teacher.hasher.ids("fun"), ()], teacher.hasher.encode(tokens[1])])
-    torch.testing.assert_close(cls.teacher_probabilities([teacher], tokens, masked=masked),
+    torch.testing.assert_close(distillation.teacher_probabilities([teacher], tokens, masked=masked),
                                by_hand)
-    assert not torch.allclose(cls.teacher_probabilities([teacher], tokens)[0], by_hand[0])
+    assert not torch.allclose(distillation.teacher_probabilities([teacher], tokens)[0], by_hand[0])
     for bad in ([(0,)], [(3,), ()], [(-1,), ()]):
         with pytest.raises(ValueError, match="masked must hold positions inside each of the 2"):
-            cls.teacher_probabilities([teacher], tokens, masked=bad)
+            distillation.teacher_probabilities([teacher], tokens, masked=bad)
 
 
 def test_masked_copies_follow_the_spans_with_unknown_words_and_no_subwords(tmp_path):
@@ -325,7 +338,7 @@ def test_masked_copies_follow_the_spans_with_unknown_words_and_no_subwords(tmp_p
     tokens, train = _two_texts()
     spans = sample_spans([4, 3], per_text=2, seed=3)
     copies = sample_masked_copies([4, 3], copies=5, prob=0.5, seed=4)
-    taught = cls.with_teacher_targets(train, tokens, [teacher], per_text=2, seed=3,
+    taught = distillation.with_teacher_targets(train, tokens, [teacher], per_text=2, seed=3,
                                       masked_copies=5, mask_prob=0.5, unk_id=1)
     assert len(taught.ids) == 2 + len(spans) + len(copies) == 2 + len(spans) + 10
     start = 2 + len(spans)
@@ -335,10 +348,10 @@ def test_masked_copies_follow_the_spans_with_unknown_words_and_no_subwords(tmp_p
         assert subwords == [() if position in copy.masked else grams
                             for position, grams in enumerate(train.subwords[copy.text])]
     assert any(copy.masked for copy in copies)
-    expected = cls.teacher_probabilities([teacher], [tokens[c.text] for c in copies],
+    expected = distillation.teacher_probabilities([teacher], [tokens[c.text] for c in copies],
                                          masked=[c.masked for c in copies])
     torch.testing.assert_close(taught.soft[start:], expected)
-    without = cls.with_teacher_targets(train, tokens, [teacher], per_text=2, seed=3)
+    without = distillation.with_teacher_targets(train, tokens, [teacher], per_text=2, seed=3)
     assert taught.ids[:start] == without.ids
     torch.testing.assert_close(taught.soft[:start], without.soft)
 
@@ -348,7 +361,7 @@ def test_a_student_trains_on_its_teachers_spans_and_records_them(tmp_path):
     train = tmp_path / "train.tsv"
     data = cls.ClassificationData(train=str(train), valid=str(train), batch_size=8,
                                   teachers=(str(tmp_path / "teacher"),), span_samples=2)
-    trainer = cls.train_classifier(data, {"embed_size": 16, "hidden_size": 16},
+    trainer = cls.CLASSIFICATION.train(data, {"embed_size": 16, "hidden_size": 16},
                                    TrainConfig(epochs=4, optimizer="adam", lr=0.03),
                                    tmp_path / "student", quiet=True)
     texts = len(POSITIVE + NEGATIVE) * 6
@@ -366,7 +379,7 @@ def test_a_student_with_masked_copies_records_them(tmp_path):
     data = cls.ClassificationData(train=str(train), valid=str(train), batch_size=8,
                                   teachers=(str(tmp_path / "teacher"),), span_samples=1,
                                   masked_copies=2, mask_prob=0.3)
-    trainer = cls.train_classifier(data, {"embed_size": 8, "hidden_size": 8},
+    trainer = cls.CLASSIFICATION.train(data, {"embed_size": 8, "hidden_size": 8},
                                    TrainConfig(epochs=1), tmp_path / "student", quiet=True)
     taught, texts = trainer.task.train, len(POSITIVE + NEGATIVE) * 6
     spans = len(sample_spans([len(ids) for ids in taught.ids[:texts]], 1, seed=0))
@@ -389,31 +402,31 @@ def _numbered_tsv(path, first, count):
 def test_the_validation_examples_a_teacher_saw_are_counted(tmp_path):
     train = _numbered_tsv(tmp_path / "t.tsv", 0, 40)
     dev = _numbered_tsv(tmp_path / "d.tsv", 40, 10)
-    data, seen = cls.ClassificationData, cls.validation_seen_by_teacher
+    data, seen = cls.ClassificationData, distillation.validation_seen_by_teacher
     on_dev = data(train=train, valid=dev)
-    examples = cls._examples(on_dev)
+    examples = classification_data.run_examples(on_dev)
     assert seen(examples, data(train=dev, valid=train)) == 10
     assert seen(examples, data(train=dev, valid_fraction=0.1)) == 9  # it held one out
     assert seen(examples, data(train=train, valid=dev)) == 0
     both = _numbered_tsv(tmp_path / "both.tsv", 35, 10)  # 5 texts of train, 5 of dev
     assert seen(examples, data(train=both, valid=dev)) == 5
     held_out = data(train=train, valid_fraction=0.25, split_seed=3)
-    examples = cls._examples(held_out)
+    examples = classification_data.run_examples(held_out)
     assert seen(examples, data(train=train, valid_fraction=0.25, split_seed=3)) == 0
     assert seen(examples, data(train=train, valid_fraction=0.5, split_seed=3)) == 0  # held more
     assert 0 < seen(examples, data(train=train, valid_fraction=0.25, split_seed=4)) < 10
     assert seen(examples, data(train=train, valid=dev)) == 10  # trained on all of train
-    assert seen(cls._examples(data(train=train, valid=train)), data(train=train)) == 0
+    assert seen(classification_data.run_examples(data(train=train, valid=train)), data(train=train)) == 0
 
 
 def test_a_new_run_reads_each_data_file_once(tmp_path, monkeypatch):
     train, dev = _write_tsv(tmp_path / "train.tsv"), _write_tsv(tmp_path / "dev.tsv")
     read = []
-    real = cls.read_examples
-    monkeypatch.setattr(cls, "read_examples", lambda path, *args: read.append(str(path)) or
+    real = classification_data.read_examples
+    monkeypatch.setattr(classification_data, "read_examples", lambda path, *args: read.append(str(path)) or
                         real(path, *args))
     data = cls.ClassificationData(train=str(train), valid=str(dev), batch_size=8)
-    cls.train_classifier(data, {"embed_size": 8, "hidden_size": 8}, TrainConfig(epochs=1),
+    cls.CLASSIFICATION.train(data, {"embed_size": 8, "hidden_size": 8}, TrainConfig(epochs=1),
                          tmp_path / "model", quiet=True)
     assert sorted(read) == sorted([str(train), str(dev)])
 
@@ -421,12 +434,12 @@ def test_a_new_run_reads_each_data_file_once(tmp_path, monkeypatch):
 def test_teachers_sharing_their_data_have_it_read_once(tmp_path, monkeypatch):
     teachers = [_teacher(tmp_path, "a", seed=0), _teacher(tmp_path, "b", seed=1)]
     read = []
-    real = cls.read_examples
-    monkeypatch.setattr(cls, "read_examples", lambda path, *args: read.append(str(path)) or
+    real = classification_data.read_examples
+    monkeypatch.setattr(classification_data, "read_examples", lambda path, *args: read.append(str(path)) or
                         real(path, *args))
     examples = ([], [("a great fun movie", "pos")])
     with pytest.warns(UserWarning) as caught:
-        cls.warn_if_teachers_saw_validation(["a", "b"], teachers, examples)
+        distillation.warn_if_teachers_saw_validation(["a", "b"], teachers, examples)
     assert read == [str(tmp_path / "train.tsv")]
     assert [str(w.message).split(" was ")[0] for w in caught] == ["teacher a", "teacher b"]
 
@@ -440,12 +453,12 @@ def test_a_student_is_warned_of_a_teacher_trained_on_its_validation_file(tmp_pat
                                   teachers=(str(tmp_path / "teacher"),))
     with pytest.warns(UserWarning, match=r"teacher .*teacher was trained on 1 of this run's 2 "
                                          r"validation examples"):
-        cls.train_classifier(data, {"embed_size": 8, "hidden_size": 8}, TrainConfig(epochs=1),
+        cls.CLASSIFICATION.train(data, {"embed_size": 8, "hidden_size": 8}, TrainConfig(epochs=1),
                              tmp_path / "student", quiet=True)
     (tmp_path / "train.tsv").unlink()
     with pytest.warns(UserWarning, match=r"teacher .*teacher: cannot check whether it trained "
                                          r"on this run's validation examples \(.*train.tsv"):
-        cls.train_classifier(data, {"embed_size": 8, "hidden_size": 8}, TrainConfig(epochs=1),
+        cls.CLASSIFICATION.train(data, {"embed_size": 8, "hidden_size": 8}, TrainConfig(epochs=1),
                              tmp_path / "student2", quiet=True)
 
 
@@ -453,13 +466,13 @@ def test_a_teacher_must_share_the_tokenizer_and_the_labels(tmp_path):
     teacher = tmp_path / "teacher"
     _teacher(tmp_path, "teacher", seed=0)
     with pytest.raises(ValueError, match=r"teacher .*teacher: its tokenizer .* differs"):
-        cls.load_teachers([str(teacher)], {"name": "whitespace"}, ["neg", "pos"])
-    tokenizer = cls.load_classifier(teacher).tokenizer.config()
+        distillation.load_teachers([str(teacher)], {"name": "whitespace"}, ["neg", "pos"])
+    tokenizer = _member(teacher).tokenizer.config()
     with pytest.raises(ValueError, match=r"its labels \['neg', 'pos'\] differ from the "
                                          r"training file's \['0', '1'\]"):
-        cls.load_teachers([str(teacher)], tokenizer, ["0", "1"])
+        distillation.load_teachers([str(teacher)], tokenizer, ["0", "1"])
     with pytest.raises(ModelDirectoryError, match="does not exist"):
-        cls.load_teachers([str(tmp_path / "nowhere")], tokenizer, ["neg", "pos"])
+        distillation.load_teachers([str(tmp_path / "nowhere")], tokenizer, ["neg", "pos"])
 
 
 def test_span_samples_must_be_positive_and_teachers_a_sequence(tmp_path):
@@ -481,13 +494,13 @@ def test_span_samples_must_be_positive_and_teachers_a_sequence(tmp_path):
         with pytest.raises(ValueError, match=r"mask_prob must be in \(0, 1\], got"):
             cls.ClassificationData(train="x", mask_prob=prob)
     with pytest.raises(ValueError, match="no teachers given"):
-        cls.teacher_probabilities([], [["a", "b"]])
+        distillation.teacher_probabilities([], [["a", "b"]])
 
 
 def test_texts_too_short_for_a_span_keep_only_their_gold_targets(tmp_path):
     teacher = _teacher(tmp_path, "teacher", seed=0)
     train = cls.LabelledIds([[5, 6], [7]], [0, 1])
-    taught = cls.with_teacher_targets(train, [["i", "loved"], ["dull"]], [teacher], 4, seed=0)
+    taught = distillation.with_teacher_targets(train, [["i", "loved"], ["dull"]], [teacher], 4, seed=0)
     assert taught.ids == train.ids and taught.labels == [0, 1]
     torch.testing.assert_close(taught.soft, torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
 
@@ -505,7 +518,7 @@ def test_spans_and_copies_come_from_the_kept_and_cut_texts_and_resume_rebuilds_t
                                   max_length=4, teachers=(str(tmp_path / "teacher"),),
                                   span_samples=3, masked_copies=2, mask_prob=1.0)
     with pytest.warns(UserWarning):  # all-masked copies: batches with no n-gram at all
-        trainer = cls.train_classifier(data, {"embed_size": 8, "hidden_size": 8,
+        trainer = cls.CLASSIFICATION.train(data, {"embed_size": 8, "hidden_size": 8,
                                               "subword_buckets": 40},
                                        TrainConfig(epochs=1, seed=7), tmp_path / "student",
                                        quiet=True)
@@ -519,7 +532,7 @@ def test_spans_and_copies_come_from_the_kept_and_cut_texts_and_resume_rebuilds_t
     assert taught.ids[copies:] == [[vocab.unk_id] * len(t) for t in kept for _ in range(2)]
     assert taught.subwords[copies:] == [[()] * len(t) for t in kept for _ in range(2)]
     with pytest.warns(UserWarning):
-        resumed = cls.resume_classifier(tmp_path / "student", quiet=True).task.train
+        resumed = cls.CLASSIFICATION.resume(tmp_path / "student", quiet=True).task.train
     assert resumed.ids == taught.ids
     torch.testing.assert_close(resumed.soft, taught.soft)
 
@@ -529,7 +542,7 @@ def test_a_missing_teacher_fails_before_the_directory_is_written(tmp_path):
     data = cls.ClassificationData(train=str(train), valid=str(train),
                                   teachers=(str(tmp_path / "nowhere"),))
     with pytest.raises(ModelDirectoryError, match=r"teacher .*nowhere: .*does not exist"):
-        cls.train_classifier(data, {}, TrainConfig(epochs=1), tmp_path / "student", quiet=True)
+        cls.CLASSIFICATION.train(data, {}, TrainConfig(epochs=1), tmp_path / "student", quiet=True)
     assert not (tmp_path / "student" / "config.json").exists()
 
 
@@ -537,4 +550,4 @@ def test_teacher_spans_need_the_tokens_behind_each_text(tmp_path):
     teacher = _teacher(tmp_path, "teacher", seed=0)
     train = cls.LabelledIds([[5, 6, 7]], [0])
     with pytest.raises(ValueError, match="token_lists must hold the tokens behind"):
-        cls.with_teacher_targets(train, [["a", "b"]], [teacher], 2, seed=0)
+        distillation.with_teacher_targets(train, [["a", "b"]], [teacher], 2, seed=0)

@@ -19,39 +19,39 @@ def _train(tmp_path, text, level, lang, epochs=2, **model):
     data = lm.LMData(corpus=str(corpus), level=level, lang=lang, batch_size=4, bptt=8,
                      eval_batch_size=2)
     options = {"cell": "lstm", "embed_size": 16, "hidden_size": 32, "num_layers": 1, **model}
-    lm.train_language_model(data, options, TrainConfig(epochs=epochs, optimizer="adam",
+    lm.LANGUAGE_MODELING.train(data, options, TrainConfig(epochs=epochs, optimizer="adam",
                                                        lr=0.02), tmp_path / "model", quiet=True)
-    return lm.load_language_model(tmp_path / "model")
+    return lm.LANGUAGE_MODELING.load(tmp_path / "model")
 
 
 def test_word_model_learns_and_generates_sentences(tmp_path):
     loaded = _train(tmp_path, ENGLISH, "word", "en", epochs=8)
     history = [line for line in (tmp_path / "model" / "metrics.jsonl").read_text().splitlines()]
     assert len(history) == 8
-    metrics = lm.evaluate_language_model(loaded, tmp_path / "corpus.txt", batch_size=2, bptt=8)
+    metrics = loaded.evaluate(tmp_path / "corpus.txt", batch_size=2, bptt=8)
     assert metrics["ppl"] < 3.0
-    samples = lm.generate_text(loaded, "the", num_samples=3, max_new_tokens=20, seed=0)
+    samples = loaded.generate("the", n=3, max_tokens=20, seed=0)
     assert len(samples) == 3 and all(s.startswith("the") for s in samples)
     assert all("<" not in s for s in samples)
 
 
 def test_generation_with_a_seed_is_reproducible(tmp_path):
     loaded = _train(tmp_path, ENGLISH, "word", "en")
-    first = lm.generate_text(loaded, "a", num_samples=2, temperature=0.9, top_p=0.9, seed=3)
-    assert first == lm.generate_text(loaded, "a", num_samples=2, temperature=0.9, top_p=0.9,
+    first = loaded.generate("a", n=2, temperature=0.9, top_p=0.9, seed=3)
+    assert first == loaded.generate("a", n=2, temperature=0.9, top_p=0.9,
                                      seed=3)
 
 
 def test_chinese_characters_come_back_without_spaces(tmp_path):
     loaded = _train(tmp_path, CHINESE, "char", "zh", epochs=3)
-    sample = lm.generate_text(loaded, "举头", max_new_tokens=12, seed=0)[0]
+    sample = loaded.generate("举头", max_tokens=12, seed=0)[0]
     assert sample.startswith("举头") and " " not in sample
 
 
 def test_chinese_words_via_jieba_come_back_without_spaces(tmp_path):
     loaded = _train(tmp_path, CHINESE, "word", "zh")
     assert loaded.tokenizer.config()["name"] == "chinese"
-    sample = lm.generate_text(loaded, "明月", max_new_tokens=8, seed=1)[0]
+    sample = loaded.generate("明月", max_tokens=8, seed=1)[0]
     assert " " not in sample
 
 
@@ -62,19 +62,19 @@ def test_resume_continues_to_identical_weights(tmp_path, cell):
     data = lm.LMData(corpus=str(corpus), batch_size=4, bptt=8, eval_batch_size=2)
     model = {"cell": cell, "embed_size": 8, "hidden_size": 8, "num_layers": 2, "dropout": 0.2}
     full = TrainConfig(epochs=2, lr=0.5)
-    whole = lm.train_language_model(data, model, full, tmp_path / "a", quiet=True)
+    whole = lm.LANGUAGE_MODELING.train(data, model, full, tmp_path / "a", quiet=True)
     partial = TrainConfig(epochs=2, lr=0.5, max_steps=7)
-    lm.train_language_model(data, model, partial, tmp_path / "b", quiet=True)
+    lm.LANGUAGE_MODELING.train(data, model, partial, tmp_path / "b", quiet=True)
     config_path = tmp_path / "b" / "config.json"
     config_path.write_text(config_path.read_text().replace('"max_steps": 7', '"max_steps": 0'))
-    resumed = lm.resume_language_model(tmp_path / "b", quiet=True)
+    resumed = lm.LANGUAGE_MODELING.resume(tmp_path / "b", quiet=True)
     for name, value in whole.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[name]), name
 
 
 def test_gate_trace_for_inspect(tmp_path):
     loaded = _train(tmp_path, ENGLISH, "word", "en", epochs=1)
-    tokens, gates = lm.trace_gates(loaded, "the cat sat")
+    tokens, gates = loaded.trace_gates("the cat sat")
     assert tokens == ["</s>", "the", "cat", "sat"]
     assert set(gates) == {"i", "f", "o", "c"} and gates["i"].shape == (4, 32)
 
@@ -83,20 +83,20 @@ def test_bad_input(tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n")
     with pytest.raises(ValueError, match="holds no text"):
-        lm.train_language_model(lm.LMData(corpus=str(empty)), {}, TrainConfig(), tmp_path / "m",
+        lm.LANGUAGE_MODELING.train(lm.LMData(corpus=str(empty)), {}, TrainConfig(), tmp_path / "m",
                                 quiet=True)
     short = tmp_path / "short.txt"
     short.write_text("a b c\n")
     with pytest.raises(ValueError, match="one window needs bptt \\+ 1"):
-        lm.train_language_model(lm.LMData(corpus=str(short)), {}, TrainConfig(),
+        lm.LANGUAGE_MODELING.train(lm.LMData(corpus=str(short)), {}, TrainConfig(),
                                 tmp_path / "m2", quiet=True)
     latin1 = tmp_path / "latin1.txt"
     latin1.write_bytes("caf\xe9 au lait\n".encode("latin-1"))
     with pytest.raises(ValueError, match="latin1.txt:1"):
-        lm.train_language_model(lm.LMData(corpus=str(latin1)), {}, TrainConfig(),
+        lm.LANGUAGE_MODELING.train(lm.LMData(corpus=str(latin1)), {}, TrainConfig(),
                                 tmp_path / "m3", quiet=True)
     with pytest.raises(ModelDirectoryError, match="does not exist"):
-        lm.load_language_model(tmp_path / "missing")
+        lm.LANGUAGE_MODELING.load(tmp_path / "missing")
     with pytest.raises(ValueError, match="level must be one of word, char"):
         lm.LMData(corpus="x", level="byte")
     with pytest.raises(ValueError, match="tokenizer 'char' does not fit level 'word'"):
@@ -108,9 +108,9 @@ def test_whitespace_tokenizer_keeps_pretokenized_words(tmp_path):
     corpus.write_text(" mr. <unk> is n't here N \n" * 50)
     data = lm.LMData(corpus=str(corpus), tokenizer="whitespace", batch_size=2, bptt=5,
                      eval_batch_size=2)
-    lm.train_language_model(data, {"embed_size": 4, "hidden_size": 4, "num_layers": 1},
+    lm.LANGUAGE_MODELING.train(data, {"embed_size": 4, "hidden_size": 4, "num_layers": 1},
                             TrainConfig(epochs=1), tmp_path / "m", quiet=True)
-    vocab = lm.load_language_model(tmp_path / "m").vocab
+    vocab = lm.LANGUAGE_MODELING.load(tmp_path / "m").vocab
     assert "mr." in vocab and "n't" in vocab and "N" in vocab and "<" not in vocab
 
 
@@ -130,11 +130,11 @@ def test_sentence_mode_trains_and_generates_whole_sentences(tmp_path):
     corpus.write_text(ENGLISH)
     data = lm.LMData(corpus=str(corpus), mode="sentences", batch_size=8, eval_batch_size=4)
     model = {"embed_size": 16, "hidden_size": 32, "num_layers": 1}
-    trainer = lm.train_language_model(data, model, TrainConfig(epochs=6, optimizer="adam",
+    trainer = lm.LANGUAGE_MODELING.train(data, model, TrainConfig(epochs=6, optimizer="adam",
                                                                lr=0.02), tmp_path / "m",
                                       quiet=True)
     assert trainer.history[-1]["valid_ppl"] < 3.0
-    loaded = lm.load_language_model(tmp_path / "m")
+    loaded = lm.LANGUAGE_MODELING.load(tmp_path / "m")
     assert loaded.encode_prompt("the")[0] == loaded.vocab.bos_id
-    samples = lm.generate_text(loaded, "", num_samples=4, max_new_tokens=30, seed=0)
+    samples = loaded.generate("", n=4, max_tokens=30, seed=0)
     assert all(sample.rstrip().endswith(".") for sample in samples)

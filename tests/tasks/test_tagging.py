@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from rnnkit.data import read_conll_tokens
 from rnnkit.tasks import tagging
 from rnnkit.train import TrainConfig
 
@@ -30,7 +31,7 @@ def trained(tmp_path_factory):
     data = tagging.TaggingData(train=str(_conll(root / "train.conll")),
                                valid=str(root / "train.conll"), batch_size=4)
     model = {"embed_size": 16, "hidden_size": 16, "char_features": 10, "dropout": 0.0}
-    trainer = tagging.train_tagger(data, model, TrainConfig(epochs=5, optimizer="adam", lr=0.03),
+    trainer = tagging.TAGGING.train(data, model, TrainConfig(epochs=5, optimizer="adam", lr=0.03),
                                    root / "model", quiet=True)
     yield root, trainer
     torch.set_num_threads(threads)
@@ -42,20 +43,19 @@ def test_a_tiny_dataset_is_overfit(trained):
 
 
 def test_the_scheme_is_detected_and_stored(trained):
-    loaded = tagging.load_tagger(trained[0] / "model")
+    loaded = tagging.TAGGING.load(trained[0] / "model")
     assert loaded.model.config.scheme == "BIO"
     assert loaded.vocabs.tags == ["B-LOC", "B-ORG", "B-PER", "I-ORG", "I-PER", "O"]
 
 
 def test_tagging_on_the_saved_directory(trained):
-    loaded = tagging.load_tagger(trained[0] / "model")
-    assert tagging.tag_sentences(loaded, [["Mary", "Smith", "visited", "Paris", "."]]) == [
+    loaded = tagging.TAGGING.load(trained[0] / "model")
+    assert loaded.tag_tokens([["Mary", "Smith", "visited", "Paris", "."]]) == [
         ["B-PER", "I-PER", "O", "B-LOC", "O"]]
 
 
 def test_evaluate_reports_entity_f1_per_type(trained):
-    report = tagging.evaluate_tagger(tagging.load_tagger(trained[0] / "model"),
-                                     trained[0] / "train.conll")
+    report = tagging.TAGGING.load(trained[0] / "model").evaluate(trained[0] / "train.conll")
     assert report["f1"] == 1.0 and report["sentences"] == 20
     assert report["per_type"]["PER"]["support"] == 15
 
@@ -64,29 +64,29 @@ def test_unseen_tags_are_a_clear_error(trained, tmp_path):
     bad = tmp_path / "bad.conll"
     bad.write_text("Paris NNP B-GPE\n")
     with pytest.raises(ValueError, match=r"labels \['B-GPE'\] were never seen in training"):
-        tagging.evaluate_tagger(tagging.load_tagger(trained[0] / "model"), bad)
+        tagging.TAGGING.load(trained[0] / "model").evaluate(bad)
 
 
 def test_a_ragged_column_names_file_and_line(tmp_path):
     ragged = tmp_path / "ragged.conll"
     ragged.write_text("John NNP B-PER\nlives O\n")
     with pytest.raises(ValueError, match=r"ragged.conll:2: expected 3 columns"):
-        tagging.read_tokens(ragged)
+        read_conll_tokens(ragged)
     with pytest.raises(ValueError, match=r"ragged.conll:2: expected 3 columns"):
-        tagging.train_tagger(tagging.TaggingData(train=str(ragged), valid=str(ragged)), {},
+        tagging.TAGGING.train(tagging.TaggingData(train=str(ragged), valid=str(ragged)), {},
                              TrainConfig(epochs=1), tmp_path / "model", quiet=True)
 
 
 def test_empty_inputs_are_errors(trained, tmp_path):
-    loaded = tagging.load_tagger(trained[0] / "model")
+    loaded = tagging.TAGGING.load(trained[0] / "model")
     with pytest.raises(ValueError, match="no sentences to tag"):
-        tagging.tag_sentences(loaded, [])
+        loaded.tag_tokens([])
     with pytest.raises(ValueError, match="sentence 2 has no tokens"):
-        tagging.tag_sentences(loaded, [["Paris"], []])
+        loaded.tag_tokens([["Paris"], []])
     empty = tmp_path / "empty.conll"
     empty.write_text("\n\n")
     with pytest.raises(ValueError, match="holds no sentences"):
-        tagging.read_tokens(empty)
+        read_conll_tokens(empty)
 
 
 def test_bioes_tags_select_the_bioes_scheme():

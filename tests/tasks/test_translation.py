@@ -20,7 +20,7 @@ def trained(tmp_path_factory):
     data = translation.TranslationData(train=str(root / "pairs.tsv"),
                                        valid=str(root / "pairs.tsv"), batch_size=8)
     model = {"embed_size": 16, "hidden_size": 32, "attention_size": 16, "dropout": 0.0}
-    trainer = translation.train_translator(data, model,
+    trainer = translation.TRANSLATION.train(data, model,
                                            TrainConfig(epochs=12, optimizer="adam", lr=0.01),
                                            root / "model", quiet=True)
     yield root, trainer
@@ -32,15 +32,15 @@ def test_a_tiny_dataset_is_overfit(trained):
 
 
 def test_greedy_and_beam_translate_on_the_saved_directory(trained):
-    loaded = translation.load_translator(trained[0] / "model")
+    loaded = translation.TRANSLATION.load(trained[0] / "model")
     texts = ["I am happy.", "She is sad."]
-    assert translation.translate_texts(loaded, texts) == ["我很高兴。", "她很难过。"]
-    assert translation.translate_texts(loaded, texts, beam_width=5) == ["我很高兴。", "她很难过。"]
+    assert loaded.translate(texts) == ["我很高兴。", "她很难过。"]
+    assert loaded.translate(texts, beam_width=5) == ["我很高兴。", "她很难过。"]
 
 
 def test_evaluate_reports_bleu_and_samples(trained):
-    loaded = translation.load_translator(trained[0] / "model")
-    report = translation.evaluate_translator(loaded, trained[0] / "pairs.tsv", beam_width=3)
+    loaded = translation.TRANSLATION.load(trained[0] / "model")
+    report = loaded.evaluate(trained[0] / "pairs.tsv", beam_width=3)
     assert report["bleu"] > 99 and report["pairs"] == 30
     assert report["samples"][0] == {"source": "I am happy.", "reference": "我很高兴。",
                                     "output": "我很高兴。"}
@@ -57,10 +57,10 @@ def test_a_line_without_its_pair_is_an_error(tmp_path):
 
 
 def test_long_sources_are_cut_with_a_warning_and_empty_input_is_an_error(trained):
-    loaded = translation.load_translator(trained[0] / "model")
+    loaded = translation.TRANSLATION.load(trained[0] / "model")
     with pytest.warns(UserWarning, match="longer than max_source_length=50 tokens"):
-        translation.translate_texts(loaded, ["happy " * 60])
+        loaded.translate(["happy " * 60])
     with pytest.raises(ValueError, match="no texts to translate"):
-        translation.translate_texts(loaded, [])
+        loaded.translate([])
     with pytest.raises(ValueError, match="text 1 has no tokens"):
-        translation.translate_texts(loaded, ["  "])
+        loaded.translate(["  "])

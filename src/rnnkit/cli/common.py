@@ -1,54 +1,17 @@
-"""Command-line pieces the task commands share: training options and output helpers."""
+"""Command-line pieces every ``rnnkit train TASK`` shares: the trainer's options, threads,
+``--resume`` and a resumable stop on Ctrl-C."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
 import warnings
 from collections.abc import Callable
 
 import torch
 
-from rnnkit.tasks.selection import KeepBest
 from rnnkit.train import TrainConfig, Trainer
 from rnnkit.train.config import OPTIMIZERS, SCHEDULES
-from rnnkit.train.model_dir import read_config
-
-
-def rnn_option(text: str) -> tuple[str, object]:
-    """``KEY=VALUE`` with VALUE parsed as JSON when it is JSON (``true``, ``0.1``)."""
-    key, separator, value = text.partition("=")
-    if not separator or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
-
-
-def add_data_files(parser: argparse.ArgumentParser, what: str) -> argparse._ArgumentGroup:
-    """The "data" group, opened with the options classify, tag and translate share:
-    ``--data`` and ``--valid`` (files of ``what``), and the held-out split used without
-    ``--valid`` (the language model holds out the end of its stream instead)."""
-    data = parser.add_argument_group("data")
-    data.add_argument("--data", help=f"{what} to train on; required unless --resume")
-    data.add_argument("--valid", help=f"{what} to validate on; default: a held-out "
-                                      "--valid-fraction of --data")
-    data.add_argument("--valid-fraction", type=float, default=0.1,
-                      help="share of --data held out for validation when --valid is absent")
-    data.add_argument("--split-seed", type=int, default=0, help="seed of that held-out split")
-    return data
-
-
-def add_select_argument(parser: argparse.ArgumentParser, choices: tuple[str, ...],
-                        default: str) -> None:
-    """``--select``: the validation figure whose best epoch's weights are kept."""
-    parser.add_argument("--select", choices=choices, default=default,
-                        help="keep the weights of the epoch with the best validation value "
-                             "of this (loss: the lowest validation loss)")
-
 
 LIMITS = ("epochs", "max_steps", "max_minutes")
 """Stopping limits: absent from the parsed args unless given (their flags default to
@@ -115,49 +78,6 @@ def given_limits(args: argparse.Namespace) -> dict[str, float]:
 def set_threads(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
-
-
-def print_best(trainer: Trainer, out: str, metric: str) -> None:
-    """Which epoch's weights the directory keeps, with its validation loss and ``metric``.
-
-    That is the epoch with the best selected metric when a :class:`KeepBest` callback chose
-    the weights, else the one with the lowest validation loss (the trainer's own choice).
-    """
-    rows = [row for row in trainer.history if "valid_loss" in row]
-    if not rows:
-        print(f"model saved in {out}")
-        return
-    selected = next((c.key for c in trainer.callbacks if isinstance(c, KeepBest)), None)
-    if selected is None:
-        best, criterion = min(rows, key=lambda row: row["valid_loss"]), "lowest validation loss"
-    else:
-        best = max(rows, key=lambda row: row.get(selected, -math.inf))
-        criterion = f"best {selected.replace('_', ' ')}"
-    print(f"kept the weights of epoch {best['epoch']} ({criterion}): validation loss "
-          f"{best['valid_loss']:.4f}, {metric.replace('_', ' ')} {best['valid_' + metric]:.4f}; "
-          f"model saved in {out}")
-
-
-def add_model_directories(parser: argparse.ArgumentParser) -> None:
-    """``DIR [DIR ...]``: the model directory, or several classifiers (an ensemble), read by
-    :func:`ensemble_directories`."""
-    parser.add_argument("model_dir", metavar="DIR", nargs="+",
-                        help="model directory; several classifiers form an ensemble (their "
-                             "probabilities averaged)")
-
-
-def ensemble_directories(args: argparse.Namespace, command: str, task: str) -> str:
-    """The task of the first of ``args.model_dir`` (``DIR [DIR ...]``, a list), which becomes
-    that first directory, ``args.model_dirs`` keeping them all. Several directories form an
-    ensemble, which needs every one to hold a ``task`` model."""
-    directories = list(args.model_dir)
-    tasks = [read_config(directory)["task"] for directory in directories]
-    if len(directories) > 1 and any(kind != task for kind in tasks):
-        found = ", ".join(f"{directory}: {kind}" for directory, kind in zip(directories, tasks))
-        raise ValueError(f"{command}: several DIRs form an ensemble (their probabilities "
-                         f"averaged), which needs {task} models; got {found}")
-    args.model_dir, args.model_dirs = directories[0], directories
-    return tasks[0]
 
 
 RESUME_OPTIONS = {"out", "resume", "threads", "quiet", "device", *LIMITS}

@@ -1,15 +1,12 @@
-"""``rnnkit predict DIR``: apply a trained task model, dispatching on config.json's task."""
+"""``rnnkit predict DIR [DIR ...]``: apply a trained model to texts or a file, for whatever
+task its config.json names."""
 
 from __future__ import annotations
 
 import argparse
 
-from rnnkit.cli import classify, tag
-from rnnkit.cli.common import add_model_directories, ensemble_directories
-from rnnkit.tasks import classification, tagging
-
-PREDICTORS = {classification.TASK: classify.predict_classify, tagging.TASK: tag.predict_tag}
-"""``predict`` per task stored in config.json."""
+from rnnkit.cli.evaluate import add_model_directories
+from rnnkit.tasks import load, task_of
 
 
 def add_predict_parser(commands) -> None:
@@ -30,8 +27,11 @@ def add_predict_parser(commands) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    task = ensemble_directories(args, "predict", classification.TASK)
-    if task not in PREDICTORS:
-        raise ValueError(f"predict: {args.model_dir} holds a {task!r} model; predict serves "
-                         f"{sorted(PREDICTORS)} models (use 'generate' for language models)")
-    return PREDICTORS[task](args)
+    task = task_of(args.model_dir[0])
+    if task.predict_instead is not None:
+        raise ValueError(f"predict: {args.model_dir[0]} holds a {task.name!r} model; "
+                         f"{task.predict_instead}")
+    pipeline = load(args.model_dir)
+    for line in task.predict_lines(pipeline, args.text, args.input, args.output_format):
+        print(line)
+    return 0

@@ -329,3 +329,29 @@ def read_pairs(
         yield fields[source_column], fields[target_column]
     if not found:
         raise _empty("read_pairs", path, "pairs")
+
+
+def read_conll_tokens(path: str | Path) -> list[tuple[list[str], list[str]]]:
+    """Sentences of a CoNLL file to tag: ``(tokens, lines)`` with each token's original
+    line, so the output can append a column (any number of columns, the first is the token;
+    every line must have as many as the first)."""
+    sentences, tokens, lines, width = [], [], [], None
+    for number, line in iter_lines(path):
+        fields = line.split()
+        if not fields or fields[0] == "-DOCSTART-":
+            if tokens:
+                sentences.append((tokens, lines))
+                tokens, lines = [], []
+            continue
+        width = width or len(fields)
+        if len(fields) != width:
+            raise ValueError(f"{path}:{number}: expected {width} columns (as in the first token "
+                             f"line), got {len(fields)}")
+        tokens.append(fields[0])
+        lines.append(line.rstrip())
+    if tokens:
+        sentences.append((tokens, lines))
+    if not sentences:
+        raise ValueError(f"read_conll_tokens: {path} holds no sentences (the file is empty or "
+                         "blank)")
+    return sentences

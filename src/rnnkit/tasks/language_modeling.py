@@ -11,8 +11,10 @@ and ``</s>`` stands for the line break.
 
 from __future__ import annotations
 
+import argparse
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +31,18 @@ from rnnkit.models import (
     generate,
     map_state,
 )
+from rnnkit.tasks.arguments import add_recurrent_arguments, recurrent_options
+from rnnkit.tasks.contract import (
+    Callback,
+    Pipeline,
+    Prepared,
+    Task,
+    TrainingDefaults,
+    register,
+)
 from rnnkit.text import TOKENIZERS, Tokenizer, Vocab, get_tokenizer
 from rnnkit.train import StepOutput, TrainConfig, Trainer
-from rnnkit.train.model_dir import (
-    VOCAB_FILE,
-    ModelDirectoryError,
-    load_weights,
-    read_config,
-    require_files,
-    write_config,
-)
+from rnnkit.train.model_dir import VOCAB_FILE, ModelDirectoryError
 
 TASK = "lm"
 CORPUS_DIR = "corpus"
@@ -148,7 +152,7 @@ class SentenceBatches:
         return (self[index] for index in range(len(self)))
 
 
-class LanguageModelingTask:
+class LanguageModelTraining:
     """The trainer's view of language modelling (see ``rnnkit.train.TrainingTask``)."""
 
     name = "language model"
@@ -216,117 +220,21 @@ def stream_metrics(
         targets = int((y != IGNORE_INDEX).sum())
         total += float(output.loss) * targets
         count += targets
-    loss = total / count
-    metrics = {"loss": loss, "ppl": math.exp(min(loss, 50))}
-    if level == "char":
-        metrics["bpc"] = loss / math.log(2)
-    return metrics
+    return _loss_figures(total / count, level)
 
 
-def train_language_model(
-    data: LMData,
-    model_options: dict[str, Any],
-    train: TrainConfig,
-    out_dir: str | Path,
-    quiet: bool = False,
-    callbacks=(),
-    device: str = "cpu",
-) -> Trainer:
-    """Prepare the corpus, write the model directory and train; returns the finished trainer."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = get_tokenizer(data.tokenizer)
-    prepared = prepare(data.corpus, out_dir / CORPUS_DIR, tokenizer=tokenizer,
-                       max_size=data.max_vocab, min_freq=data.min_freq, eos=True,
-                       progress=not quiet)
-    prepared.vocab.save(out_dir / VOCAB_FILE)
-    model_config = LanguageModelConfig(vocab_size=len(prepared.vocab), **model_options)
-    write_config(out_dir, TASK, {
-        "model": model_config.to_dict(),
-        "data": {**data.__dict__, "tokenizer_config": tokenizer.config()},
-        "train": train.to_dict(),
-    })
-    trainer = _trainer(out_dir, quiet, callbacks, device)
-    trainer.fit()
-    return trainer
+class LanguageModelPipeline(Pipeline):
+    """A trained language model: :meth:`generate` text, :meth:`score` texts, :meth:`evaluate`
+    a corpus, :meth:`trace_gates` of an LSTM."""
 
+    task = TASK
 
-RESUME_LIMITS = ("epochs", "max_steps", "max_minutes")
-
-
-def resume_language_model(
-    out_dir: str | Path,
-    quiet: bool = False,
-    callbacks=(),
-    device: str = "cpu",
-    limits: dict[str, Any] | None = None,
-) -> Trainer:
-    """Continue an interrupted run of :func:`train_language_model` exactly where it stopped.
-
-    ``limits`` may replace the stored stopping limits (``epochs``, ``max_steps``,
-    ``max_minutes``), e.g. to go on after a ``max_steps`` stop; nothing else can change.
-    """
-    out_dir = Path(out_dir)
-    if limits:
-        unknown = sorted(set(limits) - set(RESUME_LIMITS))
-        if unknown:
-            raise ValueError(f"resume: only {', '.join(RESUME_LIMITS)} can change, "
-                             f"got {unknown}")
-        config = _read_lm_config(out_dir)
-        train = TrainConfig.from_dict({**config["train"], **limits})
-        write_config(out_dir, TASK, {key: value for key, value in config.items()
-                                     if key in ("model", "data")} | {"train": train.to_dict()})
-    trainer = _trainer(out_dir, quiet, callbacks, device)
-    trainer.fit(resume=True)
-    return trainer
-
-
-def _read_lm_config(directory: Path) -> dict[str, Any]:
-    """config.json of an LM directory, with its sections checked."""
-    config = read_config(directory, TASK)
-    for section, key in (("model", None), ("train", None), ("data", "tokenizer_config"),
-                         ("data", "level")):
-        if section not in config or (key is not None and key not in config[section]):
-            missing = section if key is None else f"{section}.{key}"
-            raise ModelDirectoryError(f"{directory / 'config.json'} is incomplete: no {missing}")
-    return config
-
-
-def _trainer(out_dir: Path, quiet: bool, callbacks, device: str) -> Trainer:
-    config = _read_lm_config(out_dir)
-    data_section = dict(config["data"])
-    tokenizer_config = data_section.pop("tokenizer_config")
-    data = LMData(**data_section)
-    tokens = _prepared_tokens(out_dir)
-    vocab = Vocab.load(out_dir / VOCAB_FILE)
-    if data.valid is not None:
-        tokenizer = get_tokenizer(**tokenizer_config)
-        train_ids, valid_ids = tokens, encode_file(data.valid, tokenizer, vocab)
-    else:
-        cut = int(len(tokens) * (1 - data.valid_fraction))
-        train_ids, valid_ids = tokens[:cut], tokens[cut:]
-    seed = TrainConfig.from_dict(config["train"]).seed
-    task = LanguageModelingTask(train_ids, valid_ids, data, vocab, seed, device)
-    torch.manual_seed(seed)
-    model = LanguageModel(LanguageModelConfig.from_dict(config["model"])).to(device)
-    return Trainer(model, task, TrainConfig.from_dict(config["train"]), out_dir, quiet=quiet,
-                   callbacks=callbacks)
-
-
-def _prepared_tokens(out_dir: Path) -> np.ndarray:
-    return load_prepared(out_dir / CORPUS_DIR).tokens
-
-
-@dataclass
-class LoadedLanguageModel:
-    """A trained model directory, ready to generate and evaluate."""
-
-    model: LanguageModel
-    vocab: Vocab
-    tokenizer: Tokenizer
-    level: str
-    config: dict[str, Any]
-    mode: str = "stream"
+    def __init__(self, directory: Path, config: dict[str, Any], model: LanguageModel,
+                 vocab: Vocab, tokenizer: Tokenizer) -> None:
+        super().__init__(directory, config, model)
+        self.vocab, self.tokenizer = vocab, tokenizer
+        self.level = config["data"]["level"]
+        self.mode = config["data"].get("mode", "stream")
 
     def encode_prompt(self, prompt: str) -> list[int]:
         """The line start the model was trained with (``</s>`` after the previous line in
@@ -342,78 +250,221 @@ class LoadedLanguageModel:
             return "".join("\n" if token == eos else token for token in tokens)
         return self.tokenizer.detokenize(tokens)
 
+    @torch.inference_mode()
+    def generate(self, prompt: str | Sequence[str] = "", n: int = 1, max_tokens: int = 100,
+                 temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None, greedy: bool = False,
+                 seed: int | None = None) -> list[str] | list[list[str]]:
+        """``n`` continuations of ``prompt`` (prompt + continuation texts); for a list of
+        prompts, such a list per prompt. Words (and sentence-mode models) stop at ``</s>``,
+        stream characters at ``max_tokens`` (``</s>`` there is a line break). ``seed`` makes
+        the samples reproducible (each prompt sampled from its own generator so seeded)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"generate: n must be an int >= 1, got {n!r}")
+        vocab = self.vocab
+        banned = tuple(vocab.encode([token])[0] for token in vocab.specials
+                       if token not in ("</s>", "<unk>"))
+        config = SamplingConfig(
+            max_new_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+            greedy=greedy,
+            stop_id=vocab.eos_id if self.level == "word" or self.mode == "sentences" else None,
+            banned_ids=banned,
+        )
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        results = []
+        for text in prompts:
+            generator = (None if seed is None
+                         else torch.Generator(self.device).manual_seed(seed))
+            prompt_ids = self.encode_prompt(text)
+            samples = generate(self.model, prompt_ids, config, n, generator)
+            results.append([self.detokenize(prompt_ids[1:] + sample) for sample in samples])
+        return results[0] if isinstance(prompt, str) else results
 
-def load_language_model(directory: str | Path) -> LoadedLanguageModel:
-    """Load a model directory written by :func:`train_language_model`."""
-    directory = require_files(directory, "config.json", VOCAB_FILE, "model.safetensors")
-    config = _read_lm_config(directory)
-    vocab = Vocab.load(directory / VOCAB_FILE)
-    model = LanguageModel(LanguageModelConfig.from_dict(config["model"]))
-    load_weights(directory, model)
-    model.eval()
-    tokenizer = get_tokenizer(**config["data"]["tokenizer_config"])
-    return LoadedLanguageModel(model, vocab, tokenizer, config["data"]["level"], config,
-                               config["data"].get("mode", "stream"))
+    @torch.inference_mode()
+    def score(self, texts: str | Sequence[str]) -> dict[str, float] | list[dict[str, float]]:
+        """Per text (each read as one line, from the line start to its ``</s>``): ``loss``
+        (nats per token), ``ppl`` (and ``bpc`` for characters) and ``tokens``."""
+        lines = [texts] if isinstance(texts, str) else list(texts)
+        if not lines:
+            raise ValueError("score: no texts to score (an empty list)")
+        scores = []
+        for line in lines:
+            ids = self.encode_prompt(line) + [self.vocab.eos_id]
+            x = torch.tensor([ids[:-1]], device=self.device)  # (1, T)
+            y = torch.tensor([ids[1:]], device=self.device)  # (1, T)
+            loss = float(self.model(x, targets=y).loss)
+            scores.append({**_loss_figures(loss, self.level), "tokens": len(ids) - 1})
+        return scores[0] if isinstance(texts, str) else scores
+
+    @torch.inference_mode()
+    def evaluate(self, path: str | Path, batch_size: int = 1, bptt: int = 35
+                 ) -> dict[str, float]:
+        """Loss (nats/token), perplexity and, for characters, bits per character on a
+        corpus file, its lines read as one stream of ``batch_size`` rows in ``bptt``-step
+        windows; plus the token count and the share of unknown tokens."""
+        ids = encode_file(path, self.tokenizer, self.vocab)
+        stream = LMStream(ids, batch_size, bptt)
+        metrics = stream_metrics(self.model, stream, self.level, self.device)
+        metrics["tokens"] = float(len(ids))
+        metrics["oov_rate"] = float(np.mean(ids == self.vocab.unk_id))
+        return metrics
+
+    @torch.inference_mode()
+    def trace_gates(self, text: str, layer: int = 0) -> tuple[list[str], dict[str, np.ndarray]]:
+        """Run ``text`` through an LSTM model; the tokens and each step's gates of ``layer``.
+
+        Returns the tokens (the line start first) and ``i, f, o, c`` as ``(T, H)`` arrays.
+        """
+        model = self.model
+        if model.config.cell != "lstm":
+            raise ValueError(f"inspect: gates are plotted for LSTM models, this one is a "
+                             f"{model.config.cell}")
+        if not 0 <= layer < model.config.num_layers:
+            raise ValueError(f"inspect: layer must be in [0, {model.config.num_layers}), got "
+                             f"{layer}")
+        ids = self.encode_prompt(text)
+        embedded = model.embedding(torch.tensor([ids], device=self.device))  # (1, T, E)
+        _, _, gates = model.rnn(embedded, return_gates=True)
+        tokens = self.vocab.decode(ids)
+        return tokens, {name: gates[f"l{layer}"][name][0].cpu().numpy()
+                        for name in ("i", "f", "o", "c")}
 
 
-def generate_text(
-    loaded: LoadedLanguageModel,
-    prompt: str = "",
-    num_samples: int = 1,
-    max_new_tokens: int = 100,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    greedy: bool = False,
-    seed: int | None = None,
-) -> list[str]:
-    """Continue ``prompt`` ``num_samples`` times; words (and sentence-mode models) stop at
-    ``</s>``, stream characters at the token budget (``</s>`` there is a line break).
-    Returns prompt + continuation texts."""
-    vocab = loaded.vocab
-    banned = tuple(vocab.encode([token])[0] for token in vocab.specials
-                   if token not in ("</s>", "<unk>"))
-    config = SamplingConfig(
-        max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-        greedy=greedy,
-        stop_id=vocab.eos_id if loaded.level == "word" or loaded.mode == "sentences" else None,
-        banned_ids=banned,
-    )
-    generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    prompt_ids = loaded.encode_prompt(prompt)
-    samples = generate(loaded.model, prompt_ids, config, num_samples, generator)
-    return [loaded.detokenize(prompt_ids[1:] + sample) for sample in samples]
+def _loss_figures(loss: float, level: str) -> dict[str, float]:
+    figures = {"loss": loss, "ppl": math.exp(min(loss, 50))}
+    if level == "char":
+        figures["bpc"] = loss / math.log(2)
+    return figures
 
 
-def evaluate_language_model(
-    loaded: LoadedLanguageModel, path: str | Path, batch_size: int = 1, bptt: int = 35
-) -> dict[str, float]:
-    """Loss (nats/token), perplexity and, for characters, bits per character on a file."""
-    ids = encode_file(path, loaded.tokenizer, loaded.vocab)
-    stream = LMStream(ids, batch_size, bptt)
-    metrics = stream_metrics(loaded.model, stream, loaded.level)
-    metrics["tokens"] = float(len(ids))
-    metrics["oov_rate"] = float(np.mean(ids == loaded.vocab.unk_id))
-    return metrics
+class LanguageModeling(Task):
+    """Language models over a corpus, trained by truncated BPTT (see the module docstring)."""
+
+    name = TASK
+    summary = "train a word- or character-level language model"
+    description = ("Train a recurrent language model on a plain-text corpus (one sentence or "
+                   "line per line; each line ends with </s>). Writes a model directory.")
+    files = (VOCAB_FILE,)
+    training_defaults = TrainingDefaults(epochs=10, optimizer="sgd", lr=1.0, clip=5.0)
+    predict_instead = "use 'rnnkit generate' for language models"
+
+    def prepare(self, data: LMData, model_options: dict[str, Any], train: TrainConfig,
+                out_dir: Path, *, quiet: bool, **options: Any) -> Prepared:
+        """Prepare the corpus into ``out_dir/corpus`` (ids, memory-mapped) and the vocabulary."""
+        tokenizer = get_tokenizer(data.tokenizer)
+        prepared = prepare(data.corpus, out_dir / CORPUS_DIR, tokenizer=tokenizer,
+                           max_size=data.max_vocab, min_freq=data.min_freq, eos=True,
+                           progress=not quiet)
+        prepared.vocab.save(out_dir / VOCAB_FILE)
+        model_config = LanguageModelConfig(vocab_size=len(prepared.vocab), **model_options)
+        return Prepared({"model": model_config.to_dict(),
+                         "data": {**asdict(data), "tokenizer_config": tokenizer.config()}})
+
+    def build_trainer(self, out_dir: Path, config: dict[str, Any], *, quiet: bool,
+                      callbacks: Sequence[Callback], device: str,
+                      reuse: dict[str, Any]) -> Trainer:
+        config = self.check_config(out_dir, config)
+        data_section = dict(config["data"])
+        tokenizer_config = data_section.pop("tokenizer_config")
+        data = LMData(**data_section)
+        tokens = load_prepared(out_dir / CORPUS_DIR).tokens
+        vocab = Vocab.load(out_dir / VOCAB_FILE)
+        if data.valid is not None:
+            tokenizer = get_tokenizer(**tokenizer_config)
+            train_ids, valid_ids = tokens, encode_file(data.valid, tokenizer, vocab)
+        else:
+            cut = int(len(tokens) * (1 - data.valid_fraction))
+            train_ids, valid_ids = tokens[:cut], tokens[cut:]
+        train_config = TrainConfig.from_dict(config["train"])
+        task = LanguageModelTraining(train_ids, valid_ids, data, vocab, train_config.seed,
+                                     device)
+        torch.manual_seed(train_config.seed)
+        model = self.build_model(config).to(device)
+        return Trainer(model, task, train_config, out_dir, quiet=quiet, callbacks=callbacks)
+
+    def check_config(self, directory: Path, config: dict[str, Any]) -> dict[str, Any]:
+        for section, key in (("model", None), ("train", None), ("data", "tokenizer_config"),
+                             ("data", "level")):
+            if section not in config or (key is not None and key not in config[section]):
+                missing = section if key is None else f"{section}.{key}"
+                raise ModelDirectoryError(f"{directory / 'config.json'} is incomplete: no "
+                                          f"{missing}")
+        return config
+
+    def build_model(self, config: dict[str, Any]) -> LanguageModel:
+        return LanguageModel(LanguageModelConfig.from_dict(config["model"]))
+
+    def pipeline(self, directory: Path, config: dict[str, Any],
+                 model: nn.Module) -> LanguageModelPipeline:
+        return LanguageModelPipeline(directory, config, model,
+                                     Vocab.load(directory / VOCAB_FILE),
+                                     get_tokenizer(**config["data"]["tokenizer_config"]))
+
+    def add_train_arguments(self, parser: argparse.ArgumentParser) -> None:
+        data = parser.add_argument_group("data")
+        data.add_argument("--data", help="training corpus (UTF-8 text); required unless "
+                                         "--resume")
+        data.add_argument("--valid", help="validation corpus; default: the last "
+                                          "--valid-fraction of --data")
+        data.add_argument("--valid-fraction", type=float, default=0.1,
+                          help="share of the training stream held out when --valid is absent")
+        data.add_argument("--level", choices=LEVELS, default="word", help="token unit")
+        data.add_argument("--lang", choices=LANGS, default="en",
+                          help="word tokenizer: English rules, jieba (zh), or both (auto)")
+        data.add_argument("--tokenizer", choices=("word", "char", "chinese", "whitespace",
+                                                  "auto"),
+                          help="override the tokenizer --level/--lang pick (whitespace: "
+                               "pre-tokenized text such as PTB)")
+        data.add_argument("--max-vocab", type=int, help="vocabulary size cap, specials included")
+        data.add_argument("--min-freq", type=int, default=1, help="drop rarer tokens (to <unk>)")
+        data.add_argument("--mode", choices=MODES, default="stream",
+                          help="stream: truncated BPTT over the running text; sentences: each "
+                               "line is one padded sequence <s> … </s>")
+        data.add_argument("--batch-size", type=int, default=20,
+                          help="parallel streams (or sentences) per batch")
+        data.add_argument("--bptt", type=int, default=35, help="steps per truncated-BPTT window")
+        data.add_argument("--eval-batch-size", type=int, default=10, help="streams in validation")
+        model = add_recurrent_arguments(
+            parser, embed=200, hidden=200, layers=2, dropout=0.0,
+            dropout_help="dropout on embeddings, between layers and on the output")
+        model.add_argument("--tie-weights", action="store_true",
+                           help="share the embedding and output matrices (needs --embed == "
+                                "--hidden)")
+        model.add_argument("--init-range", type=float, default=0.0,
+                           help="draw all weights from U(-r, r); 0 keeps the default "
+                                "initialisation")
+        parser.add_argument("--device", default="cpu",
+                            help="where to train: cpu, cuda or cuda:N (exact resume: CPU only)")
+
+    def start(self, args: argparse.Namespace, train: TrainConfig) -> Trainer:
+        data = LMData(
+            corpus=args.data, valid=args.valid, level=args.level, lang=args.lang,
+            batch_size=args.batch_size, bptt=args.bptt, eval_batch_size=args.eval_batch_size,
+            valid_fraction=args.valid_fraction, max_vocab=args.max_vocab,
+            min_freq=args.min_freq, tokenizer=args.tokenizer, mode=args.mode,
+        )
+        model = {**recurrent_options(args), "tie_weights": args.tie_weights,
+                 "init_range": args.init_range}
+        return self.train(data, model, train, args.out, quiet=args.quiet, device=args.device)
+
+    def resume_options(self, args: argparse.Namespace) -> dict[str, Any]:
+        return {"device": args.device}
+
+    def describe_training(self, trainer: Trainer, out: str) -> str:
+        rows = [row for row in trainer.history if "valid_loss" in row]
+        if not rows:
+            return f"model saved in {out}"
+        best = min(rows, key=lambda row: row["valid_loss"])
+        return (f"best validation loss {best['valid_loss']:.4f} (epoch {best['epoch']}); "
+                f"model saved in {out}")
+
+    def add_evaluate_arguments(self, group: argparse._ArgumentGroup) -> None:
+        group.add_argument("--batch-size", type=int, default=1, help="LM: parallel streams")
+        group.add_argument("--bptt", type=int, default=35, help="LM: steps per window")
+
+    def evaluate_options(self, args: argparse.Namespace) -> dict[str, Any]:
+        return {"batch_size": args.batch_size, "bptt": args.bptt}
 
 
-@torch.no_grad()
-def trace_gates(
-    loaded: LoadedLanguageModel, text: str, layer: int = 0
-) -> tuple[list[str], dict[str, np.ndarray]]:
-    """Run ``text`` through an LSTM model; the tokens and each step's gates of ``layer``.
 
-    Returns the tokens (``</s>`` first, the line start the model reads) and ``i, f, o, c`` as
-    ``(T, H)`` arrays.
-    """
-    model = loaded.model
-    if model.config.cell != "lstm":
-        raise ValueError(f"inspect: gates are plotted for LSTM models, this one is a "
-                         f"{model.config.cell}")
-    if not 0 <= layer < model.config.num_layers:
-        raise ValueError(f"inspect: layer must be in [0, {model.config.num_layers}), got {layer}")
-    ids = loaded.encode_prompt(text)
-    embedded = model.embedding(torch.tensor([ids]))  # (1, T, E)
-    _, _, gates = model.rnn(embedded, return_gates=True)
-    tokens = loaded.vocab.decode(ids)
-    return tokens, {name: gates[f"l{layer}"][name][0].numpy() for name in ("i", "f", "o", "c")}
+LANGUAGE_MODELING = register(LanguageModeling())

@@ -10,8 +10,9 @@ an evaluation file that training never saw is an error listing the known tags.
 
 from __future__ import annotations
 
+import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -19,23 +20,42 @@ from typing import Any, NamedTuple
 import torch
 from seqeval.metrics import classification_report as entity_report
 from seqeval.metrics import f1_score, precision_score, recall_score
+from seqeval.metrics.sequence_labeling import get_entities
 from torch import Tensor, nn
 
-from rnnkit.data import BucketBatchSampler, iter_lines, pad_nested, pad_sequences, read_conll
-from rnnkit.models.tagger import Tagger, TaggerConfig
-from rnnkit.tasks.classification import label_ids, ordered_batches, split_held_out
-from rnnkit.tasks.selection import SELECT_LOSS, callbacks_for, check_select
-from rnnkit.text import Vocab
-from rnnkit.train import StepOutput, TrainConfig, Trainer
-from rnnkit.train.model_dir import (
-    VOCAB_FILE,
-    WEIGHTS_FILE,
-    load_weights,
-    read_config,
-    require_files,
-    write_config,
-    write_json,
+from rnnkit.data import (
+    BucketBatchSampler,
+    pad_nested,
+    pad_sequences,
+    read_conll,
+    read_conll_tokens,
 )
+from rnnkit.models.tagger import CHAR_ENCODERS, OUTPUTS, Tagger, TaggerConfig
+from rnnkit.tasks.arguments import (
+    add_data_files,
+    add_recurrent_arguments,
+    add_select_argument,
+    recurrent_options,
+)
+from rnnkit.tasks.common import (
+    label_ids,
+    ordered_batches,
+    read_string_list,
+    split_held_out,
+    validation_source,
+)
+from rnnkit.tasks.contract import (
+    Callback,
+    Pipeline,
+    Prepared,
+    Task,
+    TrainingDefaults,
+    register,
+)
+from rnnkit.tasks.selection import callbacks_for, check_select
+from rnnkit.text import Vocab, get_tokenizer
+from rnnkit.train import StepOutput, TrainConfig, Trainer
+from rnnkit.train.model_dir import VOCAB_FILE, write_json
 
 TASK = "tag"
 CHARS_FILE = "chars.json"
@@ -147,10 +167,12 @@ def decode_all(model: Tagger, words: list[list[int]], chars: list[list[list[int]
                batch_size: int = 64) -> list[list[int]]:
     """Best tag ids of every sentence, in input order."""
     model.eval()
+    device = next(model.parameters()).device
     paths: list[list[int]] = [[] for _ in words]
     for indices in ordered_batches(words, batch_size):
         batch = make_batch([words[i] for i in indices], [chars[i] for i in indices])
-        for index, path in zip(indices, model.decode(batch.words, batch.lengths, batch.chars)):
+        for index, path in zip(indices, model.decode(batch.words.to(device), batch.lengths,
+                                                     batch.chars.to(device))):
             paths[index] = path
     return paths
 
@@ -162,9 +184,11 @@ def score(model: Tagger, encoded: Encoded, tags: Sequence[str],
     with the per-type report."""
     model.eval()
     total, count = 0.0, 0
+    device = next(model.parameters()).device
     for indices in ordered_batches(encoded.words, batch_size):
         batch = _subset(encoded, indices)
-        loss = model(batch.words, batch.lengths, batch.chars, batch.tags).loss
+        loss = model(batch.words.to(device), batch.lengths, batch.chars.to(device),
+                     batch.tags.to(device)).loss
         total += float(loss) * _count(model, batch)
         count += _count(model, batch)
     predicted = decode_all(model, encoded.words, encoded.chars, batch_size)
@@ -183,7 +207,7 @@ def score(model: Tagger, encoded: Encoded, tags: Sequence[str],
     }
 
 
-class TaggingTask:
+class TaggingTraining:
     """The trainer's view of tagging (see ``rnnkit.train.TrainingTask``)."""
 
     name = "tagger"
@@ -224,136 +248,245 @@ def _sentences(data: TaggingData) -> tuple[list, list]:
     return split_held_out(train, data.valid_fraction, data.split_seed)
 
 
-def train_tagger(data: TaggingData, model_options: dict[str, Any], train: TrainConfig,
-                 out_dir: str | Path, quiet: bool = False, callbacks=(),
-                 select: str = "f1") -> Trainer:
-    """Read the CoNLL files, write the model directory and train.
-
-    ``model_options`` are :class:`TaggerConfig` fields; ``scheme="auto"`` (the default here)
-    takes the scheme from the training tags (:func:`detect_scheme`). ``select`` is the
-    validation figure whose best epoch's weights are kept (``loss``: the trainer's choice)."""
-    check_select(select, SELECT_CHOICES)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    sentences, _ = _sentences(data)
-    words = Vocab.build(([t.lower() if data.lowercase else t for t in tokens]
-                         for tokens, _ in sentences),
-                        max_size=data.max_vocab, min_freq=data.min_freq)
-    chars = Vocab.build(list(token) for tokens, _ in sentences for token in tokens)
-    tags = sorted({tag for _, sentence_tags in sentences for tag in sentence_tags})
-    options = dict(model_options)
-    scheme = options.pop("scheme", "auto")
-    if scheme not in SCHEME_CHOICES:
-        raise ValueError(f"scheme must be one of {', '.join(SCHEME_CHOICES)}, got {scheme!r}")
-    model_config = TaggerConfig(
-        vocab_size=len(words), unk_id=words.unk_id, tags=tuple(tags), char_vocab_size=len(chars),
-        scheme=detect_scheme(tags) if scheme == "auto" else scheme, **options)
-    words.save(out_dir / VOCAB_FILE)
-    chars.save(out_dir / CHARS_FILE)
-    write_json(out_dir / TAGS_FILE, tags)
-    write_config(out_dir, TASK, {"model": model_config.to_dict(), "data": asdict(data),
-                                 "train": train.to_dict(), "select": select})
-    trainer = _trainer(out_dir, quiet, callbacks)
-    trainer.fit()
-    return trainer
-
-
-def resume_tagger(out_dir: str | Path, quiet: bool = False, callbacks=()) -> Trainer:
-    """Continue an interrupted run of :func:`train_tagger` exactly where it stopped."""
-    trainer = _trainer(Path(out_dir), quiet, callbacks)
-    trainer.fit(resume=True)
-    return trainer
-
-
 def _vocabularies(directory: Path) -> Vocabularies:
-    tags = json.loads((directory / TAGS_FILE).read_text("utf-8"))
-    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
-        raise ValueError(f"{directory / TAGS_FILE}: expected a JSON list of tag strings")
     return Vocabularies(Vocab.load(directory / VOCAB_FILE), Vocab.load(directory / CHARS_FILE),
-                        tags)
+                        read_string_list(directory / TAGS_FILE, "tag"))
 
 
-def _trainer(out_dir: Path, quiet: bool, callbacks) -> Trainer:
-    config = read_config(out_dir, TASK)
-    data = TaggingData(**config["data"])
-    vocabs = _vocabularies(out_dir)
-    train_sentences, valid_sentences = _sentences(data)
-    train_ids = _encode(train_sentences, vocabs, data, data.train)
-    valid_source = data.valid or f"{data.train} (held-out {data.valid_fraction:g})"
-    valid_ids = _encode(valid_sentences, vocabs, data, valid_source)
-    train_config = TrainConfig.from_dict(config["train"])
-    model_config = TaggerConfig.from_dict(config["model"])
-    task = TaggingTask(train_ids, valid_ids, vocabs.tags, data.batch_size, train_config.seed,
-                       unit=model_config.loss_unit)
-    torch.manual_seed(train_config.seed)
-    model = Tagger(model_config)
-    return Trainer(model, task, train_config, out_dir, quiet=quiet,
-                   callbacks=callbacks_for(config.get("select", SELECT_LOSS), out_dir, callbacks))
+class Entity(NamedTuple):
+    """A tagged span: its type, its text, and where it stands — tokens ``[first, last]`` and
+    characters ``[start, end)`` of the input text (``None`` where the tokens were given)."""
+
+    type: str
+    text: str
+    first: int
+    last: int
+    start: int | None
+    end: int | None
 
 
-@dataclass
-class LoadedTagger:
-    """A trained tagging directory, ready to tag and evaluate."""
-
-    model: Tagger
-    vocabs: Vocabularies
-    data: TaggingData
-    config: dict[str, Any]
+class TaggedText(NamedTuple):
+    tokens: list[str]
+    tags: list[str]
+    entities: list[Entity]
 
 
-def load_tagger(directory: str | Path) -> LoadedTagger:
-    """Load a model directory written by :func:`train_tagger`."""
-    directory = require_files(directory, "config.json", VOCAB_FILE, CHARS_FILE, TAGS_FILE,
-                              WEIGHTS_FILE)
-    config = read_config(directory, TASK)
-    model = Tagger(TaggerConfig.from_dict(config["model"]))
-    load_weights(directory, model)
-    model.eval()
-    return LoadedTagger(model, _vocabularies(directory), TaggingData(**config["data"]), config)
+def token_offsets(text: str, tokens: Sequence[str]) -> list[tuple[int, int]] | None:
+    """``(start, end)`` of each token in ``text``, found left to right; None when a token
+    is not in the text as it stands (a tokenizer that rewrote it)."""
+    offsets, position = [], 0
+    for token in tokens:
+        start = text.find(token, position)
+        if start < 0:
+            return None
+        position = start + len(token)
+        offsets.append((start, position))
+    return offsets
 
 
-def tag_sentences(loaded: LoadedTagger, sentences: Sequence[Sequence[str]],
-                  source: str = "input") -> list[list[str]]:
-    """The predicted tag of every token of each tokenized sentence."""
-    if not sentences:
-        raise ValueError(f"{source}: no sentences to tag (the input is empty)")
-    empty = [number for number, tokens in enumerate(sentences, start=1) if not tokens]
-    if empty:
-        raise ValueError(f"{source}: sentence {empty[0]} has no tokens")
-    words, chars = encode_sentences(sentences, loaded.vocabs, loaded.data)
-    paths = decode_all(loaded.model, words, chars)
-    return [[loaded.vocabs.tags[i] for i in path] for path in paths]
+class TaggerPipeline(Pipeline):
+    """Tag texts (split into words by the English word tokenizer) or token lists; the
+    entities are the tags' spans (BIO/BIOES, seqeval's reading)."""
+
+    task = TASK
+
+    def __init__(self, directory: Path, config: dict[str, Any], model: Tagger,
+                 vocabs: Vocabularies) -> None:
+        super().__init__(directory, config, model)
+        self.vocabs = vocabs
+        self.data = TaggingData(**config["data"])
+        self.tokenizer = get_tokenizer("word")
+
+    @property
+    def labels(self) -> list[str]:
+        """The tags the model knows."""
+        return list(self.vocabs.tags)
+
+    @torch.inference_mode()
+    def tag_tokens(self, sentences: Sequence[Sequence[str]], source: str = "input"
+                   ) -> list[list[str]]:
+        """The predicted tag of every token of each tokenized sentence."""
+        if not sentences:
+            raise ValueError(f"{source}: no sentences to tag (the input is empty)")
+        empty = [number for number, tokens in enumerate(sentences, start=1) if not tokens]
+        if empty:
+            raise ValueError(f"{source}: sentence {empty[0]} has no tokens")
+        words, chars = encode_sentences(sentences, self.vocabs, self.data)
+        paths = decode_all(self.model, words, chars)
+        return [[self.vocabs.tags[i] for i in path] for path in paths]
+
+    def tag(self, texts: str | Sequence[str] | Sequence[Sequence[str]], source: str = "input"
+            ) -> TaggedText | list[TaggedText]:
+        """Tokens, tags and entities: one :class:`TaggedText` for a string, a list for a list
+        of strings (texts) or of token lists (each a list of strings)."""
+        single = isinstance(texts, str)
+        batch = [texts] if single else list(texts)
+        token_lists = [self.tokenizer.tokenize(item) if isinstance(item, str) else list(item)
+                       for item in batch]
+        tagged = []
+        for item, tokens, tags in zip(batch, token_lists,
+                                      self.tag_tokens(token_lists, source)):
+            text = item if isinstance(item, str) else " ".join(tokens)
+            offsets = token_offsets(text, tokens) if isinstance(item, str) else None
+            entities = []
+            for kind, first, last in get_entities(tags):
+                start, end = (offsets[first][0], offsets[last][1]) if offsets else (None, None)
+                words = (text[start:end] if offsets else " ".join(tokens[first:last + 1]))
+                entities.append(Entity(kind, words, first, last, start, end))
+            tagged.append(TaggedText(tokens, tags, entities))
+        return tagged[0] if single else tagged
+
+    @torch.inference_mode()
+    def evaluate(self, path: str | Path) -> dict[str, Any]:
+        """Loss, token accuracy and entity-level P/R/F1 with the per-type report on a CoNLL
+        file (tags in the training data's tag column)."""
+        data = self.data
+        sentences = list(read_conll(path, token_column=data.token_column,
+                                    tag_column=data.tag_column))
+        encoded = _encode(sentences, self.vocabs, data, str(path))
+        return {**score(self.model, encoded, self.vocabs.tags), "sentences": len(sentences)}
 
 
-def read_tokens(path: str | Path) -> list[tuple[list[str], list[str]]]:
-    """Sentences of a CoNLL file for tagging: ``(tokens, lines)`` with each token's original
-    line, so the output can append a column (any number of columns, the first is the token;
-    every line must have as many as the first)."""
-    sentences, tokens, lines, width = [], [], [], None
-    for number, line in iter_lines(path):
-        fields = line.split()
-        if not fields or fields[0] == "-DOCSTART-":
-            if tokens:
-                sentences.append((tokens, lines))
-                tokens, lines = [], []
-            continue
-        width = width or len(fields)
-        if len(fields) != width:
-            raise ValueError(f"{path}:{number}: expected {width} columns (as in the first token "
-                             f"line), got {len(fields)}")
-        tokens.append(fields[0])
-        lines.append(line.rstrip())
-    if tokens:
-        sentences.append((tokens, lines))
-    if not sentences:
-        raise ValueError(f"read_tokens: {path} holds no sentences (the file is empty or blank)")
-    return sentences
+class Tagging(Task):
+    """Sequence taggers (NER): BiLSTM + character features + CRF or softmax."""
+
+    name = TASK
+    summary = "train a sequence tagger (NER: BiLSTM + char features + CRF)"
+    description = ("Train a BiLSTM tagger on a CoNLL column file (token first, tag last; "
+                   "blank lines between sentences). Writes a model directory.")
+    files = (VOCAB_FILE, CHARS_FILE, TAGS_FILE)
+    metric = "f1"
+    training_defaults = TrainingDefaults(epochs=10, optimizer="adam", lr=1e-3, clip=5.0)
+    predict_instead = None
+
+    def prepare(self, data: TaggingData, model_options: dict[str, Any], train: TrainConfig,
+                out_dir: Path, *, quiet: bool, select: str = "f1") -> Prepared:
+        """Read the CoNLL files and build the word, character and tag vocabularies.
+        ``model_options`` are :class:`TaggerConfig` fields; ``scheme="auto"`` (the default
+        here) takes the scheme from the training tags (:func:`detect_scheme`). ``select`` is
+        the validation figure whose best epoch's weights are kept (``loss``: the trainer's
+        choice)."""
+        check_select(select, SELECT_CHOICES)
+        sentences, _ = _sentences(data)
+        words = Vocab.build(([t.lower() if data.lowercase else t for t in tokens]
+                             for tokens, _ in sentences),
+                            max_size=data.max_vocab, min_freq=data.min_freq)
+        chars = Vocab.build(list(token) for tokens, _ in sentences for token in tokens)
+        tags = sorted({tag for _, sentence_tags in sentences for tag in sentence_tags})
+        options = dict(model_options)
+        scheme = options.pop("scheme", "auto")
+        if scheme not in SCHEME_CHOICES:
+            raise ValueError(f"scheme must be one of {', '.join(SCHEME_CHOICES)}, got "
+                             f"{scheme!r}")
+        model_config = TaggerConfig(
+            vocab_size=len(words), unk_id=words.unk_id, tags=tuple(tags),
+            char_vocab_size=len(chars),
+            scheme=detect_scheme(tags) if scheme == "auto" else scheme, **options)
+        words.save(out_dir / VOCAB_FILE)
+        chars.save(out_dir / CHARS_FILE)
+        write_json(out_dir / TAGS_FILE, tags)
+        return Prepared({"model": model_config.to_dict(), "data": asdict(data),
+                         "select": select})
+
+    def build_trainer(self, out_dir: Path, config: dict[str, Any], *, quiet: bool,
+                      callbacks: Sequence[Callback], device: str,
+                      reuse: dict[str, Any]) -> Trainer:
+        data = TaggingData(**config["data"])
+        vocabs = _vocabularies(out_dir)
+        train_sentences, valid_sentences = _sentences(data)
+        train_ids = _encode(train_sentences, vocabs, data, data.train)
+        valid_ids = _encode(valid_sentences, vocabs, data,
+                            validation_source(data.train, data.valid, data.valid_fraction))
+        train_config = TrainConfig.from_dict(config["train"])
+        model_config = TaggerConfig.from_dict(config["model"])
+        task = TaggingTraining(train_ids, valid_ids, vocabs.tags, data.batch_size,
+                               train_config.seed, unit=model_config.loss_unit)
+        torch.manual_seed(train_config.seed)
+        model = Tagger(model_config).to(device)
+        return Trainer(model, task, train_config, out_dir, quiet=quiet,
+                       callbacks=callbacks_for(config["select"], out_dir, callbacks))
+
+    def build_model(self, config: dict[str, Any]) -> Tagger:
+        return Tagger(TaggerConfig.from_dict(config["model"]))
+
+    def pipeline(self, directory: Path, config: dict[str, Any],
+                 model: nn.Module) -> TaggerPipeline:
+        return TaggerPipeline(directory, config, model, _vocabularies(directory))
+
+    def add_train_arguments(self, parser: argparse.ArgumentParser) -> None:
+        data = add_data_files(parser, "CoNLL file")
+        data.add_argument("--tag-column", type=int, default=-1, help="column of the tags")
+        data.add_argument("--lowercase", action="store_true",
+                          help="lowercase the word-embedding input (characters keep their "
+                               "case)")
+        data.add_argument("--max-word-length", type=int, default=20,
+                          help="characters per word seen by the character encoder")
+        data.add_argument("--max-vocab", type=int, help="word vocabulary cap, specials included")
+        data.add_argument("--min-freq", type=int, default=1, help="rarer words become <unk>")
+        data.add_argument("--batch-size", type=int, default=16)
+        model = add_recurrent_arguments(parser, embed=100, hidden=200, layers=1, dropout=0.5)
+        model.add_argument("--char-encoder", choices=CHAR_ENCODERS, default="cnn",
+                           help="character-level word features: CNN, BiLSTM or none")
+        model.add_argument("--char-embed", type=int, default=30,
+                           help="character embedding size")
+        model.add_argument("--char-features", type=int, default=50,
+                           help="features per word from the character encoder")
+        model.add_argument("--output", choices=OUTPUTS, default="crf",
+                           help="CRF over tag paths, or an independent softmax per token")
+        model.add_argument("--scheme", choices=SCHEME_CHOICES, default="auto",
+                           help="CRF transition constraints (auto: from the training tags)")
+        model.add_argument("--word-dropout", type=float, default=0.0,
+                           help="probability of turning a training word into <unk>")
+        add_select_argument(parser, SELECT_CHOICES, default="f1")
+
+    def start(self, args: argparse.Namespace, train: TrainConfig) -> Trainer:
+        data = TaggingData(
+            train=args.data, valid=args.valid, tag_column=args.tag_column,
+            lowercase=args.lowercase, max_word_length=args.max_word_length,
+            max_vocab=args.max_vocab, min_freq=args.min_freq, batch_size=args.batch_size,
+            valid_fraction=args.valid_fraction, split_seed=args.split_seed,
+        )
+        model = {**recurrent_options(args), "char_encoder": args.char_encoder,
+                 "char_embed_size": args.char_embed, "char_features": args.char_features,
+                 "output": args.output, "scheme": args.scheme,
+                 "word_dropout": args.word_dropout}
+        return self.train(data, model, train, args.out, quiet=args.quiet, select=args.select)
+
+    def format_report(self, pipeline: Pipeline, report: dict[str, Any],
+                      args: argparse.Namespace) -> str:
+        """Entity-level precision, recall and F1 (seqeval), token accuracy and the
+        per-type report."""
+        lines = [f"sentences\t{report['sentences']}"]
+        lines += [f"{name}\t{report[name]:.4f}"
+                  for name in ("loss", "precision", "recall", "f1", "token_accuracy")]
+        lines.append("type\tprecision\trecall\tf1\tsupport")
+        lines += [f"{name}\t{row['precision']:.4f}\t{row['recall']:.4f}\t"
+                  f"{row['f1-score']:.4f}\t{int(row['support'])}"
+                  for name, row in report["per_type"].items()]
+        return "\n".join(lines)
+
+    def predict_lines(self, pipeline: Pipeline, texts: list[str] | None, path: str | None,
+                      output_format: str) -> Iterable[str]:
+        """A CoNLL file in, the same lines with the predicted tag appended out (``--text``:
+        English word tokens, one ``token<TAB>tag`` line each); JSON lines ``{"tokens",
+        "tags", "entities"}`` with ``--output-format json``."""
+        if texts is not None:
+            tagged = pipeline.tag(texts, "--text")
+            sentences, separator = [(item.tokens, item.tokens) for item in tagged], "\t"
+        else:
+            sentences, separator = read_conll_tokens(path), " "
+            tagged = pipeline.tag([tokens for tokens, _ in sentences], path)
+        lines = []
+        for (_, originals), item in zip(sentences, tagged):
+            if output_format == "json":
+                lines.append(json.dumps({"tokens": item.tokens, "tags": item.tags,
+                                         "entities": [entity._asdict()
+                                                      for entity in item.entities]},
+                                        ensure_ascii=False))
+            else:
+                lines.append("\n".join(f"{line}{separator}{tag}"
+                                       for line, tag in zip(originals, item.tags)) + "\n")
+        return lines
 
 
-def evaluate_tagger(loaded: LoadedTagger, path: str | Path) -> dict[str, Any]:
-    """Loss, token accuracy and entity-level P/R/F1 with the per-type report on a CoNLL
-    file (tags in the training data's tag column)."""
-    data = loaded.data
-    sentences = list(read_conll(path, token_column=data.token_column, tag_column=data.tag_column))
-    encoded = _encode(sentences, loaded.vocabs, data, str(path))
-    return {**score(loaded.model, encoded, loaded.vocabs.tags), "sentences": len(sentences)}
+TAGGING = register(Tagging())

@@ -11,29 +11,34 @@ are cut to their first ones with a warning that counts them; targets longer than
 
 from __future__ import annotations
 
+import argparse
+import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 import sacrebleu
 import torch
 from torch import Tensor, nn
 
-from rnnkit.data import BucketBatchSampler, pad_sequences, read_pairs
-from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
-from rnnkit.tasks.classification import ordered_batches, split_held_out
-from rnnkit.tasks.selection import SELECT_LOSS, callbacks_for, check_select
+from rnnkit.data import BucketBatchSampler, pad_sequences, read_corpus, read_pairs
+from rnnkit.models.seq2seq import ATTENTIONS, Seq2Seq, Seq2SeqConfig
+from rnnkit.tasks.arguments import add_data_files, add_select_argument
+from rnnkit.tasks.common import ordered_batches, split_held_out, validation_source
+from rnnkit.tasks.contract import (
+    Callback,
+    Pipeline,
+    Prepared,
+    Task,
+    TrainingDefaults,
+    register,
+)
+from rnnkit.tasks.selection import callbacks_for, check_select
 from rnnkit.text import Tokenizer, Vocab, get_tokenizer
 from rnnkit.train import StepOutput, TrainConfig, Trainer
-from rnnkit.train.model_dir import (
-    WEIGHTS_FILE,
-    load_weights,
-    read_config,
-    require_files,
-    write_config,
-)
 
 TASK = "translate"
 SOURCE_VOCAB = "source_vocab.json"
@@ -149,10 +154,12 @@ def translate_ids(model: Seq2Seq, sources: Sequence[list[int]], max_length: int,
                   batch_size: int = 64) -> list[list[int]]:
     """Target ids per source (greedy for ``beam_width=1``), in input order."""
     model.eval()
+    device = next(model.parameters()).device
     outputs: list[list[int]] = [[] for _ in sources]
     for indices in ordered_batches(sources, batch_size):
         chosen = [sources[i] for i in indices]
-        padded, lengths = pad_sequences(chosen), torch.tensor([len(s) for s in chosen])
+        padded = pad_sequences(chosen).to(device)  # (B, S)
+        lengths = torch.tensor([len(s) for s in chosen])  # (B,)
         if beam_width == 1:
             decoded = model.greedy(padded, lengths, max_length)
         else:
@@ -168,7 +175,7 @@ def bleu(hypotheses: Sequence[str], references: Sequence[str], tokenize: str) ->
                                        tokenize=tokenize).score)
 
 
-class TranslationTask:
+class TranslationTraining:
     """The trainer's view of translation (see ``rnnkit.train.TrainingTask``)."""
 
     name = "seq2seq"
@@ -227,101 +234,210 @@ def _pairs(data: TranslationData) -> tuple[list, list]:
     return split_held_out(pairs, data.valid_fraction, data.split_seed)
 
 
-def train_translator(data: TranslationData, model_options: dict[str, Any], train: TrainConfig,
-                     out_dir: str | Path, quiet: bool = False, callbacks=(),
-                     select: str = "loss") -> Trainer:
-    """Read the pairs, build both vocabularies, write the model directory and train.
-
-    ``select="bleu_greedy"`` keeps the weights of the epoch with the best validation BLEU
-    instead of the lowest validation loss."""
-    check_select(select, SELECT_CHOICES)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    pairs, _ = _pairs(data)
-    source_tokenizer, target_tokenizer = data.tokenizers()
-    source = Vocab.build((source_tokenizer.tokenize(s) for s, _ in pairs),
-                         min_freq=data.min_freq)
-    target = Vocab.build((target_tokenizer.tokenize(t) for _, t in pairs),
-                         min_freq=data.min_freq)
-    config = Seq2SeqConfig(source_vocab_size=len(source), target_vocab_size=len(target),
-                           pad_id=target.pad_id, bos_id=target.bos_id, eos_id=target.eos_id,
-                           **model_options)
-    source.save(out_dir / SOURCE_VOCAB)
-    target.save(out_dir / TARGET_VOCAB)
-    write_config(out_dir, TASK, {"model": config.to_dict(), "data": asdict(data),
-                                 "train": train.to_dict(), "select": select})
-    trainer = _trainer(out_dir, quiet, callbacks)
-    trainer.fit()
-    return trainer
+def _vocabularies(directory: Path) -> Vocabularies:
+    return Vocabularies(Vocab.load(directory / SOURCE_VOCAB),
+                        Vocab.load(directory / TARGET_VOCAB))
 
 
-def resume_translator(out_dir: str | Path, quiet: bool = False, callbacks=()) -> Trainer:
-    """Continue an interrupted run of :func:`train_translator` exactly where it stopped."""
-    trainer = _trainer(Path(out_dir), quiet, callbacks)
-    trainer.fit(resume=True)
-    return trainer
+class Translation(NamedTuple):
+    """A translation with what produced it: the target tokens, the source tokens, and the
+    attention weights ``(T, S)`` (row t: the weights while producing target token t, the
+    last row for ``</s>``)."""
+
+    text: str
+    tokens: list[str]
+    source_tokens: list[str]
+    attention: np.ndarray
 
 
-def _trainer(out_dir: Path, quiet: bool, callbacks) -> Trainer:
-    config = read_config(out_dir, TASK)
-    data = TranslationData(**config["data"])
-    vocabs = Vocabularies(Vocab.load(out_dir / SOURCE_VOCAB), Vocab.load(out_dir / TARGET_VOCAB))
-    train_pairs, valid_pairs = _pairs(data)
-    valid_name = data.valid or f"{data.train} (held-out {data.valid_fraction:g})"
-    train_config = TrainConfig.from_dict(config["train"])
-    task = TranslationTask(_encode(train_pairs, vocabs, data, data.train),
-                           _encode(valid_pairs, vocabs, data, valid_name), vocabs, data,
-                           train_config.seed)
-    torch.manual_seed(train_config.seed)
-    model = Seq2Seq(Seq2SeqConfig.from_dict(config["model"]))
-    return Trainer(model, task, train_config, out_dir, quiet=quiet,
-                   callbacks=callbacks_for(config.get("select", SELECT_LOSS), out_dir, callbacks))
+class TranslatorPipeline(Pipeline):
+    """Translate texts (greedy or beam search), optionally with the attention weights."""
+
+    task = TASK
+
+    def __init__(self, directory: Path, config: dict[str, Any], model: Seq2Seq,
+                 vocabs: Vocabularies) -> None:
+        super().__init__(directory, config, model)
+        self.vocabs = vocabs
+        self.data = TranslationData(**config["data"])
+
+    @torch.inference_mode()
+    def translate(self, texts: str | Sequence[str], beam_width: int = 1,
+                  length_penalty: float = 1.0, max_length: int | None = None,
+                  return_attention: bool = False, source: str = "input"
+                  ) -> str | Translation | list[str] | list[Translation]:
+        """Translations of ``texts`` (greedy for ``beam_width=1``), at most ``max_length``
+        target tokens (default: the training limit); with ``return_attention``, each as a
+        :class:`Translation`. A string gives one result, a list a list."""
+        batch = [texts] if isinstance(texts, str) else list(texts)
+        if not batch:
+            raise ValueError(f"{source}: no texts to translate (the input is empty)")
+        if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
+            raise ValueError(f"translate: beam_width must be an int >= 1, got {beam_width!r}")
+        data = self.data
+        source_tokenizer, target_tokenizer = data.tokenizers()
+        ids = encode_sources(batch, source_tokenizer, self.vocabs.source,
+                             data.max_source_length, source)
+        outputs = translate_ids(self.model, ids, max_length or data.max_target_length,
+                                beam_width, length_penalty)
+        texts_out = detokenize_all(outputs, self.vocabs.target, target_tokenizer)
+        if not return_attention:
+            return texts_out[0] if isinstance(texts, str) else texts_out
+        results = [Translation(text, self.vocabs.target.decode(output),
+                               self.vocabs.source.decode(source_ids),
+                               self._attention(source_ids, output))
+                   for text, output, source_ids in zip(texts_out, outputs, ids)]
+        return results[0] if isinstance(texts, str) else results
+
+    def _attention(self, source_ids: list[int], output: list[int]) -> np.ndarray:
+        """``(T + 1, S)``: the decoder's attention while it produces ``output`` then
+        ``</s>`` (teacher-forced on ``output``, which is what decoding fed it)."""
+        target = self.vocabs.target
+        batch = make_batch([source_ids], [output], target.bos_id, target.eos_id)
+        weights = self.model(batch.source.to(self.device), batch.lengths,
+                             batch.target_in.to(self.device)).attention  # (1, T + 1, S)
+        return weights[0].cpu().numpy()
+
+    @torch.inference_mode()
+    def evaluate(self, path: str | Path, beam_width: int = 1,
+                 length_penalty: float = 1.0) -> dict[str, Any]:
+        """Corpus BLEU of the translations of a pairs file, and a few samples."""
+        pairs = read_translation_pairs(path)
+        hypotheses = self.translate([s for s, _ in pairs], beam_width, length_penalty,
+                                    source=str(path))
+        references = [t for _, t in pairs]
+        return {"bleu": bleu(hypotheses, references, self.data.bleu_tokenize),
+                "beam_width": beam_width, "length_penalty": length_penalty,
+                "pairs": len(pairs),
+                "samples": [{"source": s, "reference": r, "output": h}
+                            for (s, r), h in list(zip(pairs, hypotheses))[:10]]}
 
 
-@dataclass
-class LoadedTranslator:
-    model: Seq2Seq
-    vocabs: Vocabularies
-    data: TranslationData
-    config: dict[str, Any]
+class Translating(Task):
+    """Attention encoder–decoders trained on tab-separated sentence pairs."""
+
+    name = TASK
+    summary = "train an attention seq2seq translator on tab-separated pairs"
+    description = ("Train an LSTM encoder-decoder with attention on 'source<TAB>target' "
+                   "lines. Writes a model directory.")
+    files = (SOURCE_VOCAB, TARGET_VOCAB)
+    metric = "bleu_greedy"
+    training_defaults = TrainingDefaults(epochs=10, optimizer="adam", lr=1e-3, clip=5.0)
+    predict_instead = None
+
+    def prepare(self, data: TranslationData, model_options: dict[str, Any],
+                train: TrainConfig, out_dir: Path, *, quiet: bool,
+                select: str = "loss") -> Prepared:
+        """Read the pairs and build both vocabularies. ``select="bleu_greedy"`` keeps the
+        weights of the epoch with the best validation BLEU instead of the lowest validation
+        loss."""
+        check_select(select, SELECT_CHOICES)
+        pairs, _ = _pairs(data)
+        source_tokenizer, target_tokenizer = data.tokenizers()
+        source = Vocab.build((source_tokenizer.tokenize(s) for s, _ in pairs),
+                             min_freq=data.min_freq)
+        target = Vocab.build((target_tokenizer.tokenize(t) for _, t in pairs),
+                             min_freq=data.min_freq)
+        config = Seq2SeqConfig(source_vocab_size=len(source), target_vocab_size=len(target),
+                               pad_id=target.pad_id, bos_id=target.bos_id,
+                               eos_id=target.eos_id, **model_options)
+        source.save(out_dir / SOURCE_VOCAB)
+        target.save(out_dir / TARGET_VOCAB)
+        return Prepared({"model": config.to_dict(), "data": asdict(data), "select": select})
+
+    def build_trainer(self, out_dir: Path, config: dict[str, Any], *, quiet: bool,
+                      callbacks: Sequence[Callback], device: str,
+                      reuse: dict[str, Any]) -> Trainer:
+        data = TranslationData(**config["data"])
+        vocabs = _vocabularies(out_dir)
+        train_pairs, valid_pairs = _pairs(data)
+        valid_name = validation_source(data.train, data.valid, data.valid_fraction)
+        train_config = TrainConfig.from_dict(config["train"])
+        task = TranslationTraining(_encode(train_pairs, vocabs, data, data.train),
+                                   _encode(valid_pairs, vocabs, data, valid_name), vocabs, data,
+                                   train_config.seed)
+        torch.manual_seed(train_config.seed)
+        model = self.build_model(config).to(device)
+        return Trainer(model, task, train_config, out_dir, quiet=quiet,
+                       callbacks=callbacks_for(config["select"], out_dir, callbacks))
+
+    def build_model(self, config: dict[str, Any]) -> Seq2Seq:
+        return Seq2Seq(Seq2SeqConfig.from_dict(config["model"]))
+
+    def pipeline(self, directory: Path, config: dict[str, Any],
+                 model: nn.Module) -> TranslatorPipeline:
+        return TranslatorPipeline(directory, config, model, _vocabularies(directory))
+
+    def add_train_arguments(self, parser: argparse.ArgumentParser) -> None:
+        data = add_data_files(parser, "pairs file")
+        data.add_argument("--source-tokenizer", choices=TOKENIZER_NAMES, default="word")
+        data.add_argument("--target-tokenizer", choices=TOKENIZER_NAMES, default="char",
+                          help="char suits Chinese targets; chinese uses jieba words")
+        data.add_argument("--keep-case", action="store_true", help="do not lowercase the source")
+        data.add_argument("--max-source-length", type=int, default=50,
+                          help="source tokens kept (longer sources are cut, with a warning)")
+        data.add_argument("--max-target-length", type=int, default=60,
+                          help="target tokens in training and the decoding limit")
+        data.add_argument("--min-freq", type=int, default=1, help="rarer tokens become <unk>")
+        data.add_argument("--batch-size", type=int, default=64)
+        data.add_argument("--bleu-tokenize", default="zh",
+                          help="sacrebleu tokenizer of the target (zh, 13a, ...)")
+        model = parser.add_argument_group("model")
+        model.add_argument("--embed", type=int, default=128)
+        model.add_argument("--hidden", type=int, default=256)
+        model.add_argument("--encoder-layers", type=int, default=1)
+        model.add_argument("--unidirectional", action="store_true",
+                           help="a one-direction encoder instead of a bidirectional one")
+        model.add_argument("--attention", choices=ATTENTIONS, default="bahdanau",
+                           help="additive (Bahdanau) or multiplicative (Luong) scores")
+        model.add_argument("--attention-size", type=int, default=128)
+        model.add_argument("--dropout", type=float, default=0.2)
+        add_select_argument(parser, SELECT_CHOICES, default="loss")
+
+    def start(self, args: argparse.Namespace, train: TrainConfig) -> Trainer:
+        data = TranslationData(
+            train=args.data, valid=args.valid, source_tokenizer=args.source_tokenizer,
+            target_tokenizer=args.target_tokenizer, lowercase_source=not args.keep_case,
+            max_source_length=args.max_source_length,
+            max_target_length=args.max_target_length, min_freq=args.min_freq,
+            batch_size=args.batch_size, valid_fraction=args.valid_fraction,
+            split_seed=args.split_seed, bleu_tokenize=args.bleu_tokenize,
+        )
+        model = {"embed_size": args.embed, "hidden_size": args.hidden,
+                 "encoder_layers": args.encoder_layers,
+                 "bidirectional": not args.unidirectional, "attention": args.attention,
+                 "attention_size": args.attention_size, "dropout": args.dropout}
+        return self.train(data, model, train, args.out, quiet=args.quiet, select=args.select)
+
+    def add_evaluate_arguments(self, group: argparse._ArgumentGroup) -> None:
+        group.add_argument("--beam-width", type=int, default=1, help="translate: 1 is greedy")
+        group.add_argument("--length-penalty", type=float, default=1.0,
+                           help="translate: beam scores are log p / length^this")
+
+    def evaluate_options(self, args: argparse.Namespace) -> dict[str, Any]:
+        return {"beam_width": args.beam_width, "length_penalty": args.length_penalty}
+
+    def format_report(self, pipeline: Pipeline, report: dict[str, Any],
+                      args: argparse.Namespace) -> str:
+        """Corpus BLEU (greedy, or beam with ``--beam-width``) and the samples."""
+        lines = [f"{name}\t{report[name]}"
+                 for name in ("pairs", "beam_width", "length_penalty", "bleu")]
+        lines += [f"{sample['source']}\t{sample['output']}\t(reference: "
+                  f"{sample['reference']})" for sample in report["samples"]]
+        return "\n".join(lines)
+
+    def predict_lines(self, pipeline: Pipeline, texts: list[str] | None, path: str | None,
+                      output_format: str) -> Iterable[str]:
+        """One translation per text (greedy; ``rnnkit translate`` offers beam search)."""
+        if texts is None:
+            texts, source = list(read_corpus(path)), path
+        else:
+            source = "--text"
+        outputs = pipeline.translate(texts, source=source)
+        if output_format == "json":
+            return [json.dumps({"text": text, "translation": output}, ensure_ascii=False)
+                    for text, output in zip(texts, outputs)]
+        return outputs
 
 
-def load_translator(directory: str | Path) -> LoadedTranslator:
-    """Load a model directory written by :func:`train_translator`."""
-    directory = require_files(directory, "config.json", SOURCE_VOCAB, TARGET_VOCAB, WEIGHTS_FILE)
-    config = read_config(directory, TASK)
-    model = Seq2Seq(Seq2SeqConfig.from_dict(config["model"]))
-    load_weights(directory, model)
-    model.eval()
-    vocabs = Vocabularies(Vocab.load(directory / SOURCE_VOCAB),
-                          Vocab.load(directory / TARGET_VOCAB))
-    return LoadedTranslator(model, vocabs, TranslationData(**config["data"]), config)
-
-
-def translate_texts(loaded: LoadedTranslator, texts: Sequence[str], beam_width: int = 1,
-                    length_penalty: float = 1.0, max_length: int | None = None,
-                    source: str = "input") -> list[str]:
-    """Translations of ``texts`` (greedy for ``beam_width=1``)."""
-    if not texts:
-        raise ValueError(f"{source}: no texts to translate (the input is empty)")
-    data = loaded.data
-    source_tokenizer, target_tokenizer = data.tokenizers()
-    ids = encode_sources(texts, source_tokenizer, loaded.vocabs.source, data.max_source_length,
-                         source)
-    outputs = translate_ids(loaded.model, ids, max_length or data.max_target_length, beam_width,
-                            length_penalty)
-    return detokenize_all(outputs, loaded.vocabs.target, target_tokenizer)
-
-
-def evaluate_translator(loaded: LoadedTranslator, path: str | Path, beam_width: int = 1,
-                        length_penalty: float = 1.0) -> dict[str, Any]:
-    """Corpus BLEU of the translations of a pairs file, and a few samples."""
-    pairs = read_translation_pairs(path)
-    hypotheses = translate_texts(loaded, [s for s, _ in pairs], beam_width, length_penalty,
-                                 source=str(path))
-    references = [t for _, t in pairs]
-    return {"bleu": bleu(hypotheses, references, loaded.data.bleu_tokenize),
-            "beam_width": beam_width, "length_penalty": length_penalty, "pairs": len(pairs),
-            "samples": [{"source": s, "reference": r, "output": h}
-                        for (s, r), h in list(zip(pairs, hypotheses))[:10]]}
-
+TRANSLATION = register(Translating())

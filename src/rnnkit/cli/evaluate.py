@@ -1,0 +1,40 @@
+"""``rnnkit evaluate DIR [DIR ...]``: a trained model's metrics on a file, for whatever task
+its config.json names (several classifiers form an ensemble)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rnnkit.tasks import get_task, load, registered_tasks
+
+
+def add_model_directories(parser: argparse.ArgumentParser) -> None:
+    """``DIR [DIR ...]``: the model directory, or several classifiers (an ensemble)."""
+    parser.add_argument("model_dir", metavar="DIR", nargs="+",
+                        help="model directory; several classifiers form an ensemble (their "
+                             "probabilities averaged)")
+
+
+def add_evaluate_parser(commands) -> None:
+    tasks = registered_tasks()
+    parser = commands.add_parser(
+        "evaluate", help="a model's metrics on a file, for the task in its config.json ("
+                         + "; ".join(task.name for task in tasks) + ")",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_model_directories(parser)
+    parser.add_argument("--data", required=True, help="file to score (the task's format)")
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    for task in tasks:
+        task.add_evaluate_arguments(parser.add_argument_group(f"{task.name} models"))
+    parser.set_defaults(run=run_evaluate)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    pipeline = load(args.model_dir)
+    task = get_task(pipeline.task)
+    report = pipeline.evaluate(args.data, **task.evaluate_options(args))
+    text = task.format_report(pipeline, report, args)
+    print(json.dumps(report, ensure_ascii=False) if args.json else text)
+    return 0

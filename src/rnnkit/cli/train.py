@@ -1,0 +1,37 @@
+"""``rnnkit train TASK``: one command per registered task, each made of the task's own
+arguments and the trainer's (:func:`rnnkit.cli.common.add_training_arguments`)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+
+from rnnkit.cli.common import (
+    add_training_arguments,
+    given_limits,
+    run_training,
+    train_config_from_args,
+)
+from rnnkit.tasks import get_task, registered_tasks
+
+
+def add_train_parser(commands) -> None:
+    train = commands.add_parser("train", help="train a model on plain files")
+    tasks = train.add_subparsers(dest="task", metavar="TASK", required=True)
+    for task in registered_tasks():
+        parser = tasks.add_parser(task.name, help=task.summary,
+                                  description=task.description or task.summary,
+                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        task.add_train_arguments(parser)
+        add_training_arguments(parser, **asdict(task.training_defaults))
+        parser.set_defaults(run=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    task = get_task(args.task)
+    return run_training(
+        args, task.name, start=lambda: task.start(args, train_config_from_args(args)),
+        resume=lambda: task.resume(args.out, quiet=args.quiet, limits=given_limits(args),
+                                   **task.resume_options(args)),
+        report=lambda trainer: print(task.describe_training(trainer, args.out)),
+    )
