@@ -76,7 +76,8 @@ def test_several_classifiers_predict_and_evaluate_as_an_ensemble(trained, tmp_pa
 def test_an_ensemble_of_other_models_is_a_one_line_error(trained, tmp_path, capsys):
     lm_dir = tmp_path / "lm"
     lm_dir.mkdir()
-    (lm_dir / "config.json").write_text(json.dumps({"format": "rnnkit.model", "task": "lm"}))
+    (lm_dir / "config.json").write_text(json.dumps({"format": "rnnkit.model", "version": 1,
+                                                    "task": "lm"}))
     assert main(["evaluate", str(trained / "model"), str(lm_dir), "--data",
                  str(trained / "train.tsv")]) == 1
     err = capsys.readouterr().err
@@ -115,7 +116,8 @@ def test_errors_are_one_line_with_nonzero_exit(trained, capsys, argv, message):
 
 def test_predict_refuses_a_language_model_directory(tmp_path, capsys):
     (tmp_path / "lm").mkdir()
-    (tmp_path / "lm" / "config.json").write_text('{"format": "rnnkit.model", "task": "lm"}')
+    (tmp_path / "lm" / "config.json").write_text(
+        '{"format": "rnnkit.model", "version": 1, "task": "lm"}')
     assert main(["predict", str(tmp_path / "lm"), "--text", "hi"]) == 1
     assert "use 'rnnkit generate' for language models" in capsys.readouterr().err
 

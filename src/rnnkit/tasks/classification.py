@@ -43,20 +43,13 @@ from rnnkit.tasks.classifier_pipeline import (
     score,
 )
 from rnnkit.tasks.common import read_string_list, validation_source
-from rnnkit.tasks.contract import (
-    Callback,
-    Pipeline,
-    Prepared,
-    Task,
-    TrainingDefaults,
-    register,
-)
+from rnnkit.tasks.contract import Pipeline, Prepared, Task, register
 from rnnkit.tasks.distillation import (
     load_teachers,
     warn_if_teachers_saw_validation,
     with_teacher_targets,
 )
-from rnnkit.tasks.selection import callbacks_for, check_select
+from rnnkit.tasks.selection import check_select
 from rnnkit.text import Vocab, get_tokenizer
 from rnnkit.train import StepOutput, TrainConfig, Trainer
 from rnnkit.train.model_dir import VOCAB_FILE, write_json
@@ -118,7 +111,6 @@ class Classification(Task):
                    "confusion.png.")
     files = (VOCAB_FILE, LABELS_FILE)
     metric = "accuracy"
-    training_defaults = TrainingDefaults(epochs=10, optimizer="adam", lr=1e-3, clip=5.0)
     predict_instead = None
 
     def prepare(self, data: ClassificationData, model_options: dict[str, Any],
@@ -150,37 +142,34 @@ class Classification(Task):
                          "select": select},
                         {"embeddings": embeddings, "teachers": teachers, "examples": examples})
 
-    def build_trainer(self, out_dir: Path, config: dict[str, Any], *, quiet: bool,
-                      callbacks: Sequence[Callback], device: str,
-                      reuse: dict[str, Any]) -> Trainer:
-        """``reuse`` may hold what a new run already read: ``examples`` (train, valid),
-        ``teachers`` and pretrained ``embeddings``."""
+    def training(self, out_dir: Path, config: dict[str, Any], *, quiet: bool, device: str,
+                 reuse: dict[str, Any]) -> ClassificationTraining:
+        """``reuse`` may hold what a new run already read: ``examples`` (train, valid) and
+        ``teachers``."""
         data = data_from_section(config["data"])
         tokenizer = get_tokenizer(**config["data"]["tokenizer_config"])
         vocab = Vocab.load(out_dir / VOCAB_FILE)
         labels = read_string_list(out_dir / LABELS_FILE, "label")
-        model_config = ClassifierConfig.from_dict(config["model"])
-        hasher = model_config.subword_hasher()
+        hasher = ClassifierConfig.from_dict(config["model"]).subword_hasher()
         train_examples, valid_examples = reuse.get("examples") or run_examples(data)
         train_ids, encoded = encode_labelled(train_examples, tokenizer, vocab, labels, data,
                                              data.train, hasher)
-        train_config = TrainConfig.from_dict(config["train"])
         if data.teachers:
             teachers = reuse.get("teachers") or load_teachers(data.teachers,
                                                               tokenizer.config(), labels)
             train_ids = with_teacher_targets(
-                train_ids, encoded.tokens, teachers, data.span_samples, train_config.seed,
-                masked_copies=data.masked_copies, mask_prob=data.mask_prob,
-                unk_id=vocab.unk_id, progress=not quiet)
+                train_ids, encoded.tokens, teachers, data.span_samples,
+                TrainConfig.from_dict(config["train"]).seed, masked_copies=data.masked_copies,
+                mask_prob=data.mask_prob, unk_id=vocab.unk_id, progress=not quiet)
         valid_ids, _ = encode_labelled(
             valid_examples, tokenizer, vocab, labels, data,
             validation_source(data.train, data.valid, data.valid_fraction), hasher)
-        task = ClassificationTraining(train_ids, valid_ids, labels, data.batch_size,
-                                      train_config.seed)
-        torch.manual_seed(train_config.seed)
-        model = Classifier(model_config, reuse.get("embeddings")).to(device)
-        return Trainer(model, task, train_config, out_dir, quiet=quiet,
-                       callbacks=callbacks_for(config["select"], out_dir, callbacks))
+        return ClassificationTraining(train_ids, valid_ids, labels, data.batch_size,
+                                      TrainConfig.from_dict(config["train"]).seed)
+
+    def initial_model(self, config: dict[str, Any], reuse: dict[str, Any]) -> Classifier:
+        """The classifier, its embeddings from the pretrained vectors a new run read."""
+        return Classifier(ClassifierConfig.from_dict(config["model"]), reuse.get("embeddings"))
 
     def finish(self, out_dir: Path, trainer: Trainer) -> None:
         """Score the kept weights on the validation data; write the report and its plot."""

@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from rnnkit.tasks.selection import KeepBest
-from rnnkit.train import TrainConfig, Trainer
+from rnnkit.tasks.selection import SELECT_LOSS, KeepBest, callbacks_for
+from rnnkit.train import TrainConfig, Trainer, TrainingTask
 from rnnkit.train.model_dir import (
     CONFIG_FILE,
     WEIGHTS_FILE,
@@ -116,10 +116,29 @@ class Task(ABC):
         written, on bad input; ``options`` are the task's own keywords of :meth:`train`."""
 
     @abstractmethod
+    def training(self, out_dir: Path, config: dict[str, Any], *, quiet: bool, device: str,
+                 reuse: dict[str, Any]) -> TrainingTask:
+        """The trainer's view of the run that ``out_dir`` (and its ``config``) describes:
+        its data read and encoded (``reuse``: what :meth:`prepare` already read)."""
+
+    def initial_model(self, config: dict[str, Any], reuse: dict[str, Any]) -> nn.Module:
+        """The model a run starts from (seeded); :meth:`build_model` unless the task starts
+        from something :meth:`prepare` read (pretrained vectors)."""
+        return self.build_model(config)
+
     def build_trainer(self, out_dir: Path, config: dict[str, Any], *, quiet: bool,
                       callbacks: Sequence[Callback], device: str,
                       reuse: dict[str, Any]) -> Trainer:
-        """The trainer of the run that ``out_dir`` (and its ``config``) describes."""
+        """The trainer of the run in ``out_dir``: its data (:meth:`training`), then its model
+        drawn with the run's seed, with :class:`KeepBest` when config.json's ``select``
+        names a validation figure other than the loss."""
+        train_config = TrainConfig.from_dict(config["train"])
+        task = self.training(out_dir, config, quiet=quiet, device=device, reuse=reuse)
+        torch.manual_seed(train_config.seed)
+        model = self.initial_model(config, reuse).to(device)
+        return Trainer(model, task, train_config, out_dir, quiet=quiet,
+                       callbacks=callbacks_for(config.get("select", SELECT_LOSS), out_dir,
+                                               callbacks))
 
     def finish(self, out_dir: Path, trainer: Trainer) -> None:
         """What a run writes once training ends (reports, plots); nothing by default."""

@@ -32,14 +32,7 @@ from rnnkit.models import (
     map_state,
 )
 from rnnkit.tasks.arguments import add_recurrent_arguments, recurrent_options
-from rnnkit.tasks.contract import (
-    Callback,
-    Pipeline,
-    Prepared,
-    Task,
-    TrainingDefaults,
-    register,
-)
+from rnnkit.tasks.contract import Pipeline, Prepared, Task, TrainingDefaults, register
 from rnnkit.text import TOKENIZERS, Tokenizer, Vocab, get_tokenizer
 from rnnkit.train import StepOutput, TrainConfig, Trainer
 from rnnkit.train.model_dir import VOCAB_FILE, ModelDirectoryError
@@ -345,7 +338,7 @@ class LanguageModeling(Task):
     description = ("Train a recurrent language model on a plain-text corpus (one sentence or "
                    "line per line; each line ends with </s>). Writes a model directory.")
     files = (VOCAB_FILE,)
-    training_defaults = TrainingDefaults(epochs=10, optimizer="sgd", lr=1.0, clip=5.0)
+    training_defaults = TrainingDefaults(optimizer="sgd", lr=1.0)
     predict_instead = "use 'rnnkit generate' for language models"
 
     def prepare(self, data: LMData, model_options: dict[str, Any], train: TrainConfig,
@@ -360,9 +353,8 @@ class LanguageModeling(Task):
         return Prepared({"model": model_config.to_dict(),
                          "data": {**asdict(data), "tokenizer_config": tokenizer.config()}})
 
-    def build_trainer(self, out_dir: Path, config: dict[str, Any], *, quiet: bool,
-                      callbacks: Sequence[Callback], device: str,
-                      reuse: dict[str, Any]) -> Trainer:
+    def training(self, out_dir: Path, config: dict[str, Any], *, quiet: bool, device: str,
+                 reuse: dict[str, Any]) -> LanguageModelTraining:
         config = self.check_config(out_dir, config)
         data_section = dict(config["data"])
         tokenizer_config = data_section.pop("tokenizer_config")
@@ -375,12 +367,8 @@ class LanguageModeling(Task):
         else:
             cut = int(len(tokens) * (1 - data.valid_fraction))
             train_ids, valid_ids = tokens[:cut], tokens[cut:]
-        train_config = TrainConfig.from_dict(config["train"])
-        task = LanguageModelTraining(train_ids, valid_ids, data, vocab, train_config.seed,
-                                     device)
-        torch.manual_seed(train_config.seed)
-        model = self.build_model(config).to(device)
-        return Trainer(model, task, train_config, out_dir, quiet=quiet, callbacks=callbacks)
+        seed = TrainConfig.from_dict(config["train"]).seed
+        return LanguageModelTraining(train_ids, valid_ids, data, vocab, seed, device)
 
     def check_config(self, directory: Path, config: dict[str, Any]) -> dict[str, Any]:
         for section, key in (("model", None), ("train", None), ("data", "tokenizer_config"),

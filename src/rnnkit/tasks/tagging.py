@@ -44,15 +44,8 @@ from rnnkit.tasks.common import (
     split_held_out,
     validation_source,
 )
-from rnnkit.tasks.contract import (
-    Callback,
-    Pipeline,
-    Prepared,
-    Task,
-    TrainingDefaults,
-    register,
-)
-from rnnkit.tasks.selection import callbacks_for, check_select
+from rnnkit.tasks.contract import Pipeline, Prepared, Task, register
+from rnnkit.tasks.selection import check_select
 from rnnkit.text import Vocab, get_tokenizer
 from rnnkit.train import StepOutput, TrainConfig, Trainer
 from rnnkit.train.model_dir import VOCAB_FILE, write_json
@@ -356,7 +349,6 @@ class Tagging(Task):
                    "blank lines between sentences). Writes a model directory.")
     files = (VOCAB_FILE, CHARS_FILE, TAGS_FILE)
     metric = "f1"
-    training_defaults = TrainingDefaults(epochs=10, optimizer="adam", lr=1e-3, clip=5.0)
     predict_instead = None
 
     def prepare(self, data: TaggingData, model_options: dict[str, Any], train: TrainConfig,
@@ -388,23 +380,17 @@ class Tagging(Task):
         return Prepared({"model": model_config.to_dict(), "data": asdict(data),
                          "select": select})
 
-    def build_trainer(self, out_dir: Path, config: dict[str, Any], *, quiet: bool,
-                      callbacks: Sequence[Callback], device: str,
-                      reuse: dict[str, Any]) -> Trainer:
+    def training(self, out_dir: Path, config: dict[str, Any], *, quiet: bool, device: str,
+                 reuse: dict[str, Any]) -> TaggingTraining:
         data = TaggingData(**config["data"])
         vocabs = _vocabularies(out_dir)
         train_sentences, valid_sentences = _sentences(data)
         train_ids = _encode(train_sentences, vocabs, data, data.train)
         valid_ids = _encode(valid_sentences, vocabs, data,
                             validation_source(data.train, data.valid, data.valid_fraction))
-        train_config = TrainConfig.from_dict(config["train"])
-        model_config = TaggerConfig.from_dict(config["model"])
-        task = TaggingTraining(train_ids, valid_ids, vocabs.tags, data.batch_size,
-                               train_config.seed, unit=model_config.loss_unit)
-        torch.manual_seed(train_config.seed)
-        model = Tagger(model_config).to(device)
-        return Trainer(model, task, train_config, out_dir, quiet=quiet,
-                       callbacks=callbacks_for(config["select"], out_dir, callbacks))
+        return TaggingTraining(train_ids, valid_ids, vocabs.tags, data.batch_size,
+                               TrainConfig.from_dict(config["train"]).seed,
+                               unit=TaggerConfig.from_dict(config["model"]).loss_unit)
 
     def build_model(self, config: dict[str, Any]) -> Tagger:
         return Tagger(TaggerConfig.from_dict(config["model"]))

@@ -28,15 +28,8 @@ from rnnkit.data import BucketBatchSampler, pad_sequences, read_corpus, read_pai
 from rnnkit.models.seq2seq import ATTENTIONS, Seq2Seq, Seq2SeqConfig
 from rnnkit.tasks.arguments import add_data_files, add_select_argument
 from rnnkit.tasks.common import ordered_batches, split_held_out, validation_source
-from rnnkit.tasks.contract import (
-    Callback,
-    Pipeline,
-    Prepared,
-    Task,
-    TrainingDefaults,
-    register,
-)
-from rnnkit.tasks.selection import callbacks_for, check_select
+from rnnkit.tasks.contract import Pipeline, Prepared, Task, register
+from rnnkit.tasks.selection import check_select
 from rnnkit.text import Tokenizer, Vocab, get_tokenizer
 from rnnkit.train import StepOutput, TrainConfig, Trainer
 
@@ -322,7 +315,6 @@ class Translating(Task):
                    "lines. Writes a model directory.")
     files = (SOURCE_VOCAB, TARGET_VOCAB)
     metric = "bleu_greedy"
-    training_defaults = TrainingDefaults(epochs=10, optimizer="adam", lr=1e-3, clip=5.0)
     predict_instead = None
 
     def prepare(self, data: TranslationData, model_options: dict[str, Any],
@@ -345,21 +337,15 @@ class Translating(Task):
         target.save(out_dir / TARGET_VOCAB)
         return Prepared({"model": config.to_dict(), "data": asdict(data), "select": select})
 
-    def build_trainer(self, out_dir: Path, config: dict[str, Any], *, quiet: bool,
-                      callbacks: Sequence[Callback], device: str,
-                      reuse: dict[str, Any]) -> Trainer:
+    def training(self, out_dir: Path, config: dict[str, Any], *, quiet: bool, device: str,
+                 reuse: dict[str, Any]) -> TranslationTraining:
         data = TranslationData(**config["data"])
         vocabs = _vocabularies(out_dir)
         train_pairs, valid_pairs = _pairs(data)
         valid_name = validation_source(data.train, data.valid, data.valid_fraction)
-        train_config = TrainConfig.from_dict(config["train"])
-        task = TranslationTraining(_encode(train_pairs, vocabs, data, data.train),
+        return TranslationTraining(_encode(train_pairs, vocabs, data, data.train),
                                    _encode(valid_pairs, vocabs, data, valid_name), vocabs, data,
-                                   train_config.seed)
-        torch.manual_seed(train_config.seed)
-        model = self.build_model(config).to(device)
-        return Trainer(model, task, train_config, out_dir, quiet=quiet,
-                       callbacks=callbacks_for(config["select"], out_dir, callbacks))
+                                   TrainConfig.from_dict(config["train"]).seed)
 
     def build_model(self, config: dict[str, Any]) -> Seq2Seq:
         return Seq2Seq(Seq2SeqConfig.from_dict(config["model"]))

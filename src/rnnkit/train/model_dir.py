@@ -61,11 +61,26 @@ def read_config(directory: str | os.PathLike, task: str | None = None) -> dict[s
         raise ModelDirectoryError(f"{path} is not valid JSON: {error}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ModelDirectoryError(f"{path} is not an rnnkit model configuration")
+    _check_version(path, data.get("version"))
     if task is not None and data.get("task") != task:
         raise ModelDirectoryError(
             f"{directory} holds a {data.get('task')!r} model, expected a {task!r} model"
         )
     return data
+
+
+def _check_version(path: Path, version: Any) -> None:
+    """A config's format version must be an int this rnnkit reads (1 … :data:`VERSION`)."""
+    if version is None:
+        raise ModelDirectoryError(f"{path} has no format version ('version'); expected an "
+                                  f"integer from 1 to {VERSION}")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ModelDirectoryError(f"{path}: 'version' must be an integer from 1 to {VERSION}, "
+                                  f"got {json.dumps(version)}")
+    if version > VERSION:
+        raise ModelDirectoryError(f"{path} has format version {version}, written by a newer "
+                                  f"rnnkit; this rnnkit {__version__} reads versions up to "
+                                  f"{VERSION}: upgrade rnnkit to load it")
 
 
 def require_files(directory: str | os.PathLike, *names: str) -> Path:
