@@ -8,71 +8,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-import torch
 
 import rnnkit
-from rnnkit.tasks import classification, language_modeling, tagging, translation
-from rnnkit.tasks.classification_data import ClassificationData
 from rnnkit.tasks.classifier_pipeline import ClassifierPipeline, Prediction
-from rnnkit.tasks.language_modeling import LanguageModelPipeline, LMData
-from rnnkit.tasks.tagging import Entity, TaggerPipeline, TaggingData
-from rnnkit.tasks.translation import Translation, TranslationData, TranslatorPipeline
-from rnnkit.train import TrainConfig
+from rnnkit.tasks.language_modeling import LanguageModelPipeline
+from rnnkit.tasks.tagging import Entity, TaggerPipeline
+from rnnkit.tasks.translation import Translation, TranslatorPipeline
 from rnnkit.train.model_dir import ModelDirectoryError
 
-QUICK = TrainConfig(epochs=2, optimizer="adam", lr=0.03)
-POSITIVE = ["a great fun movie", "wonderful and great", "i loved it"]
-NEGATIVE = ["a boring bad movie", "terrible and dull", "i hated it"]
-SENTENCES = [("John lives in Paris .", "B-PER O O B-LOC O"),
-             ("Mary Smith visited London .", "B-PER I-PER O B-LOC O"),
-             ("the cat sat .", "O O O O")]
-PAIRS = [("i am happy .", "我很高兴。"), ("she is sad .", "她很难过。"), ("he is here .", "他在这里。")]
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory, one_thread) -> dict:
-    """A tiny trained directory of every task, and a second classifier (another seed)."""
-    root = tmp_path_factory.mktemp("pipelines")
-    corpus = root / "corpus.txt"
-    corpus.write_text("the cat sat on the mat .\nthe dog ate the bone .\n" * 20, "utf-8")
-    language_modeling.LANGUAGE_MODELING.train(
-        LMData(corpus=str(corpus), level="word", batch_size=4, bptt=8, eval_batch_size=2),
-        {"embed_size": 8, "hidden_size": 8, "num_layers": 1}, QUICK, root / "lm", quiet=True)
-    labelled = root / "train.tsv"
-    labelled.write_text("".join(f"{text}\tpos\n" for text in POSITIVE * 4)
-                        + "".join(f"{text}\tneg\n" for text in NEGATIVE * 4), "utf-8")
-    data = ClassificationData(train=str(labelled), valid=str(labelled), batch_size=8)
-    for name, seed in (("classify", 0), ("classify2", 1)):
-        classification.CLASSIFICATION.train(
-            data, {"embed_size": 8, "hidden_size": 8},
-            TrainConfig(epochs=2, optimizer="adam", lr=0.03, seed=seed), root / name,
-            quiet=True)
-    conll = root / "train.conll"
-    conll.write_text("".join("\n".join(f"{w} {t}" for w, t in zip(s.split(), tags.split()))
-                             + "\n\n" for s, tags in SENTENCES * 4), "utf-8")
-    tagging.TAGGING.train(TaggingData(train=str(conll), valid=str(conll), batch_size=4),
-                          {"embed_size": 8, "hidden_size": 8, "char_embed_size": 4,
-                           "char_features": 4}, QUICK, root / "tag", quiet=True)
-    pairs = root / "pairs.tsv"
-    pairs.write_text("".join(f"{s}\t{t}\n" for s, t in PAIRS * 4), "utf-8")
-    translation.TRANSLATION.train(
-        TranslationData(train=str(pairs), valid=str(pairs), batch_size=4),
-        {"embed_size": 8, "hidden_size": 8, "attention_size": 8}, QUICK, root / "translate",
-        quiet=True)
-    return {"root": root, **{name: root / name for name in
-                             ("lm", "classify", "classify2", "tag", "translate")}}
-
-
-def test_a_language_model_generates_and_scores(models):
-    pipeline = rnnkit.load(models["lm"])
+def test_a_language_model_generates_and_scores(tiny_models):
+    pipeline = rnnkit.load(tiny_models["lm"])
     assert isinstance(pipeline, LanguageModelPipeline) and pipeline.task == "lm"
     samples = pipeline.generate("the", n=2, max_tokens=5, seed=0)
     assert len(samples) == 2 and all(sample.startswith("the") for sample in samples)
@@ -81,23 +27,23 @@ def test_a_language_model_generates_and_scores(models):
     assert set(one) == {"loss", "ppl", "tokens"} and one["tokens"] == 4
     assert pipeline.score(["the cat sat", "the dog"])[0] == one
     assert one["ppl"] == pytest.approx(np.exp(one["loss"]))
-    assert pipeline.evaluate(models["root"] / "corpus.txt")["tokens"] > 0
+    assert pipeline.evaluate(tiny_models["root"] / "corpus.txt")["tokens"] > 0
 
 
-def test_a_classifier_predicts_a_string_and_a_list_alike(models):
-    pipeline = rnnkit.load(models["classify"])
+def test_a_classifier_predicts_a_string_and_a_list_alike(tiny_models):
+    pipeline = rnnkit.load(tiny_models["classify"])
     assert isinstance(pipeline, ClassifierPipeline) and pipeline.labels == ["neg", "pos"]
     one = pipeline.predict("a great fun movie")
     assert isinstance(one, Prediction) and one.label in pipeline.labels
     assert pipeline.predict(["a great fun movie", "i hated it"])[0] == one
-    assert pipeline.evaluate(models["root"] / "train.tsv")["examples"] == 24
+    assert pipeline.evaluate(tiny_models["root"] / "train.tsv")["examples"] == 24
 
 
-def test_a_list_of_classifiers_is_an_ensemble_of_the_same_type(models):
-    ensemble = rnnkit.load([models["classify"], models["classify2"]])
+def test_a_list_of_classifiers_is_an_ensemble_of_the_same_type(tiny_models):
+    ensemble = rnnkit.load([tiny_models["classify"], tiny_models["classify2"]])
     assert type(ensemble) is ClassifierPipeline and len(ensemble.members) == 2
     texts = ["a great fun movie", "i hated it"]
-    each = [rnnkit.load(models[name]).predict(texts) for name in ("classify", "classify2")]
+    each = [rnnkit.load(tiny_models[name]).predict(texts) for name in ("classify", "classify2")]
     for averaged, first, second in zip(ensemble.predict(texts), *each):
         for label in ensemble.labels:
             assert averaged.probabilities[label] == pytest.approx(
@@ -105,14 +51,14 @@ def test_a_list_of_classifiers_is_an_ensemble_of_the_same_type(models):
     assert "ensemble of 2" in repr(ensemble)
     with pytest.raises(ValueError, match="an ensemble's directories must hold models of one "
                                          "task; got .*classify: classify, .*tag: tag"):
-        rnnkit.load([models["classify"], models["tag"]])
+        rnnkit.load([tiny_models["classify"], tiny_models["tag"]])
     with pytest.raises(ValueError, match="several model directories form an ensemble, which "
                                          "'tag' models do not"):
-        rnnkit.load([models["tag"], models["tag"]])
+        rnnkit.load([tiny_models["tag"], tiny_models["tag"]])
 
 
-def test_a_tagger_tags_texts_and_token_lists_with_entity_offsets(models):
-    pipeline = rnnkit.load(models["tag"])
+def test_a_tagger_tags_texts_and_token_lists_with_entity_offsets(tiny_models):
+    pipeline = rnnkit.load(tiny_models["tag"])
     assert isinstance(pipeline, TaggerPipeline) and "B-PER" in pipeline.labels
     text = "Mary Smith visited London."
     tagged = pipeline.tag(text)
@@ -126,16 +72,16 @@ def test_a_tagger_tags_texts_and_token_lists_with_entity_offsets(models):
     assert all(entity.start is None for entity in by_tokens.entities)
 
 
-def test_entities_follow_the_tags_with_character_offsets(models, monkeypatch):
-    pipeline = rnnkit.load(models["tag"])
+def test_entities_follow_the_tags_with_character_offsets(tiny_models, monkeypatch):
+    pipeline = rnnkit.load(tiny_models["tag"])
     monkeypatch.setattr(pipeline, "tag_tokens", lambda sentences, source="input": [
         ["B-PER", "I-PER", "O", "B-LOC", "O"]])
     assert pipeline.tag("Mary  Smith visited London.").entities == [
         Entity("PER", "Mary  Smith", 0, 1, 0, 11), Entity("LOC", "London", 3, 3, 20, 26)]
 
 
-def test_a_translator_translates_with_attention_on_request(models):
-    pipeline = rnnkit.load(models["translate"])
+def test_a_translator_translates_with_attention_on_request(tiny_models):
+    pipeline = rnnkit.load(tiny_models["translate"])
     assert isinstance(pipeline, TranslatorPipeline)
     one = pipeline.translate("i am happy .")
     assert isinstance(one, str)
@@ -151,11 +97,11 @@ def test_a_translator_translates_with_attention_on_request(models):
 
 
 @pytest.mark.parametrize("name", ["lm", "classify", "tag", "translate"])
-def test_every_pipeline_describes_itself(models, name):
-    pipeline = rnnkit.load(models[name])
+def test_every_pipeline_describes_itself(tiny_models, name):
+    pipeline = rnnkit.load(tiny_models[name])
     assert pipeline.task == name == pipeline.config["task"]
     assert repr(pipeline).startswith(f"{type(pipeline).__name__}(task={name!r}, "
-                                     f"directory='{models[name]}', parameters=")
+                                     f"directory='{tiny_models[name]}', parameters=")
 
 
 def _calls(models) -> list:
@@ -171,15 +117,15 @@ def _calls(models) -> list:
     ]
 
 
-def test_eight_threads_get_the_answers_of_sequential_calls(models):
-    calls = _calls(models) * 8
+def test_eight_threads_get_the_answers_of_sequential_calls(tiny_models):
+    calls = _calls(tiny_models) * 8
     sequential = [call() for call in calls]
     with ThreadPoolExecutor(max_workers=8) as pool:
         concurrent = list(pool.map(lambda call: call(), calls))
     assert concurrent == sequential
 
 
-def test_bad_directories_are_one_clear_error(models, tmp_path):
+def test_bad_directories_are_one_clear_error(tiny_models, tmp_path):
     with pytest.raises(ModelDirectoryError, match="model directory .*nowhere does not exist"):
         rnnkit.load(tmp_path / "nowhere")
     with pytest.raises(ValueError, match="expected a model directory or a list of them, got "
@@ -194,7 +140,7 @@ def test_bad_directories_are_one_clear_error(models, tmp_path):
                                      "not know")),
     ]:
         directory = tmp_path / name
-        shutil.copytree(models["classify"], directory)
+        shutil.copytree(tiny_models["classify"], directory)
         config = json.loads((directory / "config.json").read_text())
         config.update(change)
         if change.get("version", 1) is None:
