@@ -3,6 +3,7 @@ keys, round trips, and every config that adopts the base names its class and fie
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -18,6 +19,11 @@ from rnnkit.configs import (
     positive_int,
     probability,
 )
+from rnnkit.models.classifier import ClassifierConfig
+from rnnkit.models.language_model import LanguageModelConfig
+from rnnkit.models.sampling import SamplingConfig
+from rnnkit.models.seq2seq import Seq2SeqConfig
+from rnnkit.models.tagger import TaggerConfig
 from rnnkit.nn.config import CellConfig, LayerConfig
 
 
@@ -114,3 +120,47 @@ def test_nested_configs_become_dicts():
 def test_layer_configs_name_the_layer_class(build, error, message):
     with pytest.raises(error, match=f"^{re.escape(message)}$"):
         build()
+
+
+@pytest.mark.parametrize("build,error,message", [
+    (lambda: LanguageModelConfig(vocab_size=0), ValueError,
+     "LanguageModelConfig: vocab_size must be an int >= 1, got 0"),
+    (lambda: LanguageModelConfig(vocab_size=9, init_range=-0.1), ValueError,
+     "LanguageModelConfig: init_range must be a finite number >= 0, got -0.1"),
+    (lambda: LanguageModelConfig(vocab_size=9, tie_weights=1), TypeError,
+     "LanguageModelConfig: tie_weights must be a bool, got 1"),
+    (lambda: ClassifierConfig(vocab_size=9, num_classes=2, pooling="sum"), ValueError,
+     "ClassifierConfig: pooling must be one of last, mean, max, attention, got 'sum'"),
+    (lambda: ClassifierConfig(vocab_size=9, num_classes=2, hidden_size=True), TypeError,
+     "ClassifierConfig: hidden_size must be an int >= 1, got True"),
+    (lambda: TaggerConfig(vocab_size=9, tags=("O",), char_encoder="none", word_dropout=1.0),
+     ValueError, "TaggerConfig: word_dropout must be a number in [0, 1), got 1.0"),
+    (lambda: TaggerConfig(vocab_size=9, tags=("O",), char_encoder="gru"), ValueError,
+     "TaggerConfig: char_encoder must be one of none, cnn, lstm, got 'gru'"),
+    (lambda: Seq2SeqConfig(source_vocab_size=5, target_vocab_size=5, attention="dot"),
+     ValueError, "Seq2SeqConfig: attention must be one of bahdanau, luong, got 'dot'"),
+    (lambda: Seq2SeqConfig(source_vocab_size=5, target_vocab_size=5, dropout=math.nan),
+     ValueError, "Seq2SeqConfig: dropout must be a number in [0, 1), got nan"),
+    (lambda: SamplingConfig(temperature=math.inf), ValueError,
+     "SamplingConfig: temperature must be a finite number > 0, got inf"),
+    (lambda: SamplingConfig(max_new_tokens=0), ValueError,
+     "SamplingConfig: max_new_tokens must be an int >= 1, got 0"),
+])
+def test_model_configs_name_their_class_and_field(build, error, message):
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        build()
+
+
+@pytest.mark.parametrize("config", [
+    LanguageModelConfig(vocab_size=9, rnn_options={"zoneout": 0.1}),
+    ClassifierConfig(vocab_size=9, num_classes=3, subword_buckets=10),
+    TaggerConfig(vocab_size=9, tags=["O", "B-X"], char_vocab_size=4),
+    Seq2SeqConfig(source_vocab_size=5, target_vocab_size=6),
+    SamplingConfig(top_k=3, banned_ids=[1, 2]),
+])
+def test_model_configs_round_trip_and_refuse_unknown_keys(config):
+    data = config.to_dict()
+    assert json.loads(json.dumps(data)) == data
+    assert type(config).from_dict(data) == config
+    with pytest.raises(ValueError, match=rf"^{type(config).__name__}: unknown keys \['colour'\]"):
+        type(config).from_dict({**data, "colour": "red"})

@@ -8,7 +8,6 @@ both directions, ``K`` tags.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -18,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit import nn as rnn_layers
-from rnnkit.configs import config_from_dict
+from rnnkit.configs import ValidatedConfig, at_least, choice, positive_int, probability
 from rnnkit.models.crf import CRF, SCHEMES
 from rnnkit.models.language_model import RECURRENT_LAYERS
 from rnnkit.models.word_dropout import drop_words
@@ -28,7 +27,7 @@ OUTPUTS = ("crf", "softmax")
 
 
 @dataclass(frozen=True)
-class TaggerConfig:
+class TaggerConfig(ValidatedConfig):
     """Everything needed to rebuild a :class:`Tagger`.
 
     ``char_encoder``: ``cnn`` (Ma & Hovy 2016: char embeddings → convolution of width
@@ -40,62 +39,37 @@ class TaggerConfig:
     (:func:`drop_words`); the character encoder still sees the word.
     """
 
-    vocab_size: int
+    vocab_size: int = positive_int()
     tags: tuple[str, ...]
-    char_vocab_size: int = 0
-    cell: str = "lstm"
-    embed_size: int = 100
-    hidden_size: int = 200
-    num_layers: int = 1
-    char_encoder: str = "cnn"
-    char_embed_size: int = 30
-    char_features: int = 50
-    char_kernel: int = 3
-    output: str = "crf"
-    scheme: str = "BIO"
-    dropout: float = 0.5
-    word_dropout: float = 0.0
+    char_vocab_size: int = at_least(0, 0)
+    cell: str = choice(tuple(RECURRENT_LAYERS), "lstm")
+    embed_size: int = positive_int(100)
+    hidden_size: int = positive_int(200)
+    num_layers: int = positive_int(1)
+    char_encoder: str = choice(CHAR_ENCODERS, "cnn")
+    char_embed_size: int = positive_int(30)
+    char_features: int = positive_int(50)
+    char_kernel: int = positive_int(3)
+    output: str = choice(OUTPUTS, "crf")
+    scheme: str = choice(SCHEMES, "BIO")
+    dropout: float = probability(0.5)
+    word_dropout: float = probability(0.0)
     unk_id: int = 1
     rnn_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         object.__setattr__(self, "tags", tuple(self.tags))
-        for name, value, choices in (("cell", self.cell, tuple(RECURRENT_LAYERS)),
-                                     ("char_encoder", self.char_encoder, CHAR_ENCODERS),
-                                     ("output", self.output, OUTPUTS),
-                                     ("scheme", self.scheme, SCHEMES)):
-            if value not in choices:
-                raise ValueError(f"Tagger: {name} must be one of {choices}, got {value!r}")
-        for name in ("vocab_size", "embed_size", "hidden_size", "num_layers", "char_embed_size",
-                     "char_features", "char_kernel"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Tagger: {name} must be an int >= 1, got {value!r}")
         if len(self.tags) < 1:
-            raise ValueError("Tagger: tags must name at least one tag, got none")
+            raise ValueError("TaggerConfig: tags must name at least one tag, got none")
         if self.char_encoder != "none" and self.char_vocab_size < 2:
-            raise ValueError(f"Tagger: char_encoder={self.char_encoder!r} needs "
+            raise ValueError(f"TaggerConfig: char_encoder={self.char_encoder!r} needs "
                              f"char_vocab_size >= 2, got {self.char_vocab_size}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"Tagger: dropout must be in [0, 1), got {self.dropout}")
-        if not 0.0 <= self.word_dropout < 1.0:
-            raise ValueError(f"Tagger: word_dropout must be in [0, 1), got "
-                             f"{self.word_dropout}")
 
     @property
     def loss_unit(self) -> str:
         """What the model's mean loss is over: ``sentences`` with a CRF, else ``tokens``."""
         return "sentences" if self.output == "crf" else "tokens"
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["tags"] = list(self.tags)
-        data["rnn_options"] = dict(self.rnn_options)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TaggerConfig:
-        return config_from_dict(cls, data)
 
 
 class CharCNN(nn.Module):
