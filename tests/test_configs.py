@@ -25,6 +25,7 @@ from rnnkit.models.sampling import SamplingConfig
 from rnnkit.models.seq2seq import Seq2SeqConfig
 from rnnkit.models.tagger import TaggerConfig
 from rnnkit.nn.config import CellConfig, LayerConfig
+from rnnkit.train.config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -164,3 +165,21 @@ def test_model_configs_round_trip_and_refuse_unknown_keys(config):
     assert type(config).from_dict(data) == config
     with pytest.raises(ValueError, match=rf"^{type(config).__name__}: unknown keys \['colour'\]"):
         type(config).from_dict({**data, "colour": "red"})
+
+
+@pytest.mark.parametrize("values,error,message", [
+    ({"optimizer": "rmsprop"}, ValueError,
+     "TrainConfig: optimizer must be one of sgd, adam, adamw, got 'rmsprop'"),
+    ({"epochs": 0}, ValueError, "TrainConfig: epochs must be an int >= 1, got 0"),
+    ({"lr_decay": 0}, ValueError, "TrainConfig: lr_decay must be a number in (0, 1], got 0"),
+    ({"clip": math.nan}, ValueError, "TrainConfig: clip must be a finite number >= 0, got nan"),
+    ({"patience": 1.5}, TypeError, "TrainConfig: patience must be an int >= 0, got 1.5"),
+])
+def test_train_config_names_its_class_and_field(values, error, message):
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        TrainConfig(**values)
+
+
+def test_train_config_round_trips():
+    config = TrainConfig(optimizer="adam", lr=1e-3, schedule="cosine", max_minutes=1.5)
+    assert TrainConfig.from_dict(config.to_dict()) == config
