@@ -1,8 +1,7 @@
 """A recurrent text classifier: embedding → (bi)RNN/LSTM/GRU → pooling → dropout → linear.
 
-Shape letters: ``B`` batch, ``T`` padded steps, ``E`` embedding size, ``H`` recurrent output
-size of all directions together (``D * hidden_size``), ``C`` classes, ``G`` subword ids per
-token (padded with 0).
+Shapes use the package's letters (see :mod:`rnnkit`): ``B``, ``T``, ``E``, ``H``, ``D``, ``C``,
+and ``W`` subword ids per token (padded with 0).
 """
 
 from __future__ import annotations
@@ -84,7 +83,7 @@ class ClassifierConfig(ValidatedConfig):
 
     @property
     def output_size(self) -> int:
-        """H: the recurrent output size of all directions together."""
+        """``D*H``: the recurrent output size of all directions together."""
         return self.hidden_size * (2 if self.bidirectional else 1)
 
 
@@ -148,15 +147,15 @@ class Classifier(nn.Module):
         """``ids (B, T)`` padded with 0, ``lengths (B,)`` ≥ 1 → logits ``(B, C)``; with
         ``targets`` also the mean cross-entropy, ``-Σ_c q_c log p_c`` against class ids
         ``(B,)`` (one-hot ``q``) or target probabilities ``q (B, C)`` (a teacher's).
-        ``subwords (B, T, G)``: each token's subword ids (``config.subword_hasher()``),
+        ``subwords (B, T, W)``: each token's subword ids (``config.subword_hasher()``),
         required with subword features."""
         ids_in = drop_words(ids, self.config.word_dropout, self.config.unk_id,
                             self.training)  # (B, T)
         embedded = self.drop(self._embed(ids_in, subwords))  # (B, T, E)
-        outputs, state = self.rnn(embedded, lengths=lengths)  # (B, T, H), zero past each length
+        outputs, state = self.rnn(embedded, lengths=lengths)  # (B, T, D*H), zero past each length
         steps = torch.arange(ids.shape[1], device=ids.device)  # (T,)
         mask = steps.unsqueeze(0) < lengths.to(ids.device).unsqueeze(1)  # (B, T), True at tokens
-        pooled, weights = self._pool(outputs, state, mask, lengths)  # (B, H)
+        pooled, weights = self._pool(outputs, state, mask, lengths)  # (B, D*H)
         logits = self.output(self.drop(pooled))  # (B, C)
         loss = F.cross_entropy(logits, targets) if targets is not None else None
         return ClassifierOutput(logits, loss, weights)
@@ -187,13 +186,13 @@ class Classifier(nn.Module):
         if pooling == "mean":
             # Outputs past each length are zero, so the sum runs over the valid steps only.
             count = lengths.to(outputs.dtype).unsqueeze(1)  # (B, 1)
-            return outputs.sum(dim=1) / count, None  # (B, H)
+            return outputs.sum(dim=1) / count, None  # (B, D*H)
         if pooling == "max":
             return outputs.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1), None
-        h_n = state[0] if isinstance(state, tuple) else state  # (D*layers, B, hidden)
+        h_n = state[0] if isinstance(state, tuple) else state  # (D*L, B, H)
         directions = 2 if self.config.bidirectional else 1
-        last = h_n[-directions:]  # (D, B, hidden): the top layer's directions
-        return last.transpose(0, 1).flatten(1), None  # (B, D*hidden)
+        last = h_n[-directions:]  # (D, B, H): the top layer's directions
+        return last.transpose(0, 1).flatten(1), None  # (B, D*H)
 
     def regularization_loss(self) -> Tensor:
         """The recurrent layer's weight penalties (zero when it has no regularizers)."""

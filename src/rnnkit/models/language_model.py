@@ -1,7 +1,7 @@
 """A recurrent language model: embedding → stacked RNN/LSTM/GRU → dropout → linear → softmax.
 
-Shape letters: ``B`` batch, ``T`` steps, ``E`` embedding size, ``H`` recurrent output size,
-``V`` vocabulary size.
+Shapes use the package's letters (see :mod:`rnnkit`): ``B``, ``T``, ``E``, ``H_out`` the
+recurrent output size, ``V``.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class LanguageModel(nn.Module):
         ``return_logits=True`` returns both, computed the plain way.
         """
         embedded = self.drop(self.embedding(ids))  # (B, T, E)
-        hidden, state = self.rnn(embedded, state)  # (B, T, H)
+        hidden, state = self.rnn(embedded, state)  # (B, T, H_out)
         hidden = self.drop(hidden)
         if targets is not None and not return_logits:
             loss = linear_cross_entropy(hidden.flatten(0, 1), self.decoder.weight,

@@ -70,9 +70,9 @@ def generate(
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    ids = torch.tensor([prompt] * num_samples, device=device)  # (N, P)
+    ids = torch.tensor([prompt] * num_samples, device=device)  # (B, T): a row per sample
     output = model(ids)
-    logits, state = output.logits[:, -1], output.state  # (N, V)
+    logits, state = output.logits[:, -1], output.state  # (B, V)
     samples = torch.empty(num_samples, config.max_new_tokens, dtype=torch.long, device=device)
     finished = torch.zeros(num_samples, dtype=torch.bool, device=device)
     lengths = torch.full((num_samples,), config.max_new_tokens, device=device)
@@ -91,7 +91,7 @@ def generate(
                 break
         if step + 1 == config.max_new_tokens:
             break
-        output = model(token.unsqueeze(1), state)  # one step: (N, 1) with the carried state
+        output = model(token.unsqueeze(1), state)  # one step: (B, 1) with the carried state
         logits, state = output.logits[:, -1], output.state
     model.train(was_training)
     return [samples[i, : int(lengths[i])].tolist() for i in range(num_samples)]

@@ -1,9 +1,9 @@
 """Sequence to sequence with attention: a (bi)LSTM encoder, an LSTM decoder that attends over
 the encoder's per-step states, teacher forcing for training, greedy and beam-search decoding.
 
-Shape letters: ``B`` batch, ``S`` source steps, ``T`` target steps, ``E`` embedding size,
-``H`` decoder hidden size, ``M`` encoder output size (``D * encoder hidden``), ``V`` target
-vocabulary size, ``K`` beam width.
+Shapes use the package's letters (see :mod:`rnnkit`): ``B``, ``S`` source steps, ``T`` target
+steps, ``E``, ``H`` (the encoder's and the decoder's), ``M = D*H`` the encoder's output size,
+``V`` the target vocabulary size, ``K`` beam width.
 
 One decoder step (Luong et al. 2015, with input feeding):
 

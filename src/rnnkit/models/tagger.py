@@ -1,9 +1,9 @@
 """A sequence tagger: word embedding (+ a character-level word encoder) → BiLSTM → per-step tag
 scores → CRF or softmax.
 
-Shape letters: ``B`` batch, ``T`` words per sentence (padded), ``C`` characters per word
-(padded), ``E`` word embedding size, ``F`` character feature size, ``H`` recurrent output of
-both directions, ``K`` tags.
+Shapes use the package's letters (see :mod:`rnnkit`): ``B``, ``T`` words per sentence
+(padded), ``W`` characters per word (padded), ``E`` (``E_c``), ``F``, ``D*H`` the recurrent
+output of both directions, ``C`` tags.
 """
 
 from __future__ import annotations
@@ -81,11 +81,11 @@ class CharCNN(nn.Module):
         self.conv = nn.Conv1d(embed_size, features, kernel, padding=kernel // 2)
 
     def forward(self, chars: Tensor) -> Tensor:
-        """``chars (B, T, C)`` (0 = padding) → ``(B, T, F)``; all-padding words give zeros."""
+        """``chars (B, T, W)`` (0 = padding) → ``(B, T, F)``; all-padding words give zeros."""
         batch, steps, width = chars.shape
-        flat = chars.reshape(batch * steps, width)  # (B*T, C)
-        embedded = self.embedding(flat).transpose(1, 2)  # (B*T, E_c, C)
-        convolved = F.relu(self.conv(embedded))[..., :width]  # (B*T, F, C)
+        flat = chars.reshape(batch * steps, width)  # (B*T, W)
+        embedded = self.embedding(flat).transpose(1, 2)  # (B*T, E_c, W)
+        convolved = F.relu(self.conv(embedded))[..., :width]  # (B*T, F, W)
         convolved = convolved.masked_fill((flat == 0).unsqueeze(1), 0.0)  # ReLU ≥ 0: 0 is neutral
         return convolved.amax(dim=2).reshape(batch, steps, -1)  # (B, T, F)
 
@@ -103,16 +103,16 @@ class CharLSTM(nn.Module):
                                    batch_first=True)
 
     def forward(self, chars: Tensor) -> Tensor:
-        """``chars (B, T, C)`` (0 = padding) → ``(B, T, F)``."""
+        """``chars (B, T, W)`` (0 = padding) → ``(B, T, F)``."""
         batch, steps, width = chars.shape
-        flat = chars.reshape(batch * steps, width)  # (B*T, C)
+        flat = chars.reshape(batch * steps, width)  # (B*T, W)
         lengths = (flat != 0).sum(dim=1).clamp(min=1)  # padding words run one pad character
         _, (h_n, _) = self.rnn(self.embedding(flat), lengths=lengths)  # h_n (2, B*T, F/2)
         return h_n.transpose(0, 1).reshape(batch, steps, -1)  # (B, T, F)
 
 
 class TaggerOutput(NamedTuple):
-    emissions: Tensor  # (B, T, K) per-step tag scores
+    emissions: Tensor  # (B, T, C) per-step tag scores
     loss: Tensor | None  # CRF: mean negative log-likelihood per sentence; softmax: per token
 
 
@@ -145,8 +145,8 @@ class Tagger(nn.Module):
 
     def forward(self, words: Tensor, lengths: Tensor, chars: Tensor | None = None,
                 tags: Tensor | None = None) -> TaggerOutput:
-        """``words (B, T)``, ``lengths (B,)``, ``chars (B, T, C)`` when the model has a char
-        encoder, ``tags (B, T)`` for the loss → emissions ``(B, T, K)``."""
+        """``words (B, T)``, ``lengths (B,)``, ``chars (B, T, W)`` when the model has a char
+        encoder, ``tags (B, T)`` for the loss → emissions ``(B, T, C)``."""
         words_in = drop_words(words, self.config.word_dropout, self.config.unk_id,
                               self.training)  # (B, T)
         features = self.embedding(words_in)  # (B, T, E)
@@ -154,8 +154,8 @@ class Tagger(nn.Module):
             if chars is None:
                 raise ValueError("Tagger: this model has a character encoder; pass chars")
             features = torch.cat([features, self.chars(chars)], dim=-1)  # (B, T, E+F)
-        outputs, _ = self.rnn(self.drop(features), lengths=lengths)  # (B, T, H)
-        emissions = self.output(self.drop(outputs))  # (B, T, K)
+        outputs, _ = self.rnn(self.drop(features), lengths=lengths)  # (B, T, D*H)
+        emissions = self.output(self.drop(outputs))  # (B, T, C)
         loss = None
         if tags is not None:
             mask = self.mask(lengths, words.shape[1])
@@ -174,7 +174,7 @@ class Tagger(nn.Module):
     def decode(self, words: Tensor, lengths: Tensor,
                chars: Tensor | None = None) -> list[list[int]]:
         """The best tag ids of each sentence (Viterbi with a CRF, per-step argmax without)."""
-        emissions = self(words, lengths, chars).emissions  # (B, T, K)
+        emissions = self(words, lengths, chars).emissions  # (B, T, C)
         if self.crf is not None:
             return self.crf.decode(emissions, self.mask(lengths, words.shape[1]))
         best = emissions.argmax(dim=-1).tolist()  # (B, T)
