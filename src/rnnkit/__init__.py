@@ -2,6 +2,34 @@
 
 Layers of the package (imports point down this list, never up):
 ``text`` → ``data`` → ``nn`` → ``models`` → ``train`` → ``tasks`` → ``cli``.
+
+Shape letters, with one meaning each in every docstring and shape comment of the package
+(``(B, T, D*H)``, ``(G*H, I)``; torch.nn's docs write ``N``, ``L``, ``H_in`` for our ``B``,
+``T``, ``I``):
+
+======  ===================================================================================
+B       batch: sequences in a batch
+T       time steps: the padded sequence length (a seq2seq model's target steps)
+S       source steps of a seq2seq model
+I       input features per step of a recurrent layer
+H       hidden size: units of one direction of one recurrent layer
+P       projection size of an LSTM with ``proj_size``
+H_out   size of ``h``: ``P`` when an LSTM projects, else ``H``
+G       gates of a cell (RNN 1, LSTM 4, GRU 3); its weights stack ``G*H`` rows
+D       directions: 1, or 2 when bidirectional
+L       layers
+E       embedding size (``E_c``: of characters)
+V       vocabulary size
+C       classes: a classifier's labels, a tagger's tags
+W       inner items per step of nested sequences: characters per word, subword ids per token
+F       character features per word
+M       feature size of the states an attention reads (its memory: an encoder's ``D*H``)
+Q       query size of an attention
+A       attention size
+K       beam width
+N       items of a flat collection: sequences of a data set, ids of a token stream, rows of a
+        flattened batch
+======  ===================================================================================
 """
 
 __version__ = "0.1.0"

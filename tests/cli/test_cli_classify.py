@@ -137,7 +137,8 @@ def test_word_dropout_out_of_range_is_a_one_line_error(tmp_path, capsys):
     assert main(["train", "classify", "--data", str(tmp_path / "train.tsv"),
                  "--word-dropout", "1.5", "--out", str(tmp_path / "model")]) != 0
     err = capsys.readouterr().err
-    assert "word_dropout must be in [0, 1), got 1.5" in err and err.count("\n") == 1
+    assert "ClassifierConfig: word_dropout must be a number in [0, 1), got 1.5" in err
+    assert err.count("\n") == 1
 
 
 def test_subword_options_reach_the_model_and_predict_uses_them(tmp_path, capsys):

@@ -51,8 +51,9 @@ def test_inspect_writes_a_png(trained, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["generate", "{model}", "--temperature", "0"], "temperature must be > 0, got 0.0"),
-    (["generate", "{model}", "--temperature", "-1"], "temperature must be > 0"),
+    (["generate", "{model}", "--temperature", "0"],
+     "SamplingConfig: temperature must be a finite number > 0, got 0.0"),
+    (["generate", "{model}", "--temperature", "-1"], "temperature must be a finite number > 0"),
     (["generate", "{root}/nowhere"], "does not exist"),
     (["train", "lm", "--out", "{root}/x"], "--data is required"),
     (["train", "lm", "--data", "{root}/none.txt", "--out", "{root}/y"], "No such file"),

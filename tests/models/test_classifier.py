@@ -98,7 +98,7 @@ def test_config_round_trips_and_refuses_unknown_keys():
     ({"cell": "tcn"}, "cell must be one of"),
     ({"num_classes": 1}, "num_classes must be an int >= 2, got 1"),
     ({"hidden_size": 0}, "hidden_size must be an int >= 1, got 0"),
-    ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
+    ({"dropout": 1.0}, r"ClassifierConfig: dropout must be a number in \[0, 1\), got 1.0"),
     ({"subword_buckets": -1}, "subword_buckets must be an int >= 0"),
     ({"subword_buckets": 10, "subword_min_n": 5, "subword_max_n": 3},
      "min_n=5 must not exceed max_n=3"),

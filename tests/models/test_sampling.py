@@ -40,10 +40,10 @@ def test_temperature_sharpens():
 
 
 @pytest.mark.parametrize("bad,message", [
-    ({"temperature": 0.0}, "temperature must be > 0, got 0.0"),
-    ({"temperature": -1.0}, "temperature must be > 0"),
-    ({"top_k": 0}, "top_k must be >= 1"),
-    ({"top_p": 1.5}, "top_p must be in \\(0, 1\\]"),
+    ({"temperature": 0.0}, "SamplingConfig: temperature must be a finite number > 0, got 0.0"),
+    ({"temperature": -1.0}, "temperature must be a finite number > 0"),
+    ({"top_k": 0}, "top_k must be an int >= 1 or None, got 0"),
+    ({"top_p": 1.5}, "top_p must be a number in \\(0, 1\\] or None, got 1.5"),
 ])
 def test_bad_sampling_settings(bad, message):
     with pytest.raises(ValueError, match=message):

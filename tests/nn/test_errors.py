@@ -74,7 +74,7 @@ def test_proj_size_must_be_smaller_than_hidden_size():
     with pytest.raises(ValueError, match="proj_size has to be smaller than hidden_size, "
                                          "got proj_size=4 and hidden_size=4"):
         rn.LSTM(5, 4, proj_size=4)
-    with pytest.raises(ValueError, match="proj_size must be >= 0, got -1"):
+    with pytest.raises(ValueError, match="LSTM: proj_size must be an int >= 0, got -1"):
         rn.LSTM(5, 4, proj_size=-1)
 
 
@@ -82,17 +82,17 @@ def test_proj_size_must_be_smaller_than_hidden_size():
                                       "zoneout", "weight_drop"])
 @pytest.mark.parametrize("value", [1.0, -0.1])
 def test_probabilities_outside_zero_one(argument, value):
-    with pytest.raises(ValueError, match=f"LSTM: {argument} should be a number in \\[0, 1\\), "
+    with pytest.raises(ValueError, match=f"LSTM: {argument} must be a number in \\[0, 1\\), "
                                          f"got {value}"):
         rn.LSTM(5, 4, num_layers=2, **{argument: value})
 
 
 def test_sizes_must_be_positive_integers():
-    with pytest.raises(ValueError, match="RNN: hidden_size must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="RNN: hidden_size must be an int >= 1, got 0"):
         rn.RNN(5, 0)
-    with pytest.raises(TypeError, match="GRU: input_size should be of type int, got float"):
+    with pytest.raises(TypeError, match="GRU: input_size must be an int >= 1, got 5.0"):
         rn.GRU(5.0, 4)
-    with pytest.raises(ValueError, match="LSTM: num_layers must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="LSTM: num_layers must be an int >= 1, got 0"):
         rn.LSTM(5, 4, num_layers=0)
 
 
@@ -114,7 +114,8 @@ def test_contradicting_aliases():
 
 
 def test_unknown_impl():
-    with pytest.raises(ValueError, match="unknown impl 'fast'; expected one of: auto, native"):
+    with pytest.raises(ValueError, match="GRU: impl must be one of auto, native, bptt, "
+                                         "reference, got 'fast'"):
         rn.GRU(5, 4, impl="fast")
 
 
@@ -122,7 +123,7 @@ def test_peephole_is_for_lstm_only():
     with pytest.raises(TypeError, match="GRU.__init__\\(\\) got an unexpected keyword argument "
                                         "'peephole'"):
         rn.GRU(5, 4, peephole=True)
-    with pytest.raises(TypeError, match="LSTM: peephole should be a bool, got 1"):
+    with pytest.raises(TypeError, match="LSTM: peephole must be a bool, got 1"):
         rn.LSTM(5, 4, peephole=1)
 
 

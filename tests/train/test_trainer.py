@@ -126,7 +126,7 @@ def test_early_stopping(tmp_path):
 def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="optimizer must be one of sgd, adam, adamw"):
         TrainConfig(optimizer="rmsprop")
-    with pytest.raises(ValueError, match="lr must be > 0"):
+    with pytest.raises(ValueError, match="TrainConfig: lr must be a finite number > 0, got 0"):
         TrainConfig(lr=0)
     with pytest.raises(ValueError, match="unknown keys \\['batch'\\]"):
         TrainConfig.from_dict({"batch": 3})

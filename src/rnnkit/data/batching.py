@@ -1,7 +1,8 @@
 """Batches: padded ``(ids, lengths, mask)`` from id lists, a bucketing batch sampler that
 keeps padding low, and language-model windows over one contiguous id stream.
 
-Shape letters: B batch, T padded length (or ``bptt`` for LM windows), S steps per stream row.
+Shapes use the package's letters (see :mod:`rnnkit`): ``B``, ``T`` padded length (``bptt`` for
+LM windows), ``N`` sequences of a data set or ids of a stream.
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ class LMStream(Dataset):
                 f"gives {steps} steps per row, but one window needs bptt + 1 = {bptt + 1}; "
                 "use a longer corpus, a smaller batch_size or a smaller bptt"
             )
-        self._rows = ids[: steps * batch_size].reshape(batch_size, steps)  # (B, S), no copy
+        self._rows = ids[: steps * batch_size].reshape(batch_size, steps)  # (B, N // B), no copy
         self.batch_size = batch_size
         self.bptt = bptt
         self._windows = math.ceil((steps - 1) / bptt)

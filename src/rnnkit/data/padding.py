@@ -1,7 +1,8 @@
 """Padding and truncation to a fixed length (Keras ``pad_sequences`` semantics), lengths and
 masks.
 
-Shape letters: B is the batch (number of sequences), T the padded length.
+Shapes use the package's letters (see :mod:`rnnkit`): ``B`` the batch (number of sequences),
+``T`` the padded length, ``W`` the padded inner length of nested sequences.
 """
 
 from __future__ import annotations

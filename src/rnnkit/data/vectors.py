@@ -15,7 +15,7 @@ from rnnkit.text import Vocab
 
 @dataclass(frozen=True)
 class PretrainedVectors:
-    """``weights`` FloatTensor ``(V, D)`` in vocabulary order (ready for
+    """``weights`` FloatTensor ``(V, E)`` in vocabulary order (ready for
     ``nn.Embedding.from_pretrained``); ``found`` vocabulary tokens had a vector, the
     ``missing`` ones (specials excluded) were drawn at random, and ``<pad>`` is all zeros."""
 
@@ -98,7 +98,7 @@ def _align(
     scale: float | None,
     seed: int,
 ) -> PretrainedVectors:
-    weights = np.zeros((len(vocab), dim), dtype=np.float32)  # (V, D)
+    weights = np.zeros((len(vocab), dim), dtype=np.float32)  # (V, E)
     has_vector = np.zeros(len(vocab), dtype=bool)  # (V,)
     specials = set(vocab.specials)
     found = 0

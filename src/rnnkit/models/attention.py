@@ -1,7 +1,7 @@
 """Attention over the steps of a padded sequence, with padding never attended.
 
-Shape letters: ``B`` batch, ``T`` steps of the attended sequence, ``H`` feature size of the
-attended states, ``A`` attention (hidden) size.
+Shapes use the package's letters (see :mod:`rnnkit`): ``B``, ``T`` steps of the attended
+sequence, ``M`` feature size of the attended states, ``Q`` query size, ``A`` attention size.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ class AttentionPooling(nn.Module):
         self.score = nn.Linear(attention_size, 1, bias=False)
 
     def forward(self, states: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """``states (B, T, H)``, ``mask (B, T)`` → pooled ``(B, H)`` and weights ``(B, T)``."""
+        """``states (B, T, M)``, ``mask (B, T)`` → pooled ``(B, M)`` and weights ``(B, T)``."""
         scores = self.score(torch.tanh(self.project(states))).squeeze(-1)  # (B, T)
         weights = masked_softmax(scores, mask)  # (B, T)
-        pooled = torch.bmm(weights.unsqueeze(1), states).squeeze(1)  # (B, 1, T)@(B, T, H) → (B, H)
+        pooled = torch.bmm(weights.unsqueeze(1), states).squeeze(1)  # (B, 1, T)@(B, T, M) → (B, M)
         return pooled, weights
 
 
@@ -52,11 +52,11 @@ class AdditiveAttention(nn.Module):
         self.score = nn.Linear(attention_size, 1, bias=False)
 
     def forward(self, query: Tensor, keys: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """``query (B, Q)``, ``keys (B, T, H)``, ``mask (B, T)`` → context ``(B, H)``, weights
+        """``query (B, Q)``, ``keys (B, T, M)``, ``mask (B, T)`` → context ``(B, M)``, weights
         ``(B, T)``."""
         hidden = torch.tanh(self.query(query).unsqueeze(1) + self.key(keys))  # (B, T, A)
         weights = masked_softmax(self.score(hidden).squeeze(-1), mask)  # (B, T)
-        return torch.bmm(weights.unsqueeze(1), keys).squeeze(1), weights  # (B, H), (B, T)
+        return torch.bmm(weights.unsqueeze(1), keys).squeeze(1), weights  # (B, M), (B, T)
 
 
 class MultiplicativeAttention(nn.Module):
@@ -68,8 +68,8 @@ class MultiplicativeAttention(nn.Module):
         self.key = nn.Linear(key_size, query_size, bias=False)
 
     def forward(self, query: Tensor, keys: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """``query (B, Q)``, ``keys (B, T, H)``, ``mask (B, T)`` → context ``(B, H)``, weights
+        """``query (B, Q)``, ``keys (B, T, M)``, ``mask (B, T)`` → context ``(B, M)``, weights
         ``(B, T)``."""
         scores = torch.bmm(self.key(keys), query.unsqueeze(2)).squeeze(2)  # (B, T, Q)@(B, Q, 1)
         weights = masked_softmax(scores, mask)  # (B, T)
-        return torch.bmm(weights.unsqueeze(1), keys).squeeze(1), weights  # (B, H), (B, T)
+        return torch.bmm(weights.unsqueeze(1), keys).squeeze(1), weights  # (B, M), (B, T)

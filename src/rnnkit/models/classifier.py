@@ -1,13 +1,11 @@
 """A recurrent text classifier: embedding → (bi)RNN/LSTM/GRU → pooling → dropout → linear.
 
-Shape letters: ``B`` batch, ``T`` padded steps, ``E`` embedding size, ``H`` recurrent output
-size of all directions together (``D * hidden_size``), ``C`` classes, ``G`` subword ids per
-token (padded with 0).
+Shapes use the package's letters (see :mod:`rnnkit`): ``B``, ``T``, ``E``, ``H``, ``D``, ``C``,
+and ``W`` subword ids per token (padded with 0).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -16,7 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.configs import config_from_dict
+from rnnkit.configs import (
+    ValidatedConfig,
+    at_least,
+    choice,
+    flag,
+    positive_int,
+    probability,
+)
 from rnnkit.models.attention import AttentionPooling
 from rnnkit.models.language_model import RECURRENT_LAYERS
 from rnnkit.models.word_dropout import drop_words
@@ -26,7 +31,7 @@ POOLINGS = ("last", "mean", "max", "attention")
 
 
 @dataclass(frozen=True)
-class ClassifierConfig:
+class ClassifierConfig(ValidatedConfig):
     """Everything needed to rebuild a :class:`Classifier`.
 
     ``pooling``: ``last`` concatenates the final state at each sequence's true end (for a
@@ -44,52 +49,30 @@ class ClassifierConfig:
     ``<unk>``.
     """
 
-    vocab_size: int
-    num_classes: int
-    cell: str = "lstm"
-    embed_size: int = 128
-    hidden_size: int = 128
-    num_layers: int = 1
-    bidirectional: bool = True
-    pooling: str = "max"
-    attention_size: int = 64
-    dropout: float = 0.0
-    word_dropout: float = 0.0
+    vocab_size: int = positive_int()
+    num_classes: int = at_least(2)
+    cell: str = choice(tuple(RECURRENT_LAYERS), "lstm")
+    embed_size: int = positive_int(128)
+    hidden_size: int = positive_int(128)
+    num_layers: int = positive_int(1)
+    bidirectional: bool = flag(True)
+    pooling: str = choice(POOLINGS, "max")
+    attention_size: int = positive_int(64)
+    dropout: float = probability(0.0)
+    word_dropout: float = probability(0.0)
     unk_id: int = 1
-    freeze_embeddings: bool = False
-    subword_buckets: int = 0
-    subword_min_n: int = 3
-    subword_max_n: int = 5
+    freeze_embeddings: bool = flag(False)
+    subword_buckets: int = at_least(0, 0)
+    subword_min_n: int = positive_int(3)
+    subword_max_n: int = positive_int(5)
     rnn_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.cell not in RECURRENT_LAYERS:
-            raise ValueError(
-                f"Classifier: cell must be one of {sorted(RECURRENT_LAYERS)}, got {self.cell!r}"
-            )
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"Classifier: pooling must be one of {POOLINGS}, got {self.pooling!r}")
-        for name in ("vocab_size", "embed_size", "hidden_size", "num_layers", "attention_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Classifier: {name} must be an int >= 1, got {value!r}")
-        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) \
-                or self.num_classes < 2:
-            raise ValueError(f"Classifier: num_classes must be an int >= 2, got "
-                             f"{self.num_classes!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"Classifier: dropout must be in [0, 1), got {self.dropout}")
-        if not 0.0 <= self.word_dropout < 1.0:
-            raise ValueError(f"Classifier: word_dropout must be in [0, 1), got "
-                             f"{self.word_dropout}")
-        if isinstance(self.subword_buckets, bool) or not isinstance(self.subword_buckets, int) \
-                or self.subword_buckets < 0:
-            raise ValueError(f"Classifier: subword_buckets must be an int >= 0 (0: no subword "
-                             f"features), got {self.subword_buckets!r}")
+        super().__post_init__()
         if self.subword_buckets:
             self.subword_hasher()  # checks the n-gram range
         if "proj_size" in self.rnn_options:
-            raise ValueError("Classifier: rnn_options proj_size is not supported")
+            raise ValueError("ClassifierConfig: rnn_options proj_size is not supported")
 
     def subword_hasher(self) -> SubwordHasher | None:
         """The hasher that turns tokens into this model's subword ids (``None`` without
@@ -100,17 +83,8 @@ class ClassifierConfig:
 
     @property
     def output_size(self) -> int:
-        """H: the recurrent output size of all directions together."""
+        """``D*H``: the recurrent output size of all directions together."""
         return self.hidden_size * (2 if self.bidirectional else 1)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["rnn_options"] = dict(self.rnn_options)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ClassifierConfig:
-        return config_from_dict(cls, data)
 
 
 class ClassifierOutput(NamedTuple):
@@ -173,15 +147,15 @@ class Classifier(nn.Module):
         """``ids (B, T)`` padded with 0, ``lengths (B,)`` ≥ 1 → logits ``(B, C)``; with
         ``targets`` also the mean cross-entropy, ``-Σ_c q_c log p_c`` against class ids
         ``(B,)`` (one-hot ``q``) or target probabilities ``q (B, C)`` (a teacher's).
-        ``subwords (B, T, G)``: each token's subword ids (``config.subword_hasher()``),
+        ``subwords (B, T, W)``: each token's subword ids (``config.subword_hasher()``),
         required with subword features."""
         ids_in = drop_words(ids, self.config.word_dropout, self.config.unk_id,
                             self.training)  # (B, T)
         embedded = self.drop(self._embed(ids_in, subwords))  # (B, T, E)
-        outputs, state = self.rnn(embedded, lengths=lengths)  # (B, T, H), zero past each length
+        outputs, state = self.rnn(embedded, lengths=lengths)  # (B, T, D*H), zero past each length
         steps = torch.arange(ids.shape[1], device=ids.device)  # (T,)
         mask = steps.unsqueeze(0) < lengths.to(ids.device).unsqueeze(1)  # (B, T), True at tokens
-        pooled, weights = self._pool(outputs, state, mask, lengths)  # (B, H)
+        pooled, weights = self._pool(outputs, state, mask, lengths)  # (B, D*H)
         logits = self.output(self.drop(pooled))  # (B, C)
         loss = F.cross_entropy(logits, targets) if targets is not None else None
         return ClassifierOutput(logits, loss, weights)
@@ -212,13 +186,13 @@ class Classifier(nn.Module):
         if pooling == "mean":
             # Outputs past each length are zero, so the sum runs over the valid steps only.
             count = lengths.to(outputs.dtype).unsqueeze(1)  # (B, 1)
-            return outputs.sum(dim=1) / count, None  # (B, H)
+            return outputs.sum(dim=1) / count, None  # (B, D*H)
         if pooling == "max":
             return outputs.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1), None
-        h_n = state[0] if isinstance(state, tuple) else state  # (D*layers, B, hidden)
+        h_n = state[0] if isinstance(state, tuple) else state  # (D*L, B, H)
         directions = 2 if self.config.bidirectional else 1
-        last = h_n[-directions:]  # (D, B, hidden): the top layer's directions
-        return last.transpose(0, 1).flatten(1), None  # (B, D*hidden)
+        last = h_n[-directions:]  # (D, B, H): the top layer's directions
+        return last.transpose(0, 1).flatten(1), None  # (B, D*H)
 
     def regularization_loss(self) -> Tensor:
         """The recurrent layer's weight penalties (zero when it has no regularizers)."""

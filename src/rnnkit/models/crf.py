@@ -1,14 +1,15 @@
 """A linear-chain conditional random field over per-step tag scores, with BIO/BIOES
 transition constraints.
 
-Shape letters: ``B`` batch, ``T`` padded steps, ``K`` tags. Masks are True at real steps and
-right-padded (each sequence's steps come first, at least one per sequence).
+Shapes use the package's letters (see :mod:`rnnkit`): ``B``, ``T`` padded steps, ``C`` tags.
+Masks are True at real steps and right-padded (each sequence's steps come first, at least one
+per sequence).
 
 The score of a tag path ``y_1..y_T`` for emissions ``e`` (the tagger's per-step scores) is
 
     s(y) = start[y_1] + Σ_{t=1..T} e_t[y_t] + Σ_{t=2..T} A[y_{t-1}, y_t] + end[y_T]
 
-and ``p(y | x) = exp(s(y)) / Z`` with ``Z = Σ_y' exp(s(y'))`` over all K^T paths.
+and ``p(y | x) = exp(s(y)) / Z`` with ``Z = Σ_y' exp(s(y'))`` over all C^T paths.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ def _may_follow(previous: str, current: str, scheme: str) -> bool:
 
 
 def allowed_transitions(tags: Sequence[str], scheme: str) -> tuple[Tensor, Tensor, Tensor]:
-    """BoolTensors ``(K, K)`` (row: previous tag, column: next tag), ``(K,)`` allowed first
-    tags and ``(K,)`` allowed last tags for a tagging ``scheme``.
+    """BoolTensors ``(C, C)`` (row: previous tag, column: next tag), ``(C,)`` allowed first
+    tags and ``(C,)`` allowed last tags for a tagging ``scheme``.
 
     BIO (IOB2): ``I-X`` only after ``B-X`` or ``I-X``, never first. BIOES: after ``B-X``/``I-X``
     only ``I-X``/``E-X``; ``I``/``E`` never first, ``B``/``I`` never last. ``none``: all allowed.
@@ -61,7 +62,7 @@ def allowed_transitions(tags: Sequence[str], scheme: str) -> tuple[Tensor, Tenso
 
 
 class CRF(nn.Module):
-    """Learned transition scores ``A (K, K)``, ``start (K,)``, ``end (K,)``; forbidden
+    """Learned transition scores ``A (C, C)``, ``start (C,)``, ``end (C,)``; forbidden
     transitions (from :func:`allowed_transitions`) are fixed at :data:`FORBIDDEN`."""
 
     def __init__(self, num_tags: int, tags: Sequence[str] | None = None,
@@ -83,9 +84,9 @@ class CRF(nn.Module):
 
     def _scores(self) -> tuple[Tensor, Tensor, Tensor]:
         forbid = torch.tensor(FORBIDDEN, device=self.transitions.device)
-        return (torch.where(self.allowed, self.transitions, forbid),  # (K, K)
-                torch.where(self.start_allowed, self.start, forbid),  # (K,)
-                torch.where(self.end_allowed, self.end, forbid))  # (K,)
+        return (torch.where(self.allowed, self.transitions, forbid),  # (C, C)
+                torch.where(self.start_allowed, self.start, forbid),  # (C,)
+                torch.where(self.end_allowed, self.end, forbid))  # (C,)
 
     def _check(self, emissions: Tensor, mask: Tensor) -> None:
         if emissions.dim() != 3 or emissions.shape[-1] != self.num_tags:
@@ -117,11 +118,11 @@ class CRF(nn.Module):
         """
         self._check(emissions, mask)
         transitions, start, end = self._scores()
-        alpha = start + emissions[:, 0]  # (B, K)
+        alpha = start + emissions[:, 0]  # (B, C)
         for t in range(1, emissions.shape[1]):
-            # (B, K, 1) + (K, K) → (B, K_prev, K_next), reduced over the previous tag
+            # (B, C, 1) + (C, C) → (B, C_prev, C_next), reduced over the previous tag
             step = torch.logsumexp(alpha.unsqueeze(2) + transitions, dim=1) + emissions[:, t]
-            alpha = torch.where(mask[:, t].unsqueeze(1), step, alpha)  # (B, K)
+            alpha = torch.where(mask[:, t].unsqueeze(1), step, alpha)  # (B, C)
         return torch.logsumexp(alpha + end, dim=1)  # (B,)
 
     def log_likelihood(self, emissions: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
@@ -138,10 +139,10 @@ class CRF(nn.Module):
         """
         self._check(emissions, mask)
         transitions, start, end = self._scores()
-        delta = start + emissions[:, 0]  # (B, K)
+        delta = start + emissions[:, 0]  # (B, C)
         pointers = []
         for t in range(1, emissions.shape[1]):
-            best, pointer = (delta.unsqueeze(2) + transitions).max(dim=1)  # (B, K) each
+            best, pointer = (delta.unsqueeze(2) + transitions).max(dim=1)  # (B, C) each
             delta = torch.where(mask[:, t].unsqueeze(1), best + emissions[:, t], delta)
             pointers.append(pointer)
         last_tags = (delta + end).argmax(dim=1)  # (B,)

@@ -1,12 +1,11 @@
 """A recurrent language model: embedding → stacked RNN/LSTM/GRU → dropout → linear → softmax.
 
-Shape letters: ``B`` batch, ``T`` steps, ``E`` embedding size, ``H`` recurrent output size,
-``V`` vocabulary size.
+Shapes use the package's letters (see :mod:`rnnkit`): ``B``, ``T``, ``E``, ``H_out`` the
+recurrent output size, ``V``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -16,14 +15,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit import nn as rnn_layers
-from rnnkit.configs import config_from_dict
+from rnnkit.configs import ValidatedConfig, choice, flag, number, positive_int, probability
 from rnnkit.models.losses import linear_cross_entropy
 
 RECURRENT_LAYERS = {"rnn": rnn_layers.RNN, "lstm": rnn_layers.LSTM, "gru": rnn_layers.GRU}
 
 
 @dataclass(frozen=True)
-class LanguageModelConfig:
+class LanguageModelConfig(ValidatedConfig):
     """Everything needed to rebuild a :class:`LanguageModel`.
 
     ``rnn_options`` are keyword options of the recurrent layer (any of ``rnnkit.nn``'s, e.g.
@@ -33,47 +32,27 @@ class LanguageModelConfig:
     classic PTB recipe does; ``0`` keeps each module's default initialisation.
     """
 
-    vocab_size: int
-    cell: str = "lstm"
-    embed_size: int = 200
-    hidden_size: int = 200
-    num_layers: int = 2
-    dropout: float = 0.0
-    tie_weights: bool = False
-    init_range: float = 0.0
+    vocab_size: int = positive_int()
+    cell: str = choice(tuple(RECURRENT_LAYERS), "lstm")
+    embed_size: int = positive_int(200)
+    hidden_size: int = positive_int(200)
+    num_layers: int = positive_int(2)
+    dropout: float = probability(0.0)
+    tie_weights: bool = flag(False)
+    init_range: float = number(0.0, minimum=0)
     rnn_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.cell not in RECURRENT_LAYERS:
-            raise ValueError(
-                f"LanguageModel: cell must be one of {sorted(RECURRENT_LAYERS)}, got {self.cell!r}"
-            )
-        for name in ("vocab_size", "embed_size", "hidden_size", "num_layers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"LanguageModel: {name} must be an int >= 1, got {value!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"LanguageModel: dropout must be in [0, 1), got {self.dropout}")
-        if self.init_range < 0:
-            raise ValueError(f"LanguageModel: init_range must be >= 0, got {self.init_range}")
+        super().__post_init__()
         if self.tie_weights and self.output_size != self.embed_size:
             raise ValueError(
-                "LanguageModel: tie_weights needs the recurrent output size to equal embed_size, "
-                f"got {self.output_size} and {self.embed_size}"
+                "LanguageModelConfig: tie_weights needs the recurrent output size to equal "
+                f"embed_size, got {self.output_size} and {self.embed_size}"
             )
 
     @property
     def output_size(self) -> int:
         return self.rnn_options.get("proj_size", 0) or self.hidden_size
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["rnn_options"] = dict(self.rnn_options)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LanguageModelConfig:
-        return config_from_dict(cls, data)
 
 
 class LMOutput(NamedTuple):
@@ -122,7 +101,7 @@ class LanguageModel(nn.Module):
         ``return_logits=True`` returns both, computed the plain way.
         """
         embedded = self.drop(self.embedding(ids))  # (B, T, E)
-        hidden, state = self.rnn(embedded, state)  # (B, T, H)
+        hidden, state = self.rnn(embedded, state)  # (B, T, H_out)
         hidden = self.drop(hidden)
         if targets is not None and not return_logits:
             loss = linear_cross_entropy(hidden.flatten(0, 1), self.decoder.weight,

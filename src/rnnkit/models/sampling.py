@@ -11,33 +11,28 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from rnnkit.configs import ValidatedConfig, flag, number, positive_int
 from rnnkit.models.language_model import LanguageModel
 
 
 @dataclass(frozen=True)
-class SamplingConfig:
+class SamplingConfig(ValidatedConfig):
     """``temperature`` divides the logits; ``top_k`` keeps the k most likely tokens; ``top_p``
     keeps the smallest set whose probability reaches p (nucleus sampling); ``greedy`` takes
     the argmax. ``stop_id`` ends a sample (it is not returned); ``banned_ids`` are never drawn.
     """
 
-    max_new_tokens: int = 100
-    temperature: float = 1.0
-    top_k: int | None = None
-    top_p: float | None = None
-    greedy: bool = False
+    max_new_tokens: int = positive_int(100)
+    temperature: float = number(1.0, above=0)
+    top_k: int | None = positive_int(None, optional=True)
+    top_p: float | None = number(None, above=0, maximum=1, optional=True)
+    greedy: bool = flag(False)
     stop_id: int | None = None
     banned_ids: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
-        if self.top_k is not None and self.top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {self.top_k}")
-        if self.top_p is not None and not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        super().__post_init__()
+        object.__setattr__(self, "banned_ids", tuple(self.banned_ids))
 
 
 def filter_logits(logits: Tensor, config: SamplingConfig) -> Tensor:
@@ -75,9 +70,9 @@ def generate(
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    ids = torch.tensor([prompt] * num_samples, device=device)  # (N, P)
+    ids = torch.tensor([prompt] * num_samples, device=device)  # (B, T): a row per sample
     output = model(ids)
-    logits, state = output.logits[:, -1], output.state  # (N, V)
+    logits, state = output.logits[:, -1], output.state  # (B, V)
     samples = torch.empty(num_samples, config.max_new_tokens, dtype=torch.long, device=device)
     finished = torch.zeros(num_samples, dtype=torch.bool, device=device)
     lengths = torch.full((num_samples,), config.max_new_tokens, device=device)
@@ -96,7 +91,7 @@ def generate(
                 break
         if step + 1 == config.max_new_tokens:
             break
-        output = model(token.unsqueeze(1), state)  # one step: (N, 1) with the carried state
+        output = model(token.unsqueeze(1), state)  # one step: (B, 1) with the carried state
         logits, state = output.logits[:, -1], output.state
     model.train(was_training)
     return [samples[i, : int(lengths[i])].tolist() for i in range(num_samples)]

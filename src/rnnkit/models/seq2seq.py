@@ -1,9 +1,9 @@
 """Sequence to sequence with attention: a (bi)LSTM encoder, an LSTM decoder that attends over
 the encoder's per-step states, teacher forcing for training, greedy and beam-search decoding.
 
-Shape letters: ``B`` batch, ``S`` source steps, ``T`` target steps, ``E`` embedding size,
-``H`` decoder hidden size, ``M`` encoder output size (``D * encoder hidden``), ``V`` target
-vocabulary size, ``K`` beam width.
+Shapes use the package's letters (see :mod:`rnnkit`): ``B``, ``S`` source steps, ``T`` target
+steps, ``E``, ``H`` (the encoder's and the decoder's), ``M = D*H`` the encoder's output size,
+``V`` the target vocabulary size, ``K`` beam width.
 
 One decoder step (Luong et al. 2015, with input feeding):
 
@@ -17,63 +17,42 @@ One decoder step (Luong et al. 2015, with input feeding):
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit import nn as rnn_layers
-from rnnkit.configs import config_from_dict
+from rnnkit.configs import ValidatedConfig, choice, flag, positive_int, probability
 from rnnkit.models.attention import AdditiveAttention, MultiplicativeAttention
 
 ATTENTIONS = ("bahdanau", "luong")
 
 
 @dataclass(frozen=True)
-class Seq2SeqConfig:
+class Seq2SeqConfig(ValidatedConfig):
     """Everything needed to rebuild a :class:`Seq2Seq`; ``pad_id``, ``bos_id``, ``eos_id`` are
     the target vocabulary's (the source pads with 0 too)."""
 
-    source_vocab_size: int
-    target_vocab_size: int
-    embed_size: int = 128
-    hidden_size: int = 256
-    encoder_layers: int = 1
-    bidirectional: bool = True
-    attention: str = "bahdanau"
-    attention_size: int = 128
-    dropout: float = 0.2
+    source_vocab_size: int = positive_int()
+    target_vocab_size: int = positive_int()
+    embed_size: int = positive_int(128)
+    hidden_size: int = positive_int(256)
+    encoder_layers: int = positive_int(1)
+    bidirectional: bool = flag(True)
+    attention: str = choice(ATTENTIONS, "bahdanau")
+    attention_size: int = positive_int(128)
+    dropout: float = probability(0.2)
     pad_id: int = 0
     bos_id: int = 2
     eos_id: int = 3
-
-    def __post_init__(self) -> None:
-        if self.attention not in ATTENTIONS:
-            raise ValueError(f"Seq2Seq: attention must be one of {ATTENTIONS}, got "
-                             f"{self.attention!r}")
-        for name in ("source_vocab_size", "target_vocab_size", "embed_size", "hidden_size",
-                     "encoder_layers", "attention_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Seq2Seq: {name} must be an int >= 1, got {value!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"Seq2Seq: dropout must be in [0, 1), got {self.dropout}")
 
     @property
     def memory_size(self) -> int:
         """M: the encoder's output size per source step."""
         return self.hidden_size * (2 if self.bidirectional else 1)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Seq2SeqConfig:
-        return config_from_dict(cls, data)
 
 
 class Memory(NamedTuple):

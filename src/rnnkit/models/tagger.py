@@ -1,14 +1,13 @@
 """A sequence tagger: word embedding (+ a character-level word encoder) → BiLSTM → per-step tag
 scores → CRF or softmax.
 
-Shape letters: ``B`` batch, ``T`` words per sentence (padded), ``C`` characters per word
-(padded), ``E`` word embedding size, ``F`` character feature size, ``H`` recurrent output of
-both directions, ``K`` tags.
+Shapes use the package's letters (see :mod:`rnnkit`): ``B``, ``T`` words per sentence
+(padded), ``W`` characters per word (padded), ``E`` (``E_c``), ``F``, ``D*H`` the recurrent
+output of both directions, ``C`` tags.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -18,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit import nn as rnn_layers
-from rnnkit.configs import config_from_dict
+from rnnkit.configs import ValidatedConfig, at_least, choice, positive_int, probability
 from rnnkit.models.crf import CRF, SCHEMES
 from rnnkit.models.language_model import RECURRENT_LAYERS
 from rnnkit.models.word_dropout import drop_words
@@ -28,7 +27,7 @@ OUTPUTS = ("crf", "softmax")
 
 
 @dataclass(frozen=True)
-class TaggerConfig:
+class TaggerConfig(ValidatedConfig):
     """Everything needed to rebuild a :class:`Tagger`.
 
     ``char_encoder``: ``cnn`` (Ma & Hovy 2016: char embeddings → convolution of width
@@ -40,62 +39,37 @@ class TaggerConfig:
     (:func:`drop_words`); the character encoder still sees the word.
     """
 
-    vocab_size: int
+    vocab_size: int = positive_int()
     tags: tuple[str, ...]
-    char_vocab_size: int = 0
-    cell: str = "lstm"
-    embed_size: int = 100
-    hidden_size: int = 200
-    num_layers: int = 1
-    char_encoder: str = "cnn"
-    char_embed_size: int = 30
-    char_features: int = 50
-    char_kernel: int = 3
-    output: str = "crf"
-    scheme: str = "BIO"
-    dropout: float = 0.5
-    word_dropout: float = 0.0
+    char_vocab_size: int = at_least(0, 0)
+    cell: str = choice(tuple(RECURRENT_LAYERS), "lstm")
+    embed_size: int = positive_int(100)
+    hidden_size: int = positive_int(200)
+    num_layers: int = positive_int(1)
+    char_encoder: str = choice(CHAR_ENCODERS, "cnn")
+    char_embed_size: int = positive_int(30)
+    char_features: int = positive_int(50)
+    char_kernel: int = positive_int(3)
+    output: str = choice(OUTPUTS, "crf")
+    scheme: str = choice(SCHEMES, "BIO")
+    dropout: float = probability(0.5)
+    word_dropout: float = probability(0.0)
     unk_id: int = 1
     rnn_options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         object.__setattr__(self, "tags", tuple(self.tags))
-        for name, value, choices in (("cell", self.cell, tuple(RECURRENT_LAYERS)),
-                                     ("char_encoder", self.char_encoder, CHAR_ENCODERS),
-                                     ("output", self.output, OUTPUTS),
-                                     ("scheme", self.scheme, SCHEMES)):
-            if value not in choices:
-                raise ValueError(f"Tagger: {name} must be one of {choices}, got {value!r}")
-        for name in ("vocab_size", "embed_size", "hidden_size", "num_layers", "char_embed_size",
-                     "char_features", "char_kernel"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Tagger: {name} must be an int >= 1, got {value!r}")
         if len(self.tags) < 1:
-            raise ValueError("Tagger: tags must name at least one tag, got none")
+            raise ValueError("TaggerConfig: tags must name at least one tag, got none")
         if self.char_encoder != "none" and self.char_vocab_size < 2:
-            raise ValueError(f"Tagger: char_encoder={self.char_encoder!r} needs "
+            raise ValueError(f"TaggerConfig: char_encoder={self.char_encoder!r} needs "
                              f"char_vocab_size >= 2, got {self.char_vocab_size}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"Tagger: dropout must be in [0, 1), got {self.dropout}")
-        if not 0.0 <= self.word_dropout < 1.0:
-            raise ValueError(f"Tagger: word_dropout must be in [0, 1), got "
-                             f"{self.word_dropout}")
 
     @property
     def loss_unit(self) -> str:
         """What the model's mean loss is over: ``sentences`` with a CRF, else ``tokens``."""
         return "sentences" if self.output == "crf" else "tokens"
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["tags"] = list(self.tags)
-        data["rnn_options"] = dict(self.rnn_options)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TaggerConfig:
-        return config_from_dict(cls, data)
 
 
 class CharCNN(nn.Module):
@@ -107,11 +81,11 @@ class CharCNN(nn.Module):
         self.conv = nn.Conv1d(embed_size, features, kernel, padding=kernel // 2)
 
     def forward(self, chars: Tensor) -> Tensor:
-        """``chars (B, T, C)`` (0 = padding) → ``(B, T, F)``; all-padding words give zeros."""
+        """``chars (B, T, W)`` (0 = padding) → ``(B, T, F)``; all-padding words give zeros."""
         batch, steps, width = chars.shape
-        flat = chars.reshape(batch * steps, width)  # (B*T, C)
-        embedded = self.embedding(flat).transpose(1, 2)  # (B*T, E_c, C)
-        convolved = F.relu(self.conv(embedded))[..., :width]  # (B*T, F, C)
+        flat = chars.reshape(batch * steps, width)  # (B*T, W)
+        embedded = self.embedding(flat).transpose(1, 2)  # (B*T, E_c, W)
+        convolved = F.relu(self.conv(embedded))[..., :width]  # (B*T, F, W)
         convolved = convolved.masked_fill((flat == 0).unsqueeze(1), 0.0)  # ReLU ≥ 0: 0 is neutral
         return convolved.amax(dim=2).reshape(batch, steps, -1)  # (B, T, F)
 
@@ -129,16 +103,16 @@ class CharLSTM(nn.Module):
                                    batch_first=True)
 
     def forward(self, chars: Tensor) -> Tensor:
-        """``chars (B, T, C)`` (0 = padding) → ``(B, T, F)``."""
+        """``chars (B, T, W)`` (0 = padding) → ``(B, T, F)``."""
         batch, steps, width = chars.shape
-        flat = chars.reshape(batch * steps, width)  # (B*T, C)
+        flat = chars.reshape(batch * steps, width)  # (B*T, W)
         lengths = (flat != 0).sum(dim=1).clamp(min=1)  # padding words run one pad character
         _, (h_n, _) = self.rnn(self.embedding(flat), lengths=lengths)  # h_n (2, B*T, F/2)
         return h_n.transpose(0, 1).reshape(batch, steps, -1)  # (B, T, F)
 
 
 class TaggerOutput(NamedTuple):
-    emissions: Tensor  # (B, T, K) per-step tag scores
+    emissions: Tensor  # (B, T, C) per-step tag scores
     loss: Tensor | None  # CRF: mean negative log-likelihood per sentence; softmax: per token
 
 
@@ -171,8 +145,8 @@ class Tagger(nn.Module):
 
     def forward(self, words: Tensor, lengths: Tensor, chars: Tensor | None = None,
                 tags: Tensor | None = None) -> TaggerOutput:
-        """``words (B, T)``, ``lengths (B,)``, ``chars (B, T, C)`` when the model has a char
-        encoder, ``tags (B, T)`` for the loss → emissions ``(B, T, K)``."""
+        """``words (B, T)``, ``lengths (B,)``, ``chars (B, T, W)`` when the model has a char
+        encoder, ``tags (B, T)`` for the loss → emissions ``(B, T, C)``."""
         words_in = drop_words(words, self.config.word_dropout, self.config.unk_id,
                               self.training)  # (B, T)
         features = self.embedding(words_in)  # (B, T, E)
@@ -180,8 +154,8 @@ class Tagger(nn.Module):
             if chars is None:
                 raise ValueError("Tagger: this model has a character encoder; pass chars")
             features = torch.cat([features, self.chars(chars)], dim=-1)  # (B, T, E+F)
-        outputs, _ = self.rnn(self.drop(features), lengths=lengths)  # (B, T, H)
-        emissions = self.output(self.drop(outputs))  # (B, T, K)
+        outputs, _ = self.rnn(self.drop(features), lengths=lengths)  # (B, T, D*H)
+        emissions = self.output(self.drop(outputs))  # (B, T, C)
         loss = None
         if tags is not None:
             mask = self.mask(lengths, words.shape[1])
@@ -200,7 +174,7 @@ class Tagger(nn.Module):
     def decode(self, words: Tensor, lengths: Tensor,
                chars: Tensor | None = None) -> list[list[int]]:
         """The best tag ids of each sentence (Viterbi with a CRF, per-step argmax without)."""
-        emissions = self(words, lengths, chars).emissions  # (B, T, K)
+        emissions = self(words, lengths, chars).emissions  # (B, T, C)
         if self.crf is not None:
             return self.crf.decode(emissions, self.mask(lengths, words.shape[1]))
         best = emissions.argmax(dim=-1).tolist()  # (B, T)

@@ -13,7 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rnnkit.configs import config_from_dict
+from rnnkit.configs import (
+    PROBABILITY,
+    ValidatedConfig,
+    at_least,
+    choice,
+    config_from_dict,
+    flag,
+    positive_int,
+    probability,
+)
 from rnnkit.nn.activations import ACTIVATIONS, Activation, builtin_name, get_activation
 from rnnkit.nn.constraints import Constraint, get_constraint
 from rnnkit.nn.initializers import Initializer, get_initializer
@@ -30,28 +39,12 @@ CELL_NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 IMPLS = ("auto", "native", "bptt", "reference")
 
 
-def _check_int(owner: str, argument: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{owner}: {argument} should be of type int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{owner}: {argument} must be >= {minimum}, got {value}")
-
-
-def _check_probability(owner: str, argument: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(
-            f"{owner}: {argument} should be a number in [0, 1), got {type(value).__name__}"
-        )
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{owner}: {argument} should be a number in [0, 1), got {value}")
-
-
 def _spec_to_config(spec: Any) -> Any:
     return None if spec is None else spec.to_config()
 
 
 @dataclass(frozen=True)
-class CellConfig:
+class CellConfig(ValidatedConfig):
     """Everything that defines one recurrent cell's equations and parameters.
 
     ``kind`` is ``"rnn"``, ``"lstm"`` or ``"gru"``. String or dict specs given for activations,
@@ -61,40 +54,40 @@ class CellConfig:
     gates: ``w_ci ⊙ c`` and ``w_cf ⊙ c`` inside i and f, ``w_co ⊙ c'`` inside o.
     """
 
-    kind: str
-    input_size: int
-    hidden_size: int
-    bias: bool = True
-    proj_size: int = 0
+    kind: str = choice(tuple(GATES))
+    input_size: int = positive_int()
+    hidden_size: int = positive_int()
+    bias: bool = flag(True)
+    proj_size: int = at_least(0, 0)
     activation: Activation | str = "tanh"
     recurrent_activation: Activation | str = "sigmoid"
     kernel_initializer: Initializer | str | dict = "torch_default"
     recurrent_initializer: Initializer | str | dict = "torch_default"
     bias_initializer: Initializer | str | dict = "torch_default"
-    unit_forget_bias: bool = False
+    unit_forget_bias: bool = flag(False)
     kernel_regularizer: Regularizer | str | dict | None = None
     recurrent_regularizer: Regularizer | str | dict | None = None
     bias_regularizer: Regularizer | str | dict | None = None
     kernel_constraint: Constraint | str | dict | None = None
     recurrent_constraint: Constraint | str | dict | None = None
     bias_constraint: Constraint | str | dict | None = None
-    input_dropout: float = 0.0
-    recurrent_dropout: float = 0.0
-    layer_norm: bool = False
+    input_dropout: float = probability(0.0)
+    recurrent_dropout: float = probability(0.0)
+    layer_norm: bool = flag(False)
     zoneout: float | tuple[float, float] = 0.0
-    weight_drop: float = 0.0
-    reset_after: bool = True
-    peephole: bool = False
+    weight_drop: float = probability(0.0)
+    reset_after: bool = flag(True)
+    peephole: bool = flag(False)
     owner: str = field(default="", compare=False)
 
+    def _owner(self) -> str:
+        """Errors name the layer class the user built (``LSTM``), or ``owner`` when given."""
+        return self.owner
+
     def __post_init__(self) -> None:
-        if self.kind not in GATES:
-            raise ValueError(f"unknown cell kind {self.kind!r}; expected one of: rnn, lstm, gru")
-        owner = self.owner or CELL_NAMES[self.kind]
+        owner = self.owner or CELL_NAMES.get(self.kind, type(self).__name__)
         object.__setattr__(self, "owner", owner)
-        _check_int(owner, "input_size", self.input_size, 1)
-        _check_int(owner, "hidden_size", self.hidden_size, 1)
-        _check_int(owner, "proj_size", self.proj_size, 0)
+        super().__post_init__()
         if self.proj_size and self.kind != "lstm":
             raise ValueError(f"{owner}: proj_size is only supported by LSTM, got {self.proj_size}")
         if self.proj_size >= self.hidden_size:
@@ -102,17 +95,12 @@ class CellConfig:
                 f"{owner}: proj_size has to be smaller than hidden_size, "
                 f"got proj_size={self.proj_size} and hidden_size={self.hidden_size}"
             )
-        for name in ("bias", "unit_forget_bias", "layer_norm", "reset_after", "peephole"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{owner}: {name} should be a bool, got {getattr(self, name)!r}")
         if self.peephole and self.kind != "lstm":
             raise ValueError(f"{owner}: peephole applies to LSTM only")
         if self.unit_forget_bias and self.kind != "lstm":
             raise ValueError(f"{owner}: unit_forget_bias applies to LSTM only")
         if self.unit_forget_bias and not self.bias:
             raise ValueError(f"{owner}: unit_forget_bias=True needs bias=True (use_bias=True)")
-        for name in ("input_dropout", "recurrent_dropout", "weight_drop"):
-            _check_probability(owner, name, getattr(self, name))
         self._resolve_zoneout(owner)
         for name in ("activation", "recurrent_activation"):
             resolved = get_activation(getattr(self, name), owner=owner, argument=name)
@@ -134,8 +122,8 @@ class CellConfig:
                 f"{owner}: zoneout should be a probability, or (p_h, p_c) for an LSTM, "
                 f"got {self.zoneout!r}"
             )
-        for probability in probabilities:
-            _check_probability(owner, "zoneout", probability)
+        for zoneout in probabilities:
+            PROBABILITY(owner, "zoneout", zoneout)
         if len(probabilities) == 2:
             object.__setattr__(self, "zoneout", tuple(float(p) for p in probabilities))
         else:
@@ -213,7 +201,7 @@ class CellConfig:
 
 
 @dataclass(frozen=True)
-class LayerConfig:
+class LayerConfig(ValidatedConfig):
     """A stack of ``num_layers`` cells, optionally bidirectional, as torch.nn.RNN/LSTM/GRU.
 
     ``cell.input_size`` is the first layer's input size; layer ``k > 0`` takes the
@@ -222,24 +210,15 @@ class LayerConfig:
     """
 
     cell: CellConfig
-    num_layers: int = 1
-    batch_first: bool = False
-    dropout: float = 0.0
-    bidirectional: bool = False
-    go_backwards: bool = False
-    impl: str = "auto"
+    num_layers: int = positive_int(1)
+    batch_first: bool = flag(False)
+    dropout: float = probability(0.0)
+    bidirectional: bool = flag(False)
+    go_backwards: bool = flag(False)
+    impl: str = choice(IMPLS, "auto")
 
-    def __post_init__(self) -> None:
-        owner = self.cell.owner
-        _check_int(owner, "num_layers", self.num_layers, 1)
-        _check_probability(owner, "dropout", self.dropout)
-        for name in ("batch_first", "bidirectional", "go_backwards"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{owner}: {name} should be a bool, got {getattr(self, name)!r}")
-        if self.impl not in IMPLS:
-            raise ValueError(
-                f"{owner}: unknown impl {self.impl!r}; expected one of: {', '.join(IMPLS)}"
-            )
+    def _owner(self) -> str:
+        return self.cell.owner
 
     @property
     def num_directions(self) -> int:
@@ -251,11 +230,6 @@ class LayerConfig:
             return self.cell
         input_size = self.num_directions * self.cell.output_size
         return dataclasses.replace(self.cell, input_size=input_size)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        data["cell"] = self.cell.to_dict()
-        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LayerConfig:

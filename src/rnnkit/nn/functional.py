@@ -1,9 +1,7 @@
 """The recurrent math as pure functions: activations and one time step of each cell.
 
-Shape letters, used in every docstring and reshape comment of ``rnnkit.nn``:
-``T`` time steps, ``B`` batch, ``I`` input features, ``H`` hidden units, ``P`` projection
-size (``H_out = P`` when an LSTM projects, else ``H``), ``G`` gates (RNN 1, LSTM 4, GRU 3),
-``D`` directions, ``L`` layers.
+Shapes use the package's letters (see :mod:`rnnkit`): ``T``, ``B``, ``I``, ``H``, ``P``,
+``H_out``, ``G``, ``D``, ``L``.
 
 Weights follow torch.nn's layout: ``w_ih`` is ``(G*H, I)`` and ``w_hh`` is ``(G*H, H_out)``,
 gates stacked along dim 0 in the order of :data:`rnnkit.nn.config.GATES`.

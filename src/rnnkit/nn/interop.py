@@ -9,7 +9,8 @@ returns the same sequence and final states. :func:`to_keras_weights` is the inve
 ``keras_layer.set_weights`` takes. :func:`keras_to_torch_layout` and
 :func:`torch_to_keras_layout` are the pure array conversions both are built on.
 
-Shape letters: ``I`` input features, ``H`` units, ``G`` gates (SimpleRNN 1, LSTM 4, GRU 3).
+Shapes use the package's letters (see :mod:`rnnkit`): ``I`` input features, ``H`` units,
+``G`` gates (SimpleRNN 1, LSTM 4, GRU 3).
 
 Weight layout (read from ``keras/src/layers/rnn/{simple_rnn,lstm,gru}.py``, Keras 3): Keras
 computes ``x @ kernel``, so its matrices are the transposes of torch's, with the gates side by

@@ -1,15 +1,17 @@
 """Multi-layer, bidirectional recurrent layers: drop-in for torch.nn.RNN, LSTM and GRU.
 
-Shape letters: ``N`` batch, ``L`` sequence length, ``D`` 2 if bidirectional else 1,
-``H_in`` input_size, ``H_out`` proj_size if > 0 else hidden_size, ``H_cell`` hidden_size.
+Shapes use the package's letters (see :mod:`rnnkit`; torch.nn's docs write ``N``, ``L``,
+``H_in`` and ``H_cell`` for ``B``, ``T``, ``I`` and ``H``): ``T`` steps, ``B`` batch, ``I``
+input_size, ``H`` hidden_size, ``H_out`` proj_size if > 0 else hidden_size, ``D`` 2 if
+bidirectional else 1, ``L`` num_layers.
 
-Inputs: ``input`` ``(L, N, H_in)``, ``(N, L, H_in)`` with ``batch_first``, ``(L, H_in)``
-unbatched, or a PackedSequence; ``hx`` ``(D*num_layers, N, H_out)`` (LSTM: a pair with
-``c_0 (D*num_layers, N, H_cell)``), zeros when omitted; ``lengths`` ``(N,)`` true lengths of
+Inputs: ``input`` ``(T, B, I)``, ``(B, T, I)`` with ``batch_first``, ``(T, I)``
+unbatched, or a PackedSequence; ``hx`` ``(D*L, B, H_out)`` (LSTM: a pair with
+``c_0 (D*L, B, H)``), zeros when omitted; ``lengths`` ``(B,)`` true lengths of
 a padded batch (any order), as an alternative to packing.
 
-Outputs: ``output`` ``(L, N, D*H_out)`` (batch-first and unbatched like the input, packed if
-the input was), zero past each sequence's length; ``h_n`` ``(D*num_layers, N, H_out)``, the
+Outputs: ``output`` ``(T, B, D*H_out)`` (batch-first and unbatched like the input, packed if
+the input was), zero past each sequence's length; ``h_n`` ``(D*L, B, H_out)``, the
 state at each sequence's own last token (LSTM: ``(h_n, c_n)``). For a bidirectional layer
 ``h_n[2k]`` is layer k's forward state after the last token and ``h_n[2k+1]`` its backward
 state after the first token.
@@ -108,7 +110,7 @@ class RecurrentLayer(nn.Module):
 
         With ``return_gates=True`` a third value is returned: a dict keyed by direction suffix
         (``"l0"``, ``"l0_reverse"``, …) of dicts gate name → tensor laid out like ``output``
-        with ``H_cell`` (or ``H_out`` for ``"h"``) features: LSTM ``i, f, g, o, c, h``; GRU
+        with ``H`` (or ``H_out`` for ``"h"``) features: LSTM ``i, f, g, o, c, h``; GRU
         ``r, z, n, h``; RNN ``h``. Steps past a sequence's length are zero.
         """
         packed = isinstance(input, PackedSequence)
