@@ -103,7 +103,7 @@ def test_split_writes_a_seeded_held_out_file(tmp_path, capsys):
     (["evaluate", "{model}", "--data", "{root}/unseen.tsv"], "never seen in training"),
     (["train", "classify", "--out", "{root}/x"], "--data is required"),
     (["train", "classify", "--data", "{root}/train.tsv", "--out", "{root}/y",
-      "--max-length", "0"], "max_length must be >= 1, got 0"),
+      "--max-length", "0"], "ClassificationData: max_length must be an int >= 1, got 0"),
 ])
 def test_errors_are_one_line_with_nonzero_exit(trained, capsys, argv, message):
     (trained / "empty.txt").write_text("\n")

@@ -188,9 +188,9 @@ def test_loading_another_task_or_a_missing_directory_fails_clearly(tmp_path):
 
 
 def test_bad_data_options_are_refused():
-    with pytest.raises(ValueError, match="format must be one of"):
+    with pytest.raises(ValueError, match="ClassificationData: format must be one of auto, tsv, csv, label-first, got 'xml'"):
         cls.ClassificationData(train="x", format="xml")
-    with pytest.raises(ValueError, match="max_length must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="ClassificationData: max_length must be an int >= 1, got 0"):
         cls.ClassificationData(train="x", max_length=0)
 
 
@@ -476,22 +476,22 @@ def test_a_teacher_must_share_the_tokenizer_and_the_labels(tmp_path):
 
 
 def test_span_samples_must_be_positive_and_teachers_a_sequence(tmp_path):
-    with pytest.raises(ValueError, match="span_samples must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="ClassificationData: span_samples must be an int >= 1, got 0"):
         cls.ClassificationData(train="x", span_samples=0)
     with pytest.raises(TypeError, match="teachers must be a sequence .* got the string 'dir'"):
         cls.ClassificationData(train="x", teachers="dir")
     assert cls.ClassificationData(train="x", teachers=["a", "b"]).teachers == ("a", "b")
     assert cls.ClassificationData(train="x", teachers=[tmp_path]).teachers == (str(tmp_path),)
-    with pytest.raises(TypeError, match="span_samples must be an int, got 2.5"):
+    with pytest.raises(TypeError, match="span_samples must be an int >= 1, got 2.5"):
         cls.ClassificationData(train="x", span_samples=2.5)
-    with pytest.raises(ValueError, match="masked_copies must be >= 0, got -1"):
+    with pytest.raises(ValueError, match="masked_copies must be an int >= 0, got -1"):
         cls.ClassificationData(train="x", masked_copies=-1)
-    with pytest.raises(TypeError, match="masked_copies must be an int, got True"):
+    with pytest.raises(TypeError, match="masked_copies must be an int >= 0, got True"):
         cls.ClassificationData(train="x", masked_copies=True)
-    with pytest.raises(TypeError, match="mask_prob must be a number, got '0.1'"):
+    with pytest.raises(TypeError, match=r"mask_prob must be a number in \(0, 1\], got '0.1'"):
         cls.ClassificationData(train="x", mask_prob="0.1")
     for prob in (0, 1.5):
-        with pytest.raises(ValueError, match=r"mask_prob must be in \(0, 1\], got"):
+        with pytest.raises(ValueError, match=r"mask_prob must be a number in \(0, 1\], got"):
             cls.ClassificationData(train="x", mask_prob=prob)
     with pytest.raises(ValueError, match="no teachers given"):
         distillation.teacher_probabilities([], [["a", "b"]])

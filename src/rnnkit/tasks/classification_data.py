@@ -18,15 +18,16 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from rnnkit.configs import ValidatedConfig, at_least, choice, flag, number, positive_int
 from rnnkit.data import LABELLED_FORMATS, Batch, collate, pad_nested, read_examples
-from rnnkit.tasks.common import label_ids, split_held_out
+from rnnkit.tasks.common import check_held_out_fraction, label_ids, split_held_out
 from rnnkit.text import SubwordHasher, Tokenizer, Vocab, get_tokenizer
 
 TOKENIZER_NAMES = ("word", "whitespace", "char", "chinese", "auto")
 
 
 @dataclass(frozen=True)
-class ClassificationData:
+class ClassificationData(ValidatedConfig):
     """Where the examples come from and how they become batches (config.json ``data``).
 
     Without ``valid``, a ``valid_fraction`` of the training examples, drawn with
@@ -51,49 +52,30 @@ class ClassificationData:
 
     train: str
     valid: str | None = None
-    format: str = "auto"
+    format: str = choice(LABELLED_FORMATS, "auto")
     text_column: str | int | None = None
     label_column: str | int | None = None
-    tokenizer: str = "word"
-    lowercase: bool = False
-    max_length: int = 400
-    max_vocab: int | None = None
-    min_freq: int = 1
-    batch_size: int = 32
+    tokenizer: str = choice(TOKENIZER_NAMES, "word")
+    lowercase: bool = flag(False)
+    max_length: int = positive_int(400)
+    max_vocab: int | None = positive_int(None, optional=True)
+    min_freq: int = positive_int(1)
+    batch_size: int = positive_int(32)
     valid_fraction: float = 0.1
     split_seed: int = 0
     vectors: str | None = None
     teachers: tuple[str, ...] = ()
-    span_samples: int = 8
-    masked_copies: int = 0
-    mask_prob: float = 0.15
+    span_samples: int = positive_int(8)
+    masked_copies: int = at_least(0, 0)
+    mask_prob: float = number(0.15, above=0.0, maximum=1.0)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
+        check_held_out_fraction(self)
         if isinstance(self.teachers, str):
-            raise TypeError(f"teachers must be a sequence of model directories, got the "
-                            f"string {self.teachers!r}")
+            raise TypeError(f"ClassificationData: teachers must be a sequence of model "
+                            f"directories, got the string {self.teachers!r}")
         object.__setattr__(self, "teachers", tuple(str(path) for path in self.teachers))
-        for name in ("span_samples", "masked_copies"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an int, got {value!r}")
-        if self.masked_copies < 0:
-            raise ValueError(f"masked_copies must be >= 0, got {self.masked_copies}")
-        if isinstance(self.mask_prob, bool) or not isinstance(self.mask_prob, (int, float)):
-            raise TypeError(f"mask_prob must be a number, got {self.mask_prob!r}")
-        if not 0 < self.mask_prob <= 1:
-            raise ValueError(f"mask_prob must be in (0, 1], got {self.mask_prob!r}")
-        if self.format not in LABELLED_FORMATS:
-            raise ValueError(f"format must be one of {', '.join(LABELLED_FORMATS)}, got "
-                             f"{self.format!r}")
-        if self.tokenizer not in TOKENIZER_NAMES:
-            raise ValueError(f"tokenizer must be one of {', '.join(TOKENIZER_NAMES)}, got "
-                             f"{self.tokenizer!r}")
-        for name in ("max_length", "min_freq", "batch_size", "span_samples"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.valid is None and not 0 < self.valid_fraction < 1:
-            raise ValueError(f"valid_fraction must be in (0, 1), got {self.valid_fraction}")
 
     def make_tokenizer(self) -> Tokenizer:
         if self.tokenizer in ("word", "auto"):

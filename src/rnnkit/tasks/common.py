@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnkit.configs import number_check
 from rnnkit.train.model_dir import ModelDirectoryError
 
 
@@ -24,6 +25,14 @@ def split_held_out(
                          "to train on; pass a validation file")
     return ([examples[i] for i in sorted(order[held:])],
             [examples[i] for i in sorted(order[:held])])
+
+
+def check_held_out_fraction(config: Any) -> None:
+    """Without a validation file (``config.valid``), ``config.valid_fraction`` of the
+    training data is held out: it must leave data on both sides, in (0, 1)."""
+    if config.valid is None:
+        number_check(above=0, below=1)(type(config).__name__, "valid_fraction",
+                                       config.valid_fraction)
 
 
 def validation_source(train: str, valid: str | None, fraction: float) -> str:

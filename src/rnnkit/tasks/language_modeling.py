@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rnnkit.configs import ValidatedConfig, checked, choice, choice_check, positive_int
 from rnnkit.data import BucketBatchSampler, LMStream, encode, load_prepared, prepare, read_corpus
 from rnnkit.models import (
     LanguageModel,
@@ -32,6 +33,7 @@ from rnnkit.models import (
     map_state,
 )
 from rnnkit.tasks.arguments import add_recurrent_arguments, recurrent_options
+from rnnkit.tasks.common import check_held_out_fraction
 from rnnkit.tasks.contract import Pipeline, Prepared, Task, TrainingDefaults, register
 from rnnkit.text import TOKENIZERS, Tokenizer, Vocab, get_tokenizer
 from rnnkit.train import StepOutput, TrainConfig, Trainer
@@ -57,7 +59,7 @@ def tokenizer_name(level: str, lang: str) -> str:
 
 
 @dataclass(frozen=True)
-class LMData:
+class LMData(ValidatedConfig):
     """How the corpus becomes batches (stored in config.json under ``data``).
 
     ``tokenizer`` defaults to the one :func:`tokenizer_name` picks for ``level`` and ``lang``;
@@ -66,33 +68,25 @@ class LMData:
 
     corpus: str
     valid: str | None = None
-    level: str = "word"
-    lang: str = "en"
-    batch_size: int = 20
-    bptt: int = 35
-    eval_batch_size: int = 10
+    level: str = choice(LEVELS, "word")
+    lang: str = choice(LANGS, "en")
+    batch_size: int = positive_int(20)
+    bptt: int = positive_int(35)
+    eval_batch_size: int = positive_int(10)
     valid_fraction: float = 0.1
-    max_vocab: int | None = None
-    min_freq: int = 1
-    tokenizer: str | None = None
-    mode: str = "stream"
+    max_vocab: int | None = positive_int(None, optional=True)
+    min_freq: int = positive_int(1)
+    tokenizer: str | None = checked(choice_check(TOKENIZERS), None, optional=True)
+    mode: str = choice(MODES, "stream")
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        name = tokenizer_name(self.level, self.lang)
-        if self.tokenizer is not None and self.tokenizer not in TOKENIZERS:
-            raise ValueError(f"tokenizer must be one of {', '.join(TOKENIZERS)}, "
-                             f"got {self.tokenizer!r}")
+        super().__post_init__()
+        check_held_out_fraction(self)
         if self.tokenizer is not None and (self.tokenizer == "char") != (self.level == "char"):
-            raise ValueError(f"tokenizer {self.tokenizer!r} does not fit level {self.level!r}")
+            raise ValueError(f"LMData: tokenizer {self.tokenizer!r} does not fit level "
+                             f"{self.level!r}")
         if self.tokenizer is None:
-            object.__setattr__(self, "tokenizer", name)
-        for name in ("batch_size", "bptt", "eval_batch_size", "min_freq"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.valid is None and not 0 < self.valid_fraction < 1:
-            raise ValueError(f"valid_fraction must be in (0, 1), got {self.valid_fraction}")
+            object.__setattr__(self, "tokenizer", tokenizer_name(self.level, self.lang))
 
 
 def encode_file(path: str | Path, tokenizer: Tokenizer, vocab: Vocab) -> np.ndarray:

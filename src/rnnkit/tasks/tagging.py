@@ -23,6 +23,7 @@ from seqeval.metrics import f1_score, precision_score, recall_score
 from seqeval.metrics.sequence_labeling import get_entities
 from torch import Tensor, nn
 
+from rnnkit.configs import ValidatedConfig, flag, positive_int
 from rnnkit.data import (
     BucketBatchSampler,
     pad_nested,
@@ -38,6 +39,7 @@ from rnnkit.tasks.arguments import (
     recurrent_options,
 )
 from rnnkit.tasks.common import (
+    check_held_out_fraction,
     label_ids,
     ordered_batches,
     read_string_list,
@@ -58,7 +60,7 @@ SELECT_CHOICES = ("f1", "loss")
 
 
 @dataclass(frozen=True)
-class TaggingData:
+class TaggingData(ValidatedConfig):
     """Where the sentences come from and how they become batches (config.json ``data``).
 
     ``lowercase`` lowercases the word-embedding input (the characters keep their case).
@@ -69,20 +71,17 @@ class TaggingData:
     valid: str | None = None
     token_column: int = 0
     tag_column: int = -1
-    lowercase: bool = False
-    max_word_length: int = 20
-    max_vocab: int | None = None
-    min_freq: int = 1
-    batch_size: int = 16
+    lowercase: bool = flag(False)
+    max_word_length: int = positive_int(20)
+    max_vocab: int | None = positive_int(None, optional=True)
+    min_freq: int = positive_int(1)
+    batch_size: int = positive_int(16)
     valid_fraction: float = 0.1
     split_seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("max_word_length", "min_freq", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.valid is None and not 0 < self.valid_fraction < 1:
-            raise ValueError(f"valid_fraction must be in (0, 1), got {self.valid_fraction}")
+        super().__post_init__()
+        check_held_out_fraction(self)
 
 
 def detect_scheme(tags: Sequence[str]) -> str:

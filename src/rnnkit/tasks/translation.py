@@ -24,10 +24,16 @@ import sacrebleu
 import torch
 from torch import Tensor, nn
 
+from rnnkit.configs import ValidatedConfig, choice, flag, positive_int
 from rnnkit.data import BucketBatchSampler, pad_sequences, read_corpus, read_pairs
 from rnnkit.models.seq2seq import ATTENTIONS, Seq2Seq, Seq2SeqConfig
 from rnnkit.tasks.arguments import add_data_files, add_select_argument
-from rnnkit.tasks.common import ordered_batches, split_held_out, validation_source
+from rnnkit.tasks.common import (
+    check_held_out_fraction,
+    ordered_batches,
+    split_held_out,
+    validation_source,
+)
 from rnnkit.tasks.contract import Pipeline, Prepared, Task, register
 from rnnkit.tasks.selection import check_select
 from rnnkit.text import Tokenizer, Vocab, get_tokenizer
@@ -41,7 +47,7 @@ SELECT_CHOICES = ("loss", "bleu_greedy")
 
 
 @dataclass(frozen=True)
-class TranslationData:
+class TranslationData(ValidatedConfig):
     """Where the pairs come from and how they become batches (config.json ``data``).
 
     ``bleu_tokenize`` is sacrebleu's tokenizer for the references (``zh`` for Chinese, ``13a``
@@ -50,28 +56,21 @@ class TranslationData:
 
     train: str
     valid: str | None = None
-    source_tokenizer: str = "word"
-    target_tokenizer: str = "char"
-    lowercase_source: bool = True
-    max_source_length: int = 50
-    max_target_length: int = 60
-    min_freq: int = 1
-    batch_size: int = 64
+    source_tokenizer: str = choice(TOKENIZER_NAMES, "word")
+    target_tokenizer: str = choice(TOKENIZER_NAMES, "char")
+    lowercase_source: bool = flag(True)
+    max_source_length: int = positive_int(50)
+    max_target_length: int = positive_int(60)
+    min_freq: int = positive_int(1)
+    batch_size: int = positive_int(64)
     valid_fraction: float = 0.1
     split_seed: int = 0
     bleu_tokenize: str = "zh"
-    valid_bleu_sentences: int = 500
+    valid_bleu_sentences: int = positive_int(500)
 
     def __post_init__(self) -> None:
-        for name in ("source_tokenizer", "target_tokenizer"):
-            if getattr(self, name) not in TOKENIZER_NAMES:
-                raise ValueError(f"{name} must be one of {', '.join(TOKENIZER_NAMES)}, got "
-                                 f"{getattr(self, name)!r}")
-        for name in ("max_source_length", "max_target_length", "min_freq", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.valid is None and not 0 < self.valid_fraction < 1:
-            raise ValueError(f"valid_fraction must be in (0, 1), got {self.valid_fraction}")
+        super().__post_init__()
+        check_held_out_fraction(self)
 
     def tokenizers(self) -> tuple[Tokenizer, Tokenizer]:
         source = (get_tokenizer(self.source_tokenizer, lowercase=self.lowercase_source)
