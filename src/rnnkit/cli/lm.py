@@ -74,6 +74,8 @@ def add_inspect_parser(commands) -> None:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
+    if args.units < 1:
+        raise ValueError(f"inspect: --units must be >= 1, got {args.units}")
     tokens, gates = _language_model(args.model_dir, "inspect").trace_gates(args.text,
                                                                            args.layer)
     plot_gates(tokens, gates, Path(args.out), args.units)

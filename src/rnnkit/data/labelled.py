@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from rnnkit.data.readers import LABEL_NAMES, TEXT_NAMES, iter_lines, read_labeled
+from rnnkit.data.readers import LABEL_NAMES, TEXT_NAMES, iter_lines, read_labeled, rereadable
 
 LABELLED_FORMATS = ("auto", "tsv", "csv", "label-first")
 
@@ -59,14 +59,15 @@ def read_examples(
     label_column: str | int | None = None,
 ) -> list[tuple[str, str]]:
     """``(text, label)`` pairs of a labelled file in one of :data:`LABELLED_FORMATS`."""
-    path = Path(path)
-    resolved = resolve_format(path, format)
-    if resolved == "label-first":
-        return list(read_label_first(path))
-    delimiter = "\t" if resolved == "tsv" else ","
-    if text_column is None and label_column is None and not _has_known_header(path, delimiter):
-        text_column, label_column = 0, -1
-    return list(read_labeled(path, text_column, label_column, delimiter=delimiter))
+    with rereadable(path) as readable:
+        resolved = resolve_format(readable, format)
+        if resolved == "label-first":
+            return list(read_label_first(readable))
+        delimiter = "\t" if resolved == "tsv" else ","
+        if text_column is None and label_column is None and \
+                not _has_known_header(readable, delimiter):
+            text_column, label_column = 0, -1
+        return list(read_labeled(readable, text_column, label_column, delimiter=delimiter))
 
 
 def _has_known_header(path: Path, delimiter: str) -> bool:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit.data.encoding import encode
-from rnnkit.data.readers import read_corpus
+from rnnkit.data.readers import read_corpus, rereadable
 from rnnkit.text import DEFAULT_SPECIALS, Tokenizer, Vocab, atomic_path, get_tokenizer
 
 FORMAT = "rnnkit.prepared"
@@ -64,8 +64,14 @@ def prepare(
     (``max_size``, ``min_freq``, ``specials`` as :meth:`Vocab.build`) and write the id stream,
     each line or sentence followed by ``</s>`` when ``eos`` (and preceded by ``<s>`` when
     ``bos``), into ``out_dir``. ``progress`` shows a bar of the bytes read in each pass."""
-    corpus = Path(corpus)
-    out_dir = Path(out_dir)
+    with rereadable(corpus) as readable:
+        return _prepare(readable, Path(out_dir), tokenizer, max_size, min_freq, specials, unit,
+                        bos, eos, progress)
+
+
+def _prepare(corpus: Path, out_dir: Path, tokenizer: Tokenizer | str, max_size: int | None,
+             min_freq: int, specials: Sequence[str], unit: str, bos: bool, eos: bool,
+             progress: bool) -> PreparedCorpus:
     if isinstance(tokenizer, str):
         tokenizer = get_tokenizer(tokenizer)
     counts: Counter[str] = Counter()
@@ -163,4 +169,8 @@ def load_prepared(directory: str | os.PathLike) -> PreparedCorpus:
             f"({expected} bytes), got {got} bytes"
         )
     tokens = np.memmap(tokens_path, dtype=dtype, mode="r", shape=(meta["count"],))
+    if len(tokens) and not 0 <= int(tokens.min()) <= int(tokens.max()) < len(vocab):
+        raise ValueError(f"load_prepared: {tokens_path} holds ids outside the vocabulary of "
+                         f"{len(vocab)} tokens ({int(tokens.min())} … {int(tokens.max())}); "
+                         "the file is corrupt: prepare the corpus again")
     return PreparedCorpus(directory, vocab, tokens, meta)

@@ -7,9 +7,12 @@ no records at all is an error rather than an empty stream.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,9 +58,7 @@ def iter_lines(
             if number % _PROGRESS_EVERY == 0:
                 bar.update(consumed - bar.n)
             if b"\0" in raw:
-                raise ValueError(
-                    f"{path}:{number}: a NUL byte; this looks like a binary file, not text"
-                )
+                raise ValueError(_nul_message(path, number, raw))
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as error:
@@ -69,6 +70,19 @@ def iter_lines(
                 line = line.removeprefix("\ufeff")
             yield number, line if keepends else line.rstrip("\r\n")
         bar.update(consumed - bar.n)
+
+
+def _nul_message(path: Path, number: int, raw: bytes) -> str:
+    """Why a line holds a NUL byte: UTF-16 (a byte-order mark, or NULs between ASCII
+    characters) or UTF-32 text, or a binary file."""
+    if raw.startswith((b"\xff\xfe\0\0", b"\0\0\xfe\xff")):
+        encoding = "UTF-32"
+    elif raw.startswith((b"\xff\xfe", b"\xfe\xff")) or raw.count(b"\0") * 3 >= len(raw):
+        encoding = "UTF-16"
+    else:
+        return f"{path}:{number}: a NUL byte; this looks like a binary file, not text"
+    return (f"{path}:{number}: this looks like {encoding} text; rnnkit reads UTF-8: convert "
+            f"it first (e.g. iconv -f {encoding} -t UTF-8)")
 
 
 def _empty(function: str, path: str | os.PathLike, what: str) -> ValueError:
@@ -209,16 +223,23 @@ def read_labeled(
     found = False
     if not header:
         found = True
-        yield first_row[text_index], first_row[label_index]
+        yield first_row[text_index], _label(first_row[label_index], path, first[0])
     for line_number, row in rows:
         if len(row) != width:
             raise ValueError(
                 f"{path}:{line_number}: expected {width} columns (as in line 1), got {len(row)}"
             )
         found = True
-        yield row[text_index], row[label_index]
+        yield row[text_index], _label(row[label_index], path, line_number)
     if not found:
         raise _empty("read_labeled", path, "rows below its header")
+
+
+def _label(label: str, path: Path, line_number: int) -> str:
+    """A label field, which must not be blank (a blank one would become a class of its own)."""
+    if not label.strip():
+        raise ValueError(f"{path}:{line_number}: the label is empty")
+    return label
 
 
 def _csv_rows(path: Path, delimiter: str | None) -> Iterator[tuple[int, list[str]]]:
@@ -278,6 +299,12 @@ def read_conll(
                         f"read_conll: {argument} must lie in [{-width}, {width}) for the {width} "
                         f"columns of {path}:{line_number}, got {column}"
                     )
+            if token_column % width == tag_column % width:
+                raise ValueError(
+                    f"read_conll: the tokens and the tags are the same column ({column % width})"
+                    f" of the {width} column(s) of {path}:{line_number}; a tagging file needs "
+                    "'token ... tag' lines"
+                )
         elif len(fields) != width:
             raise ValueError(
                 f"{path}:{line_number}: expected {width} columns (as in the first token line), "
@@ -355,3 +382,19 @@ def read_conll_tokens(path: str | Path) -> list[tuple[list[str], list[str]]]:
         raise ValueError(f"read_conll_tokens: {path} holds no sentences (the file is empty or "
                          "blank)")
     return sentences
+
+
+@contextlib.contextmanager
+def rereadable(path: str | os.PathLike) -> Iterator[Path]:
+    """``path`` itself when it is a regular file; else (a pipe such as ``<(zcat x.gz)``, a
+    device) a temporary copy of what it gives, so that readers needing two passes see it
+    all both times. The copy is removed on exit."""
+    path = Path(path)
+    if path.is_file() or not path.exists():
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="rnnkit-") as directory:
+        copy = Path(directory) / path.name
+        with open(path, "rb") as source, open(copy, "wb") as target:
+            shutil.copyfileobj(source, target)
+        yield copy

@@ -42,7 +42,7 @@ from rnnkit.tasks.classifier_pipeline import (
     ClassifierPipeline,
     score,
 )
-from rnnkit.tasks.common import read_string_list, validation_source
+from rnnkit.tasks.common import read_string_list, require_tokens, validation_source
 from rnnkit.tasks.contract import Pipeline, Prepared, Task, register
 from rnnkit.tasks.distillation import (
     load_teachers,
@@ -123,8 +123,10 @@ class Classification(Task):
         tokenizer = data.make_tokenizer()
         examples = run_examples(data)
         train_examples = examples[0]
-        vocab = Vocab.build((tokenizer.tokenize(text) for text, _ in train_examples),
-                            max_size=data.max_vocab, min_freq=data.min_freq)
+        vocab = require_tokens(
+            Vocab.build((tokenizer.tokenize(text) for text, _ in train_examples),
+                        max_size=data.max_vocab, min_freq=data.min_freq),
+            data.min_freq, data.train)
         labels = sorted({label for _, label in train_examples})
         if len(labels) < 2:
             raise ValueError(f"{data.train}: expected at least 2 distinct labels, got {labels}")

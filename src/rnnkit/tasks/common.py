@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit.configs import number_check
+from rnnkit.text import Vocab
 from rnnkit.train.model_dir import ModelDirectoryError
 
 
@@ -54,6 +55,16 @@ def ordered_batches(ids: Sequence[Sequence[int]], batch_size: int) -> list[list[
     """Index batches of similar lengths (sorted, no shuffling) for evaluation."""
     order = sorted(range(len(ids)), key=lambda index: len(ids[index]))
     return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def require_tokens(vocab: Vocab, min_freq: int, source: str) -> Vocab:
+    """``vocab``, unless it holds nothing but its specials: no token of ``source`` occurs
+    ``min_freq`` times, and a model would learn nothing (a ValueError says so)."""
+    if len(vocab) <= len(vocab.specials):
+        raise ValueError(f"{source}: no token occurs at least min_freq={min_freq} times, so the "
+                         f"vocabulary would hold only {', '.join(vocab.specials)}; lower "
+                         "--min-freq")
+    return vocab
 
 
 def read_string_list(path: Path, what: str) -> list[str]:

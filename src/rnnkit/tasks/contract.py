@@ -44,6 +44,25 @@ RESUME_LIMITS = ("epochs", "max_steps", "max_minutes")
 Callback = Callable[[Trainer, str, dict], None]
 
 
+def resolve_device(device: str | torch.device | None, argument: str = "device"
+                   ) -> torch.device:
+    """``device`` (default CPU) as a torch.device this process can use; a malformed name or a
+    CUDA device without CUDA is a ValueError naming ``argument``."""
+    try:
+        resolved = torch.device(device or "cpu")
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"{argument} {device!r} is not a device name (cpu, cuda, cuda:N): "
+                         f"{error}") from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{argument} {device!r}: this torch ({torch.__version__}) sees no "
+                             "CUDA device; use cpu")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(f"{argument} {device!r}: there are {torch.cuda.device_count()} "
+                             "CUDA devices")
+    return resolved
+
+
 class Pipeline(ABC):
     """A trained model ready to use: it takes a string or a list, batches internally, runs
     under ``torch.inference_mode()`` and keeps no per-call state, so several threads may call
@@ -203,7 +222,7 @@ class Task(ABC):
         config = self.check_config(directory, read_config(directory, self.name))
         model = self.build_model(config)
         load_weights(directory, model)
-        model.eval().to(device or "cpu")
+        model.eval().to(resolve_device(device))
         return self.pipeline(directory, config, model)
 
     def load_ensemble(self, directories: Sequence[str | Path],

@@ -33,8 +33,15 @@ from rnnkit.models import (
     map_state,
 )
 from rnnkit.tasks.arguments import add_recurrent_arguments, recurrent_options
-from rnnkit.tasks.common import check_held_out_fraction
-from rnnkit.tasks.contract import Pipeline, Prepared, Task, TrainingDefaults, register
+from rnnkit.tasks.common import check_held_out_fraction, require_tokens
+from rnnkit.tasks.contract import (
+    Pipeline,
+    Prepared,
+    Task,
+    TrainingDefaults,
+    register,
+    resolve_device,
+)
 from rnnkit.text import TOKENIZERS, Tokenizer, Vocab, get_tokenizer
 from rnnkit.train import StepOutput, TrainConfig, Trainer
 from rnnkit.train.model_dir import VOCAB_FILE, ModelDirectoryError
@@ -44,6 +51,8 @@ CORPUS_DIR = "corpus"
 LEVELS = ("word", "char")
 MODES = ("stream", "sentences")
 IGNORE_INDEX = -100
+MAX_TOKENS = 1_000_000
+"""The most new tokens one generation may ask for (each a step of the model)."""
 LANGS = ("en", "zh", "auto")
 
 
@@ -107,13 +116,15 @@ class SentenceBatches:
     """
 
     def __init__(self, ids: np.ndarray, vocab: Vocab, batch_size: int, shuffle: bool,
-                 epoch: int = 0, seed: int = 0) -> None:
+                 epoch: int = 0, seed: int = 0, part: str = "training") -> None:
         ends = np.flatnonzero(np.asarray(ids) == vocab.eos_id)  # (N,) positions of </s>
         starts = np.concatenate([[0], ends[:-1] + 1])
         keep = ends > starts  # an empty line has no tokens to predict but </s>; keep it out
         self._ids, self._starts, self._ends = ids, starts[keep], ends[keep]
         if len(self._starts) == 0:
-            raise ValueError("sentences mode: the corpus has no non-empty sentence")
+            raise ValueError(f"sentences mode: the {part} part of the corpus has no non-empty "
+                             "sentence (without --valid, the last --valid-fraction of the "
+                             "corpus is held out for validation)")
         sampler = BucketBatchSampler(self._ends - self._starts, batch_size, shuffle=shuffle,
                                      seed=seed)
         sampler.set_epoch(epoch)
@@ -158,7 +169,7 @@ class LanguageModelTraining:
         else:
             self.train = None
             self.valid = None if valid_ids is None else SentenceBatches(
-                valid_ids, vocab, data.eval_batch_size, shuffle=False)
+                valid_ids, vocab, data.eval_batch_size, shuffle=False, part="validation")
 
     def train_batches(self, epoch: int) -> LMStream | SentenceBatches:
         if self.train is not None:
@@ -248,6 +259,17 @@ class LanguageModelPipeline(Pipeline):
         the samples reproducible (each prompt sampled from its own generator so seeded)."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"generate: n must be an int >= 1, got {n!r}")
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or \
+                not 1 <= max_tokens <= MAX_TOKENS:
+            raise ValueError(f"generate: max_tokens must be an int from 1 to {MAX_TOKENS:,}, "
+                             f"got {max_tokens!r}")
+        ignored = {name: value for name, value in (("temperature", temperature),
+                                                   ("top_k", top_k), ("top_p", top_p))
+                   if value is not None and (name != "temperature" or value != 1.0)}
+        if greedy and ignored:
+            raise ValueError(f"generate: greedy decoding takes the most likely token; "
+                             f"{', '.join(f'{k}={v}' for k, v in ignored.items())} would not "
+                             "apply")
         vocab = self.vocab
         banned = tuple(vocab.encode([token])[0] for token in vocab.specials
                        if token not in ("</s>", "<unk>"))
@@ -342,7 +364,7 @@ class LanguageModeling(Task):
         prepared = prepare(data.corpus, out_dir / CORPUS_DIR, tokenizer=tokenizer,
                            max_size=data.max_vocab, min_freq=data.min_freq, eos=True,
                            progress=not quiet)
-        prepared.vocab.save(out_dir / VOCAB_FILE)
+        require_tokens(prepared.vocab, data.min_freq, data.corpus).save(out_dir / VOCAB_FILE)
         model_config = LanguageModelConfig(vocab_size=len(prepared.vocab), **model_options)
         return Prepared({"model": model_config.to_dict(),
                          "data": {**asdict(data), "tokenizer_config": tokenizer.config()}})
@@ -427,10 +449,11 @@ class LanguageModeling(Task):
         )
         model = {**recurrent_options(args), "tie_weights": args.tie_weights,
                  "init_range": args.init_range}
-        return self.train(data, model, train, args.out, quiet=args.quiet, device=args.device)
+        device = str(resolve_device(args.device, "--device"))
+        return self.train(data, model, train, args.out, quiet=args.quiet, device=device)
 
     def resume_options(self, args: argparse.Namespace) -> dict[str, Any]:
-        return {"device": args.device}
+        return {"device": str(resolve_device(args.device, "--device"))}
 
     def describe_training(self, trainer: Trainer, out: str) -> str:
         rows = [row for row in trainer.history if "valid_loss" in row]

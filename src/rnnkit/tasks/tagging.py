@@ -43,6 +43,7 @@ from rnnkit.tasks.common import (
     label_ids,
     ordered_batches,
     read_string_list,
+    require_tokens,
     split_held_out,
     validation_source,
 )
@@ -359,9 +360,11 @@ class Tagging(Task):
         choice)."""
         check_select(select, SELECT_CHOICES)
         sentences, _ = _sentences(data)
-        words = Vocab.build(([t.lower() if data.lowercase else t for t in tokens]
-                             for tokens, _ in sentences),
-                            max_size=data.max_vocab, min_freq=data.min_freq)
+        words = require_tokens(
+            Vocab.build(([t.lower() if data.lowercase else t for t in tokens]
+                         for tokens, _ in sentences),
+                        max_size=data.max_vocab, min_freq=data.min_freq),
+            data.min_freq, data.train)
         chars = Vocab.build(list(token) for tokens, _ in sentences for token in tokens)
         tags = sorted({tag for _, sentence_tags in sentences for tag in sentence_tags})
         options = dict(model_options)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -31,6 +32,7 @@ from rnnkit.tasks.arguments import add_data_files, add_select_argument
 from rnnkit.tasks.common import (
     check_held_out_fraction,
     ordered_batches,
+    require_tokens,
     split_held_out,
     validation_source,
 )
@@ -266,11 +268,20 @@ class TranslatorPipeline(Pipeline):
             raise ValueError(f"{source}: no texts to translate (the input is empty)")
         if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
             raise ValueError(f"translate: beam_width must be an int >= 1, got {beam_width!r}")
+        if max_length is not None and (isinstance(max_length, bool) or
+                                       not isinstance(max_length, int) or max_length < 1):
+            raise ValueError(f"translate: max_length must be an int >= 1 (or None for the "
+                             f"training limit), got {max_length!r}")
+        if isinstance(length_penalty, bool) or not isinstance(length_penalty, int | float) or \
+                not math.isfinite(length_penalty) or length_penalty < 0:
+            raise ValueError(f"translate: length_penalty must be a finite number >= 0, got "
+                             f"{length_penalty!r}")
         data = self.data
         source_tokenizer, target_tokenizer = data.tokenizers()
         ids = encode_sources(batch, source_tokenizer, self.vocabs.source,
                              data.max_source_length, source)
-        outputs = translate_ids(self.model, ids, max_length or data.max_target_length,
+        limit = data.max_target_length if max_length is None else max_length
+        outputs = translate_ids(self.model, ids, limit,
                                 beam_width, length_penalty)
         texts_out = detokenize_all(outputs, self.vocabs.target, target_tokenizer)
         if not return_attention:
@@ -325,10 +336,12 @@ class Translating(Task):
         check_select(select, SELECT_CHOICES)
         pairs, _ = _pairs(data)
         source_tokenizer, target_tokenizer = data.tokenizers()
-        source = Vocab.build((source_tokenizer.tokenize(s) for s, _ in pairs),
-                             min_freq=data.min_freq)
-        target = Vocab.build((target_tokenizer.tokenize(t) for _, t in pairs),
-                             min_freq=data.min_freq)
+        source = require_tokens(Vocab.build((source_tokenizer.tokenize(s) for s, _ in pairs),
+                                            min_freq=data.min_freq),
+                                data.min_freq, f"{data.train} (sources)")
+        target = require_tokens(Vocab.build((target_tokenizer.tokenize(t) for _, t in pairs),
+                                            min_freq=data.min_freq),
+                                data.min_freq, f"{data.train} (targets)")
         config = Seq2SeqConfig(source_vocab_size=len(source), target_vocab_size=len(target),
                                pad_id=target.pad_id, bos_id=target.bos_id,
                                eos_id=target.eos_id, **model_options)

@@ -1,0 +1,186 @@
+"""Bad inputs at the command line: each is exit status 1 with one line that says what was
+wrong (naming the option, value, file or line), and nothing written or changed."""
+
+import json
+import os
+import shutil
+import threading
+
+import pytest
+import torch
+
+from rnnkit.cli import main
+
+
+def _fails(argv, capsys, message) -> str:
+    """Run ``rnnkit argv``: exit 1 and one error line containing ``message``."""
+    assert main([str(arg) for arg in argv]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("rnnkit: error: "), err
+    assert message in err, err
+    return err
+
+
+def _snapshot(directory):
+    return {path: path.read_bytes() for path in directory.rglob("*") if path.is_file()}
+
+
+def _copy_with_config(source, target, **changes):
+    shutil.copytree(source, target)
+    config = json.loads((target / "config.json").read_text())
+    config.update(changes)
+    for key in [key for key, value in changes.items() if value is None]:
+        del config[key]
+    (target / "config.json").write_text(json.dumps(config))
+    return target
+
+
+@pytest.mark.parametrize(("version", "message"), [
+    (99, "has format version 99, written by a newer rnnkit; this rnnkit"),
+    ("one", "'version' must be an integer from 1 to 1, got \"one\""),
+    (None, "has no format version ('version')"),
+])
+def test_a_config_of_another_format_version_is_refused_by_every_command(
+        tiny_models, tmp_path, capsys, version, message):
+    for name, argv in [("lm", ["generate", "{dir}"]),
+                       ("classify", ["predict", "{dir}", "--text", "great"]),
+                       ("translate", ["translate", "{dir}", "--text", "i am happy ."])]:
+        directory = _copy_with_config(tiny_models[name], tmp_path / f"{name}{version}",
+                                      version=version)
+        _fails([part.format(dir=directory) for part in argv], capsys, message)
+
+
+def _train(task, data, out, *extra):
+    return ["train", task, "--data", data, "--out", out, "--epochs", "1", "--embed", "4",
+            "--hidden", "4", "--quiet", "--threads", "1", *extra]
+
+
+def test_an_empty_label_is_an_error_naming_the_line(tmp_path, capsys):
+    data = tmp_path / "train.tsv"
+    data.write_text("good film\tpos\nbad film\tneg\nso so\t \n", encoding="utf-8")
+    _fails(_train("classify", data, tmp_path / "out"), capsys, f"{data}:3: the label is empty")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_one_column_conll_file_has_no_tags(tmp_path, capsys):
+    data = tmp_path / "train.conll"
+    data.write_text("John\nlives\n\nParis\n", encoding="utf-8")
+    _fails(_train("tag", data, tmp_path / "out"), capsys,
+           "the tokens and the tags are the same column (0) of the 1 column(s)")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_min_freq_no_token_reaches_is_an_error(tmp_path, capsys):
+    data = tmp_path / "corpus.txt"
+    data.write_text("the cat sat on the mat\n" * 40, encoding="utf-8")
+    _fails(_train("lm", data, tmp_path / "out", "--min-freq", "1000000"), capsys,
+           "no token occurs at least min_freq=1000000 times, so the vocabulary would hold "
+           "only <pad>, <unk>, <s>, </s>; lower --min-freq")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_infinite_learning_rate_is_refused(tmp_path, capsys):
+    data = tmp_path / "corpus.txt"
+    data.write_text("the cat sat on the mat\n" * 40, encoding="utf-8")
+    _fails(_train("lm", data, tmp_path / "out", "--lr", "inf"), capsys,
+           "TrainConfig: lr must be a finite number > 0, got inf")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_a_cuda_device_without_cuda_is_one_line(tmp_path, capsys):
+    data = tmp_path / "corpus.txt"
+    data.write_text("the cat sat on the mat\n" * 40, encoding="utf-8")
+    _fails(_train("lm", data, tmp_path / "out", "--device", "cuda"), capsys,
+           "--device 'cuda': this torch")
+    _fails(_train("lm", data, tmp_path / "out", "--device", "gpu0"), capsys,
+           "--device 'gpu0' is not a device name (cpu, cuda, cuda:N)")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--max-length", "-4"], ("translate: max_length must be an int >= 1 (or None for the "
+                             "training limit), got -4")),
+    (["--max-length", "0"], "max_length must be an int >= 1"),
+    (["--length-penalty", "nan"], ("translate: length_penalty must be a finite number >= 0, "
+                                  "got nan")),
+    (["--beam-width", "0"], "translate: beam_width must be an int >= 1, got 0"),
+])
+def test_translation_options_out_of_range(tiny_models, capsys, options, message):
+    _fails(["translate", tiny_models["translate"], "--text", "i am happy .", *options], capsys,
+           message)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--max-tokens", "10000000000000"], ("generate: max_tokens must be an int from 1 to "
+                                         "1,000,000, got 10000000000000")),
+    (["--greedy", "--temperature", "0.5"], ("generate: greedy decoding takes the most likely "
+                                           "token; temperature=0.5 would not apply")),
+    (["--greedy", "--top-k", "3", "--top-p", "0.9"], "top_k=3, top_p=0.9 would not apply"),
+])
+def test_generation_options_out_of_range_or_in_conflict(tiny_models, capsys, options,
+                                                        message):
+    _fails(["generate", tiny_models["lm"], *options], capsys, message)
+
+
+@pytest.mark.parametrize("units", ["0", "-3"])
+def test_inspect_needs_a_positive_unit_count(tiny_models, tmp_path, capsys, units):
+    _fails(["inspect", tiny_models["lm"], "--text", "the cat", "--units", units,
+            "--out", tmp_path / "g.png"], capsys, f"inspect: --units must be >= 1, got {units}")
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_utf16_input_names_the_encoding(tmp_path, capsys):
+    data = tmp_path / "corpus.txt"
+    data.write_bytes("the cat sat on the mat\n".encode("utf-16") * 40)
+    _fails(_train("lm", data, tmp_path / "out"), capsys,
+           f"{data}:1: this looks like UTF-16 text; rnnkit reads UTF-8: convert it first")
+
+
+def test_a_corpus_from_a_pipe_is_read_whole(tmp_path, capsys):
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    corpus = "the cat sat on the mat .\nthe dog ate the bone .\n" * 60
+
+    def write():
+        with open(pipe, "w", encoding="utf-8") as handle:
+            handle.write(corpus)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    assert main([str(arg) for arg in _train("lm", pipe, tmp_path / "out", "--bptt", "5",
+                                            "--batch-size", "4")]) == 0
+    writer.join(timeout=10)
+    meta = json.loads((tmp_path / "out" / "corpus" / "meta.json").read_text())
+    assert meta["count"] == 60 * (8 + 7)  # all tokens and </s> of every line: both passes
+
+
+def test_sentences_mode_names_the_part_that_has_no_sentence(tmp_path, capsys):
+    data = tmp_path / "corpus.txt"
+    data.write_text("just one line here\n", encoding="utf-8")
+    _fails(_train("lm", data, tmp_path / "out", "--mode", "sentences", "--valid-fraction",
+                  "0.5"), capsys,
+           "sentences mode: the training part of the corpus has no non-empty sentence "
+           "(without --valid, the last --valid-fraction of the corpus is held out")
+
+
+def test_a_command_for_another_task_names_the_task(tiny_models, capsys):
+    _fails(["translate", tiny_models["tag"], "--text", "hello"], capsys,
+           "holds a 'tag' model; translate needs a translator ('translate')")
+    _fails(["generate", tiny_models["classify"]], capsys,
+           "holds a 'classify' model; generate needs a language model ('lm')")
+
+
+def test_random_bytes_in_the_prepared_corpus_are_refused_on_resume(tmp_path, capsys):
+    data = tmp_path / "corpus.txt"
+    data.write_text("the cat sat on the mat .\n" * 60, encoding="utf-8")
+    out = tmp_path / "out"
+    assert main([str(arg) for arg in _train("lm", data, out, "--bptt", "5", "--batch-size",
+                                            "4", "--eval-batch-size", "2",
+                                            "--max-steps", "2")]) == 0
+    tokens = out / "corpus" / "tokens.bin"
+    tokens.write_bytes(b"\xff" * tokens.stat().st_size)  # id 65535, beyond any tiny vocabulary
+    before = _snapshot(out)
+    _fails(["train", "lm", "--out", out, "--resume", "--quiet"], capsys,
+           "holds ids outside the vocabulary of")
+    assert _snapshot(out) == before
