@@ -6,6 +6,7 @@ import pytest
 
 from rnnkit.cli import main
 from rnnkit.tasks import classification, language_modeling, tagging, translation
+from rnnkit.train.model_dir import STATE_FILE
 
 STARTS = {
     "lm": language_modeling.LANGUAGE_MODELING,
@@ -18,6 +19,7 @@ STARTS = {
 @pytest.mark.parametrize("command", sorted(STARTS))
 def test_ctrl_c_exits_130_and_names_the_resume_command(command, tmp_path, monkeypatch, capsys):
     def interrupted(*args, **kwargs):
+        (tmp_path / "run" / STATE_FILE).write_text("a checkpoint")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(STARTS[command], "train", interrupted)

@@ -1,10 +1,15 @@
 """Model directories refuse pickles and name corrupt or missing files."""
 
+import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
+import rnnkit
 from rnnkit.train.model_dir import (
     ModelDirectoryError,
     load_tensors,
@@ -14,6 +19,8 @@ from rnnkit.train.model_dir import (
     save_weights,
     write_config,
 )
+
+SOURCE = Path(rnnkit.__file__).parents[1]
 
 
 def test_weights_round_trip(tmp_path):
@@ -67,3 +74,30 @@ def test_config_checks_format_and_task(tmp_path):
     (tmp_path / "config.json").write_text('{"hello": 1}')
     with pytest.raises(ModelDirectoryError, match="not an rnnkit model configuration"):
         read_config(tmp_path)
+
+
+WRITE_PAST_A_FILE_SIZE_LIMIT = """
+import resource, signal, sys, torch
+from rnnkit.train.model_dir import load_weights, save_weights
+from pathlib import Path
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit, write() fails with EFBIG
+directory = Path(sys.argv[1])
+save_weights(directory, torch.nn.Linear(3, 2))
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+try:
+    save_weights(directory, torch.nn.Linear(300, 200))
+except OSError as error:
+    print(error)
+load_weights(directory, torch.nn.Linear(3, 2))
+"""
+
+
+def test_a_full_disk_is_an_os_error_naming_the_file_and_keeps_the_old_weights(tmp_path):
+    # safetensors reports its I/O errors as SafetensorError, which is no OSError
+    done = subprocess.run([sys.executable, "-c", WRITE_PAST_A_FILE_SIZE_LIMIT, str(tmp_path)],
+                          check=False, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(SOURCE)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (f"[Errno 27] could not write {tmp_path / 'model.safetensors'}: File "
+                           "too large (the previous model.safetensors is kept)\n")
+    assert [path.name for path in tmp_path.iterdir()] == ["model.safetensors"]

@@ -1,14 +1,18 @@
 """The trainer: exact resume, NaN handling, schedules, checkpoints and logs."""
 
+import errno
 import json
 import math
+import os
+import signal
 
 import pytest
 import torch
 from torch import nn
 
-from rnnkit.train import StepOutput, TrainConfig, Trainer, TrainingDiverged
+from rnnkit.train import StepOutput, TrainConfig, Trainer, TrainingDiverged, model_dir
 from rnnkit.train.model_dir import STATE_FILE, WEIGHTS_FILE, load_tensors
+from rnnkit.train.trainer import OutOfSpace
 
 
 class Regression(nn.Module):
@@ -82,6 +86,93 @@ def test_resume_after_interruption_gives_identical_weights(tmp_path):
     strip = [{k: v for k, v in row.items() if k != "examples_per_s"} for row in resumed.history]
     assert strip == [{k: v for k, v in row.items() if k != "examples_per_s"}
                      for row in uninterrupted.history]
+
+
+def _assert_same_weights(expected, trainer):
+    for name, value in expected.model.state_dict().items():
+        assert torch.equal(value, trainer.model.state_dict()[name]), name
+
+
+class SignalAfterStep:
+    """Sends ``number`` to this process from inside ``optimizer.step()``'s post hook at
+    ``step``: the moment after the weights changed and before the trainer records the step."""
+
+    def __init__(self, number, step):
+        self.number, self.step, self.steps = number, step, 0
+
+    def attach(self, trainer):
+        def hook(optimizer, args, kwargs):
+            self.steps += 1
+            if self.steps == self.step:
+                os.kill(os.getpid(), self.number)
+        trainer.optimizer.register_step_post_hook(hook)
+        return trainer
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("step", [1, 8, 13])
+def test_a_signal_right_after_the_optimizer_step_resumes_exactly(tmp_path, name, step):
+    number = getattr(signal, name)
+    uninterrupted = _train(tmp_path / "a", CONFIG)
+    torch.manual_seed(1)
+    trainer = SignalAfterStep(number, step).attach(
+        Trainer(Regression(), RegressionTask(), CONFIG, tmp_path / "b", quiet=True))
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt, match=name):
+        trainer.fit()
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+    assert trainer.position.global_step == step  # the step the signal landed in is recorded
+    _assert_same_weights(uninterrupted, _train(tmp_path / "b", CONFIG, resume=True))
+
+
+def test_a_second_signal_stops_at_once_and_the_previous_checkpoint_resumes(tmp_path):
+    uninterrupted = _train(tmp_path / "a", CONFIG)
+
+    def twice(trainer, event, info):
+        if event == "step" and info["step"] == 11:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        _train(tmp_path / "b", CONFIG, callbacks=[twice])
+    resumed = _train(tmp_path / "b", CONFIG, resume=True)  # from the end of epoch 1 (step 8)
+    _assert_same_weights(uninterrupted, resumed)
+
+
+def test_a_new_run_checkpoints_before_its_first_step(tmp_path):
+    def stop(trainer, event, info):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _train(tmp_path / "b", CONFIG, callbacks=[stop])
+    state = json.loads(model_dir.load_metadata(tmp_path / "b" / STATE_FILE)["state"])
+    assert state["position"]["global_step"] == 0
+    _assert_same_weights(_train(tmp_path / "a", CONFIG),
+                         _train(tmp_path / "b", CONFIG, resume=True))
+
+
+def test_disk_full_while_saving_is_one_error_and_keeps_the_last_checkpoint(tmp_path,
+                                                                           monkeypatch):
+    save_file, saves = model_dir.save_file, []
+
+    def fill_the_disk(tensors, filename, metadata=None):
+        saves.append(filename)
+        if len(saves) == 3:  # the initial checkpoint, epoch 1's weights, then its checkpoint
+            with open(filename, "wb") as handle:
+                handle.write(b"half a file")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        save_file(tensors, filename, metadata=metadata)
+
+    monkeypatch.setattr(model_dir, "save_file", fill_the_disk)
+    with pytest.raises(OutOfSpace) as caught:
+        _train(tmp_path, CONFIG)
+    assert str(caught.value).splitlines() == [(
+        f"[Errno 28] could not write {tmp_path / STATE_FILE}: No space left on device (the "
+        f"previous {STATE_FILE} is kept); training stopped, its last checkpoint is kept: free "
+        "some space, then resume")]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [WEIGHTS_FILE, STATE_FILE]
+    monkeypatch.setattr(model_dir, "save_file", save_file)
+    _assert_same_weights(_train(tmp_path / "a", CONFIG), _train(tmp_path, CONFIG, resume=True))
 
 
 def test_step_limit_stops_saves_and_resumes_exactly(tmp_path):

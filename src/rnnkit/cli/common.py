@@ -7,11 +7,14 @@ import argparse
 import sys
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
 from rnnkit.train import TrainConfig, Trainer
 from rnnkit.train.config import OPTIMIZERS, SCHEDULES
+from rnnkit.train.model_dir import STATE_FILE
+from rnnkit.train.run_directory import claim_run_directory
 
 LIMITS = ("epochs", "max_steps", "max_minutes")
 """Stopping limits: absent from the parsed args unless given (their flags default to
@@ -22,7 +25,7 @@ ones; :func:`train_config_from_args` fills in the task's defaults otherwise."""
 def add_training_arguments(parser: argparse.ArgumentParser, *, epochs: int, optimizer: str,
                            lr: float, clip: float) -> None:
     """The trainer's options (:class:`TrainConfig`) plus ``--out``, ``--resume``,
-    ``--threads`` and ``--quiet``, with task-specific defaults."""
+    ``--overwrite``, ``--threads`` and ``--quiet``, with task-specific defaults."""
     parser.set_defaults(limit_defaults={"epochs": epochs, "max_steps": 0, "max_minutes": 0.0},
                         training_parser=parser)
     train = parser.add_argument_group("training")
@@ -55,6 +58,9 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, epochs: int, opti
                              "with its stored settings; --epochs, --max-steps or --max-minutes "
                              "given with it replace the stored limits (other settings given "
                              "with it are ignored, with a warning)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="let a new run replace the rnnkit model in --out (never other "
+                             "files: a directory holding any is refused)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
 
@@ -105,21 +111,28 @@ def ignored_on_resume(args: argparse.Namespace) -> list[str]:
 def run_training(args: argparse.Namespace, command: str, start: Callable[[], Trainer],
                  resume: Callable[[], Trainer], report: Callable[[Trainer], None]) -> int:
     """What every ``rnnkit train COMMAND`` does around its task: threads, ``--resume`` or a new
-    run (which needs ``--data``), a resumable stop on Ctrl-C (exit 130), then ``report``."""
+    run (which needs ``--data``) in ``--out`` claimed by :func:`claim_run_directory`, a
+    resumable stop on Ctrl-C or SIGTERM (exit 130), then ``report``."""
     set_threads(args)
+    if args.resume:
+        ignored = ignored_on_resume(args)
+        if ignored:
+            warnings.warn(f"--resume continues with the run's stored settings; ignored: "
+                          f"{', '.join(ignored)}", stacklevel=2)
+    elif not args.data:
+        raise ValueError(f"train {command}: --data is required (or --resume to continue a run)")
+    inputs = [("--data", args.data), ("--valid", args.valid),
+              ("--vectors", getattr(args, "vectors", None)),
+              *(("--teacher", teacher) for teacher in getattr(args, "teacher", ()))]
     try:
-        if args.resume:
-            ignored = ignored_on_resume(args)
-            if ignored:
-                warnings.warn(f"--resume continues with the run's stored settings; ignored: "
-                              f"{', '.join(ignored)}", stacklevel=2)
-            trainer = resume()
-        else:
-            if not args.data:
-                raise ValueError(f"train {command}: --data is required (or --resume to "
-                                 "continue a run)")
-            trainer = start()
+        with claim_run_directory(args.out, resume=args.resume, overwrite=args.overwrite,
+                                 inputs=inputs):
+            trainer = resume() if args.resume else start()
     except KeyboardInterrupt:
+        if not (Path(args.out) / STATE_FILE).is_file():
+            print(f"rnnkit: interrupted before the first checkpoint; nothing kept in "
+                  f"{args.out}", file=sys.stderr)
+            return 130
         print(f"rnnkit: interrupted; the checkpoint in {args.out} is kept. Continue with: "
               f"rnnkit train {command} --out {args.out} --resume", file=sys.stderr)
         return 130

@@ -19,11 +19,13 @@ def add_split_parser(commands) -> None:
     parser.add_argument("--records", choices=RECORDS,
                         help="record unit (default: csv for .csv files, else lines; blocks "
                              "for CoNLL sentences)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace train.EXT and test.EXT where they exist (never FILE)")
     parser.set_defaults(run=run_split)
 
 
 def run_split(args: argparse.Namespace) -> int:
     train, test, train_count, test_count = split_file(
-        args.path, args.out_dir, args.test_fraction, args.seed, args.records)
+        args.path, args.out_dir, args.test_fraction, args.seed, args.records, args.overwrite)
     print(f"wrote {train} ({train_count} records) and {test} ({test_count} records)")
     return 0

@@ -53,12 +53,23 @@ def _csv_line(row: list[str]) -> str:
 
 def split_file(
     path: str | Path, out_dir: str | Path, test_fraction: float = 0.1, seed: int = 0,
-    records: str | None = None,
+    records: str | None = None, overwrite: bool = False,
 ) -> tuple[Path, Path, int, int]:
     """Write ``out_dir/train<suffix>`` and ``out_dir/test<suffix>``: a seeded random
     ``test_fraction`` of the records (in their original order) goes to test. ``records``
-    defaults to ``csv`` for ``.csv`` files, else ``lines``. Returns both paths and counts."""
+    defaults to ``csv`` for ``.csv`` files, else ``lines``. Returns both paths and counts.
+
+    Nothing is written when an output would be the input, or already exists without
+    ``overwrite``: either would lose data that no split can bring back."""
     path, out_dir = Path(path), Path(out_dir)
+    targets = [out_dir / f"{name}{path.suffix}" for name in ("train", "test")]
+    for target in targets:
+        if target.resolve() == path.resolve():
+            raise ValueError(f"split: the output {target} is the input {path}; choose another "
+                             "--out-dir")
+        if target.exists() and not overwrite:
+            raise ValueError(f"split: {target} exists; replace it with --overwrite or choose "
+                             "another --out-dir")
     records = records or ("csv" if path.suffix.lower() == ".csv" else "lines")
     if records not in RECORDS:
         raise ValueError(f"split: records must be one of {', '.join(RECORDS)}, got {records!r}")
@@ -71,11 +82,8 @@ def split_file(
                          f"{test_fraction} leaves one side empty")
     test_indices = set(np.random.default_rng(seed).permutation(len(items))[:test_count].tolist())
     out_dir.mkdir(parents=True, exist_ok=True)
-    outputs = []
-    for name, keep in (("train", False), ("test", True)):
-        target = out_dir / f"{name}{path.suffix}"
+    for target, keep in zip(targets, (False, True)):
         chosen = [item for index, item in enumerate(items) if (index in test_indices) == keep]
         with atomic_path(target) as temporary:
             temporary.write_text(header + "".join(chosen), encoding="utf-8")
-        outputs.append(target)
-    return outputs[0], outputs[1], len(items) - test_count, test_count
+    return targets[0], targets[1], len(items) - test_count, test_count

@@ -7,8 +7,10 @@ offered as weights is refused without being unpickled (unpickling can run arbitr
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,17 @@ WEIGHTS_FILE = "model.safetensors"
 STATE_FILE = "trainer_state.safetensors"
 METRICS_FILE = "metrics.jsonl"
 LOSS_PLOT = "loss.png"
+TASK_ENTRIES = frozenset({
+    "labels.json", "valid_report.json", "confusion.png",  # classification
+    "chars.json", "tags.json",  # tagging
+    "source_vocab.json", "target_vocab.json",  # translation
+    "corpus",  # language modelling: the prepared token stream
+})
+"""What the tasks add to a model directory; each task module's names must be listed here."""
+MODEL_ENTRIES = frozenset({CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, STATE_FILE, METRICS_FILE,
+                           LOSS_PLOT}) | TASK_ENTRIES
+"""Every name a model directory of any task may hold: what ``--overwrite`` may replace, which
+must never be a file of the user's."""
 
 
 class ModelDirectoryError(ValueError):
@@ -101,7 +114,13 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict | 
     """Save tensors (contiguous, unshared copies) to a safetensors file, atomically."""
     tensors = {name: tensor.detach().cpu().contiguous().clone() for name, tensor in tensors.items()}
     with atomic_path(path) as temporary:
-        save_file(tensors, str(temporary), metadata=metadata)
+        try:
+            save_file(tensors, str(temporary), metadata=metadata)
+        except SafetensorError as error:  # its I/O errors say "(os error 28)" and are no OSError
+            code = re.search(r"os error (\d+)", str(error))
+            if code is None:
+                raise OSError(errno.EIO, str(error)) from error
+            raise OSError(int(code.group(1)), os.strerror(int(code.group(1)))) from error
 
 
 def _sniff_pickle(path: Path) -> str | None:

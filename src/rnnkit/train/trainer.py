@@ -4,13 +4,22 @@ The trainer knows a task only through :class:`TrainingTask`: which batches an ep
 one step turns a batch (and what the previous step carried, e.g. a detached hidden state for
 truncated BPTT) into a loss, and how to evaluate. It owns the optimizer, clipping, schedules,
 early stopping, seeds, progress, checkpoints (exact resume) and the loss plot.
+
+Every checkpoint is taken where the model, optimizer, position and random generators agree (a
+step boundary or an epoch's end), so resuming from any of them, the latest or an older one
+(after ``kill -9``), reproduces the uninterrupted run bit for bit. SIGINT (Ctrl-C) and SIGTERM
+never stop training mid-step: they request a stop that the loop honours at the next step
+boundary, after saving a checkpoint there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +32,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from rnnkit.text import atomic_path
+from rnnkit.text.atomic import DISK_FULL
 from rnnkit.train import codec
 from rnnkit.train.config import TrainConfig
 from rnnkit.train.model_dir import (
@@ -65,6 +75,14 @@ class TrainingTask(Protocol):
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class OutOfSpace(OSError):
+    """A file of the run could not be written for want of room; the last checkpoint is kept
+    (every file is replaced atomically), so the run resumes once there is space."""
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+"""What asks :meth:`Trainer.fit` to stop at the next step boundary (a second one: at once)."""
 
 
 @dataclass
@@ -110,9 +128,12 @@ class Trainer:
     """Train ``model`` on ``task`` into ``directory`` (a model directory).
 
     ``callbacks`` are called as ``callback(trainer, event, info)`` with event ``"step"`` after
-    each optimizer step and ``"epoch"`` after each epoch's evaluation. A ``KeyboardInterrupt``
-    (Ctrl-C) saves a checkpoint at the last completed step before it propagates, so
-    ``fit(resume=True)`` continues exactly where the run stopped.
+    each optimizer step and ``"epoch"`` after each epoch's evaluation. During :meth:`fit`
+    (called in the main thread) SIGINT and SIGTERM save a checkpoint at the next step boundary
+    and then raise ``KeyboardInterrupt``, so ``fit(resume=True)`` continues exactly where the
+    run stopped; a second signal raises at once, leaving the previous checkpoint to resume
+    from. A ``KeyboardInterrupt`` from elsewhere (a callback) saves nothing: the step it
+    interrupts may be half done.
     """
 
     def __init__(
@@ -142,22 +163,58 @@ class Trainer:
         self.best_loss = math.inf
         self.bad_epochs = 0
         self.position = _Position()
+        self._stop_signal: int | None = None
 
     def fit(self, resume: bool = False) -> list[dict[str, Any]]:
-        """Train to the configured end; returns the per-epoch history."""
-        if resume:
-            self._load_state()
-        else:
-            seed_everything(self.config.seed)
-        if self.config.max_minutes:
-            self._deadline = time.monotonic() + 60 * self.config.max_minutes
-        while self.position.epoch < self.config.epochs:
-            if not self._run_epoch():
-                self._end_epoch(partial=True)
-                break
-            if self._end_epoch():
-                break
+        """Train to the configured end; returns the per-epoch history.
+
+        A new run saves a checkpoint before its first step, so that a run killed at any
+        point later resumes. Running out of disk space raises :class:`OutOfSpace`.
+        """
+        with self._stop_on_signals():
+            try:
+                if resume:
+                    self._load_state()
+                else:
+                    seed_everything(self.config.seed)
+                    self._save_state(_capture_rng())
+                if self.config.max_minutes:
+                    self._deadline = time.monotonic() + 60 * self.config.max_minutes
+                while self.position.epoch < self.config.epochs:
+                    if not self._run_epoch():
+                        self._end_epoch(partial=True)
+                        break
+                    if self._end_epoch():
+                        break
+            except OSError as error:
+                if error.errno not in DISK_FULL:
+                    raise
+                kept = ("its last checkpoint is kept: free some space, then resume"
+                        if (self.directory / STATE_FILE).is_file() else "no checkpoint was kept")
+                raise OutOfSpace(error.errno, f"{error.strerror}; training stopped, "
+                                              f"{kept}") from error
         return self.history
+
+    @contextlib.contextmanager
+    def _stop_on_signals(self):
+        """Route :data:`STOP_SIGNALS` to a stop request for the block, then restore the
+        handlers (only the main thread may install them; elsewhere nothing changes)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def request_stop(signum: int, frame) -> None:
+            if self._stop_signal is not None:
+                raise KeyboardInterrupt(signal.Signals(signum).name)
+            self._stop_signal = signum
+
+        self._stop_signal = None
+        previous = {number: signal.signal(number, request_stop) for number in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler if handler is not None else signal.SIG_DFL)
 
     def _run_epoch(self) -> bool:
         """Run the rest of the current epoch; False when training must stop early."""
@@ -170,6 +227,9 @@ class Trainer:
                    disable=True if self.quiet else None, dynamic_ncols=True)
         try:
             for index in range(position.batch_index, len(batches)):
+                if self._stop_signal is not None:
+                    self._save_state(rng)
+                    raise KeyboardInterrupt(signal.Signals(self._stop_signal).name)
                 self.model.train()
                 output = self.task.train_step(self.model, batches[index], position.carry)
                 loss = output.loss.detach().item()
@@ -198,9 +258,6 @@ class Trainer:
                 if (config.max_steps and position.global_step >= config.max_steps) or \
                         time.monotonic() >= self._deadline:
                     return False
-        except KeyboardInterrupt:
-            self._save_state(rng)
-            raise
         finally:
             bar.close()
             self._throughput = tokens / max(1e-9, time.perf_counter() - started)
