@@ -109,7 +109,8 @@ def test_ctrl_c_before_the_first_checkpoint_keeps_nothing_and_says_so(tmp_path, 
         (Path(out_dir) / "vocab.json").write_text("{}")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(language_modeling, "train_language_model", interrupted_while_preparing)
+    monkeypatch.setattr(language_modeling.LANGUAGE_MODELING, "train",
+                        interrupted_while_preparing)
     assert main(["train", "lm", "--data", str(corpus), "--out", str(out), *LM]) == 130
     assert capsys.readouterr().err == (f"rnnkit: interrupted before the first checkpoint; "
                                        f"nothing kept in {out}\n")

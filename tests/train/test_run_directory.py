@@ -10,7 +10,7 @@ import pytest
 
 import rnnkit
 from rnnkit.train import TrainingDiverged
-from rnnkit.train.model_dir import MODEL_ENTRIES, STATE_FILE, write_config
+from rnnkit.train.model_dir import MODEL_FILES, STATE_FILE, write_config
 from rnnkit.train.run_directory import LOCK_FILE, RunDirectoryError, claim_run_directory
 
 SOURCE = Path(rnnkit.__file__).parents[1]
@@ -51,15 +51,18 @@ def test_foreign_files_are_refused_untouched_even_with_overwrite(tmp_path):
     assert _listing(tmp_path) == before
 
 
+ENTRIES = MODEL_FILES | {"labels.json"}  # what the directories of a task writing labels hold
+
+
 def test_a_model_directory_needs_overwrite_and_then_is_replaced(tmp_path):
     out = _model_directory(tmp_path / "model")
     before = _listing(out)
     with pytest.raises(RunDirectoryError, match="holds an rnnkit model; continue its run with "
                                                  "--resume, replace it with --overwrite"), \
-            claim_run_directory(out, resume=False):
+            claim_run_directory(out, resume=False, entries=ENTRIES):
         pytest.fail("claimed")
     assert _listing(out) == before
-    with claim_run_directory(out, resume=False, overwrite=True):
+    with claim_run_directory(out, resume=False, overwrite=True, entries=ENTRIES):
         assert [entry.name for entry in out.iterdir()] == [LOCK_FILE]
 
 
@@ -69,7 +72,7 @@ def test_overwrite_never_deletes_a_file_a_model_directory_does_not_hold(tmp_path
     before = _listing(out)
     with pytest.raises(RunDirectoryError, match=r"holds an rnnkit model and other files "
                                                 r"\(notes.txt\), which --overwrite never"), \
-            claim_run_directory(out, resume=False, overwrite=True):
+            claim_run_directory(out, resume=False, overwrite=True, entries=ENTRIES):
         pytest.fail("claimed")
     assert _listing(out) == before
 
@@ -177,10 +180,9 @@ def test_sigterm_raises_keyboard_interrupt_while_claimed_then_the_handler_is_res
     assert not (tmp_path / "x").exists()
 
 
-def test_every_file_a_task_writes_is_a_model_directory_entry():
-    from rnnkit.tasks import classification, language_modeling, tagging, translation
+def test_every_file_a_task_writes_is_a_model_directory_entry(tiny_models):
+    from rnnkit.tasks.contract import model_entries
 
-    names = {classification.LABELS_FILE, classification.REPORT_FILE,
-             classification.CONFUSION_PLOT, tagging.CHARS_FILE, tagging.TAGS_FILE,
-             translation.SOURCE_VOCAB, translation.TARGET_VOCAB, language_modeling.CORPUS_DIR}
-    assert names <= MODEL_ENTRIES
+    written = {path.name for name in ("lm", "classify", "tag", "translate")
+               for path in tiny_models[name].iterdir()}
+    assert written <= model_entries()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 
 import torch
@@ -109,10 +109,12 @@ def ignored_on_resume(args: argparse.Namespace) -> list[str]:
 
 
 def run_training(args: argparse.Namespace, command: str, start: Callable[[], Trainer],
-                 resume: Callable[[], Trainer], report: Callable[[Trainer], None]) -> int:
+                 resume: Callable[[], Trainer], report: Callable[[Trainer], None], *,
+                 inputs: Iterable[tuple[str, str | None]], entries: Collection[str]) -> int:
     """What every ``rnnkit train COMMAND`` does around its task: threads, ``--resume`` or a new
-    run (which needs ``--data``) in ``--out`` claimed by :func:`claim_run_directory`, a
-    resumable stop on Ctrl-C or SIGTERM (exit 130), then ``report``."""
+    run (which needs ``--data``) in ``--out`` claimed by :func:`claim_run_directory` (with
+    the run's ``inputs`` and the ``entries`` a model directory may hold), a resumable stop on
+    Ctrl-C or SIGTERM (exit 130), then ``report``."""
     set_threads(args)
     if args.resume:
         ignored = ignored_on_resume(args)
@@ -121,12 +123,9 @@ def run_training(args: argparse.Namespace, command: str, start: Callable[[], Tra
                           f"{', '.join(ignored)}", stacklevel=2)
     elif not args.data:
         raise ValueError(f"train {command}: --data is required (or --resume to continue a run)")
-    inputs = [("--data", args.data), ("--valid", args.valid),
-              ("--vectors", getattr(args, "vectors", None)),
-              *(("--teacher", teacher) for teacher in getattr(args, "teacher", ()))]
     try:
         with claim_run_directory(args.out, resume=args.resume, overwrite=args.overwrite,
-                                 inputs=inputs):
+                                 inputs=inputs, entries=entries):
             trainer = resume() if args.resume else start()
     except KeyboardInterrupt:
         if not (Path(args.out) / STATE_FILE).is_file():

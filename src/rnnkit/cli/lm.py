@@ -8,8 +8,10 @@ from pathlib import Path
 
 from rnnkit.tasks import language_modeling as lm
 from rnnkit.tasks import load
+from rnnkit.tasks.contract import model_entries
 from rnnkit.train import TrainConfig
 from rnnkit.train.plots import plot_gates
+from rnnkit.train.run_directory import claim_run_directory
 
 DEMO_SETTINGS = {
     "model": {"cell": "lstm", "embed_size": 64, "hidden_size": 256, "num_layers": 1},
@@ -106,7 +108,8 @@ def run_demo(args: argparse.Namespace) -> int:
           "writes new text.\n")
     data = lm.LMData(corpus=str(demo_corpus()), **settings["data"])
     train = TrainConfig(**settings["train"], max_minutes=args.minutes)
-    lm.LANGUAGE_MODELING.train(data, settings["model"], train, args.out, quiet=args.quiet)
+    with claim_run_directory(args.out, resume=False, overwrite=True, entries=model_entries()):
+        lm.LANGUAGE_MODELING.train(data, settings["model"], train, args.out, quiet=args.quiet)
     pipeline = lm.LANGUAGE_MODELING.load(args.out)
     for seed, prompt in enumerate(("ROMEO:", "KING HENRY:")):
         sample = pipeline.generate(prompt, max_tokens=300, temperature=0.8, seed=seed)[0]

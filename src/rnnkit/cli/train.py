@@ -13,6 +13,7 @@ from rnnkit.cli.common import (
     train_config_from_args,
 )
 from rnnkit.tasks import get_task, registered_tasks
+from rnnkit.tasks.contract import model_entries
 
 
 def add_train_parser(commands) -> None:
@@ -34,4 +35,5 @@ def run_train(args: argparse.Namespace) -> int:
         resume=lambda: task.resume(args.out, quiet=args.quiet, limits=given_limits(args),
                                    **task.resume_options(args)),
         report=lambda trainer: print(task.describe_training(trainer, args.out)),
+        inputs=task.input_files(args), entries=model_entries(),
     )

@@ -110,6 +110,7 @@ class Classification(Task):
                    "(SST-2). Writes a model directory with a validation report and "
                    "confusion.png.")
     files = (VOCAB_FILE, LABELS_FILE)
+    outputs = (LABELS_FILE, REPORT_FILE, CONFUSION_PLOT)
     metric = "accuracy"
     predict_instead = None
 
@@ -283,6 +284,10 @@ class Classification(Task):
                  "subword_min_n": args.subword_ngrams[0],
                  "subword_max_n": args.subword_ngrams[1]}
         return self.train(data, model, train, args.out, quiet=args.quiet, select=args.select)
+
+    def input_files(self, args: argparse.Namespace) -> list[tuple[str, str | None]]:
+        return [*super().input_files(args), ("--vectors", args.vectors),
+                *(("--teacher", teacher) for teacher in args.teacher)]
 
     def add_evaluate_arguments(self, group: argparse._ArgumentGroup) -> None:
         group.add_argument("--plot", help="classify: write the confusion matrix to this PNG")

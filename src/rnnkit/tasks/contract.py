@@ -30,6 +30,7 @@ from rnnkit.tasks.selection import SELECT_LOSS, KeepBest, callbacks_for
 from rnnkit.train import TrainConfig, Trainer, TrainingTask
 from rnnkit.train.model_dir import (
     CONFIG_FILE,
+    MODEL_FILES,
     WEIGHTS_FILE,
     ModelDirectoryError,
     load_weights,
@@ -118,6 +119,9 @@ class Task(ABC):
     description: ClassVar[str] = ""
     files: ClassVar[tuple[str, ...]] = ()
     """Files besides config.json and the weights that :meth:`load` needs."""
+    outputs: ClassVar[tuple[str, ...]] = ()
+    """Every name a run writes into its directory besides :data:`MODEL_FILES` (``files``
+    included): what ``--overwrite`` may replace."""
     metric: ClassVar[str] = "loss"
     """The validation figure reported after training."""
     training_defaults: ClassVar[TrainingDefaults] = TrainingDefaults()
@@ -242,6 +246,11 @@ class Task(ABC):
     def start(self, args: argparse.Namespace, train: TrainConfig) -> Trainer:
         """A new run from the parsed command line (``args.out``, ``args.quiet`` …)."""
 
+    def input_files(self, args: argparse.Namespace) -> list[tuple[str, str | None]]:
+        """``(option, path)`` of every input a new run reads (an ``--out`` may be none of
+        them): ``--data`` and ``--valid`` by default."""
+        return [("--data", args.data), ("--valid", args.valid)]
+
     def resume_options(self, args: argparse.Namespace) -> dict[str, Any]:
         """Keywords of :meth:`resume` that the command line may set besides the limits."""
         return {}
@@ -319,6 +328,11 @@ def get_task(name: str) -> Task:
     if name not in _TASKS:
         raise ValueError(f"unknown task {name!r}; this rnnkit knows {', '.join(sorted(_TASKS))}")
     return _TASKS[name]
+
+
+def model_entries() -> frozenset[str]:
+    """Every name a model directory of any registered task may hold."""
+    return MODEL_FILES.union(*(task.outputs for task in _TASKS.values()))
 
 
 def task_of(directory: str | Path) -> Task:

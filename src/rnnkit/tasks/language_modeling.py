@@ -354,6 +354,7 @@ class LanguageModeling(Task):
     description = ("Train a recurrent language model on a plain-text corpus (one sentence or "
                    "line per line; each line ends with </s>). Writes a model directory.")
     files = (VOCAB_FILE,)
+    outputs = (CORPUS_DIR,)
     training_defaults = TrainingDefaults(optimizer="sgd", lr=1.0)
     predict_instead = "use 'rnnkit generate' for language models"
 

@@ -348,6 +348,7 @@ class Tagging(Task):
     description = ("Train a BiLSTM tagger on a CoNLL column file (token first, tag last; "
                    "blank lines between sentences). Writes a model directory.")
     files = (VOCAB_FILE, CHARS_FILE, TAGS_FILE)
+    outputs = (CHARS_FILE, TAGS_FILE)
     metric = "f1"
     predict_instead = None
 

@@ -324,6 +324,7 @@ class Translating(Task):
     description = ("Train an LSTM encoder-decoder with attention on 'source<TAB>target' "
                    "lines. Writes a model directory.")
     files = (SOURCE_VOCAB, TARGET_VOCAB)
+    outputs = (SOURCE_VOCAB, TARGET_VOCAB)
     metric = "bleu_greedy"
     predict_instead = None
 

@@ -29,17 +29,9 @@ WEIGHTS_FILE = "model.safetensors"
 STATE_FILE = "trainer_state.safetensors"
 METRICS_FILE = "metrics.jsonl"
 LOSS_PLOT = "loss.png"
-TASK_ENTRIES = frozenset({
-    "labels.json", "valid_report.json", "confusion.png",  # classification
-    "chars.json", "tags.json",  # tagging
-    "source_vocab.json", "target_vocab.json",  # translation
-    "corpus",  # language modelling: the prepared token stream
-})
-"""What the tasks add to a model directory; each task module's names must be listed here."""
-MODEL_ENTRIES = frozenset({CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, STATE_FILE, METRICS_FILE,
-                           LOSS_PLOT}) | TASK_ENTRIES
-"""Every name a model directory of any task may hold: what ``--overwrite`` may replace, which
-must never be a file of the user's."""
+MODEL_FILES = frozenset({CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE, STATE_FILE, METRICS_FILE,
+                         LOSS_PLOT})
+"""The names a model directory of any task holds; a task adds its own (``Task.outputs``)."""
 
 
 class ModelDirectoryError(ValueError):

@@ -29,11 +29,11 @@ import os
 import shutil
 import signal
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 from rnnkit.text.atomic import remove_stale_temporaries
-from rnnkit.train.model_dir import CONFIG_FILE, FORMAT, MODEL_ENTRIES, STATE_FILE
+from rnnkit.train.model_dir import CONFIG_FILE, FORMAT, MODEL_FILES, STATE_FILE
 from rnnkit.train.trainer import OutOfSpace, TrainingDiverged
 
 LOCK_FILE = ".rnnkit.lock"
@@ -50,6 +50,7 @@ class RunDirectoryError(ValueError):
 def claim_run_directory(
     out: str | os.PathLike, *, resume: bool, overwrite: bool = False,
     inputs: Iterable[tuple[str, str | os.PathLike | None]] = (),
+    entries: Collection[str] = MODEL_FILES,
 ) -> Iterator[Path]:
     """Claim ``out`` for one training run for the ``with`` block; yields it as a Path.
 
@@ -57,7 +58,8 @@ def claim_run_directory(
     deleted; a missing ``out`` is left for the resume to report). ``overwrite``: a new run may
     replace the rnnkit model directory in ``out``. ``inputs``: ``(argument, path)`` pairs of
     the run's input files and directories (``("--data", "train.tsv")``; None is skipped), which
-    ``out`` may neither be nor hold.
+    ``out`` may neither be nor hold. ``entries``: every name a model directory may hold (of
+    any task), which ``overwrite`` may delete; any other name is the user's and never is.
     """
     out = Path(out)
     if resume and not out.is_dir():
@@ -73,7 +75,7 @@ def claim_run_directory(
     with _terminate_as_interrupt(), _locked(out):
         remove_stale_temporaries(out)
         if not resume:
-            _make_room(out, overwrite)
+            _make_room(out, overwrite, frozenset(entries))
         try:
             yield out
         except BaseException as error:
@@ -97,7 +99,7 @@ def _check_inputs(out: Path, inputs: Iterable[tuple[str, str | os.PathLike | Non
                                     "new directory")
 
 
-def _make_room(out: Path, overwrite: bool) -> None:
+def _make_room(out: Path, overwrite: bool, model_entries: frozenset[str]) -> None:
     """Leave ``out`` empty for a new run (but for the lock), or refuse."""
     entries = sorted(entry.name for entry in out.iterdir() if entry.name != LOCK_FILE)
     if not entries:
@@ -106,7 +108,7 @@ def _make_room(out: Path, overwrite: bool) -> None:
         shown = ", ".join(entries[:_SHOWN]) + (", …" if len(entries) > _SHOWN else "")
         raise RunDirectoryError(f"--out {out} holds files that are not an rnnkit model "
                                 f"directory ({shown}); choose an empty or new directory")
-    foreign = [name for name in entries if name not in MODEL_ENTRIES]
+    foreign = [name for name in entries if name not in model_entries]
     if foreign:
         shown = ", ".join(foreign[:_SHOWN]) + (", …" if len(foreign) > _SHOWN else "")
         raise RunDirectoryError(f"--out {out} holds an rnnkit model and other files ({shown}), "
