@@ -22,7 +22,7 @@ import torch
 from timing import interleaved_medians
 
 import rnnkit.nn as rn
-from rnnkit.nn.kernels import bptt
+from rnnkit.nn.kernels import bptt, dispatch
 
 SIZES = [(1, 128), (8, 128), (16, 128), (32, 128), (128, 128), (1, 512), (32, 512), (128, 512)]
 LOOP_SIZES = [(32, 128), (128, 128), (32, 512)]
@@ -39,7 +39,7 @@ def _activation_row(batch: int, hidden: int, rounds: int) -> dict[str, float]:
     out = torch.empty_like(x)
 
     def through_sigmoid():
-        bptt.TANH_BY_SIGMOID_MIN = 1
+        dispatch.TANH_BY_SIGMOID_MIN = 1
         bptt._tanh_into(x, out)
 
     return _median_ms({"tanh": lambda: torch.tanh(x, out=out), "sigmoid": through_sigmoid},
@@ -56,11 +56,11 @@ def _loop_row(batch: int, hidden: int, rounds: int, steps: int = 50) -> dict[str
 
     def loop(threshold):
         def run():
-            bptt.TANH_BY_SIGMOID_MIN = threshold
+            dispatch.TANH_BY_SIGMOID_MIN = threshold
             bptt._lstm_forward(plan, x_proj, h_0, c_0, w_hh, *[None] * 7)
         return run
 
-    return _median_ms({"off": loop(NEVER), "on": loop(bptt.TANH_BY_SIGMOID_MIN)}, rounds,
+    return _median_ms({"off": loop(NEVER), "on": loop(dispatch.TANH_BY_SIGMOID_MIN)}, rounds,
                       calls=1)
 
 
@@ -93,19 +93,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=41)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    default = bptt.TANH_BY_SIGMOID_MIN
+    default = dispatch.TANH_BY_SIGMOID_MIN
     print(f"torch {torch.__version__}, 1 thread, medians of {args.rounds} rounds; "
           f"TANH_BY_SIGMOID_MIN = {default}")
     print("\n| B × H | torch.tanh µs | 2σ(2x) - 1 µs |\n|---|---:|---:|")
     for batch, hidden in SIZES:
         row = _activation_row(batch, hidden, args.rounds)
         print(f"| {batch} × {hidden} | {row['tanh'] * 1000:.1f} | {row['sigmoid'] * 1000:.1f} |")
-    bptt.TANH_BY_SIGMOID_MIN = default
+    dispatch.TANH_BY_SIGMOID_MIN = default
     print("\n| LSTM forward loop, B × H, T = 50 | rule off ms | rule on ms |\n|---|---:|---:|")
     for batch, hidden in LOOP_SIZES:
         row = _loop_row(batch, hidden, args.rounds)
         print(f"| {batch} × {hidden} | {row['off']:.2f} | {row['on']:.2f} |")
-    bptt.TANH_BY_SIGMOID_MIN = default
+    dispatch.TANH_BY_SIGMOID_MIN = default
     print("\n| flexible LSTM train, B × H, T = 50 | torch.nn.LSTM ms | off / torch.nn "
           "| on / torch.nn |\n|---|---:|---:|---:|")
     for batch, hidden in LOOP_SIZES:

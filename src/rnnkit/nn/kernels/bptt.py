@@ -27,8 +27,8 @@ Every per-step product with a fixed weight (``W_hh h`` forward, ``d pre · W_hh`
 the input projection go through ``products``: on CPU, oneDNN multiplies against a weight packed
 once per call where that was measured faster than ``mm``. In the LSTM and RNN nothing of size
 ``(T, B, G*H)`` is allocated that the backward does not need: a fresh buffer that size faults
-in every page (21 ms for 52 MB against 2 ms to refill one, ``benchmarks/bench_alloc.py``),
-more than the per-step work it would save. The GRU with layer norm still builds ``d(W_hh ·)``
+in every page, which costs more than the per-step work it would save (``benchmarks/RESULTS.md``,
+"Dispatch rules: the measurements behind each threshold", "Fresh buffers"). The GRU with layer norm still builds ``d(W_hh ·)``
 and its normalised values whole.
 
 Where ``fused_loop`` serves the configuration (``_Plan.fused``: the GRU and the vanilla RNN at
@@ -56,7 +56,7 @@ from torch import Tensor
 from rnnkit.nn.activations import Activation, builtin_name
 from rnnkit.nn.config import CellConfig
 from rnnkit.nn.functional import LAYER_NORM_EPS, DirectionWeights, input_projection
-from rnnkit.nn.kernels import fused_loop
+from rnnkit.nn.kernels import dispatch, fused_loop
 from rnnkit.nn.kernels.first_order import BPTT_FIX, first_order
 from rnnkit.nn.kernels.gate_norm import block_norm_backward, block_normed, gate_norm
 from rnnkit.nn.kernels.products import RepeatedProduct, linear
@@ -81,27 +81,13 @@ class _Plan:
 # helpers
 
 
-TANH_BY_SIGMOID_MIN = 4096
-"""Elements from which :func:`_tanh_into` computes ``tanh`` through ``sigmoid`` on CPU."""
-
 _MINUS_ONE = torch.tensor(-1.0)
 
 
 def _tanh_into(src: Tensor, out: Tensor) -> Tensor:
-    """``out = tanh(src) = 2σ(2 src) - 1``, the right side on CPU in float32 from
-    :data:`TANH_BY_SIGMOID_MIN` elements, within 3e-7 of ``torch.tanh`` (absolute).
-
-    torch 2.13's CPU ``tanh`` costs 2.6–3.4 ns an element from 4,096 elements on, several times
-    its ``sigmoid``.
-    ``python benchmarks/bench_pointwise.py`` (one thread, 2026-11-23), µs for ``torch.tanh``
-    against these three ops: B × H = 16 × 128: 6.3 / 7.4; 32 × 128: 11.5 / 8.6; 128 × 128:
-    42.7 / 15.0; 32 × 512: 51.2 / 19.4; 128 × 512: 225 / 60. The LSTM's forward loop (T = 50)
-    went from 8.61 to 8.40 ms at 32 × 128, from 23.7 to 19.7 at 128 × 128 and from 56.3 to 53.1
-    at 32 × 512. One ``sigmoid`` over all four LSTM gates, with the g block doubled before it,
-    measured slower in the loop than this (7.02 against 6.66 ms at 32 × 128), so it is not done.
-    """
-    if (out.device.type != "cpu" or out.dtype != torch.float32
-            or out.numel() < TANH_BY_SIGMOID_MIN):  # half precision would round σ near 1/2
+    """``out = tanh(src)``, as ``2σ(2 src) - 1`` where ``dispatch.tanh_by_sigmoid`` says
+    (within 3e-7 of ``torch.tanh``, absolute)."""
+    if not dispatch.tanh_by_sigmoid(out):
         return torch.tanh(src, out=out)
     torch.sigmoid(torch.mul(src, 2.0, out=out), out=out)
     return torch.add(_MINUS_ONE, out, alpha=2.0, out=out)
@@ -166,9 +152,9 @@ def _gate_buffer(x_proj: Tensor, save: bool) -> Tensor:
     ``x_proj[t]`` before it writes ``gates[t]`` in the same place, and nothing else needs the
     projection afterwards (``run_direction`` made it, and neither autograd's product node nor
     ``gate_norm`` keeps its output). A fresh buffer that size would cost more than its
-    arithmetic: above glibc's 32 MB mmap threshold every page of a new allocation faults
-    (``python benchmarks/bench_alloc.py``, one thread, 2026-11-30: 16.2 ms for a fresh 39 MB
-    buffer against 1.6 ms to refill one). In inference one reused scratch step serves.
+    arithmetic: above glibc's mmap threshold every page of a new allocation faults (see
+    ``benchmarks/RESULTS.md``, "Dispatch rules: …", "Fresh buffers"). In inference one reused
+    scratch step serves.
     """
     if save and x_proj.is_contiguous():
         return x_proj
@@ -207,25 +193,12 @@ def _ln_forward(raw: Tensor, blocks: int, stats: list | None) -> Tensor:
     return normed.view(batch, -1)
 
 
-NORM_CHUNK_ROWS = 1024
-"""Rows (steps × batch) of ``d(W_hh h_in)`` that :class:`_RecurrentNormGrads` gathers before
-it adds them to ``W_hh``'s gradient in one product ..."""
-
-NORM_CHUNK_MIN_WEIGHT = 1 << 20
-"""... when ``W_hh`` has at least this many elements; a smaller gradient stays in cache, and a
-product per step costs less than copying each step into the chunk. The flexible LSTM's train
-step (``python benchmarks/bench_kernel_ab.py --cell lstm --flex --rounds 9``, one thread,
-2026-11-30), ratio to torch.nn.LSTM per step → in chunks: B=32, T=200: H=128 1.92 → 1.96,
-H=256 1.61 → 1.62, H=512 1.53 → 1.39; B=128, T=200, H=128 2.02 → 2.06; B=128, T=50, H=256
-1.46 → 1.44."""
-
-
 class _RecurrentNormGrads:
     """The backward through ``LN_hh(W_hh h_in)`` step by step, for ``blocks`` gate blocks.
 
     Each step turns ``d pre_t`` into ``d(W_hh h_in)_t`` and adds that step's share to the
     gain's gradient (``Σ_t d_t ⊙ normed_t``). ``W_hh``'s gradient ``Σ_t d(W_hh h)_tᵀ h_in,t``
-    is one product per chunk of about :data:`NORM_CHUNK_ROWS` rows for a large ``W_hh``: a
+    is one product per chunk of steps for a large ``W_hh`` (``dispatch.norm_chunk_steps``): a
     product per step reads and writes the whole ``(G*H, P)`` gradient every step, and a
     ``(T, B, G*H)`` buffer for all steps at once would be a fresh allocation that faults in
     every page. The chunk buffer is the kernel's own, so ``rec_raw`` (saved for a second
@@ -238,9 +211,7 @@ class _RecurrentNormGrads:
         self.d_gain = raw.new_zeros(raw.shape[1:])  # (B, G*H), summed over B at the end
         self.d_w_hh = None if w_hh is None else torch.zeros_like(w_hh)  # (G*H, P)
         steps, batch, _ = raw.shape
-        chunk = 1  # steps per product
-        if w_hh is not None and w_hh.numel() >= NORM_CHUNK_MIN_WEIGHT:
-            chunk = min(steps, max(1, NORM_CHUNK_ROWS // batch))
+        chunk = dispatch.norm_chunk_steps(w_hh, steps, batch)  # steps per product
         self.d_rec = raw.new_empty(chunk, *raw.shape[1:]) if chunk > 1 else None  # (chunk, B, G*H)
 
     def step(self, t: int, d_pre: Tensor) -> Tensor:
@@ -372,7 +343,7 @@ def _lstm_loop_arguments(plan, gates, h_all, c_all, act_c, w_hh, ln_hh, ln_c_w, 
     buffers, the weights, the mask, the lengths and whether its own product serves the batch."""
     return (gates, h_all, c_all, act_c, w_hh, plan.recurrent_mask, ln_hh, rec_raw, rec_stats,
             ln_c_w, ln_c_b, c_stats, plan.lengths,
-            gates.shape[1] <= fused_loop.LSTM_HAND_PRODUCT_MAX_BATCH)
+            dispatch.lstm_hand_product(gates.shape[1]))
 
 
 def _gate_kind(plan) -> int:
@@ -887,9 +858,9 @@ def _plan(cell: CellConfig, noise: DirectionNoise, lengths: Tensor | None, like:
     keep_c = _keep(noise.zoneout_c, running) if cell.kind == "lstm" else None
     zoneout = _keep(noise.zoneout_h, None) is not None or (
         cell.kind == "lstm" and _keep(noise.zoneout_c, None) is not None)
-    fused = fused_loop.serves(cell, like.device.type, like.dtype, like.shape[1],
-                              masked=noise.recurrent_mask is not None, zoneout=zoneout,
-                              norm_hh=norm_hh)
+    fused = dispatch.compiled_loops_serve(cell, like.device.type, like.dtype, like.shape[1],
+                                          masked=noise.recurrent_mask is not None,
+                                          zoneout=zoneout, norm_hh=norm_hh)
     return _Plan(cell=cell, recurrent_mask=noise.recurrent_mask, keep_h=keep_h, keep_c=keep_c,
                  running=running, save=save, fused=fused, lengths=lengths if fused else None)
 
