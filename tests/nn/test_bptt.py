@@ -16,7 +16,7 @@ import torch
 
 import rnnkit.nn as rn
 from rnnkit.nn.activations import ACTIVATIONS
-from rnnkit.nn.kernels import bptt, dispatch
+from rnnkit.nn.kernels import bptt_common, dispatch
 
 T, B, I, H = 5, 3, 4, 6
 LENGTHS = torch.tensor([5, 2, 4])
@@ -182,11 +182,11 @@ def test_bptt_backward_twice_with_retain_graph(layer):
 
 def test_gates_overwrite_the_projection_only_when_kept_for_the_backward():
     projection = torch.randn(T, B, 4 * H)
-    assert bptt._gate_buffer(projection, save=True) is projection
-    scratch = bptt._gate_buffer(projection, save=False)
+    assert bptt_common.gate_buffer(projection, save=True) is projection
+    scratch = bptt_common.gate_buffer(projection, save=False)
     assert scratch.shape == projection.shape and scratch.data_ptr() != projection.data_ptr()
     strided = torch.randn(T, 4 * H, B).transpose(1, 2)  # (T, B, 4H), not contiguous
-    assert bptt._gate_buffer(strided, save=True).data_ptr() != strided.data_ptr()
+    assert bptt_common.gate_buffer(strided, save=True).data_ptr() != strided.data_ptr()
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
@@ -264,14 +264,14 @@ def test_bptt_with_tanh_through_sigmoid_matches_reference(case, monkeypatch):
 def test_tanh_through_sigmoid_is_tanh_within_float32_rounding(monkeypatch):
     monkeypatch.setattr(dispatch, "TANH_BY_SIGMOID_MIN", 1)
     x = torch.linspace(-12.0, 12.0, 4001)
-    torch.testing.assert_close(bptt._tanh_into(x, torch.empty_like(x)), torch.tanh(x),
+    torch.testing.assert_close(bptt_common.tanh_into(x, torch.empty_like(x)), torch.tanh(x),
                                rtol=0, atol=3e-7)
     in_place = x.clone()
-    bptt._tanh_into(in_place, in_place)
+    bptt_common.tanh_into(in_place, in_place)
     torch.testing.assert_close(in_place, torch.tanh(x), rtol=0, atol=3e-7)
     for dtype in (torch.float64, torch.bfloat16, torch.float16):  # torch's own tanh there
         other = x.to(dtype)
-        assert torch.equal(bptt._tanh_into(other, torch.empty_like(other)), torch.tanh(other))
+        assert torch.equal(bptt_common.tanh_into(other, torch.empty_like(other)), torch.tanh(other))
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
@@ -280,10 +280,10 @@ def test_times_grad_equals_factor_times_grad_from_output(name):
     x = torch.cat((torch.linspace(-6.0, 6.0, 97), torch.tensor([0.0, 3.0, -3.0, 2.5, -2.5])))
     y, factor = activation(x.double()), torch.randn(x.shape, dtype=torch.float64)
     expected = factor * activation.grad_from_output(y)
-    torch.testing.assert_close(bptt._times_grad(activation, factor, y), expected,
+    torch.testing.assert_close(bptt_common.times_grad(activation, factor, y), expected,
                                rtol=0, atol=1e-15)
     out = torch.empty_like(y)
-    bptt._times_grad(activation, factor, y, out=out)
+    bptt_common.times_grad(activation, factor, y, out=out)
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-15)
 
 

@@ -221,12 +221,13 @@ def test_the_python_loop_runs_what_the_compiled_loops_do_not_serve(kind, option,
 
 
 def test_without_the_compiled_loops_bptt_runs_its_python_loop(monkeypatch):
-    from rnnkit.nn.kernels import bptt
+    from rnnkit.nn.kernels import bptt_gru, bptt_lstm
 
     monkeypatch.setattr(fused_loop, "_loaded", {"module": None})
     monkeypatch.setattr(fused_loop, "_reason", ["a test said so"])
-    for name in ("_gru_forward_fused", "_lstm_forward_fused"):
-        monkeypatch.setattr(bptt, name, lambda *args: pytest.fail("a compiled loop ran"))
+    for module in (bptt_gru, bptt_lstm):
+        monkeypatch.setattr(module, "_forward_compiled",
+                            lambda *args: pytest.fail("a compiled loop ran"))
     assert fused_loop.unavailable_reason() == "a test said so"
     for kind, option in (("gru", {}), ("lstm", FLEXIBLE)):
         reference, fast = _pair(kind, option)
