@@ -80,6 +80,7 @@ def forward_pass(plan: common.Plan, x_proj: Tensor, h_0: Tensor,
     product_rz = RepeatedProduct(w_hh[rz], batch)
     product_n = RepeatedProduct(w_hh[n_], batch)
     product_all = RepeatedProduct(w_hh, batch) if ln_hh is not None and cell.reset_after else None
+    # per-step views (B, ·), made once: xrz[t] is step t's r, z columns of x_proj, …
     xrz, xn = x_proj[..., rz].unbind(0), x_proj[..., n_].unbind(0)
     grz, gn = gates[..., rz].unbind(0), gates[..., n_].unbind(0)
     rs = gates[..., common.gate_columns(cell, "r")].unbind(0)
@@ -187,6 +188,7 @@ def _backward_loop(ctx, weights: GRUWeights, kept: GRUSteps, d_trace: Tensor,
     back_all = RepeatedProduct(w_hh.t(), batch) if ln_hh is not None else None
     d_trace = d_trace.contiguous()
     dh = d_trace[-1].clone()
+    # per-step views (B, ·), made once: d_zn[t] is step t's z, n blocks of d_pre, …
     d_zn = d_pre[..., common.gate_columns(cell, "z", "n")].unflatten(-1, (-1, hidden)).unbind(0)
     d_rs, d_ns = d_pre[..., r_].unbind(0), d_pre[..., n_].unbind(0)
     d_rzs = d_pre[..., rz].unbind(0)

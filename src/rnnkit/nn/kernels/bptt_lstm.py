@@ -89,6 +89,7 @@ def forward_pass(plan: common.Plan, x_proj: Tensor, h_0: Tensor, c_0: Tensor,
     recurrent = RepeatedProduct(w_hh, batch)  # W_hh h_in: (B, P) -> (B, 4H)
     project = None if w_hr is None else RepeatedProduct(w_hr, batch)  # W_hr m: (B, H) -> (B, P)
     w_cif = None if w_ci is None else torch.stack((w_ci, w_cf))  # (2, H)
+    # per-step views (B, ·), made once: xs[t] is x_proj[t], ifs[t] gates i and f of step t, …
     xs, gs, hs, cs = x_proj.unbind(0), gates.unbind(0), h_all.unbind(0), c_all.unbind(0)
     ifs = gates[..., common.gate_columns(cell, "i", "f")].unbind(0)
     is_, fs, gcs, os = (gates[..., common.gate_columns(cell, name)].unbind(0)
@@ -231,6 +232,7 @@ def backward_pass(ctx, d_trace: Tensor, d_c_n: Tensor) -> tuple:
     d_h_new = common.step_buffer(d_pre, steps, (batch, h_all.shape[-1]), w_hr is not None)
     d_c_out = torch.empty_like(act_c) if ln_c_weight is not None else None
     keep_h_c, keep_c_c = common.complement(plan.keep_h), common.complement(plan.keep_c)
+    # per-step views (B, ·), made once: dps[t] is d_pre[t], d_ifg[t] its i, f, g blocks, …
     fs = gates[..., f_].unbind(0)
     dps = d_pre.unbind(0)
     d_ifg = d_pre[..., common.gate_columns(cell, "i", "g")].unflatten(-1, (-1, hidden)).unbind(0)

@@ -51,7 +51,7 @@ def forward_pass(plan: common.Plan, x_proj: Tensor, h_0: Tensor,
     stats = [] if save else None
     act_into = common.activation_into(cell.activation)
     recurrent = RepeatedProduct(w_hh, batch)  # W_hh h_in: (B, H) -> (B, H)
-    xs, hs, hns = x_proj.unbind(0), h_all.unbind(0), h_new.unbind(0)
+    xs, hs, hns = x_proj.unbind(0), h_all.unbind(0), h_new.unbind(0)  # per-step views (B, H)
     raws = common.unbind_steps(hh_raw)
     mask = plan.recurrent_mask
     for t in range(steps):
