@@ -1,5 +1,5 @@
 """What a fresh buffer costs against refilling one that exists: the page-fault figures quoted in
-``rnnkit/nn/kernels/bptt.py`` (``_gate_buffer``) and ``benchmarks/RESULTS.md``.
+``rnnkit/nn/kernels/bptt_common.py`` (``gate_buffer``) and ``benchmarks/RESULTS.md``.
 
 For each size, one thread, float32, alternating the two ways in each round, medians of the
 rounds, ms: ``torch.empty(n).fill_(1)`` (a new allocation, written once) against

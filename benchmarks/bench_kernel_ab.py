@@ -1,10 +1,10 @@
 """A/B of the bptt kernel: the version at a git revision against the working tree's, in one
 process, interleaved, with torch.nn's layer as the yardstick.
 
-The revision's ``rnnkit/nn/kernels/bptt.py`` is loaded as a second module and swapped in for
-each of its calls, so both versions share everything else (layers, products, the weights and
-the input). Train steps (forward + backward of ``output.sum()``), one thread, float32,
-input = hidden; prints milliseconds and ratios to torch.nn.
+The revision's bptt kernel (``rnnkit/nn/kernels/bptt.py`` and its per-cell ``bptt_*.py``) is
+loaded as a second set of modules and swapped in for each of its calls, so both versions share
+everything else (layers, products, the weights and the input). Train steps (forward +
+backward of ``output.sum()``), one thread, float32, input = hidden; prints milliseconds and ratios to torch.nn.
 
     python benchmarks/bench_kernel_ab.py --base HEAD~1 --cell gru --sizes 1,50,128 32,200,512
     python benchmarks/bench_kernel_ab.py --base HEAD~1 --cell lstm --flex --sizes 32,200,128
@@ -29,23 +29,36 @@ from timing import interleaved_medians
 import rnnkit.nn as rn
 from rnnkit.nn import layers
 
-KERNEL = "src/rnnkit/nn/kernels/bptt.py"
+KERNELS = "src/rnnkit/nn/kernels"
 LAYERS = {"lstm": (rn.LSTM, torch.nn.LSTM), "gru": (rn.GRU, torch.nn.GRU),
           "rnn": (rn.RNN, torch.nn.RNN)}
 
 
-def load_revision(revision: str):
-    """The bptt module as it was at ``revision``, importable beside the current one."""
+def _git(*arguments: str) -> str:
     root = Path(__file__).resolve().parent.parent
-    source = subprocess.run(["git", "-C", str(root), "show", f"{revision}:{KERNEL}"],
-                            capture_output=True, text=True, check=True).stdout
-    path = Path(tempfile.mkdtemp()) / "bptt_base.py"
-    path.write_text(source, encoding="utf-8")
-    name = "rnnkit.nn.kernels.bptt_base"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
+    return subprocess.run(["git", "-C", str(root), *arguments], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def load_revision(revision: str):
+    """The bptt kernel as it was at ``revision`` (``bptt.py`` and its ``bptt_*.py`` modules,
+    each renamed ``base_…`` and importing the others under those names), importable beside the
+    current one; every other module is the working tree's."""
+    names = [Path(path).stem for path in _git("ls-tree", "--name-only", f"{revision}:{KERNELS}")
+             .split() if path.startswith("bptt") and path.endswith(".py")]
+    # the shared module first, the kernel that imports the cells' modules last
+    names.sort(key=lambda name: (name == "bptt", name != "bptt_common", name))
+    folder, module = Path(tempfile.mkdtemp()), None
+    for name in names:
+        source = _git("show", f"{revision}:{KERNELS}/{name}.py").replace(
+            "rnnkit.nn.kernels.bptt", "rnnkit.nn.kernels.base_bptt")
+        path = folder / f"base_{name}.py"
+        path.write_text(source, encoding="utf-8")
+        qualified = f"rnnkit.nn.kernels.base_{name}"
+        spec = importlib.util.spec_from_file_location(qualified, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[qualified] = module  # dataclasses look their module up while built
+        spec.loader.exec_module(module)
     return module
 
 

@@ -1,10 +1,10 @@
 """Recurrent inference on sequences of different lengths: rnnkit's layers called with
 ``lengths=`` against torch.nn's on a packed batch (``pack_padded_sequence``, then
 ``pad_packed_sequence``: the same zero-padded ``(T, B, H)`` output). The figures behind
-``kernels.fused_inference``'s rule for variable lengths.
+``dispatch.fused_inference``'s rule for variable lengths.
 
 Runners: ``torch.nn``; rnnkit ``native`` (torch's packed loop inside), ``bptt`` (its compiled
-loops where ``fused_loop.serves`` says so, else its Python loop) and ``auto``. Lengths are
+loops where ``dispatch.compiled_loops_serve`` says so, else its Python loop) and ``auto``. Lengths are
 drawn once per configuration, uniformly from ``T/2 … T`` with one sequence of full length
 (a wider spread is not measured here).
 Input size = hidden size, one layer, one direction, float32, CPU. Median seconds per call over

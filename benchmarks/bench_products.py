@@ -1,4 +1,4 @@
-"""The measurements behind ``rnnkit/nn/kernels/products.py``'s packing rules.
+"""The measurements behind ``rnnkit/nn/kernels/dispatch.py``'s packing rules.
 
 Two tables, one thread, float32, alternating the two ways in each round, medians of the rounds:
 
@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from timing import interleaved_medians
 
 import rnnkit.nn as rn
-from rnnkit.nn.kernels import products
+from rnnkit.nn.kernels import dispatch
 
 REPEATED = [(rows, k, n) for rows in (1, 4, 8, 16, 32, 128)
             for k, n in ((128, 512), (512, 512), (512, 2048), (2048, 512))]
@@ -57,7 +57,7 @@ def _layer_row(batch: int, steps: int, hidden: int, rounds: int) -> dict[str, fl
     x = torch.randn(steps, batch, hidden, requires_grad=True)
 
     def step(layer, packing: bool) -> None:
-        products.PACKING_AVAILABLE = packing
+        dispatch.PACKING_AVAILABLE = packing
         layer(x)[0].sum().backward()
 
     try:
@@ -67,7 +67,7 @@ def _layer_row(batch: int, steps: int, hidden: int, rounds: int) -> dict[str, fl
             "on": lambda: step(ours, True),
         }, rounds, calls=1)
     finally:
-        products.PACKING_AVAILABLE = products._packing_available()
+        dispatch.PACKING_AVAILABLE = dispatch._packing_available()
 
 
 def main() -> None:
@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--layers", action="store_true", help="also the LSTM A/B table")
     args = parser.parse_args()
-    if not products.PACKING_AVAILABLE:
+    if not dispatch.PACKING_AVAILABLE:
         raise SystemExit("bench_products: this torch has no oneDNN packed products")
     torch.set_num_threads(1)
     print("repeated products, µs: rows, K -> N, addmm, packed")

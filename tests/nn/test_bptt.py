@@ -16,7 +16,7 @@ import torch
 
 import rnnkit.nn as rn
 from rnnkit.nn.activations import ACTIVATIONS
-from rnnkit.nn.kernels import bptt, fused_loop, products
+from rnnkit.nn.kernels import bptt_common, dispatch
 
 T, B, I, H = 5, 3, 4, 6
 LENGTHS = torch.tensor([5, 2, 4])
@@ -182,11 +182,11 @@ def test_bptt_backward_twice_with_retain_graph(layer):
 
 def test_gates_overwrite_the_projection_only_when_kept_for_the_backward():
     projection = torch.randn(T, B, 4 * H)
-    assert bptt._gate_buffer(projection, save=True) is projection
-    scratch = bptt._gate_buffer(projection, save=False)
+    assert bptt_common.gate_buffer(projection, save=True) is projection
+    scratch = bptt_common.gate_buffer(projection, save=False)
     assert scratch.shape == projection.shape and scratch.data_ptr() != projection.data_ptr()
     strided = torch.randn(T, 4 * H, B).transpose(1, 2)  # (T, B, 4H), not contiguous
-    assert bptt._gate_buffer(strided, save=True).data_ptr() != strided.data_ptr()
+    assert bptt_common.gate_buffer(strided, save=True).data_ptr() != strided.data_ptr()
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
@@ -218,12 +218,12 @@ PACKED_CASES = [
 ]
 
 
-@pytest.mark.skipif(not products.PACKING_AVAILABLE, reason="torch was built without oneDNN")
+@pytest.mark.skipif(not dispatch.PACKING_AVAILABLE, reason="torch was built without oneDNN")
 @pytest.mark.parametrize("case", PACKED_CASES, ids=[_ids(c) for c in PACKED_CASES])
 def test_bptt_with_packed_products_matches_reference(case, monkeypatch):
     for threshold in ("MIN_PACKED_ROWS", "MIN_PACKED_WEIGHT", "SOME_ROWS", "MANY_ROWS"):
-        monkeypatch.setattr(products, threshold, 1)  # pack every product, even these tiny ones
-    assert products.packs(torch.empty(4 * H, H), B) and products.packs_once(torch.empty(1, 1), 1)
+        monkeypatch.setattr(dispatch, threshold, 1)  # pack every product, even these tiny ones
+    assert dispatch.packs(torch.empty(4 * H, H), B) and dispatch.packs_once(torch.empty(1, 1), 1)
     _check(*case)
 
 
@@ -240,8 +240,8 @@ CHUNKED_CASES = [
 def test_bptt_layer_norm_gradient_in_chunks_matches_reference(case, rows, monkeypatch):
     # T = 5 steps: a product per step (one row is under a step), chunks of 2 + 2 + 1 steps,
     # and one chunk of all steps.
-    monkeypatch.setattr(bptt, "NORM_CHUNK_ROWS", rows)
-    monkeypatch.setattr(bptt, "NORM_CHUNK_MIN_WEIGHT", 1)
+    monkeypatch.setattr(dispatch, "NORM_CHUNK_ROWS", rows)
+    monkeypatch.setattr(dispatch, "NORM_CHUNK_MIN_WEIGHT", 1)
     _check(*case)
 
 
@@ -257,21 +257,21 @@ TANH_CASES = [
 
 @pytest.mark.parametrize("case", TANH_CASES, ids=[_ids(c) for c in TANH_CASES])
 def test_bptt_with_tanh_through_sigmoid_matches_reference(case, monkeypatch):
-    monkeypatch.setattr(bptt, "TANH_BY_SIGMOID_MIN", 1)  # every tanh, even these tiny ones
+    monkeypatch.setattr(dispatch, "TANH_BY_SIGMOID_MIN", 1)  # every tanh, even these tiny ones
     _check(*case)
 
 
 def test_tanh_through_sigmoid_is_tanh_within_float32_rounding(monkeypatch):
-    monkeypatch.setattr(bptt, "TANH_BY_SIGMOID_MIN", 1)
+    monkeypatch.setattr(dispatch, "TANH_BY_SIGMOID_MIN", 1)
     x = torch.linspace(-12.0, 12.0, 4001)
-    torch.testing.assert_close(bptt._tanh_into(x, torch.empty_like(x)), torch.tanh(x),
+    torch.testing.assert_close(bptt_common.tanh_into(x, torch.empty_like(x)), torch.tanh(x),
                                rtol=0, atol=3e-7)
     in_place = x.clone()
-    bptt._tanh_into(in_place, in_place)
+    bptt_common.tanh_into(in_place, in_place)
     torch.testing.assert_close(in_place, torch.tanh(x), rtol=0, atol=3e-7)
     for dtype in (torch.float64, torch.bfloat16, torch.float16):  # torch's own tanh there
         other = x.to(dtype)
-        assert torch.equal(bptt._tanh_into(other, torch.empty_like(other)), torch.tanh(other))
+        assert torch.equal(bptt_common.tanh_into(other, torch.empty_like(other)), torch.tanh(other))
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
@@ -280,10 +280,10 @@ def test_times_grad_equals_factor_times_grad_from_output(name):
     x = torch.cat((torch.linspace(-6.0, 6.0, 97), torch.tensor([0.0, 3.0, -3.0, 2.5, -2.5])))
     y, factor = activation(x.double()), torch.randn(x.shape, dtype=torch.float64)
     expected = factor * activation.grad_from_output(y)
-    torch.testing.assert_close(bptt._times_grad(activation, factor, y), expected,
+    torch.testing.assert_close(bptt_common.times_grad(activation, factor, y), expected,
                                rtol=0, atol=1e-15)
     out = torch.empty_like(y)
-    bptt._times_grad(activation, factor, y, out=out)
+    bptt_common.times_grad(activation, factor, y, out=out)
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-15)
 
 
@@ -302,5 +302,5 @@ def test_bptt_python_loop_matches_reference_where_the_compiled_loops_would_run(c
                                                                                 monkeypatch):
     # The sweep above runs these configurations through the compiled loops (fused_loop) when
     # they are available; the Python loop still serves every larger layer.
-    monkeypatch.setattr(fused_loop, "serves", lambda *args, **kwargs: False)
+    monkeypatch.setattr(dispatch, "compiled_loops_serve", lambda *args, **kwargs: False)
     _check(*case)

@@ -10,8 +10,7 @@ import pytest
 import torch
 
 import rnnkit.nn as rn
-from rnnkit.nn import kernels
-from rnnkit.nn.kernels import choose_impl, fused_loop
+from rnnkit.nn.kernels import choose_impl, dispatch, fused_loop
 
 T, I, H = 6, 5, 7
 TOLERANCE = 1e-5
@@ -102,7 +101,7 @@ def _assert_same(run_a, run_b):
 
 @needs_compiled
 @pytest.mark.parametrize("hidden", [H, 8], ids=["H7", "H8"])  # 7: the product's 4-row tail
-@pytest.mark.parametrize("batch", [1, 3, fused_loop.MAX_BATCH])
+@pytest.mark.parametrize("batch", [1, 3, dispatch.COMPILED_MAX_BATCH])
 @pytest.mark.parametrize(("kind", "option"), SERVED, ids=[f"{k}-{o}" for k, o in SERVED])
 def test_compiled_loops_match_the_reference(kind, option, batch, hidden, recorder):
     reference, fast = _pair(kind, option, hidden=hidden)
@@ -155,7 +154,7 @@ def test_auto_inference_with_lengths_runs_the_compiled_loops_as_torch_would(kind
 def test_the_lstm_loop_serves_any_batch(option, recorder):
     reference, fast = _pair("lstm", option)
     generator = torch.Generator().manual_seed(4)
-    x = torch.randn(T, 3 * fused_loop.MAX_BATCH, I, generator=generator)
+    x = torch.randn(T, 3 * dispatch.COMPILED_MAX_BATCH, I, generator=generator)
     state = _state("lstm", 4, x.shape[1], generator)
     run_a, run_b = _run(reference, x, state), _run(fast, x, state)
     assert recorder.calls.count("lstm_backward") == 4
@@ -202,13 +201,13 @@ def test_nan_in_the_input_stays_nan(activation, recorder):
     ("rnn", {"zoneout": 0.2}, {}),
     ("gru", {"recurrent_dropout": 0.3}, {}),
     ("gru", {"recurrent_activation": "hard_sigmoid"}, {}),
-    ("gru", {}, {"batch": fused_loop.MAX_BATCH + 1}),
+    ("gru", {}, {"batch": dispatch.COMPILED_MAX_BATCH + 1}),
     ("gru", {}, {"dtype": torch.bfloat16}),
     ("lstm", {"proj_size": 3}, {}),
     ("lstm", {"peephole": True}, {}),
     ("lstm", {"zoneout": 0.2}, {}),
     ("lstm", {"activation": "softsign"}, {}),
-    ("lstm", {}, {"hidden": 256}),  # W_hh of LSTM_MAX_WEIGHT elements
+    ("lstm", {}, {"hidden": 256}),  # W_hh of LSTM_COMPILED_MAX_WEIGHT elements
 ])
 def test_the_python_loop_runs_what_the_compiled_loops_do_not_serve(kind, option, call,
                                                                      recorder):
@@ -222,12 +221,13 @@ def test_the_python_loop_runs_what_the_compiled_loops_do_not_serve(kind, option,
 
 
 def test_without_the_compiled_loops_bptt_runs_its_python_loop(monkeypatch):
-    from rnnkit.nn.kernels import bptt
+    from rnnkit.nn.kernels import bptt_gru, bptt_lstm
 
     monkeypatch.setattr(fused_loop, "_loaded", {"module": None})
     monkeypatch.setattr(fused_loop, "_reason", ["a test said so"])
-    for name in ("_gru_forward_fused", "_lstm_forward_fused"):
-        monkeypatch.setattr(bptt, name, lambda *args: pytest.fail("a compiled loop ran"))
+    for module in (bptt_gru, bptt_lstm):
+        monkeypatch.setattr(module, "_forward_compiled",
+                            lambda *args: pytest.fail("a compiled loop ran"))
     assert fused_loop.unavailable_reason() == "a test said so"
     for kind, option in (("gru", {}), ("lstm", FLEXIBLE)):
         reference, fast = _pair(kind, option)
@@ -262,14 +262,14 @@ def test_a_failed_build_warns_once_and_falls_back(monkeypatch, tmp_path, capsys)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert fused_loop.module() is None  # asked again: no second attempt, no second warning
-    assert not fused_loop.serves(rn.GRU(I, H).config.cell, "cpu", torch.float32, 1,
+    assert not dispatch.compiled_loops_serve(rn.GRU(I, H).config.cell, "cpu", torch.float32, 1,
                                  masked=False, zoneout=False, norm_hh=False)
 
 
 @needs_compiled
 @pytest.mark.parametrize("kind", ["gru", "rnn"])
 def test_auto_runs_the_compiled_loops_for_small_batch_inference(kind, monkeypatch):
-    monkeypatch.setattr(kernels, "FUSED_INFERENCE_MAX_BATCH", 4)
+    monkeypatch.setattr(dispatch, "FUSED_INFERENCE_MAX_BATCH", 4)
     config = LAYERS[kind](8, 128).config
     assert choose_impl(config, "auto", False, "cpu", False, 1) == "bptt"
     assert choose_impl(config, "auto", False, "cpu", False, 4) == "bptt"

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from rnnkit.nn.functional import gate_layer_norm
-from rnnkit.nn.kernels import gate_norm as gate_norm_module
+from rnnkit.nn.kernels import dispatch
 from rnnkit.nn.kernels.gate_norm import gate_norm
 
 T, B, G, H = 5, 3, 4, 6
@@ -19,7 +19,7 @@ def _inputs(bias: bool, dtype=torch.float32):
 @pytest.mark.parametrize("chunk", [1, 2 * G * H, 1 << 16], ids=["row", "two_rows", "all"])
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no_bias"])
 def test_gate_norm_matches_autograd_layer_norm(chunk, bias, monkeypatch):
-    monkeypatch.setattr(gate_norm_module, "CHUNK_ELEMENTS", chunk)
+    monkeypatch.setattr(dispatch, "GATE_NORM_CHUNK_ELEMENTS", chunk)
     pre, gain, shift = _inputs(bias)
     leaves = [t for t in (pre, gain, shift) if t is not None]
     probe = torch.randn(T, B, G * H, generator=torch.Generator().manual_seed(1))
@@ -32,7 +32,7 @@ def test_gate_norm_matches_autograd_layer_norm(chunk, bias, monkeypatch):
 
 
 def test_gate_norm_gradcheck_in_float64(monkeypatch):
-    monkeypatch.setattr(gate_norm_module, "CHUNK_ELEMENTS", 2 * G * H)  # several chunks
+    monkeypatch.setattr(dispatch, "GATE_NORM_CHUNK_ELEMENTS", 2 * G * H)  # several chunks
     pre, gain, shift = _inputs(True, torch.float64)
     assert torch.autograd.gradcheck(lambda p, g, b: gate_norm(p, g, G, b), (pre, gain, shift))
 
@@ -74,7 +74,7 @@ def test_gate_norm_sums_the_gain_gradient_in_float32_for_bfloat16(monkeypatch):
     # 4,096 rows: a running sum in bfloat16 (8 bits of mantissa) drifts by several percent
     # there (checked below on the same terms); float32 accumulation stays near bfloat16's
     # rounding of the result. Every input is drawn from a seeded generator.
-    monkeypatch.setattr(gate_norm_module, "CHUNK_ELEMENTS", 16 * G * H)  # many chunks
+    monkeypatch.setattr(dispatch, "GATE_NORM_CHUNK_ELEMENTS", 16 * G * H)  # many chunks
     generator = torch.Generator().manual_seed(0)
     pre = torch.randn(64, 64, G * H, generator=generator).to(torch.bfloat16).requires_grad_()
     gain = (1 + 0.1 * torch.randn(G * H, generator=generator)).to(torch.bfloat16)

@@ -8,7 +8,7 @@ import torch
 import rnnkit.nn as rn
 from rnnkit.nn import LayerConfig
 from rnnkit.nn.functional import reverse_padded
-from rnnkit.nn.kernels import products
+from rnnkit.nn.kernels import dispatch
 
 
 def _set(module, **values):
@@ -245,13 +245,12 @@ def test_auto_follows_the_measured_table():
         rn.LSTM(4, 6, layer_norm=True, impl="native")(torch.randn(2, 1, 4))
 
 
-@pytest.mark.skipif(not products.PACKING_AVAILABLE, reason="torch was built without oneDNN")
+@pytest.mark.skipif(not dispatch.PACKING_AVAILABLE, reason="torch was built without oneDNN")
 @pytest.mark.parametrize("kind", ["gru", "rnn"])
 def test_auto_runs_bptt_for_inference_where_its_products_pack(kind, monkeypatch):
-    from rnnkit.nn import kernels
     from rnnkit.nn.kernels import choose_impl
 
-    monkeypatch.setattr(kernels, "FUSED_INFERENCE_MAX_BATCH", 0)  # packing alone here
+    monkeypatch.setattr(dispatch, "FUSED_INFERENCE_MAX_BATCH", 0)  # packing alone here
     config = {"gru": rn.GRU, "rnn": rn.RNN}[kind](8, 512).config
     assert choose_impl(config, "auto", False, "cpu", False, 32) == "bptt"
     assert choose_impl(config, "auto", False, "cpu", False, 3) == "native"  # too few rows

@@ -4,9 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rnnkit.nn.kernels import products
+from rnnkit.nn.kernels import dispatch, products
 
-needs_packing = pytest.mark.skipif(not products.PACKING_AVAILABLE,
+needs_packing = pytest.mark.skipif(not dispatch.PACKING_AVAILABLE,
                                    reason="torch was built without oneDNN")
 
 
@@ -19,32 +19,32 @@ def _through_packed_linear(tensor):
 @pytest.fixture
 def pack_everything(monkeypatch):
     for threshold in ("MIN_PACKED_ROWS", "MIN_PACKED_WEIGHT", "SOME_ROWS", "MANY_ROWS"):
-        monkeypatch.setattr(products, threshold, 1)
+        monkeypatch.setattr(dispatch, threshold, 1)
 
 
 @needs_packing
 def test_packs_only_large_float32_products_on_cpu():
     weight = torch.empty(2048, 512)
-    assert products.packs(weight, rows=32)
-    assert not products.packs(weight, rows=1)  # below MIN_PACKED_ROWS (one row: ±15 %)
-    assert not products.packs(torch.empty(512, 128), rows=32)  # small weight
-    assert not products.packs(weight.double(), rows=32)
+    assert dispatch.packs(weight, rows=32)
+    assert not dispatch.packs(weight, rows=1)  # below MIN_PACKED_ROWS (one row: ±15 %)
+    assert not dispatch.packs(torch.empty(512, 128), rows=32)  # small weight
+    assert not dispatch.packs(weight.double(), rows=32)
 
 
 @needs_packing
 def test_packs_a_single_product_only_for_many_rows():
     weight = torch.empty(2048, 512)
-    assert not products.packs_once(weight, rows=128)  # the packing costs more than it saves
-    assert products.packs_once(weight, rows=products.SOME_ROWS)
-    assert not products.packs_once(torch.empty(512, 128), rows=products.SOME_ROWS)
-    assert products.packs_once(torch.empty(512, 128), rows=products.MANY_ROWS)
+    assert not dispatch.packs_once(weight, rows=128)  # the packing costs more than it saves
+    assert dispatch.packs_once(weight, rows=dispatch.SOME_ROWS)
+    assert not dispatch.packs_once(torch.empty(512, 128), rows=dispatch.SOME_ROWS)
+    assert dispatch.packs_once(torch.empty(512, 128), rows=dispatch.MANY_ROWS)
 
 
 @needs_packing
 @pytest.mark.parametrize("packed", [False, True])
 def test_repeated_product_equals_addmm(packed, monkeypatch):
     if packed:
-        monkeypatch.setattr(products, "MIN_PACKED_WEIGHT", 1)
+        monkeypatch.setattr(dispatch, "MIN_PACKED_WEIGHT", 1)
     generator = torch.Generator().manual_seed(0)
     weight = torch.randn(12, 7, generator=generator)  # (N, K)
     a = torch.randn(20, 7, generator=generator)
@@ -83,7 +83,7 @@ def test_packed_linear_equals_linear_with_gradients(with_bias, pack_everything):
 def test_linear_without_packing_is_torch_linear(pack_everything, monkeypatch):
     x, weight = torch.randn(4, 3, requires_grad=True), torch.randn(5, 3)
     assert _through_packed_linear(products.linear(x, weight))
-    monkeypatch.setattr(products, "PACKING_AVAILABLE", False)
+    monkeypatch.setattr(dispatch, "PACKING_AVAILABLE", False)
     unpacked = products.linear(x, weight)
     assert not _through_packed_linear(unpacked)
     torch.testing.assert_close(unpacked, x @ weight.t())
@@ -94,9 +94,9 @@ def test_linear_without_packing_is_torch_linear(pack_everything, monkeypatch):
 def test_switching_onednn_off_turns_packing_off():
     weight = torch.empty(2048, 512)
     with torch.backends.mkldnn.flags(enabled=False):
-        assert not products.packs(weight, rows=32)
-        assert not products.packs_once(weight, rows=products.MANY_ROWS)
-    assert products.packs(weight, rows=32)
+        assert not dispatch.packs(weight, rows=32)
+        assert not dispatch.packs_once(weight, rows=dispatch.MANY_ROWS)
+    assert dispatch.packs(weight, rows=32)
 
 
 @needs_packing

@@ -3,15 +3,12 @@ block over all steps, as one ``torch.autograd.Function`` with a backward in chun
 
 Differentiated by autograd, ``functional.gate_layer_norm`` over ``(T, B, G*H)`` costs seven
 passes over that size in the backward (``AddcmulBackward`` multiplies by the scalar ``value``
-too), each into a fresh buffer: a fifth of the flexible LSTM's training step at B=32, T=200,
-H=128 (torch profiler, 2026-11-30). Here the forward scales the normalised values in place,
-and the backward runs every pass on a chunk of :data:`CHUNK_ELEMENTS` that stays in cache,
-writing only ``d pre`` whole; the normalised values are recomputed from the saved statistics
-instead of kept (one ``(T, B, G*H)`` buffer less while the graph lives).
-``python benchmarks/bench_kernel_ab.py --base 2efbbf8 --cell lstm --flex --rounds 9`` (one
-thread, 2026-11-30), train step over torch.nn.LSTM's, autograd → this: B=32, T=200, H=128
-2.07 → 1.87; B=128, T=200, H=128 2.03 → 1.68; B=32, T=50, H=128 1.98 → 2.01; B=32, T=200,
-H=512 1.38 → 1.25 (chunks of 2^16 elements then).
+too), each into a fresh buffer. Here the forward scales the normalised values in place, and
+the backward runs every pass on a chunk of ``dispatch.GATE_NORM_CHUNK_ELEMENTS`` that stays in
+cache, writing only ``d pre`` whole; the normalised values are recomputed from the saved
+statistics instead of kept (one ``(T, B, G*H)`` buffer less while the graph lives). The
+measurements: ``benchmarks/RESULTS.md``, "Dispatch rules: the measurements behind each
+threshold", "GATE_NORM_CHUNK_ELEMENTS".
 
 The two per-block helpers below (normalised values from saved statistics, and the gradient
 through the normalisation) serve this Function and the bptt kernel's recurrent layer norms.
@@ -23,13 +20,8 @@ import torch
 from torch import Tensor
 
 from rnnkit.nn.functional import LAYER_NORM_EPS
+from rnnkit.nn.kernels import dispatch
 from rnnkit.nn.kernels.first_order import BPTT_FIX, first_order
-
-CHUNK_ELEMENTS = 1 << 18
-"""Elements of ``(rows, G*H)`` per chunk of the backward (1 MB in float32). The flexible LSTM's
-train step over torch.nn.LSTM's, chunks of 2^14 / 2^16 / 2^18 / 2^20 elements (one thread,
-interleaved, 9 rounds, 2026-11-30): B=32, T=50, H=128 2.07 / 2.02 / 2.00 / 2.03; B=128,
-T=200, H=128 1.79 / 1.69 / 1.67 / 1.68; B=32, T=200, H=512 1.32 / 1.31 / 1.26 / 1.27."""
 
 
 def block_normed(raw: Tensor, stats: tuple[Tensor, Tensor], blocks: int) -> Tensor:
@@ -83,7 +75,7 @@ class _GateNorm(torch.autograd.Function):
         d_pre = torch.empty_like(pre) if needs_pre else None  # (R, G*H)
         # summed in float32 at least: a bfloat16 running sum over the chunks would round each
         d_gain = pre.new_zeros(width, dtype=torch.promote_types(pre.dtype, torch.float32))
-        step = max(1, CHUNK_ELEMENTS // width)
+        step = max(1, dispatch.GATE_NORM_CHUNK_ELEMENTS // width)
         for start in range(0, rows if needs_pre or needs_gain else 0, step):
             chunk = slice(start, min(start + step, rows))
             g, raw = grad[chunk], pre[chunk]  # (r, G*H) each

@@ -3,45 +3,15 @@
 Every step of a recurrence multiplies a ``(B, K)`` state by the same ``(N, K)`` weight
 (``W_hh h`` forward, ``dpre · W_hh`` backward). torch's CPU ``mm`` (MKL sgemm) reads the weight
 in its plain layout on every call; oneDNN can reorder ("pack") it once into its blocked layout
-and reuse that for all T steps. Measured (``python benchmarks/bench_products.py`` reproduces
-both tables) with one thread on the 2-core AMD EPYC, torch 2.13, float32, 2026-11-23 (µs per
-product, plain ``addmm`` → packed oneDNN product with the addend
-fused; the one-off packing not included, it costs about one product):
+and reuse that for all T steps. The input projection ``x · W_ihᵀ`` over all ``T·B`` rows at
+once (and its ``d x``) is one product per weight, so the packing counts against it; it still
+gains once the rows are many. ``d W = d_outᵀ · x`` (a long inner dimension) is faster as a
+plain ``mm`` at every size measured, so it stays one.
 
-======  ===========  ===========  =============
-rows B  128 → 512    512 → 512    512 → 2048
-======  ===========  ===========  =============
-1       11 → 33      35 → 52      131 → 111
-4       –            75 → 66      247 → 129
-8       –            79 → 63      395 → 210
-16      –            117 → 101    640 → 349
-32      51 → 59      208 → 175    790 → 630
-128     178 → 180    683 → 614    3136 → 2445
-======  ===========  ===========  =============
-
-The input projection ``x · W_ihᵀ`` over all ``T·B`` rows at once (and its ``d x``) is one
-product per weight, so the packing counts against it; it still gains once the rows are many
-(ms, ``mm`` → packed including the packing):
-
-=========  ===========  ===========  ============
-rows T·B   128 → 512    512 → 128    512 → 2048
-=========  ===========  ===========  ============
-128        –            –            3.0 → 3.7
-1,024      1.7 → 2.0    1.6 → 1.6    –
-1,600      –            –            37 → 32
-4,096      7.7 → 6.3    7.0 → 5.5    –
-6,400      10.8 → 9.2   11.9 → 8.9   173 → 152
-25,600     77 → 61      57 → 34      –
-=========  ===========  ===========  ============
-
-while ``d W = d_outᵀ · x`` (a long inner dimension) is faster as a plain ``mm`` at every size
-measured, so it stays one.
-
-So a product is packed only where it wins, on CPU, float32, with oneDNN available:
-:func:`packs` for a weight used every step (at least :data:`MIN_PACKED_ROWS` rows against at
-least :data:`MIN_PACKED_WEIGHT` elements), :func:`packs_once` for a single product (at least
-:data:`MANY_ROWS` rows, or :data:`SOME_ROWS` against a large weight). Everything else stays a
-plain ``addmm`` (and on CUDA, cuBLAS).
+So a product is packed only where it wins, on CPU, float32, with oneDNN available: the rules
+``dispatch.packs`` (a weight used every step) and ``dispatch.packs_once`` (a single product).
+Everything else stays a plain ``addmm`` (and on CUDA, cuBLAS). ``python
+benchmarks/bench_products.py`` measures both.
 """
 
 from __future__ import annotations
@@ -50,46 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnkit.nn.kernels.dispatch import packs, packs_once
 from rnnkit.nn.kernels.first_order import BPTT_FIX, first_order
-
-MIN_PACKED_ROWS = 4
-MIN_PACKED_WEIGHT = 512 * 512
-SOME_ROWS = 1024
-MANY_ROWS = 4096
-
-
-def _packing_available() -> bool:
-    ops = torch.ops.mkldnn
-    return (torch.backends.mkldnn.is_available() and hasattr(ops, "_reorder_linear_weight")
-            and hasattr(ops, "_linear_pointwise"))
-
-
-PACKING_AVAILABLE = _packing_available()
-
-
-def _packable(dtype: torch.dtype, device_type: str) -> bool:
-    """On CPU, float32, and oneDNN neither missing nor switched off
-    (``torch.backends.mkldnn.flags(enabled=False)``)."""
-    return (PACKING_AVAILABLE and torch.backends.mkldnn.enabled
-            and device_type == "cpu" and dtype == torch.float32)
-
-
-def packs_size(elements: int, rows: int, dtype: torch.dtype, device_type: str) -> bool:
-    """Whether a weight of ``elements`` entries, multiplied by ``rows`` rows every step, is
-    packed (:func:`packs` for a weight not built yet)."""
-    return (_packable(dtype, device_type) and rows >= MIN_PACKED_ROWS
-            and elements >= MIN_PACKED_WEIGHT)
-
-
-def packs(weight: Tensor, rows: int) -> bool:
-    """Whether :class:`RepeatedProduct` packs ``weight (N, K)`` for ``rows`` rows per product."""
-    return packs_size(weight.numel(), rows, weight.dtype, weight.device.type)
-
-
-def packs_once(weight: Tensor, rows: int) -> bool:
-    """Whether one product of ``rows`` rows with ``weight (N, K)`` gains from packing it."""
-    return _packable(weight.dtype, weight.device.type) and (
-        rows >= MANY_ROWS or (rows >= SOME_ROWS and weight.numel() >= MIN_PACKED_WEIGHT))
 
 
 class RepeatedProduct:
