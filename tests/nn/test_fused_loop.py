@@ -382,3 +382,12 @@ def test_other_python_threads_run_while_a_compiled_loop_does():
     # Holding the GIL, the call would leave this thread at most one switch interval (5 ms),
     # when the call returns; released, this thread runs all along.
     assert inside and inside[-1] - inside[0] > 0.5 * (end - start)
+
+
+def test_the_ninja_package_is_put_on_path_when_none_is_there(monkeypatch, tmp_path):
+    import shutil
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert shutil.which("ninja") is None
+    fused_loop.ninja_on_path()
+    assert shutil.which("ninja") is not None

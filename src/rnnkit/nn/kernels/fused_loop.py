@@ -15,7 +15,7 @@ source) so the loops vectorise; float64 keeps the C library's. What the loops se
 compiled time loops", and "Dispatch rules: the measurements behind each threshold").
 
 The extension is compiled on first use with ``torch.utils.cpp_extension`` (a C++ compiler and
-ninja; about 30 s, once per machine and version, under ``$XDG_CACHE_HOME/rnnkit``). Without
+ninja, which rnnkit depends on; about 30 s, once per machine and version, under ``$XDG_CACHE_HOME/rnnkit``). Without
 them — or with ``RNNKIT_NO_COMPILE=1`` — the kernel warns once and runs its Python loop.
 """
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import shutil
 import sys
 import threading
 import warnings
@@ -62,6 +63,19 @@ def _build_directory() -> Path:
     return cache / "rnnkit" / f"{_NAME}-{key}"
 
 
+def ninja_on_path() -> None:
+    """Put the ``ninja`` package's executable on ``PATH`` when no ninja is there: torch's
+    builder runs ``ninja`` by name, and a virtual environment used without activating it
+    (``.venv/bin/rnnkit``) has its ninja off ``PATH``."""
+    if shutil.which("ninja") is not None:
+        return
+    try:
+        import ninja
+    except ImportError:
+        return
+    os.environ["PATH"] = os.pathsep.join([ninja.BIN_DIR, os.environ.get("PATH", "")])
+
+
 def _load() -> ModuleType | None:
     if os.environ.get(_DISABLE, "") not in ("", "0"):
         _reason.append(f"{_DISABLE} is set")
@@ -69,6 +83,7 @@ def _load() -> ModuleType | None:
     try:
         from torch.utils.cpp_extension import load
 
+        ninja_on_path()
         directory = _build_directory()
         if not (directory / f"{_NAME}.so").exists():
             print("rnnkit: compiling the recurrent time loops (once, about 30 s)…",
