@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from rnnkit.tasks.selection import SELECT_LOSS, KeepBest, callbacks_for
+from rnnkit.tasks.selection import SELECT_LOSS
 from rnnkit.train import TrainConfig, Trainer, TrainingTask
 from rnnkit.train.model_dir import (
     CONFIG_FILE,
@@ -153,15 +153,14 @@ class Task(ABC):
                       callbacks: Sequence[Callback], device: str,
                       reuse: dict[str, Any]) -> Trainer:
         """The trainer of the run in ``out_dir``: its data (:meth:`training`), then its model
-        drawn with the run's seed, with :class:`KeepBest` when config.json's ``select``
-        names a validation figure other than the loss."""
+        drawn with the run's seed, keeping the weights of the best epoch by config.json's
+        ``select`` (the validation loss by default)."""
         train_config = TrainConfig.from_dict(config["train"])
         task = self.training(out_dir, config, quiet=quiet, device=device, reuse=reuse)
         torch.manual_seed(train_config.seed)
         model = self.initial_model(config, reuse).to(device)
-        return Trainer(model, task, train_config, out_dir, quiet=quiet,
-                       callbacks=callbacks_for(config.get("select", SELECT_LOSS), out_dir,
-                                               callbacks))
+        return Trainer(model, task, train_config, out_dir, quiet=quiet, callbacks=callbacks,
+                       select=config.get("select", SELECT_LOSS))
 
     def finish(self, out_dir: Path, trainer: Trainer) -> None:
         """What a run writes once training ends (reports, plots); nothing by default."""
@@ -257,14 +256,14 @@ class Task(ABC):
 
     def describe_training(self, trainer: Trainer, out: str) -> str:
         """The line printed after training: which epoch's weights the directory keeps — the
-        one with the best selected figure when a :class:`KeepBest` callback chose them, else
+        one with the best selected figure (the trainer's ``select``), else
         the one with the lowest validation loss (the trainer's own choice) — with its
         validation loss and :attr:`metric`."""
         rows = [row for row in trainer.history if "valid_loss" in row]
         if not rows:
             return f"model saved in {out}"
-        selected = next((c.key for c in trainer.callbacks if isinstance(c, KeepBest)), None)
-        if selected is None:
+        selected = f"valid_{trainer.select}"
+        if trainer.select == SELECT_LOSS or not any(selected in row for row in rows):
             best = min(rows, key=lambda row: row["valid_loss"])
             criterion = "lowest validation loss"
         else:

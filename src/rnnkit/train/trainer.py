@@ -127,7 +127,11 @@ def seed_everything(seed: int) -> None:
 class Trainer:
     """Train ``model`` on ``task`` into ``directory`` (a model directory).
 
-    ``callbacks`` are called as ``callback(trainer, event, info)`` with event ``"step"`` after
+    ``model.safetensors`` holds the weights of the epoch with the lowest validation loss, or,
+    with ``select`` naming another validation figure (``"accuracy"``, ``"f1"``: higher is
+    better), of the epoch where that figure was highest; the loss and the task metric often
+    disagree late in training. The best figure is part of the checkpoint, so a resumed run
+    keeps choosing as an uninterrupted one would. ``callbacks`` are called as ``callback(trainer, event, info)`` with event ``"step"`` after
     each optimizer step and ``"epoch"`` after each epoch's evaluation. During :meth:`fit`
     (called in the main thread) SIGINT and SIGTERM save a checkpoint at the next step boundary
     and then raise ``KeyboardInterrupt``, so ``fit(resume=True)`` continues exactly where the
@@ -144,7 +148,11 @@ class Trainer:
         directory: str | Path,
         quiet: bool = False,
         callbacks: Sequence[Callable[[Trainer, str, dict], None]] = (),
+        select: str = "loss",
     ) -> None:
+        if not isinstance(select, str) or not select:
+            raise ValueError(f"Trainer: select must name a validation figure, got {select!r}")
+        self.select = select
         self.model = model
         self.task = task
         self.config = config
@@ -161,6 +169,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self._deadline = math.inf
         self.best_loss = math.inf
+        self.best_selected = -math.inf
         self.bad_epochs = 0
         self.position = _Position()
         self._stop_signal: int | None = None
@@ -303,9 +312,16 @@ class Trainer:
         improved = monitored < self.best_loss
         if improved:
             self.best_loss, self.bad_epochs = monitored, 0
-            save_weights(self.directory, self.model)
         elif not partial:
             self.bad_epochs += 1
+        selected = row.get(f"valid_{self.select}") if self.select != "loss" else None
+        if selected is None:
+            keep = improved
+        else:
+            keep = selected > self.best_selected
+            self.best_selected = max(self.best_selected, selected)
+        if keep:
+            save_weights(self.directory, self.model)
         if partial:
             self._save_state(self._rng)
         else:
@@ -321,6 +337,12 @@ class Trainer:
         for callback in self.callbacks:
             callback(self, "epoch", row)
         return bool(config.early_stopping) and self.bad_epochs >= config.early_stopping
+
+    def _best_selected_in_history(self) -> float:
+        """The best selected figure so far, read from the history (checkpoints of runs made
+        before the trainer kept it)."""
+        key = f"valid_{self.select}"
+        return max((row[key] for row in self.history if key in row), default=-math.inf)
 
     def _summary(self, row: dict[str, Any]) -> str:
         epoch = f"epoch {row['epoch']}/{self.config.epochs}" + (" (stopped early)" if row["partial"] else "")
@@ -360,6 +382,7 @@ class Trainer:
                          "count": position.count},
             "history": self.history,
             "best_loss": self.best_loss,
+            "best_selected": self.best_selected,
             "bad_epochs": self.bad_epochs,
         }
         save_tensors(self.directory / STATE_FILE, tensors, {"state": json.dumps(state)})
@@ -378,5 +401,6 @@ class Trainer:
         self.position = _Position(carry=codec.decode(state["carry"], tensors), **position)
         self.history = state["history"]
         self.best_loss = state["best_loss"]
+        self.best_selected = state.get("best_selected", self._best_selected_in_history())
         self.bad_epochs = state["bad_epochs"]
         _restore_rng(codec.decode(state["rng"], tensors))
