@@ -55,35 +55,25 @@ def _train(task, data, out, *extra):
             "--hidden", "4", "--quiet", "--threads", "1", *extra]
 
 
-def test_an_empty_label_is_an_error_naming_the_line(tmp_path, capsys):
-    data = tmp_path / "train.tsv"
-    data.write_text("good film\tpos\nbad film\tneg\nso so\t \n", encoding="utf-8")
-    _fails(_train("classify", data, tmp_path / "out"), capsys, f"{data}:3: the label is empty")
-    assert not (tmp_path / "out").exists()
+LM_CORPUS = "the cat sat on the mat\n" * 40
 
 
-def test_a_one_column_conll_file_has_no_tags(tmp_path, capsys):
-    data = tmp_path / "train.conll"
-    data.write_text("John\nlives\n\nParis\n", encoding="utf-8")
-    _fails(_train("tag", data, tmp_path / "out"), capsys,
-           "the tokens and the tags are the same column (0) of the 1 column(s)")
-    assert not (tmp_path / "out").exists()
-
-
-def test_a_min_freq_no_token_reaches_is_an_error(tmp_path, capsys):
-    data = tmp_path / "corpus.txt"
-    data.write_text("the cat sat on the mat\n" * 40, encoding="utf-8")
-    _fails(_train("lm", data, tmp_path / "out", "--min-freq", "1000000"), capsys,
-           "no token occurs at least min_freq=1000000 times, so the vocabulary would hold "
-           "only <pad>, <unk>, <s>, </s>; lower --min-freq")
-    assert not (tmp_path / "out").exists()
-
-
-def test_an_infinite_learning_rate_is_refused(tmp_path, capsys):
-    data = tmp_path / "corpus.txt"
-    data.write_text("the cat sat on the mat\n" * 40, encoding="utf-8")
-    _fails(_train("lm", data, tmp_path / "out", "--lr", "inf"), capsys,
-           "TrainConfig: lr must be a finite number > 0, got inf")
+@pytest.mark.parametrize(("task", "name", "content", "options", "message"), [
+    ("classify", "train.tsv", "good film\tpos\nbad film\tneg\nso so\t \n", [],
+     "train.tsv:3: the label is empty"),
+    ("tag", "train.conll", "John\nlives\n\nParis\n", [],
+     "the tokens and the tags are the same column (0) of the 1 column(s)"),
+    ("lm", "corpus.txt", LM_CORPUS, ["--min-freq", "1000000"],
+     ("no token occurs at least min_freq=1000000 times, so the vocabulary would hold only "
+     "<pad>, <unk>, <s>, </s>; lower --min-freq")),
+    ("lm", "corpus.txt", LM_CORPUS, ["--lr", "inf"],
+     "TrainConfig: lr must be a finite number > 0, got inf"),
+])
+def test_a_run_refused_for_its_input_leaves_no_directory(tmp_path, capsys, task, name, content,
+                                                        options, message):
+    data = tmp_path / name
+    data.write_text(content, encoding="utf-8")
+    _fails(_train(task, data, tmp_path / "out", *options), capsys, message)
     assert not (tmp_path / "out").exists()
 
 
