@@ -5,10 +5,9 @@ log-softmax as a second ``(N, V)`` tensor, and its backward writes two more (the
 gradient of the loss, then the log-softmax's gradient), computing ``exp`` over all of them
 twice. For a 10,000-word vocabulary each is 16 MB per 400 tokens. Here the logits buffer is the
 only one: the forward turns it into ``e = exp(logits - max)`` in place, and the backward turns
-``e`` into the gradient ``softmax - onehot`` in place. Measured with
-``python benchmarks/bench_loss.py`` (one thread, 2026-11-23), forward + backward of the PTB
-small model's decoder (400 × 200 → 10,000): 83.1 ms for torch's, 72.7 ms fused; no difference
-for 65 characters.
+``e`` into the gradient ``softmax - onehot`` in place: faster for word vocabularies, no
+different for characters (``benchmarks/bench_loss.py``; figures in RESULTS, "Training
+throughput against torch.nn").
 
 Shapes use the package's letters (see :mod:`rnnkit`): ``N`` rows (tokens), ``H`` hidden
 features, ``V`` classes (vocabulary).
