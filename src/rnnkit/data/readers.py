@@ -73,12 +73,15 @@ def iter_lines(
 
 
 def _nul_message(path: Path, number: int, raw: bytes) -> str:
-    """Why a line holds a NUL byte: UTF-16 (a byte-order mark, or NULs between ASCII
-    characters) or UTF-32 text, or a binary file."""
+    """Why a line holds a NUL byte: UTF-16 (a byte-order mark, or NULs on one side of every
+    ASCII character) or UTF-32 text, or a binary file."""
+    sample = raw[:256]
+    nul_parities = {index % 2 for index, byte in enumerate(sample) if byte == 0}
     if raw.startswith((b"\xff\xfe\0\0", b"\0\0\xfe\xff")):
         encoding = "UTF-32"
-    elif raw.startswith((b"\xff\xfe", b"\xfe\xff")) or raw.count(b"\0") * 3 >= len(raw):
-        encoding = "UTF-16"
+    elif raw.startswith((b"\xff\xfe", b"\xfe\xff")) or (
+            len(nul_parities) == 1 and sample.count(0) * 3 >= len(sample)):
+        encoding = "UTF-16"  # ASCII in UTF-16: a NUL beside every character, on one side
     else:
         return f"{path}:{number}: a NUL byte; this looks like a binary file, not text"
     return (f"{path}:{number}: this looks like {encoding} text; rnnkit reads UTF-8: convert "
