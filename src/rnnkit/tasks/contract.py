@@ -8,7 +8,7 @@ model directory — :func:`load`, ``rnnkit train|evaluate|predict`` — finds th
 
 The lifecycle every task shares is written once here: :meth:`Task.train` (write the
 directory, build the trainer, fit, finish), :meth:`Task.resume` and :meth:`Task.load`; a task
-fills in the steps that differ (:meth:`Task.prepare`, :meth:`Task.build_trainer`,
+fills in the steps that differ (:meth:`Task.prepare`, :meth:`Task.training`,
 :meth:`Task.build_model`, :meth:`Task.pipeline`).
 """
 
