@@ -167,6 +167,10 @@ def test_bad_json_and_bodies(client):
     response = client.post("/v1/models/classify/predict", content=b'{"texts": NaN}',
                            headers={"content-type": "application/json"})
     assert response.status_code in (400, 422) and "error" in response.json()
+    form = client.post("/v1/models/classify/predict", data={"texts": "hi"})
+    assert error_of(form, 415, "unsupported_media_type") == (
+        "send the body as JSON, with the header 'Content-Type: application/json' (got "
+        "'application/x-www-form-urlencoded')")
     too_big = client.post("/v1/models/classify/predict", json={"texts": "a" * 3000})
     assert error_of(too_big, 413, "too_large") == ("the body is larger than 2,000 bytes "
                                                     "(--max-body-bytes)")

@@ -295,7 +295,8 @@ def validation_message(errors: Sequence[dict]) -> str:
 
 
 class Guard:
-    """ASGI middleware in front of every route: the API key (when set), then the body size.
+    """ASGI middleware in front of every route: the API key (when set), then a POST's media
+    type (JSON), then the body size.
 
     The key is compared in constant time (:func:`hmac.compare_digest`). The body is read
     here, at most ``max_body_bytes`` of it, before any route parses it, whether the client
@@ -318,6 +319,13 @@ class Guard:
                                       "this server needs an API key: send the header "
                                       "'Authorization: Bearer <key>'",
                                       {"WWW-Authenticate": "Bearer"})
+            await response(scope, receive, send)
+            return
+        media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if scope["method"] == "POST" and media_type != b"application/json":
+            response = error_response(415, "unsupported_media_type",
+                                      "send the body as JSON, with the header 'Content-Type: "
+                                      f"application/json' (got {media_type.decode('latin-1')!r})")
             await response(scope, receive, send)
             return
         limit = self.settings.max_body_bytes

@@ -137,7 +137,8 @@ class Health(BaseModel):
 
 class ErrorDetail(BaseModel):
     type: str = Field(..., description="not_found, wrong_task, invalid_request, invalid_json, "
-                                        "unauthorized, too_large, limit, internal_error")
+                                        "unauthorized, unsupported_media_type, too_large, "
+                                        "limit, http_error, internal_error")
     message: str
 
 
