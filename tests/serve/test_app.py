@@ -1,6 +1,7 @@
 """The HTTP API over every task's tiny model: each endpoint answers what the pipeline answers,
 and every bad request is a 4xx with a JSON error that says what was wrong."""
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -253,3 +254,23 @@ def test_the_api_key_guards_every_endpoint(pipelines, headers, status):
                 assert error_of(response, 401, "unauthorized") == (
                     "this server needs an API key: send the header "
                     "'Authorization: Bearer <key>'")
+
+
+def test_the_server_answers_while_a_batch_runs(tiny_models):
+    classifier = rnnkit.load(tiny_models["classify"])
+    predict, running, release = classifier.predict, threading.Event(), threading.Event()
+
+    def slow(texts, source="input"):
+        running.set()
+        release.wait(10)
+        return predict(texts, source)
+
+    classifier.predict = slow
+    with TestClient(create_app({"classify": classifier})) as client, \
+            ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(client.post, "/v1/models/classify/predict", json={"texts": "hi"})
+        assert running.wait(10)
+        assert client.get("/healthz").status_code == 200  # while the batch is held
+        assert not pending.done()
+        release.set()
+        assert pending.result(10).status_code == 200
