@@ -102,6 +102,19 @@ def test_every_pipeline_describes_itself(tiny_models, name):
     assert pipeline.task == name == pipeline.config["task"]
     assert repr(pipeline).startswith(f"{type(pipeline).__name__}(task={name!r}, "
                                      f"directory='{tiny_models[name]}', parameters=")
+    assert f"parameters={pipeline.parameter_count:,}," in repr(pipeline)
+    assert pipeline.parameter_count == sum(p.numel() for p in pipeline.model.parameters())
+    sizes = pipeline.vocabulary_sizes
+    assert set(sizes) == {"lm": {"tokens"}, "classify": {"words"}, "tag": {"words", "chars"},
+                          "translate": {"source", "target"}}[name]
+    assert all(isinstance(size, int) and size > 4 for size in sizes.values())
+
+
+def test_an_ensemble_counts_every_member(tiny_models):
+    ensemble = rnnkit.load([tiny_models["classify"], tiny_models["classify2"]])
+    single = rnnkit.load(tiny_models["classify"])
+    assert ensemble.parameter_count == 2 * single.parameter_count
+    assert set(ensemble.vocabulary_sizes) == {"words", "words_2"}
 
 
 def _calls(models) -> list:

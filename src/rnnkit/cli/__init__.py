@@ -18,7 +18,7 @@ import warnings
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from rnnkit import __version__
-from rnnkit.cli import evaluate, lm, predict, split, train, translate
+from rnnkit.cli import evaluate, lm, predict, serve, split, train, translate
 
 EXPECTED_ERRORS = (ValueError, TypeError, OSError, RuntimeError)
 
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_split_parser(commands)
     lm.add_inspect_parser(commands)
     lm.add_demo_parser(commands)
+    serve.add_serve_parser(commands)
     return parser
 
 

@@ -124,6 +124,17 @@ class ClassifierPipeline(Pipeline):
     def labels(self) -> list[str]:
         return list(self.members[0].labels)
 
+    @property
+    def parameter_count(self) -> int:
+        return sum(parameter.numel() for member in self.members
+                   for parameter in member.model.parameters())
+
+    @property
+    def vocabulary_sizes(self) -> dict[str, int]:
+        """The words each member reads (``words``; ``words_2`` … for further members)."""
+        return {"words" if index == 1 else f"words_{index}": len(member.vocab)
+                for index, member in enumerate(self.members, start=1)}
+
     @torch.inference_mode()
     def predict(self, texts: str | Sequence[str], source: str = "input"
                 ) -> Prediction | list[Prediction]:

@@ -84,10 +84,20 @@ class Pipeline(ABC):
     def evaluate(self, path: str | Path, **options: Any) -> dict[str, Any]:
         """The task's metrics on a file in its training data's format."""
 
+    @property
+    def parameter_count(self) -> int:
+        """The number of weights of the model (of every member, for an ensemble)."""
+        return sum(parameter.numel() for parameter in self.model.parameters())
+
+    @property
+    def vocabulary_sizes(self) -> dict[str, int]:
+        """The size of each vocabulary the model reads or writes, by its role (``words``,
+        ``source`` …); empty for a pipeline that keeps none."""
+        return {}
+
     def __repr__(self) -> str:
-        parameters = sum(parameter.numel() for parameter in self.model.parameters())
         return (f"{type(self).__name__}(task={self.task!r}, directory='{self.directory}', "
-                f"parameters={parameters:,}, device='{self.device}')")
+                f"parameters={self.parameter_count:,}, device='{self.device}')")
 
 
 @dataclass(frozen=True)

@@ -234,6 +234,10 @@ class LanguageModelPipeline(Pipeline):
         self.level = config["data"]["level"]
         self.mode = config["data"].get("mode", "stream")
 
+    @property
+    def vocabulary_sizes(self) -> dict[str, int]:
+        return {"tokens": len(self.vocab)}
+
     def encode_prompt(self, prompt: str) -> list[int]:
         """The line start the model was trained with (``</s>`` after the previous line in
         stream mode, ``<s>`` in sentence mode) followed by the prompt's ids."""

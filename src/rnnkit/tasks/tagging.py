@@ -295,6 +295,10 @@ class TaggerPipeline(Pipeline):
         """The tags the model knows."""
         return list(self.vocabs.tags)
 
+    @property
+    def vocabulary_sizes(self) -> dict[str, int]:
+        return {"words": len(self.vocabs.words), "chars": len(self.vocabs.chars)}
+
     @torch.inference_mode()
     def tag_tokens(self, sentences: Sequence[Sequence[str]], source: str = "input"
                    ) -> list[list[str]]:

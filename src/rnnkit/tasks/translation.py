@@ -255,6 +255,10 @@ class TranslatorPipeline(Pipeline):
         self.vocabs = vocabs
         self.data = TranslationData(**config["data"])
 
+    @property
+    def vocabulary_sizes(self) -> dict[str, int]:
+        return {"source": len(self.vocabs.source), "target": len(self.vocabs.target)}
+
     @torch.inference_mode()
     def translate(self, texts: str | Sequence[str], beam_width: int = 1,
                   length_penalty: float = 1.0, max_length: int | None = None,
