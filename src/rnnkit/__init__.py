@@ -1,7 +1,8 @@
 """rnnkit: recurrent neural networks for text, end to end.
 
 Layers of the package (imports point down this list, never up):
-``text`` → ``data`` → ``nn`` → ``models`` → ``train`` → ``tasks`` → ``cli``.
+``text`` → ``data`` → ``configs`` → ``nn`` → ``models`` → ``train`` → ``tasks`` →
+``cli`` and ``serve``.
 
 Shape letters, with one meaning each in every docstring and shape comment of the package
 (``(B, T, D*H)``, ``(G*H, I)``; torch.nn's docs write ``N``, ``L``, ``H_in`` for our ``B``,

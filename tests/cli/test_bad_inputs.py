@@ -107,6 +107,7 @@ def test_translation_options_out_of_range(tiny_models, capsys, options, message)
     (["--greedy", "--temperature", "0.5"], ("generate: greedy decoding takes the most likely "
                                            "token; temperature=0.5 would not apply")),
     (["--greedy", "--top-k", "3", "--top-p", "0.9"], "top_k=3, top_p=0.9 would not apply"),
+    (["-n", "100000000"], "generate: n must be an int from 1 to 1,000, got 100000000"),
 ])
 def test_generation_options_out_of_range_or_in_conflict(tiny_models, capsys, options,
                                                         message):
@@ -127,22 +128,34 @@ def test_utf16_input_names_the_encoding(tmp_path, capsys):
            f"{data}:1: this looks like UTF-16 text; rnnkit reads UTF-8: convert it first")
 
 
-def test_a_corpus_from_a_pipe_is_read_whole(tmp_path, capsys):
+PIPED = {
+    "lm": "the cat sat on the mat .\nthe dog ate the bone .\n" * 60,
+    "classify": "great fun\tpos\ndull plot\tneg\n" * 20,
+    "tag": "John B-PER\nlives O\n\nParis B-LOC\nis O\n\n" * 10,
+    "translate": "i am happy .\t我很高兴。\nshe is sad .\t她很难过。\n" * 10,
+}
+
+
+@pytest.mark.parametrize("task", sorted(PIPED))
+def test_training_data_from_a_pipe_is_read_whole(tmp_path, task):
     pipe = tmp_path / "pipe"
     os.mkfifo(pipe)
-    corpus = "the cat sat on the mat .\nthe dog ate the bone .\n" * 60
 
     def write():
         with open(pipe, "w", encoding="utf-8") as handle:
-            handle.write(corpus)
+            handle.write(PIPED[task])
 
     writer = threading.Thread(target=write, daemon=True)
     writer.start()
-    assert main([str(arg) for arg in _train("lm", pipe, tmp_path / "out", "--bptt", "5",
-                                            "--batch-size", "4")]) == 0
+    extra = ["--bptt", "5", "--batch-size", "4"] if task == "lm" else ["--valid-fraction",
+                                                                      "0.25"]
+    if task == "translate":
+        extra = [*extra, "--attention-size", "4"]
+    assert main([str(arg) for arg in _train(task, pipe, tmp_path / "out", *extra)]) == 0
     writer.join(timeout=10)
-    meta = json.loads((tmp_path / "out" / "corpus" / "meta.json").read_text())
-    assert meta["count"] == 60 * (8 + 7)  # all tokens and </s> of every line: both passes
+    if task == "lm":  # all tokens and </s> of every line: both passes saw the whole corpus
+        meta = json.loads((tmp_path / "out" / "corpus" / "meta.json").read_text())
+        assert meta["count"] == 60 * (8 + 7)
 
 
 def test_sentences_mode_names_the_part_that_has_no_sentence(tmp_path, capsys):
@@ -152,6 +165,13 @@ def test_sentences_mode_names_the_part_that_has_no_sentence(tmp_path, capsys):
                   "0.5"), capsys,
            "sentences mode: the training part of the corpus has no non-empty sentence "
            "(without --valid, the last --valid-fraction of the corpus is held out")
+
+
+@pytest.mark.parametrize("task", ["classify", "tag", "translate", "lm"])
+def test_a_config_without_a_section_is_one_line(tiny_models, tmp_path, capsys, task):
+    directory = _copy_with_config(tiny_models[task], tmp_path / task, data=None)
+    _fails(["evaluate", directory, "--data", tmp_path / "x.txt"], capsys,
+           "config.json is incomplete: no data")
 
 
 def test_a_command_for_another_task_names_the_task(tiny_models, capsys):

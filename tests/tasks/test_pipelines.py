@@ -67,9 +67,7 @@ def test_a_tagger_tags_texts_and_token_lists_with_entity_offsets(tiny_models):
     for entity in tagged.entities:
         assert text[entity.start:entity.end] == entity.text
     assert pipeline.tag([text])[0] == tagged
-    by_tokens = pipeline.tag([tagged.tokens])[0]
-    assert by_tokens.tags == tagged.tags
-    assert all(entity.start is None for entity in by_tokens.entities)
+    assert pipeline.tag([tagged.tokens])[0].tags == tagged.tags
 
 
 def test_entities_follow_the_tags_with_character_offsets(tiny_models, monkeypatch):
@@ -78,6 +76,8 @@ def test_entities_follow_the_tags_with_character_offsets(tiny_models, monkeypatc
         ["B-PER", "I-PER", "O", "B-LOC", "O"]])
     assert pipeline.tag("Mary  Smith visited London.").entities == [
         Entity("PER", "Mary  Smith", 0, 1, 0, 11), Entity("LOC", "London", 3, 3, 20, 26)]
+    assert pipeline.tag([["Mary", "Smith", "visited", "London", "."]])[0].entities == [
+        Entity("PER", "Mary Smith", 0, 1, None, None), Entity("LOC", "London", 3, 3, None, None)]
 
 
 def test_a_translator_translates_with_attention_on_request(tiny_models):
@@ -117,25 +117,21 @@ def test_an_ensemble_counts_every_member(tiny_models):
     assert set(ensemble.vocabulary_sizes) == {"words", "words_2"}
 
 
-def _calls(models) -> list:
-    """One call per task, each returning a comparable answer."""
-    lm, classifier = rnnkit.load(models["lm"]), rnnkit.load(models["classify"])
-    tagger, translator = rnnkit.load(models["tag"]), rnnkit.load(models["translate"])
-    return [
+def test_eight_threads_get_the_answers_of_sequential_calls(tiny_models):
+    lm, classifier = rnnkit.load(tiny_models["lm"]), rnnkit.load(tiny_models["classify"])
+    tagger, translator = rnnkit.load(tiny_models["tag"]), rnnkit.load(tiny_models["translate"])
+    calls = [
         lambda: lm.generate("the", n=2, max_tokens=6, seed=3),
         lambda: lm.score(["the cat sat", "the dog"]),
         lambda: classifier.predict(["a great fun movie", "i hated it", "dull"]),
         lambda: tagger.tag(["John lives in Paris .", "Mary visited London ."]),
         lambda: translator.translate(["i am happy .", "he is here ."], beam_width=2),
-    ]
-
-
-def test_eight_threads_get_the_answers_of_sequential_calls(tiny_models):
-    calls = _calls(tiny_models) * 8
+    ] * 8
     sequential = [call() for call in calls]
     with ThreadPoolExecutor(max_workers=8) as pool:
         concurrent = list(pool.map(lambda call: call(), calls))
     assert concurrent == sequential
+    assert not any(pipeline.model.training for pipeline in (lm, classifier, tagger, translator))
 
 
 def test_bad_directories_are_one_clear_error(tiny_models, tmp_path):

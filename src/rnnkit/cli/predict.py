@@ -11,10 +11,12 @@ from rnnkit.tasks import load, task_of
 
 def add_predict_parser(commands) -> None:
     parser = commands.add_parser(
-        "predict", help="apply a trained classifier or tagger to texts or a file",
+        "predict", help="apply a trained classifier, tagger or translator to texts or a file",
         description="Classifier: label and probabilities per text (--input: one text per "
                     "line). Tagger: a tag per token (--input: a CoNLL file, token first; "
-                    "the output repeats each line with the tag appended).",
+                    "the output repeats each line with the tag appended; JSON adds the "
+                    "entities with their character offsets). Translator: a greedy "
+                    "translation per text ('rnnkit translate' offers beam search).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_model_directories(parser)

@@ -54,6 +54,9 @@ def resolve_device(device: str | torch.device | None, argument: str = "device"
     except (RuntimeError, TypeError) as error:
         raise ValueError(f"{argument} {device!r} is not a device name (cpu, cuda, cuda:N): "
                          f"{error}") from None
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"{argument} {device!r}: rnnkit runs on cpu or cuda, not "
+                         f"{resolved.type}")
     if resolved.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"{argument} {device!r}: this torch ({torch.__version__}) sees no "
@@ -183,8 +186,9 @@ class Task(ABC):
         out_dir.mkdir(parents=True, exist_ok=True)
         prepared = self.prepare(data, model_options, train, out_dir, quiet=quiet, **options)
         write_config(out_dir, self.name, {**prepared.sections, "train": train.to_dict()})
-        trainer = self.build_trainer(out_dir, read_config(out_dir, self.name), quiet=quiet,
-                                     callbacks=callbacks, device=device, reuse=prepared.reuse)
+        config = self.check_config(out_dir, read_config(out_dir, self.name))
+        trainer = self.build_trainer(out_dir, config, quiet=quiet, callbacks=callbacks,
+                                     device=device, reuse=prepared.reuse)
         trainer.fit()
         self.finish(out_dir, trainer)
         return trainer
@@ -196,7 +200,7 @@ class Task(ABC):
         may replace the stored stopping limits (:data:`RESUME_LIMITS`), e.g. to go on after
         a ``max_steps`` stop; nothing else can change."""
         out_dir = Path(out_dir)
-        config = read_config(out_dir, self.name)
+        config = self.check_config(out_dir, read_config(out_dir, self.name))
         if limits:
             unknown = sorted(set(limits) - set(RESUME_LIMITS))
             if unknown:
@@ -206,7 +210,7 @@ class Task(ABC):
             sections = {key: value for key, value in config.items()
                         if key not in ("format", "version", "task", "versions")}
             write_config(out_dir, self.name, {**sections, "train": train.to_dict()})
-            config = read_config(out_dir, self.name)
+            config = self.check_config(out_dir, read_config(out_dir, self.name))
         trainer = self.build_trainer(out_dir, config, quiet=quiet, callbacks=callbacks,
                                      device=device, reuse={})
         trainer.fit(resume=True)
@@ -215,9 +219,19 @@ class Task(ABC):
 
     # -- using a trained model -----------------------------------------------------------
 
+    required: ClassVar[tuple[tuple[str, str | None], ...]] = (
+        ("model", None), ("data", None), ("train", None))
+    """``(section, key)`` pairs a config.json of this task must hold (key None: the section)."""
+
     def check_config(self, directory: Path, config: dict[str, Any]) -> dict[str, Any]:
-        """``config`` after checking that it has what this task reads (a
-        :class:`ModelDirectoryError` names what is missing); nothing to check by default."""
+        """``config`` after checking that it holds :attr:`required` (a
+        :class:`ModelDirectoryError` names what is missing)."""
+        for section, key in self.required:
+            if not isinstance(config.get(section), dict) or (
+                    key is not None and key not in config[section]):
+                missing = section if key is None else f"{section}.{key}"
+                raise ModelDirectoryError(f"{directory / CONFIG_FILE} is incomplete: no "
+                                          f"{missing}")
         return config
 
     @abstractmethod

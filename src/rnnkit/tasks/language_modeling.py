@@ -44,7 +44,7 @@ from rnnkit.tasks.contract import (
 )
 from rnnkit.text import TOKENIZERS, Tokenizer, Vocab, get_tokenizer
 from rnnkit.train import StepOutput, TrainConfig, Trainer
-from rnnkit.train.model_dir import VOCAB_FILE, ModelDirectoryError
+from rnnkit.train.model_dir import VOCAB_FILE
 
 TASK = "lm"
 CORPUS_DIR = "corpus"
@@ -53,6 +53,8 @@ MODES = ("stream", "sentences")
 IGNORE_INDEX = -100
 MAX_TOKENS = 1_000_000
 """The most new tokens one generation may ask for (each a step of the model)."""
+MAX_SAMPLES = 1_000
+"""The most samples one generation may ask for (they run as one batch)."""
 LANGS = ("en", "zh", "auto")
 
 
@@ -261,8 +263,8 @@ class LanguageModelPipeline(Pipeline):
         prompts, such a list per prompt. Words (and sentence-mode models) stop at ``</s>``,
         stream characters at ``max_tokens`` (``</s>`` there is a line break). ``seed`` makes
         the samples reproducible (each prompt sampled from its own generator so seeded)."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"generate: n must be an int >= 1, got {n!r}")
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
+            raise ValueError(f"generate: n must be an int from 1 to {MAX_SAMPLES:,}, got {n!r}")
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or \
                 not 1 <= max_tokens <= MAX_TOKENS:
             raise ValueError(f"generate: max_tokens must be an int from 1 to {MAX_TOKENS:,}, "
@@ -376,7 +378,6 @@ class LanguageModeling(Task):
 
     def training(self, out_dir: Path, config: dict[str, Any], *, quiet: bool, device: str,
                  reuse: dict[str, Any]) -> LanguageModelTraining:
-        config = self.check_config(out_dir, config)
         data_section = dict(config["data"])
         tokenizer_config = data_section.pop("tokenizer_config")
         data = LMData(**data_section)
@@ -391,14 +392,8 @@ class LanguageModeling(Task):
         seed = TrainConfig.from_dict(config["train"]).seed
         return LanguageModelTraining(train_ids, valid_ids, data, vocab, seed, device)
 
-    def check_config(self, directory: Path, config: dict[str, Any]) -> dict[str, Any]:
-        for section, key in (("model", None), ("train", None), ("data", "tokenizer_config"),
-                             ("data", "level")):
-            if section not in config or (key is not None and key not in config[section]):
-                missing = section if key is None else f"{section}.{key}"
-                raise ModelDirectoryError(f"{directory / 'config.json'} is incomplete: no "
-                                          f"{missing}")
-        return config
+    required = (("model", None), ("train", None), ("data", "tokenizer_config"),
+                ("data", "level"))
 
     def build_model(self, config: dict[str, Any]) -> LanguageModel:
         return LanguageModel(LanguageModelConfig.from_dict(config["model"]))

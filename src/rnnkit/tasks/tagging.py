@@ -364,7 +364,8 @@ class Tagging(Task):
         the validation figure whose best epoch's weights are kept (``loss``: the trainer's
         choice)."""
         check_select(select, SELECT_CHOICES)
-        sentences, _ = _sentences(data)
+        examples = _sentences(data)
+        sentences = examples[0]
         words = require_tokens(
             Vocab.build(([t.lower() if data.lowercase else t for t in tokens]
                          for tokens, _ in sentences),
@@ -385,13 +386,13 @@ class Tagging(Task):
         chars.save(out_dir / CHARS_FILE)
         write_json(out_dir / TAGS_FILE, tags)
         return Prepared({"model": model_config.to_dict(), "data": asdict(data),
-                         "select": select})
+                         "select": select}, {"examples": examples})
 
     def training(self, out_dir: Path, config: dict[str, Any], *, quiet: bool, device: str,
                  reuse: dict[str, Any]) -> TaggingTraining:
         data = TaggingData(**config["data"])
         vocabs = _vocabularies(out_dir)
-        train_sentences, valid_sentences = _sentences(data)
+        train_sentences, valid_sentences = reuse.get("examples") or _sentences(data)
         train_ids = _encode(train_sentences, vocabs, data, data.train)
         valid_ids = _encode(valid_sentences, vocabs, data,
                             validation_source(data.train, data.valid, data.valid_fraction))

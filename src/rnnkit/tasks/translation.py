@@ -339,7 +339,8 @@ class Translating(Task):
         weights of the epoch with the best validation BLEU instead of the lowest validation
         loss."""
         check_select(select, SELECT_CHOICES)
-        pairs, _ = _pairs(data)
+        examples = _pairs(data)
+        pairs = examples[0]
         source_tokenizer, target_tokenizer = data.tokenizers()
         source = require_tokens(Vocab.build((source_tokenizer.tokenize(s) for s, _ in pairs),
                                             min_freq=data.min_freq),
@@ -352,13 +353,14 @@ class Translating(Task):
                                eos_id=target.eos_id, **model_options)
         source.save(out_dir / SOURCE_VOCAB)
         target.save(out_dir / TARGET_VOCAB)
-        return Prepared({"model": config.to_dict(), "data": asdict(data), "select": select})
+        return Prepared({"model": config.to_dict(), "data": asdict(data), "select": select},
+                        {"examples": examples})
 
     def training(self, out_dir: Path, config: dict[str, Any], *, quiet: bool, device: str,
                  reuse: dict[str, Any]) -> TranslationTraining:
         data = TranslationData(**config["data"])
         vocabs = _vocabularies(out_dir)
-        train_pairs, valid_pairs = _pairs(data)
+        train_pairs, valid_pairs = reuse.get("examples") or _pairs(data)
         valid_name = validation_source(data.train, data.valid, data.valid_fraction)
         return TranslationTraining(_encode(train_pairs, vocabs, data, data.train),
                                    _encode(valid_pairs, vocabs, data, valid_name), vocabs, data,
