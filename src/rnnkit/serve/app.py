@@ -5,7 +5,9 @@ Endpoints (all JSON; the OpenAPI page is ``/docs``):
 - ``GET /healthz``, ``GET /v1/models``;
 - ``POST /v1/models/{name}/{endpoint}`` where the endpoint is a method of the model's
   pipeline: ``generate`` and ``score`` (language models), ``predict`` (classifiers), ``tag``
-  (taggers), ``translate`` (translators).
+  (taggers), ``translate`` (translators);
+- ``POST /v1/models/{name}/generate/stream``: one sample as server-sent events, token by
+  token (:mod:`rnnkit.serve.streaming`), unbatched.
 
 Each endpoint calls the pipeline method of its name through the model's :class:`Batcher`, so
 requests that arrive together share one call; nothing here knows a task's internals. Every
@@ -27,13 +29,14 @@ from typing import Any, NamedTuple
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rnnkit import __version__
 from rnnkit.serve import schemas
 from rnnkit.serve.batching import INPUT_ERRORS, Batcher
 from rnnkit.serve.settings import ServeSettings, load_models
+from rnnkit.serve.streaming import stream_events
 from rnnkit.tasks.contract import Pipeline
 
 log = logging.getLogger("rnnkit.serve")
@@ -125,11 +128,11 @@ def check_at_most(field: str, value: int | None, limit: int, flag: str) -> None:
                                          f"{value}")
 
 
-def generate_call(request: schemas.GenerateRequest, settings: ServeSettings
-                  ) -> tuple[list, dict]:
+def generate_call(request: schemas.GenerateRequest | schemas.GenerateStreamRequest,
+                  settings: ServeSettings) -> tuple[list, dict]:
     prompts = as_list(request.prompt, "prompt")
     check_texts(prompts, settings, "prompt", allow_empty=True)
-    check_at_most("n", request.n, settings.max_n, "--max-n")
+    check_at_most("n", getattr(request, "n", None), settings.max_n, "--max-n")
     check_at_most("max_tokens", request.max_tokens, settings.max_tokens, "--max-tokens")
     options = request.model_dump(exclude={"prompt"})
     if options["max_tokens"] is None:
@@ -197,7 +200,7 @@ def create_app(pipelines: dict[str, Pipeline], settings: ServeSettings | None = 
     app.add_middleware(Guard, settings=settings)
     add_error_handlers(app)
 
-    async def call(name: str, endpoint: str, items: list, options: dict[str, Any]) -> list:
+    def batcher_of(name: str, endpoint: str) -> Batcher:
         model = served.get(name)
         if model is None:
             raise RequestError(404, "not_found", f"no model named {name!r}; this server has "
@@ -208,6 +211,10 @@ def create_app(pipelines: dict[str, Pipeline], settings: ServeSettings | None = 
             raise RequestError(404, "wrong_task",
                                f"model {name!r} is a {model.pipeline.task!r} model, which has "
                                f"no {endpoint!r}; it offers {offers}")
+        return batcher
+
+    async def call(name: str, endpoint: str, items: list, options: dict[str, Any]) -> list:
+        batcher = batcher_of(name, endpoint)
         try:
             return await asyncio.wrap_future(batcher.submit(items, options))
         except INPUT_ERRORS as error:
@@ -232,6 +239,28 @@ def create_app(pipelines: dict[str, Pipeline], settings: ServeSettings | None = 
         items, options = generate_call(request, settings)
         return {"model": name, "results": jsonable(await call(name, "generate", items,
                                                               options))}
+
+    @app.post("/v1/models/{name}/generate/stream", response_class=StreamingResponse,
+              responses={200: {"content": {"text/event-stream": {}},
+                               "description": "server-sent events: token … token, done"}})
+    async def generate_stream(name: str, body: schemas.GenerateStreamRequest,
+                              request: Request) -> StreamingResponse:
+        """Language models: one sample, sent token by token as server-sent events
+        (``token``: the text so far and its new piece; then ``done``). A client that
+        disconnects stops its generation."""
+        batcher_of(name, "generate")
+        pipeline = served[name].pipeline
+        if not callable(getattr(pipeline, "generate_stream", None)):
+            raise RequestError(404, "wrong_task", f"model {name!r} cannot stream its text")
+        (prompt,), options = generate_call(body, settings)
+        try:
+            texts = pipeline.generate_stream(prompt, **options)
+        except INPUT_ERRORS as error:
+            raise RequestError(422, "invalid_request", str(error)) from None
+        return StreamingResponse(stream_events(name, texts, request.is_disconnected),
+                                 media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache",
+                                          "X-Accel-Buffering": "no"})
 
     @app.post("/v1/models/{name}/score", response_model=schemas.ScoreResponse)
     async def score(name: str, request: schemas.ScoreRequest) -> dict:

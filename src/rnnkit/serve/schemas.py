@@ -18,9 +18,7 @@ class Request(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 
 
-class GenerateRequest(Request):
-    prompt: str | list[str] = Field("", description="the start of each text (may be empty)")
-    n: int = Field(1, ge=1, description="samples per prompt")
+class Sampling(Request):
     max_tokens: int | None = Field(None, ge=1, description="the most new tokens per sample "
                                                           "(default: 100, or the server's "
                                                           "limit if lower)")
@@ -30,6 +28,15 @@ class GenerateRequest(Request):
     greedy: bool = False
     seed: int | None = Field(None, ge=0, le=MAX_SEED,
                              description="makes the samples reproducible")
+
+
+class GenerateRequest(Sampling):
+    prompt: str | list[str] = Field("", description="the start of each text (may be empty)")
+    n: int = Field(1, ge=1, description="samples per prompt")
+
+
+class GenerateStreamRequest(Sampling):
+    prompt: str = Field("", description="the start of the text (may be empty)")
 
 
 class TextsRequest(Request):
