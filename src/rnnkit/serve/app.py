@@ -2,6 +2,8 @@
 
 Endpoints (all JSON; the OpenAPI page is ``/docs``):
 
+- ``GET /``: the web page (``static/``: one HTML, JS and CSS file, no build step), open
+  without the API key, which the page asks for and sends with its requests;
 - ``GET /healthz``, ``GET /v1/models``;
 - ``POST /v1/models/{name}/{endpoint}`` where the endpoint is a method of the model's
   pipeline: ``generate`` and ``score`` (language models), ``predict`` (classifiers), ``tag``
@@ -24,12 +26,14 @@ import logging
 import os
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rnnkit import __version__
@@ -45,6 +49,8 @@ ENDPOINTS = ("generate", "score", "predict", "tag", "translate")
 """The pipeline methods the API offers, each at ``/v1/models/{name}/{method}``."""
 TAKES_SOURCE = frozenset({"predict", "tag", "translate"})
 """The methods whose errors name their input by a ``source=`` argument."""
+STATIC = Path(__file__).resolve().parent / "static"
+"""The web page's files, served at ``/`` and ``/static/``."""
 ENVIRONMENT = "RNNKIT_SERVE"
 """Where ``rnnkit serve --workers N`` hands each worker process its models and settings."""
 
@@ -225,6 +231,12 @@ def create_app(pipelines: dict[str, Pipeline], settings: ServeSettings | None = 
                                                       "request; the server's log has the "
                                                       "details") from None
 
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
     @app.get("/healthz", response_model=schemas.Health)
     async def healthz() -> dict:
         return {"status": "ok", "models": len(served)}
@@ -323,9 +335,15 @@ def validation_message(errors: Sequence[dict]) -> str:
     return "; ".join(parts) + more
 
 
+def is_page(scope) -> bool:
+    """A request for the web page's files, which hold no data and ask for the key."""
+    return scope["method"] in ("GET", "HEAD") and (
+        scope["path"] == "/" or scope["path"].startswith("/static/"))
+
+
 class Guard:
-    """ASGI middleware in front of every route: the API key (when set), then a POST's media
-    type (JSON), then the body size.
+    """ASGI middleware in front of every route: the API key (when set; the web page's own
+    files are open, see :func:`is_page`), then a POST's media type (JSON), then the body size.
 
     The key is compared in constant time (:func:`hmac.compare_digest`). The body is read
     here, at most ``max_body_bytes`` of it, before any route parses it, whether the client
@@ -342,7 +360,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or ())
-        if self.expected is not None and not hmac.compare_digest(
+        if self.expected is not None and not is_page(scope) and not hmac.compare_digest(
                 headers.get(b"authorization", b""), self.expected):
             response = error_response(401, "unauthorized",
                                       "this server needs an API key: send the header "
