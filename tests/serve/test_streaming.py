@@ -11,6 +11,7 @@ import pytest
 pytest.importorskip("fastapi", reason="the serve extra (fastapi) is not installed")
 
 import httpx
+import numpy as np
 from fastapi.testclient import TestClient
 
 from rnnkit.serve import ServeSettings
@@ -157,3 +158,21 @@ def test_a_client_that_disconnects_stops_its_generation():
         # leaving the block closed the connection after the first event
         assert stub.closed.wait(timeout=5), "the generation went on after the client left"
     assert stub.given < 100
+
+
+def test_gates_answer_what_trace_gates_answers(client, pipelines):
+    response = client.post("/v1/models/lm/gates", json={"text": "the cat sat"})
+    assert response.status_code == 200, response.text
+    tokens, gates = pipelines["lm"].trace_gates("the cat sat")
+    body = response.json()
+    assert body["model"] == "lm" and body["tokens"] == tokens
+    assert set(body["gates"]) == {"i", "f", "o", "c"}
+    for name, values in gates.items():
+        np.testing.assert_allclose(body["gates"][name], values, rtol=1e-6)
+    assert "layer must be in [0, 1)" in error_of(
+        client.post("/v1/models/lm/gates", json={"text": "the", "layer": 1}), 422,
+        "invalid_request")
+    assert "no 'generate'" in error_of(
+        client.post("/v1/models/classify/gates", json={"text": "the"}), 404, "wrong_task")
+    assert "--max-text-chars" in error_of(
+        client.post("/v1/models/lm/gates", json={"text": "a" * 41}), 413, "limit")

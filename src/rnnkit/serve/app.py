@@ -9,7 +9,8 @@ Endpoints (all JSON; the OpenAPI page is ``/docs``):
   pipeline: ``generate`` and ``score`` (language models), ``predict`` (classifiers), ``tag``
   (taggers), ``translate`` (translators);
 - ``POST /v1/models/{name}/generate/stream``: one sample as server-sent events, token by
-  token (:mod:`rnnkit.serve.streaming`), unbatched.
+  token (:mod:`rnnkit.serve.streaming`), unbatched;
+- ``POST /v1/models/{name}/gates``: an LSTM language model's gates over a text, unbatched.
 
 Each endpoint calls the pipeline method of its name through the model's :class:`Batcher`, so
 requests that arrive together share one call; nothing here knows a task's internals. Every
@@ -273,6 +274,22 @@ def create_app(pipelines: dict[str, Pipeline], settings: ServeSettings | None = 
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache",
                                           "X-Accel-Buffering": "no"})
+
+    @app.post("/v1/models/{name}/gates", response_model=schemas.GatesResponse)
+    async def gates(name: str, body: schemas.GatesRequest) -> dict:
+        """LSTM language models: each step's input, forget and output gates and cell state
+        of one layer (``trace_gates``), unbatched."""
+        batcher_of(name, "generate")
+        pipeline = served[name].pipeline
+        if not callable(getattr(pipeline, "trace_gates", None)):
+            raise RequestError(404, "wrong_task", f"model {name!r} cannot trace its gates")
+        check_texts([body.text], settings, "text", allow_empty=True)
+        try:
+            tokens, values = await asyncio.to_thread(pipeline.trace_gates, body.text,
+                                                     body.layer)
+        except INPUT_ERRORS as error:
+            raise RequestError(422, "invalid_request", str(error)) from None
+        return {"model": name, "tokens": tokens, "gates": jsonable(values)}
 
     @app.post("/v1/models/{name}/score", response_model=schemas.ScoreResponse)
     async def score(name: str, request: schemas.ScoreRequest) -> dict:

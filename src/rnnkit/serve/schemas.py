@@ -39,6 +39,11 @@ class GenerateStreamRequest(Sampling):
     prompt: str = Field("", description="the start of the text (may be empty)")
 
 
+class GatesRequest(Request):
+    text: str = Field(..., description="the text to run through the model")
+    layer: int = Field(0, ge=0, description="which layer's gates")
+
+
 class TextsRequest(Request):
     texts: str | list[str] = Field(..., description="one text or a list of texts")
 
@@ -122,6 +127,13 @@ class TranslateResponse(BaseModel):
     model: str
     results: list[str] | list[Translation] = Field(
         ..., description="the translations; with return_attention, each with its attention")
+
+
+class GatesResponse(BaseModel):
+    model: str
+    tokens: list[str] = Field(..., description="the line start first, then the text's tokens")
+    gates: dict[str, list[list[float]]] = Field(
+        ..., description="i, f, o (gates) and c (cell state), each (tokens, hidden units)")
 
 
 class ModelInfo(BaseModel):
