@@ -9,6 +9,7 @@ from rnnkit.models import (
     SamplingConfig,
     filter_logits,
     generate,
+    sample_steps,
 )
 
 
@@ -78,3 +79,22 @@ def test_each_new_token_costs_one_step(model):
     generate(model, [1, 2, 3, 4], SamplingConfig(max_new_tokens=5))
     handle.remove()
     assert seen == [4, 1, 1, 1, 1]
+
+
+def test_the_steps_are_the_tokens_generate_returns(model):
+    config = SamplingConfig(max_new_tokens=12, temperature=0.8, top_p=0.9)
+    steps = sample_steps(model, [1, 2], config, 2, torch.Generator().manual_seed(7))
+    rows = torch.stack(list(steps), dim=1).tolist()  # (B, S)
+    assert rows == generate(model, [1, 2], config, 2, torch.Generator().manual_seed(7))
+
+
+def test_closing_the_steps_early_stops_the_model(model):
+    seen = []
+    handle = model.rnn.register_forward_hook(lambda m, args, out: seen.append(args[0].shape[1]))
+    model.train()
+    steps = sample_steps(model, [1, 2, 3], SamplingConfig(max_new_tokens=50))
+    next(steps), next(steps)
+    assert not model.training
+    steps.close()
+    handle.remove()
+    assert seen == [3, 1] and model.training

@@ -46,6 +46,8 @@ def test_chinese_characters_come_back_without_spaces(tmp_path):
     loaded = _train(tmp_path, CHINESE, "char", "zh", epochs=3)
     sample = loaded.generate("举头", max_tokens=12, seed=0)[0]
     assert sample.startswith("举头") and " " not in sample
+    streamed = list(loaded.generate_stream("举头", max_tokens=12, seed=0))
+    assert streamed[-1] == sample and [len(text) for text in streamed] == list(range(3, 15))
 
 
 def test_chinese_words_via_jieba_come_back_without_spaces(tmp_path):

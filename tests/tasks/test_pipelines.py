@@ -30,6 +30,28 @@ def test_a_language_model_generates_and_scores(tiny_models):
     assert pipeline.evaluate(tiny_models["root"] / "corpus.txt")["tokens"] > 0
 
 
+
+@pytest.mark.parametrize("options", [{"seed": 0}, {"seed": 5, "temperature": 0.7, "top_p": 0.9},
+                                     {"seed": 2, "top_k": 3}, {"greedy": True}])
+def test_a_stream_ends_with_the_text_generate_gives_for_its_seed(tiny_models, options):
+    pipeline = rnnkit.load(tiny_models["lm"])
+    texts = list(pipeline.generate_stream("the", max_tokens=12, **options))
+    assert texts[-1] == pipeline.generate("the", n=1, max_tokens=12, **options)[0]
+    assert 1 <= len(texts) <= 12 and all(text.startswith("the") for text in texts)
+    # the text after k tokens is the sample of k tokens: the same draws, step by step
+    assert texts == [pipeline.generate("the", max_tokens=k, **options)[0]
+                     for k in range(1, len(texts) + 1)]
+
+
+def test_a_stream_checks_its_settings_when_called(tiny_models):
+    pipeline = rnnkit.load(tiny_models["lm"])
+    with pytest.raises(ValueError, match="max_tokens must be an int"):
+        pipeline.generate_stream("the", max_tokens=0)
+    with pytest.raises(ValueError, match="greedy decoding"):
+        pipeline.generate_stream("the", greedy=True, top_p=0.5)
+    with pytest.raises(TypeError, match="prompt must be a str, got list"):
+        pipeline.generate_stream(["the"])
+
 def test_a_classifier_predicts_a_string_and_a_list_alike(tiny_models):
     pipeline = rnnkit.load(tiny_models["classify"])
     assert isinstance(pipeline, ClassifierPipeline) and pipeline.labels == ["neg", "pos"]

@@ -15,7 +15,13 @@ from rnnkit.models.language_model import (
     detach_state,
     map_state,
 )
-from rnnkit.models.sampling import SamplingConfig, filter_logits, generate
+from rnnkit.models.sampling import (
+    SamplingConfig,
+    filter_logits,
+    generate,
+    next_tokens,
+    sample_steps,
+)
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig, Seq2SeqOutput, beam_search
 from rnnkit.models.tagger import Tagger, TaggerConfig, TaggerOutput
 
@@ -44,4 +50,6 @@ __all__ = [
     "generate",
     "map_state",
     "masked_softmax",
+    "next_tokens",
+    "sample_steps",
 ]

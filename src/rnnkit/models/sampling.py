@@ -6,6 +6,7 @@ with the state carried (the prefix is never re-run).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -53,7 +54,57 @@ def filter_logits(logits: Tensor, config: SamplingConfig) -> Tensor:
     return logits
 
 
+def next_tokens(logits: Tensor, config: SamplingConfig,
+                generator: torch.Generator | None = None) -> Tensor:
+    """One step's choice from ``logits (B, V)``: the argmax, or a draw after
+    :func:`filter_logits`; ``(B,)`` token ids."""
+    filtered = filter_logits(logits.float(), config)
+    if config.greedy:
+        return filtered.argmax(dim=-1)
+    return torch.multinomial(filtered.softmax(dim=-1), 1, generator=generator).squeeze(1)
+
+
 @torch.no_grad()
+def sample_steps(
+    model: LanguageModel,
+    prompt: list[int],
+    config: SamplingConfig,
+    num_samples: int = 1,
+    generator: torch.Generator | None = None,
+) -> Iterator[Tensor]:
+    """The tokens ``(B,)`` that ``num_samples`` continuations of ``prompt`` (ids) draw at
+    each step, one step at a time; the loop that :func:`generate` and streaming share.
+
+    The prompt runs once, then each token costs one recurrent step with the state carried.
+    It ends after ``max_new_tokens`` steps or once every sample has drawn ``stop_id`` (the
+    step that draws it is yielded: cutting a sample there is the consumer's). Closing the
+    iterator early stops the model where it is.
+    """
+    if not prompt:
+        raise ValueError("generate: prompt must hold at least one token id")
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(model.parameters()).device
+        ids = torch.tensor([prompt] * num_samples, device=device)  # (B, T): a row per sample
+        output = model(ids)
+        logits, state = output.logits[:, -1], output.state  # (B, V)
+        finished = torch.zeros(num_samples, dtype=torch.bool, device=device)
+        for step in range(config.max_new_tokens):
+            token = next_tokens(logits, config, generator)  # (B,)
+            yield token
+            if config.stop_id is not None:
+                finished |= token == config.stop_id
+                if bool(finished.all()):
+                    return
+            if step + 1 == config.max_new_tokens:
+                return
+            output = model(token.unsqueeze(1), state)  # one step: (B, 1) with the carried state
+            logits, state = output.logits[:, -1], output.state
+    finally:
+        model.train(was_training)
+
+
 def generate(
     model: LanguageModel,
     prompt: list[int],
@@ -65,33 +116,8 @@ def generate(
 
     Returns the new ids of each sample, without the prompt and without ``stop_id``.
     """
-    if not prompt:
-        raise ValueError("generate: prompt must hold at least one token id")
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    ids = torch.tensor([prompt] * num_samples, device=device)  # (B, T): a row per sample
-    output = model(ids)
-    logits, state = output.logits[:, -1], output.state  # (B, V)
-    samples = torch.empty(num_samples, config.max_new_tokens, dtype=torch.long, device=device)
-    finished = torch.zeros(num_samples, dtype=torch.bool, device=device)
-    lengths = torch.full((num_samples,), config.max_new_tokens, device=device)
-    for step in range(config.max_new_tokens):
-        filtered = filter_logits(logits.float(), config)
-        if config.greedy:
-            token = filtered.argmax(dim=-1)
-        else:
-            token = torch.multinomial(filtered.softmax(dim=-1), 1, generator=generator).squeeze(1)
-        samples[:, step] = token
-        if config.stop_id is not None:
-            stopping = (token == config.stop_id) & ~finished
-            lengths[stopping] = step
-            finished |= stopping
-            if bool(finished.all()):
-                break
-        if step + 1 == config.max_new_tokens:
-            break
-        output = model(token.unsqueeze(1), state)  # one step: (B, 1) with the carried state
-        logits, state = output.logits[:, -1], output.state
-    model.train(was_training)
-    return [samples[i, : int(lengths[i])].tolist() for i in range(num_samples)]
+    steps = list(sample_steps(model, prompt, config, num_samples, generator))
+    rows = torch.stack(steps, dim=1).tolist()  # (B, S)
+    if config.stop_id is None:
+        return rows
+    return [row[: row.index(config.stop_id)] if config.stop_id in row else row for row in rows]

@@ -2,10 +2,15 @@
 
 Endpoints (all JSON; the OpenAPI page is ``/docs``):
 
+- ``GET /``: the web page (``static/``: one HTML, JS and CSS file, no build step), open
+  without the API key, which the page asks for and sends with its requests;
 - ``GET /healthz``, ``GET /v1/models``;
 - ``POST /v1/models/{name}/{endpoint}`` where the endpoint is a method of the model's
   pipeline: ``generate`` and ``score`` (language models), ``predict`` (classifiers), ``tag``
-  (taggers), ``translate`` (translators).
+  (taggers), ``translate`` (translators);
+- ``POST /v1/models/{name}/generate/stream``: one sample as server-sent events, token by
+  token (:mod:`rnnkit.serve.streaming`), unbatched;
+- ``POST /v1/models/{name}/gates``: an LSTM language model's gates over a text, unbatched.
 
 Each endpoint calls the pipeline method of its name through the model's :class:`Batcher`, so
 requests that arrive together share one call; nothing here knows a task's internals. Every
@@ -22,18 +27,21 @@ import logging
 import os
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rnnkit import __version__
 from rnnkit.serve import schemas
 from rnnkit.serve.batching import INPUT_ERRORS, Batcher
 from rnnkit.serve.settings import ServeSettings, load_models
+from rnnkit.serve.streaming import stream_events
 from rnnkit.tasks.contract import Pipeline
 
 log = logging.getLogger("rnnkit.serve")
@@ -42,6 +50,8 @@ ENDPOINTS = ("generate", "score", "predict", "tag", "translate")
 """The pipeline methods the API offers, each at ``/v1/models/{name}/{method}``."""
 TAKES_SOURCE = frozenset({"predict", "tag", "translate"})
 """The methods whose errors name their input by a ``source=`` argument."""
+STATIC = Path(__file__).resolve().parent / "static"
+"""The web page's files, served at ``/`` and ``/static/``."""
 ENVIRONMENT = "RNNKIT_SERVE"
 """Where ``rnnkit serve --workers N`` hands each worker process its models and settings."""
 
@@ -125,11 +135,11 @@ def check_at_most(field: str, value: int | None, limit: int, flag: str) -> None:
                                          f"{value}")
 
 
-def generate_call(request: schemas.GenerateRequest, settings: ServeSettings
-                  ) -> tuple[list, dict]:
+def generate_call(request: schemas.GenerateRequest | schemas.GenerateStreamRequest,
+                  settings: ServeSettings) -> tuple[list, dict]:
     prompts = as_list(request.prompt, "prompt")
     check_texts(prompts, settings, "prompt", allow_empty=True)
-    check_at_most("n", request.n, settings.max_n, "--max-n")
+    check_at_most("n", getattr(request, "n", None), settings.max_n, "--max-n")
     check_at_most("max_tokens", request.max_tokens, settings.max_tokens, "--max-tokens")
     options = request.model_dump(exclude={"prompt"})
     if options["max_tokens"] is None:
@@ -197,7 +207,7 @@ def create_app(pipelines: dict[str, Pipeline], settings: ServeSettings | None = 
     app.add_middleware(Guard, settings=settings)
     add_error_handlers(app)
 
-    async def call(name: str, endpoint: str, items: list, options: dict[str, Any]) -> list:
+    def batcher_of(name: str, endpoint: str) -> Batcher:
         model = served.get(name)
         if model is None:
             raise RequestError(404, "not_found", f"no model named {name!r}; this server has "
@@ -208,6 +218,10 @@ def create_app(pipelines: dict[str, Pipeline], settings: ServeSettings | None = 
             raise RequestError(404, "wrong_task",
                                f"model {name!r} is a {model.pipeline.task!r} model, which has "
                                f"no {endpoint!r}; it offers {offers}")
+        return batcher
+
+    async def call(name: str, endpoint: str, items: list, options: dict[str, Any]) -> list:
+        batcher = batcher_of(name, endpoint)
         try:
             return await asyncio.wrap_future(batcher.submit(items, options))
         except INPUT_ERRORS as error:
@@ -217,6 +231,12 @@ def create_app(pipelines: dict[str, Pipeline], settings: ServeSettings | None = 
             raise RequestError(500, "internal_error", f"model {name!r} failed on this "
                                                       "request; the server's log has the "
                                                       "details") from None
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/healthz", response_model=schemas.Health)
     async def healthz() -> dict:
@@ -232,6 +252,44 @@ def create_app(pipelines: dict[str, Pipeline], settings: ServeSettings | None = 
         items, options = generate_call(request, settings)
         return {"model": name, "results": jsonable(await call(name, "generate", items,
                                                               options))}
+
+    @app.post("/v1/models/{name}/generate/stream", response_class=StreamingResponse,
+              responses={200: {"content": {"text/event-stream": {}},
+                               "description": "server-sent events: token … token, done"}})
+    async def generate_stream(name: str, body: schemas.GenerateStreamRequest,
+                              request: Request) -> StreamingResponse:
+        """Language models: one sample, sent token by token as server-sent events
+        (``token``: the text so far and its new piece; then ``done``). A client that
+        disconnects stops its generation."""
+        batcher_of(name, "generate")
+        pipeline = served[name].pipeline
+        if not callable(getattr(pipeline, "generate_stream", None)):
+            raise RequestError(404, "wrong_task", f"model {name!r} cannot stream its text")
+        (prompt,), options = generate_call(body, settings)
+        try:
+            texts = pipeline.generate_stream(prompt, **options)
+        except INPUT_ERRORS as error:
+            raise RequestError(422, "invalid_request", str(error)) from None
+        return StreamingResponse(stream_events(name, texts, request.is_disconnected),
+                                 media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache",
+                                          "X-Accel-Buffering": "no"})
+
+    @app.post("/v1/models/{name}/gates", response_model=schemas.GatesResponse)
+    async def gates(name: str, body: schemas.GatesRequest) -> dict:
+        """LSTM language models: each step's input, forget and output gates and cell state
+        of one layer (``trace_gates``), unbatched."""
+        batcher_of(name, "generate")
+        pipeline = served[name].pipeline
+        if not callable(getattr(pipeline, "trace_gates", None)):
+            raise RequestError(404, "wrong_task", f"model {name!r} cannot trace its gates")
+        check_texts([body.text], settings, "text", allow_empty=True)
+        try:
+            tokens, values = await asyncio.to_thread(pipeline.trace_gates, body.text,
+                                                     body.layer)
+        except INPUT_ERRORS as error:
+            raise RequestError(422, "invalid_request", str(error)) from None
+        return {"model": name, "tokens": tokens, "gates": jsonable(values)}
 
     @app.post("/v1/models/{name}/score", response_model=schemas.ScoreResponse)
     async def score(name: str, request: schemas.ScoreRequest) -> dict:
@@ -294,9 +352,15 @@ def validation_message(errors: Sequence[dict]) -> str:
     return "; ".join(parts) + more
 
 
+def is_page(scope) -> bool:
+    """A request for the web page's files, which hold no data and ask for the key."""
+    return scope["method"] in ("GET", "HEAD") and (
+        scope["path"] == "/" or scope["path"].startswith("/static/"))
+
+
 class Guard:
-    """ASGI middleware in front of every route: the API key (when set), then a POST's media
-    type (JSON), then the body size.
+    """ASGI middleware in front of every route: the API key (when set; the web page's own
+    files are open, see :func:`is_page`), then a POST's media type (JSON), then the body size.
 
     The key is compared in constant time (:func:`hmac.compare_digest`). The body is read
     here, at most ``max_body_bytes`` of it, before any route parses it, whether the client
@@ -313,7 +377,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or ())
-        if self.expected is not None and not hmac.compare_digest(
+        if self.expected is not None and not is_page(scope) and not hmac.compare_digest(
                 headers.get(b"authorization", b""), self.expected):
             response = error_response(401, "unauthorized",
                                       "this server needs an API key: send the header "

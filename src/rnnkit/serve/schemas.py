@@ -18,9 +18,7 @@ class Request(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 
 
-class GenerateRequest(Request):
-    prompt: str | list[str] = Field("", description="the start of each text (may be empty)")
-    n: int = Field(1, ge=1, description="samples per prompt")
+class Sampling(Request):
     max_tokens: int | None = Field(None, ge=1, description="the most new tokens per sample "
                                                           "(default: 100, or the server's "
                                                           "limit if lower)")
@@ -30,6 +28,20 @@ class GenerateRequest(Request):
     greedy: bool = False
     seed: int | None = Field(None, ge=0, le=MAX_SEED,
                              description="makes the samples reproducible")
+
+
+class GenerateRequest(Sampling):
+    prompt: str | list[str] = Field("", description="the start of each text (may be empty)")
+    n: int = Field(1, ge=1, description="samples per prompt")
+
+
+class GenerateStreamRequest(Sampling):
+    prompt: str = Field("", description="the start of the text (may be empty)")
+
+
+class GatesRequest(Request):
+    text: str = Field(..., description="the text to run through the model")
+    layer: int = Field(0, ge=0, description="which layer's gates")
 
 
 class TextsRequest(Request):
@@ -115,6 +127,13 @@ class TranslateResponse(BaseModel):
     model: str
     results: list[str] | list[Translation] = Field(
         ..., description="the translations; with return_attention, each with its attention")
+
+
+class GatesResponse(BaseModel):
+    model: str
+    tokens: list[str] = Field(..., description="the line start first, then the text's tokens")
+    gates: dict[str, list[list[float]]] = Field(
+        ..., description="i, f, o (gates) and c (cell state), each (tokens, hidden units)")
 
 
 class ModelInfo(BaseModel):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from rnnkit.models import (
     detach_state,
     generate,
     map_state,
+    sample_steps,
 )
 from rnnkit.tasks.arguments import add_recurrent_arguments, recurrent_options
 from rnnkit.tasks.common import check_held_out_fraction, require_tokens
@@ -254,17 +255,11 @@ class LanguageModelPipeline(Pipeline):
             return "".join("\n" if token == eos else token for token in tokens)
         return self.tokenizer.detokenize(tokens)
 
-    @torch.inference_mode()
-    def generate(self, prompt: str | Sequence[str] = "", n: int = 1, max_tokens: int = 100,
-                 temperature: float = 1.0, top_k: int | None = None,
-                 top_p: float | None = None, greedy: bool = False,
-                 seed: int | None = None) -> list[str] | list[list[str]]:
-        """``n`` continuations of ``prompt`` (prompt + continuation texts); for a list of
-        prompts, such a list per prompt. Words (and sentence-mode models) stop at ``</s>``,
-        stream characters at ``max_tokens`` (``</s>`` there is a line break). ``seed`` makes
-        the samples reproducible (each prompt sampled from its own generator so seeded)."""
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
-            raise ValueError(f"generate: n must be an int from 1 to {MAX_SAMPLES:,}, got {n!r}")
+    def sampling_config(self, max_tokens: int, temperature: float, top_k: int | None,
+                        top_p: float | None, greedy: bool) -> SamplingConfig:
+        """The sampling settings of :meth:`generate` and :meth:`generate_stream`, checked:
+        words (and sentence-mode models) stop at ``</s>``, and specials other than ``</s>``
+        and ``<unk>`` are never drawn."""
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or \
                 not 1 <= max_tokens <= MAX_TOKENS:
             raise ValueError(f"generate: max_tokens must be an int from 1 to {MAX_TOKENS:,}, "
@@ -279,21 +274,67 @@ class LanguageModelPipeline(Pipeline):
         vocab = self.vocab
         banned = tuple(vocab.encode([token])[0] for token in vocab.specials
                        if token not in ("</s>", "<unk>"))
-        config = SamplingConfig(
+        return SamplingConfig(
             max_new_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
             greedy=greedy,
             stop_id=vocab.eos_id if self.level == "word" or self.mode == "sentences" else None,
             banned_ids=banned,
         )
+
+    def seeded(self, seed: int | None) -> torch.Generator | None:
+        return None if seed is None else torch.Generator(self.device).manual_seed(seed)
+
+    @torch.inference_mode()
+    def generate(self, prompt: str | Sequence[str] = "", n: int = 1, max_tokens: int = 100,
+                 temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None, greedy: bool = False,
+                 seed: int | None = None) -> list[str] | list[list[str]]:
+        """``n`` continuations of ``prompt`` (prompt + continuation texts); for a list of
+        prompts, such a list per prompt. Words (and sentence-mode models) stop at ``</s>``,
+        stream characters at ``max_tokens`` (``</s>`` there is a line break). ``seed`` makes
+        the samples reproducible (each prompt sampled from its own generator so seeded)."""
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
+            raise ValueError(f"generate: n must be an int from 1 to {MAX_SAMPLES:,}, got {n!r}")
+        config = self.sampling_config(max_tokens, temperature, top_k, top_p, greedy)
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         results = []
         for text in prompts:
-            generator = (None if seed is None
-                         else torch.Generator(self.device).manual_seed(seed))
             prompt_ids = self.encode_prompt(text)
-            samples = generate(self.model, prompt_ids, config, n, generator)
+            samples = generate(self.model, prompt_ids, config, n, self.seeded(seed))
             results.append([self.detokenize(prompt_ids[1:] + sample) for sample in samples])
         return results[0] if isinstance(prompt, str) else results
+
+    def generate_stream(self, prompt: str = "", max_tokens: int = 100,
+                        temperature: float = 1.0, top_k: int | None = None,
+                        top_p: float | None = None, greedy: bool = False,
+                        seed: int | None = None) -> Iterator[str]:
+        """One continuation of ``prompt``, token by token: the text so far (prompt +
+        continuation) after each new token. The last text is ``generate(prompt, n=1, …)``'s
+        with the same arguments and seed; ``</s>`` ends it where ``generate`` stops.
+
+        The settings are checked when this is called; the model runs as the texts are
+        taken, and closing the iterator stops it (a client that went away).
+        """
+        if not isinstance(prompt, str):
+            raise TypeError(f"generate_stream: prompt must be a str, got "
+                            f"{type(prompt).__name__}")
+        config = self.sampling_config(max_tokens, temperature, top_k, top_p, greedy)
+        return self._stream(self.encode_prompt(prompt), config, self.seeded(seed))
+
+    @torch.inference_mode()
+    def _stream(self, prompt_ids: list[int], config: SamplingConfig,
+                generator: torch.Generator | None) -> Iterator[str]:
+        new_ids: list[int] = []
+        steps = sample_steps(self.model, prompt_ids, config, 1, generator)
+        try:
+            for token in steps:
+                token_id = int(token[0])
+                if token_id == config.stop_id:
+                    return
+                new_ids.append(token_id)
+                yield self.detokenize(prompt_ids[1:] + new_ids)
+        finally:
+            steps.close()
 
     @torch.inference_mode()
     def score(self, texts: str | Sequence[str]) -> dict[str, float] | list[dict[str, float]]:
