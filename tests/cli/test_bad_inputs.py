@@ -174,6 +174,11 @@ def test_a_config_without_a_section_is_one_line(tiny_models, tmp_path, capsys, t
            "config.json is incomplete: no data")
 
 
+def test_an_evaluate_option_of_another_task_is_refused(tiny_models, tmp_path, capsys):
+    _fails(["evaluate", tiny_models["tag"], "--data", tmp_path / "x.conll", "--batch-size",
+            "0"], capsys, "evaluate: --batch-size is for lm models; ")
+
+
 def test_a_command_for_another_task_names_the_task(tiny_models, capsys):
     _fails(["translate", tiny_models["tag"], "--text", "hello"], capsys,
            "holds a 'tag' model; translate needs a translator ('translate')")

@@ -26,14 +26,22 @@ def add_evaluate_parser(commands) -> None:
     add_model_directories(parser)
     parser.add_argument("--data", required=True, help="file to score (the task's format)")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    owners = {}
     for task in tasks:
-        task.add_evaluate_arguments(parser.add_argument_group(f"{task.name} models"))
-    parser.set_defaults(run=run_evaluate)
+        group = parser.add_argument_group(f"{task.name} models")
+        task.add_evaluate_arguments(group)
+        owners.update({action.dest: (task.name, action)  # argparse lists a group's options
+                       for action in group._group_actions})  # nowhere public
+    parser.set_defaults(run=run_evaluate, task_options=owners)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     pipeline = load(args.model_dir)
     task = get_task(pipeline.task)
+    for dest, (owner, action) in args.task_options.items():
+        if owner != task.name and getattr(args, dest) != action.default:
+            raise ValueError(f"evaluate: {max(action.option_strings, key=len)} is for {owner} "
+                             f"models; {args.model_dir[0]} holds a {task.name!r} model")
     report = pipeline.evaluate(args.data, **task.evaluate_options(args))
     text = task.format_report(pipeline, report, args)
     print(json.dumps(report, ensure_ascii=False) if args.json else text)
