@@ -23,7 +23,8 @@ LIMITS = (
     ("--max-tokens", int, ("the most tokens per output (generate's max_tokens, translate's "
                            "max_length)")),
     ("--max-beam-width", int, "the widest beam (translate's beam_width)"),
-    ("--max-batch", int, "the most texts one batched pipeline call takes"),
+    ("--max-batch", int, ("the most texts gathered from several requests into one pipeline "
+                         "call (one request is never split: --max-texts bounds it)")),
     ("--max-wait-ms", float, "how long a batch waits for more requests after its first"),
 )
 API_KEY_VARIABLE = "RNNKIT_API_KEY"
