@@ -108,7 +108,16 @@ def test_generated_text_appears_as_it_streams(page, pipelines, tmp_path):
     page.wait_for_selector("#generated[data-done=true]")
     text = page.text_content("#generated")
     assert text.startswith("the") and len(text.split()) > 1
-    page.screenshot(path=tmp_path / "generate.png")
+    page.wait_for_selector("#gates")  # the LSTM's gates over the prompt: i, f, o and c
+    tokens, gates = pipelines["lm"].trace_gates("the")
+    tables = page.query_selector_all("#gates table")
+    assert [table.query_selector("caption").text_content() for table in tables] == [
+        "input gate i", "forget gate f", "output gate o", "cell state c"]
+    cells = tables[1].query_selector_all("tbody tr:first-child td")
+    assert [float(cell.get_attribute("title")) for cell in cells] == pytest.approx(
+        gates["f"][:, 0].tolist(), abs=1e-3)
+    assert len(tables[0].query_selector_all("tbody tr")) == min(16, gates["i"].shape[1])
+    page.screenshot(path=tmp_path / "generate.png", full_page=True)
 
 
 def test_class_probabilities_show_as_bars(page, pipelines, tmp_path):

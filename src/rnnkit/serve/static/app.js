@@ -137,6 +137,51 @@ async function generate(text, signal) {
   } finally {
     output.classList.remove("streaming");
   }
+  await showGates(text, signal);
+}
+
+// The LSTM's gates over the prompt (rnnkit inspect's picture): a table per gate and the cell
+// state, a row per hidden unit (the first GATE_UNITS), a column per token. Models that are not
+// LSTMs answer the request with an error, and show nothing.
+const GATE_UNITS = 16;
+const GATE_NAMES = { i: "input gate i", f: "forget gate f", o: "output gate o", c: "cell state c" };
+
+async function showGates(text, signal) {
+  const response = await fetch(`v1/models/${encodeURIComponent($("model").value)}/gates`, {
+    method: "POST", headers: headers(), body: JSON.stringify({ text }), signal,
+  });
+  if (!response.ok) return;
+  const { tokens, gates } = await response.json();
+  const section = element("section", "gates");
+  section.id = "gates";
+  for (const [name, title] of Object.entries(GATE_NAMES)) {
+    const table = element("table", "heatmap");
+    table.prepend(element("caption", "note", title));
+    const head = element("tr");
+    head.append(element("th"), ...tokens.map((token) => element("th", "", token === "</s>" ? "⏎" : token)));
+    table.append(element("thead"));
+    table.tHead.append(head);
+    const rows = element("tbody");
+    const units = Math.min(GATE_UNITS, gates[name][0]?.length ?? 0);
+    for (let unit = 0; unit < units; unit++) {
+      const row = element("tr");
+      row.append(element("th", "", String(unit)));
+      for (const step of gates[name]) {
+        const value = step[unit];
+        const cell = element("td");
+        // gates lie in [0, 1]; the cell state is shown on a symmetric scale, red below zero
+        const strength = name === "c" ? Math.min(1, Math.abs(value)) : value;
+        const colour = name === "c" && value < 0 ? "179, 47, 47" : "47, 111, 179";
+        cell.style.background = `rgba(${colour}, ${strength.toFixed(3)})`;
+        cell.title = value.toFixed(3);
+        row.append(cell);
+      }
+      rows.append(row);
+    }
+    table.append(rows);
+    section.append(table);
+  }
+  $("result").append(section);
 }
 
 function showGenerated(output, prompt, text) {
