@@ -114,6 +114,7 @@ def test_generated_text_appears_as_it_streams(page, pipelines, tmp_path):
     assert [table.query_selector("caption").text_content() for table in tables] == [
         "input gate i", "forget gate f", "output gate o", "cell state c"]
     cells = tables[1].query_selector_all("tbody tr:first-child td")
+    assert len(cells) == len(tokens)
     assert [float(cell.get_attribute("title")) for cell in cells] == pytest.approx(
         gates["f"][:, 0].tolist(), abs=1e-3)
     assert len(tables[0].query_selector_all("tbody tr")) == min(16, gates["i"].shape[1])
