@@ -114,7 +114,7 @@ class Parity(Task):
         read_parity(data.train)  # fail on bad input before anything is written
         return Prepared({"model": dict(model_options), "data": asdict(data)})
 
-    def training(self, out_dir, config, *, quiet, device, reuse):
+    def training(self, out_dir, config, *, quiet, device, seed, reuse):
         data = ParityData(**config["data"])
         return ParityTraining(read_parity(data.train), read_parity(data.valid))
 

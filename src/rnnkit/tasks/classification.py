@@ -146,7 +146,7 @@ class Classification(Task):
                         {"embeddings": embeddings, "teachers": teachers, "examples": examples})
 
     def training(self, out_dir: Path, config: dict[str, Any], *, quiet: bool, device: str,
-                 reuse: dict[str, Any]) -> ClassificationTraining:
+                 seed: int, reuse: dict[str, Any]) -> ClassificationTraining:
         """``reuse`` may hold what a new run already read: ``examples`` (train, valid) and
         ``teachers``."""
         data = data_from_section(config["data"])
@@ -162,13 +162,13 @@ class Classification(Task):
                                                               tokenizer.config(), labels)
             train_ids = with_teacher_targets(
                 train_ids, encoded.tokens, teachers, data.span_samples,
-                TrainConfig.from_dict(config["train"]).seed, masked_copies=data.masked_copies,
+                seed, masked_copies=data.masked_copies,
                 mask_prob=data.mask_prob, unk_id=vocab.unk_id, progress=not quiet)
         valid_ids, _ = encode_labelled(
             valid_examples, tokenizer, vocab, labels, data,
             validation_source(data.train, data.valid, data.valid_fraction), hasher)
         return ClassificationTraining(train_ids, valid_ids, labels, data.batch_size,
-                                      TrainConfig.from_dict(config["train"]).seed)
+                                      seed)
 
     def initial_model(self, config: dict[str, Any], reuse: dict[str, Any]) -> Classifier:
         """The classifier, its embeddings from the pretrained vectors a new run read."""

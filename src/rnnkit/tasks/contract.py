@@ -153,9 +153,10 @@ class Task(ABC):
 
     @abstractmethod
     def training(self, out_dir: Path, config: dict[str, Any], *, quiet: bool, device: str,
-                 reuse: dict[str, Any]) -> TrainingTask:
+                 seed: int, reuse: dict[str, Any]) -> TrainingTask:
         """The trainer's view of the run that ``out_dir`` (and its ``config``) describes:
-        its data read and encoded (``reuse``: what :meth:`prepare` already read)."""
+        its data read and encoded (``seed``: the run's, for shuffling and sampling;
+        ``reuse``: what :meth:`prepare` already read)."""
 
     def initial_model(self, config: dict[str, Any], reuse: dict[str, Any]) -> nn.Module:
         """The model a run starts from (seeded); :meth:`build_model` unless the task starts
@@ -169,7 +170,8 @@ class Task(ABC):
         drawn with the run's seed, keeping the weights of the best epoch by config.json's
         ``select`` (the validation loss by default)."""
         train_config = TrainConfig.from_dict(config["train"])
-        task = self.training(out_dir, config, quiet=quiet, device=device, reuse=reuse)
+        task = self.training(out_dir, config, quiet=quiet, device=device,
+                             seed=train_config.seed, reuse=reuse)
         torch.manual_seed(train_config.seed)
         model = self.initial_model(config, reuse).to(device)
         return Trainer(model, task, train_config, out_dir, quiet=quiet, callbacks=callbacks,
@@ -210,7 +212,7 @@ class Task(ABC):
             sections = {key: value for key, value in config.items()
                         if key not in ("format", "version", "task", "versions")}
             write_config(out_dir, self.name, {**sections, "train": train.to_dict()})
-            config = self.check_config(out_dir, read_config(out_dir, self.name))
+            config = {**config, "train": train.to_dict()}
         trainer = self.build_trainer(out_dir, config, quiet=quiet, callbacks=callbacks,
                                      device=device, reuse={})
         trainer.fit(resume=True)

@@ -418,7 +418,7 @@ class LanguageModeling(Task):
                          "data": {**asdict(data), "tokenizer_config": tokenizer.config()}})
 
     def training(self, out_dir: Path, config: dict[str, Any], *, quiet: bool, device: str,
-                 reuse: dict[str, Any]) -> LanguageModelTraining:
+                 seed: int, reuse: dict[str, Any]) -> LanguageModelTraining:
         data_section = dict(config["data"])
         tokenizer_config = data_section.pop("tokenizer_config")
         data = LMData(**data_section)
@@ -430,7 +430,6 @@ class LanguageModeling(Task):
         else:
             cut = int(len(tokens) * (1 - data.valid_fraction))
             train_ids, valid_ids = tokens[:cut], tokens[cut:]
-        seed = TrainConfig.from_dict(config["train"]).seed
         return LanguageModelTraining(train_ids, valid_ids, data, vocab, seed, device)
 
     required = (("model", None), ("train", None), ("data", "tokenizer_config"),

@@ -389,7 +389,7 @@ class Tagging(Task):
                          "select": select}, {"examples": examples})
 
     def training(self, out_dir: Path, config: dict[str, Any], *, quiet: bool, device: str,
-                 reuse: dict[str, Any]) -> TaggingTraining:
+                 seed: int, reuse: dict[str, Any]) -> TaggingTraining:
         data = TaggingData(**config["data"])
         vocabs = _vocabularies(out_dir)
         train_sentences, valid_sentences = reuse.get("examples") or _sentences(data)
@@ -397,7 +397,7 @@ class Tagging(Task):
         valid_ids = _encode(valid_sentences, vocabs, data,
                             validation_source(data.train, data.valid, data.valid_fraction))
         return TaggingTraining(train_ids, valid_ids, vocabs.tags, data.batch_size,
-                               TrainConfig.from_dict(config["train"]).seed,
+                               seed,
                                unit=TaggerConfig.from_dict(config["model"]).loss_unit)
 
     def build_model(self, config: dict[str, Any]) -> Tagger:

@@ -357,14 +357,14 @@ class Translating(Task):
                         {"examples": examples})
 
     def training(self, out_dir: Path, config: dict[str, Any], *, quiet: bool, device: str,
-                 reuse: dict[str, Any]) -> TranslationTraining:
+                 seed: int, reuse: dict[str, Any]) -> TranslationTraining:
         data = TranslationData(**config["data"])
         vocabs = _vocabularies(out_dir)
         train_pairs, valid_pairs = reuse.get("examples") or _pairs(data)
         valid_name = validation_source(data.train, data.valid, data.valid_fraction)
         return TranslationTraining(_encode(train_pairs, vocabs, data, data.train),
                                    _encode(valid_pairs, vocabs, data, valid_name), vocabs, data,
-                                   TrainConfig.from_dict(config["train"]).seed)
+                                   seed)
 
     def build_model(self, config: dict[str, Any]) -> Seq2Seq:
         return Seq2Seq(Seq2SeqConfig.from_dict(config["model"]))
