@@ -274,3 +274,16 @@ def test_the_server_answers_while_a_batch_runs(tiny_models):
         assert not pending.done()
         release.set()
         assert pending.result(10).status_code == 200
+
+
+def test_the_server_freezes_what_it_loaded_before_serving(pipelines):
+    import gc
+
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    try:
+        with TestClient(create_app(pipelines, SETTINGS)) as client:
+            assert client.get("/healthz").status_code == 200
+            assert gc.get_freeze_count() > 0  # the collector no longer walks them
+    finally:
+        gc.unfreeze()

@@ -159,6 +159,8 @@ def test_eight_threads_get_the_answers_of_sequential_calls(tiny_models):
 def test_bad_directories_are_one_clear_error(tiny_models, tmp_path):
     with pytest.raises(ModelDirectoryError, match="model directory .*nowhere does not exist"):
         rnnkit.load(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="device 'meta': rnnkit runs on cpu or cuda, not meta"):
+        rnnkit.load(tiny_models["classify"], device="meta")
     with pytest.raises(ValueError, match="expected a model directory or a list of them, got "
                                          "an empty list"):
         rnnkit.load([])
