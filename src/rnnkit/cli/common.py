@@ -11,16 +11,11 @@ from pathlib import Path
 
 import torch
 
+from rnnkit.tasks.contract import RESUME_LIMITS
 from rnnkit.train import TrainConfig, Trainer
 from rnnkit.train.config import OPTIMIZERS, SCHEDULES
 from rnnkit.train.model_dir import STATE_FILE
 from rnnkit.train.run_directory import claim_run_directory
-
-LIMITS = ("epochs", "max_steps", "max_minutes")
-"""Stopping limits: absent from the parsed args unless given (their flags default to
-``argparse.SUPPRESS``), so that with ``--resume`` only the limits given replace the stored
-ones; :func:`train_config_from_args` fills in the task's defaults otherwise."""
-
 
 def add_training_arguments(parser: argparse.ArgumentParser, *, epochs: int, optimizer: str,
                            lr: float, clip: float) -> None:
@@ -29,6 +24,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, epochs: int, opti
     parser.set_defaults(limit_defaults={"epochs": epochs, "max_steps": 0, "max_minutes": 0.0},
                         training_parser=parser)
     train = parser.add_argument_group("training")
+    # The stopping limits are absent from the args unless given, so that --resume replaces
+    # only the limits given; train_config_from_args fills in the task's defaults otherwise.
     train.add_argument("--epochs", type=int, default=argparse.SUPPRESS,
                        help=f"passes over the data (default: {epochs})")
     train.add_argument("--optimizer", choices=OPTIMIZERS, default=optimizer)
@@ -72,13 +69,13 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
         lr_decay=args.lr_decay, decay_start=args.decay_start, patience=args.patience,
         early_stopping=args.early_stopping, seed=args.seed,
         checkpoint_every=args.checkpoint_every,
-        **{name: getattr(args, name, args.limit_defaults[name]) for name in LIMITS},
+        **{name: getattr(args, name, args.limit_defaults[name]) for name in RESUME_LIMITS},
     )
 
 
 def given_limits(args: argparse.Namespace) -> dict[str, float]:
     """The stopping limits given on the command line (for ``--resume``)."""
-    return {name: getattr(args, name) for name in LIMITS if hasattr(args, name)}
+    return {name: getattr(args, name) for name in RESUME_LIMITS if hasattr(args, name)}
 
 
 def set_threads(args: argparse.Namespace) -> None:
@@ -86,7 +83,7 @@ def set_threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
-RESUME_OPTIONS = {"out", "resume", "threads", "quiet", "device", *LIMITS}
+RESUME_OPTIONS = {"out", "resume", "threads", "quiet", "device", *RESUME_LIMITS}
 """What ``--resume`` takes from the command line (``--device``: the language model's); every
 other option comes from the run."""
 
