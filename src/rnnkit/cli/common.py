@@ -17,6 +17,7 @@ from rnnkit.train.config import OPTIMIZERS, SCHEDULES
 from rnnkit.train.model_dir import STATE_FILE
 from rnnkit.train.run_directory import claim_run_directory
 
+
 def add_training_arguments(parser: argparse.ArgumentParser, *, epochs: int, optimizer: str,
                            lr: float, clip: float) -> None:
     """The trainer's options (:class:`TrainConfig`) plus ``--out``, ``--resume``,
