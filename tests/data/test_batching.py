@@ -154,3 +154,14 @@ def test_stream_rejects_bad_arguments():
         LMStream(np.zeros((2, 5), dtype=np.int64), batch_size=1, bptt=1)
     with pytest.raises(IndexError, match=r"window index must lie in \[0, 1\), got 1"):
         LMStream(list(range(10)), batch_size=1, bptt=9)[1]
+
+
+def test_lm_stream_rows_are_the_rows_of_the_whole_batch():
+    ids = np.arange(40)
+    whole = LMStream(ids, batch_size=4, bptt=3)
+    part = LMStream(ids, batch_size=4, bptt=3, rows=slice(1, 3))
+    assert len(part) == len(whole) and part.batch_size == 2
+    for (x, y), (x_part, y_part) in zip(whole, part):
+        assert torch.equal(x[1:3], x_part) and torch.equal(y[1:3], y_part)
+    with pytest.raises(ValueError, match="rows"):
+        LMStream(ids, batch_size=4, bptt=3, rows=slice(4, 4))

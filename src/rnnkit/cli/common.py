@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import warnings
 from collections.abc import Callable, Collection, Iterable
@@ -12,7 +13,7 @@ from pathlib import Path
 import torch
 
 from rnnkit.tasks.contract import RESUME_LIMITS
-from rnnkit.train import TrainConfig, Trainer
+from rnnkit.train import TrainConfig, Trainer, distributed
 from rnnkit.train.config import OPTIMIZERS, SCHEDULES
 from rnnkit.train.model_dir import STATE_FILE
 from rnnkit.train.run_directory import claim_run_directory
@@ -112,7 +113,8 @@ def run_training(args: argparse.Namespace, command: str, start: Callable[[], Tra
     """What every ``rnnkit train COMMAND`` does around its task: threads, ``--resume`` or a new
     run (which needs ``--data``) in ``--out`` claimed by :func:`claim_run_directory` (with
     the run's ``inputs`` and the ``entries`` a model directory may hold), a resumable stop on
-    Ctrl-C or SIGTERM (exit 130), then ``report``."""
+    Ctrl-C or SIGTERM (exit 130), then ``report``. Under torchrun only the first process
+    claims ``--out`` and reports; every process trains."""
     set_threads(args)
     if args.resume:
         ignored = ignored_on_resume(args)
@@ -121,11 +123,15 @@ def run_training(args: argparse.Namespace, command: str, start: Callable[[], Tra
                           f"{', '.join(ignored)}", stacklevel=2)
     elif not args.data:
         raise ValueError(f"train {command}: --data is required (or --resume to continue a run)")
+    claim = claim_run_directory(args.out, resume=args.resume, overwrite=args.overwrite,
+                                inputs=inputs, entries=entries) if distributed.is_main() \
+        else contextlib.nullcontext()
     try:
-        with claim_run_directory(args.out, resume=args.resume, overwrite=args.overwrite,
-                                 inputs=inputs, entries=entries):
+        with claim:
             trainer = resume() if args.resume else start()
     except KeyboardInterrupt:
+        if not distributed.is_main():
+            return 130
         if not (Path(args.out) / STATE_FILE).is_file():
             print(f"rnnkit: interrupted before the first checkpoint; nothing kept in "
                   f"{args.out}", file=sys.stderr)
@@ -133,6 +139,6 @@ def run_training(args: argparse.Namespace, command: str, start: Callable[[], Tra
         print(f"rnnkit: interrupted; the checkpoint in {args.out} is kept. Continue with: "
               f"rnnkit train {command} --out {args.out} --resume", file=sys.stderr)
         return 130
-    if not args.quiet:
+    if not args.quiet and distributed.is_main():
         report(trainer)
     return 0

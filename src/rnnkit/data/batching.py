@@ -112,7 +112,9 @@ class LMStream(Dataset):
     carry its hidden state across windows. ``len()`` is the number of windows.
 
     ``ids`` may be a list, a numpy array, a ``numpy.memmap`` (only each window is read and
-    converted) or a tensor.
+    converted) or a tensor. ``rows`` keeps only those rows of the ``batch_size`` (windows are
+    then ``(len(rows), bptt)``): one process's share when several train together, which
+    reads only its rows of a memory-mapped stream.
 
     >>> stream = LMStream(list(range(10)), batch_size=2, bptt=2)
     >>> x, y = stream[0]
@@ -121,7 +123,8 @@ class LMStream(Dataset):
     """
 
     def __init__(
-        self, ids: Sequence[int] | np.ndarray | torch.Tensor, batch_size: int, bptt: int
+        self, ids: Sequence[int] | np.ndarray | torch.Tensor, batch_size: int, bptt: int,
+        rows: slice | None = None,
     ) -> None:
         for name, number in (("batch_size", batch_size), ("bptt", bptt)):
             if not isinstance(number, int) or number < 1:
@@ -138,7 +141,11 @@ class LMStream(Dataset):
                 "use a longer corpus, a smaller batch_size or a smaller bptt"
             )
         self._rows = ids[: steps * batch_size].reshape(batch_size, steps)  # (B, N // B), no copy
-        self.batch_size = batch_size
+        if rows is not None:
+            self._rows = self._rows[rows]  # (rows, N // B), still no copy
+            if len(self._rows) == 0:
+                raise ValueError(f"LMStream: rows {rows} of batch_size={batch_size} are none")
+        self.batch_size = len(self._rows)
         self.bptt = bptt
         self._windows = math.ceil((steps - 1) / bptt)
 

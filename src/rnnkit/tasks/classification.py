@@ -40,6 +40,8 @@ from rnnkit.tasks.classifier_pipeline import (
     TASK,
     ClassifierMember,
     ClassifierPipeline,
+    predict_probabilities,
+    report_of,
     score,
 )
 from rnnkit.tasks.common import read_string_list, require_tokens, validation_source
@@ -51,7 +53,7 @@ from rnnkit.tasks.distillation import (
 )
 from rnnkit.tasks.selection import check_select
 from rnnkit.text import Vocab, get_tokenizer
-from rnnkit.train import StepOutput, TrainConfig, Trainer
+from rnnkit.train import StepOutput, TrainConfig, Trainer, distributed
 from rnnkit.train.model_dir import VOCAB_FILE, write_json
 from rnnkit.train.plots import plot_confusion
 
@@ -64,7 +66,12 @@ DISTILLATION_OPTIONS = ("span_samples", "masked_copies", "mask_prob")
 
 
 class ClassificationTraining:
-    """The trainer's view of classification (see ``rnnkit.train.TrainingTask``)."""
+    """The trainer's view of classification (see ``rnnkit.train.TrainingTask``).
+
+    Under torchrun each process trains on its share of each bucketed global batch and
+    predicts its share of the validation examples; the predictions are gathered, so every
+    process reports the figures of the whole validation set.
+    """
 
     name = "classifier"
     unit = "examples"
@@ -80,7 +87,10 @@ class ClassificationTraining:
 
     def train_batches(self, epoch: int) -> list[ClassBatch]:
         self.sampler.set_epoch(epoch)
-        return [make_batch(*self.train.subset(indices)) for indices in self.sampler]
+        return [distributed.share_batch(indices, self._batch) for indices in self.sampler]
+
+    def _batch(self, indices: Sequence[int]) -> ClassBatch:
+        return make_batch(*self.train.subset(indices))
 
     def train_step(self, model: nn.Module, batch: ClassBatch, carry: Any) -> StepOutput:
         output = model(batch.padded.ids, batch.padded.lengths, batch.targets, batch.subwords)
@@ -89,7 +99,11 @@ class ClassificationTraining:
     def evaluate(self, model: nn.Module) -> dict[str, float] | None:
         if self.valid is None:
             return None
-        report = score(model, self.valid, self.labels, self.batch_size)
+        own = self.valid.subset(range(len(self.valid.ids))[distributed.share(
+            len(self.valid.ids))])
+        probabilities = torch.cat(distributed.all_gather(predict_probabilities(
+            model, own.ids, self.batch_size, own.subwords)))  # (N, C), in example order
+        report = report_of(probabilities, self.valid.labels, self.labels)
         return {name: report[name] for name in ("loss", "accuracy", "macro_f1")}
 
     def describe(self, loss: float) -> dict[str, float]:

@@ -10,6 +10,10 @@ The lifecycle every task shares is written once here: :meth:`Task.train` (write 
 directory, build the trainer, fit, finish), :meth:`Task.resume` and :meth:`Task.load`; a task
 fills in the steps that differ (:meth:`Task.prepare`, :meth:`Task.training`,
 :meth:`Task.build_model`, :meth:`Task.pipeline`).
+
+Under ``torchrun`` the same calls run in every process: the first one prepares and writes the
+directory while the others wait, then all train together (:mod:`rnnkit.train.distributed`),
+and the first one finishes.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import torch
 from torch import nn
 
 from rnnkit.tasks.selection import SELECT_LOSS
-from rnnkit.train import TrainConfig, Trainer, TrainingTask
+from rnnkit.train import TrainConfig, Trainer, TrainingTask, distributed
 from rnnkit.train.model_dir import (
     CONFIG_FILE,
     MODEL_FILES,
@@ -183,17 +187,28 @@ class Task(ABC):
     def train(self, data: Any, model_options: dict[str, Any], train: TrainConfig,
               out_dir: str | Path, *, quiet: bool = False, callbacks: Sequence[Callback] = (),
               device: str = "cpu", **options: Any) -> Trainer:
-        """A new run: write the model directory ``out_dir``, train, finish; the trainer."""
+        """A new run: write the model directory ``out_dir``, train, finish; the trainer.
+        Under torchrun the first process prepares and writes; every process trains."""
         out_dir = Path(out_dir)
+        device = str(distributed.process_device(device))
+        with distributed.session(device):
+            prepared = distributed.on_main(
+                lambda: self._write_new_run(data, model_options, train, out_dir, quiet,
+                                            options))
+            config = self.check_config(out_dir, read_config(out_dir, self.name))
+            reuse = prepared.reuse if prepared is not None else {}
+            trainer = self.build_trainer(out_dir, config, quiet=quiet, callbacks=callbacks,
+                                         device=device, reuse=reuse)
+            trainer.fit()
+            distributed.on_main(lambda: self.finish(out_dir, trainer))
+        return trainer
+
+    def _write_new_run(self, data: Any, model_options: dict[str, Any], train: TrainConfig,
+                       out_dir: Path, quiet: bool, options: dict[str, Any]) -> Prepared:
         out_dir.mkdir(parents=True, exist_ok=True)
         prepared = self.prepare(data, model_options, train, out_dir, quiet=quiet, **options)
         write_config(out_dir, self.name, {**prepared.sections, "train": train.to_dict()})
-        config = self.check_config(out_dir, read_config(out_dir, self.name))
-        trainer = self.build_trainer(out_dir, config, quiet=quiet, callbacks=callbacks,
-                                     device=device, reuse=prepared.reuse)
-        trainer.fit()
-        self.finish(out_dir, trainer)
-        return trainer
+        return prepared
 
     def resume(self, out_dir: str | Path, *, quiet: bool = False,
                callbacks: Sequence[Callback] = (), device: str = "cpu",
@@ -202,21 +217,24 @@ class Task(ABC):
         may replace the stored stopping limits (:data:`RESUME_LIMITS`), e.g. to go on after
         a ``max_steps`` stop; nothing else can change."""
         out_dir = Path(out_dir)
-        config = self.check_config(out_dir, read_config(out_dir, self.name))
-        if limits:
-            unknown = sorted(set(limits) - set(RESUME_LIMITS))
-            if unknown:
-                raise ValueError(f"resume: only {', '.join(RESUME_LIMITS)} can change, "
-                                 f"got {unknown}")
-            train = TrainConfig.from_dict({**config["train"], **limits})
-            sections = {key: value for key, value in config.items()
-                        if key not in ("format", "version", "task", "versions")}
-            write_config(out_dir, self.name, {**sections, "train": train.to_dict()})
-            config = {**config, "train": train.to_dict()}
-        trainer = self.build_trainer(out_dir, config, quiet=quiet, callbacks=callbacks,
-                                     device=device, reuse={})
-        trainer.fit(resume=True)
-        self.finish(out_dir, trainer)
+        device = str(distributed.process_device(device))
+        with distributed.session(device):
+            config = self.check_config(out_dir, read_config(out_dir, self.name))
+            if limits:
+                unknown = sorted(set(limits) - set(RESUME_LIMITS))
+                if unknown:
+                    raise ValueError(f"resume: only {', '.join(RESUME_LIMITS)} can change, "
+                                     f"got {unknown}")
+                train = TrainConfig.from_dict({**config["train"], **limits})
+                sections = {key: value for key, value in config.items()
+                            if key not in ("format", "version", "task", "versions")}
+                distributed.on_main(lambda: write_config(
+                    out_dir, self.name, {**sections, "train": train.to_dict()}))
+                config = {**config, "train": train.to_dict()}
+            trainer = self.build_trainer(out_dir, config, quiet=quiet, callbacks=callbacks,
+                                         device=device, reuse={})
+            trainer.fit(resume=True)
+            distributed.on_main(lambda: self.finish(out_dir, trainer))
         return trainer
 
     # -- using a trained model -----------------------------------------------------------

@@ -44,7 +44,7 @@ from rnnkit.tasks.contract import (
     resolve_device,
 )
 from rnnkit.text import TOKENIZERS, Tokenizer, Vocab, get_tokenizer
-from rnnkit.train import StepOutput, TrainConfig, Trainer
+from rnnkit.train import StepOutput, TrainConfig, Trainer, distributed
 from rnnkit.train.model_dir import VOCAB_FILE
 
 TASK = "lm"
@@ -115,11 +115,13 @@ class SentenceBatches:
     ``x = <s> w_1 … w_n`` and ``y = w_1 … w_n </s>``, LongTensors ``(B, T)``; ``x`` is padded
     with ``<pad>`` and ``y`` with ``IGNORE_INDEX``, so padding never counts in the loss.
     Batches group sentences of similar length (:class:`BucketBatchSampler`), shuffled by
-    ``epoch`` when ``shuffle``; the same epoch always gives the same batches.
+    ``epoch`` when ``shuffle``; the same epoch always gives the same batches. ``shared``: each
+    batch is this process's share of the global one (``distributed.share_batch``).
     """
 
     def __init__(self, ids: np.ndarray, vocab: Vocab, batch_size: int, shuffle: bool,
-                 epoch: int = 0, seed: int = 0, part: str = "training") -> None:
+                 epoch: int = 0, seed: int = 0, part: str = "training",
+                 shared: bool = False) -> None:
         ends = np.flatnonzero(np.asarray(ids) == vocab.eos_id)  # (N,) positions of </s>
         starts = np.concatenate([[0], ends[:-1] + 1])
         keep = ends > starts  # an empty line has no tokens to predict but </s>; keep it out
@@ -133,13 +135,19 @@ class SentenceBatches:
         sampler.set_epoch(epoch)
         self._batches = list(sampler)
         self._bos, self._eos, self._pad = vocab.bos_id, vocab.eos_id, vocab.pad_id
+        self._shared = shared
 
     def __len__(self) -> int:
         return len(self._batches)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int):
+        if self._shared:
+            return distributed.share_batch(self._batches[index], self._padded)
+        return self._padded(self._batches[index])
+
+    def _padded(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         sentences = [np.asarray(self._ids[self._starts[i]:self._ends[i]], dtype=np.int64)
-                     for i in self._batches[index]]
+                     for i in indices]
         width = max(len(sentence) for sentence in sentences) + 1
         x = torch.full((len(sentences), width), self._pad, dtype=torch.long)  # (B, T)
         y = torch.full((len(sentences), width), IGNORE_INDEX, dtype=torch.long)  # (B, T)
@@ -153,8 +161,23 @@ class SentenceBatches:
         return (self[index] for index in range(len(self)))
 
 
+def own_rows(batch_size: int, argument: str) -> slice:
+    """This process's rows of a stream of ``batch_size`` rows (all of them when alone); the
+    global ``batch_size`` must give every process a row."""
+    processes = distributed.world_size()
+    if batch_size < processes:
+        raise ValueError(f"{argument} {batch_size} is the global batch, split over "
+                         f"{processes} processes: it must be at least {processes}")
+    return distributed.share(batch_size)
+
+
 class LanguageModelTraining:
-    """The trainer's view of language modelling (see ``rnnkit.train.TrainingTask``)."""
+    """The trainer's view of language modelling (see ``rnnkit.train.TrainingTask``).
+
+    Under torchrun each process trains on its rows of the stream (stream mode) or its share
+    of each batch of sentences, and evaluates its rows of the validation stream (or every
+    N-th batch of its sentences); loss sums and token counts are summed over the processes.
+    """
 
     name = "language model"
     unit = "tokens"
@@ -166,9 +189,11 @@ class LanguageModelTraining:
         self.device = torch.device(device)
         self._train_ids = train_ids
         if data.mode == "stream":
-            self.train = LMStream(train_ids, data.batch_size, data.bptt)
+            self.train = LMStream(train_ids, data.batch_size, data.bptt,
+                                  rows=own_rows(data.batch_size, "--batch-size"))
             self.valid = None if valid_ids is None else LMStream(
-                valid_ids, data.eval_batch_size, data.bptt)
+                valid_ids, data.eval_batch_size, data.bptt,
+                rows=own_rows(data.eval_batch_size, "--eval-batch-size"))
         else:
             self.train = None
             self.valid = None if valid_ids is None else SentenceBatches(
@@ -178,7 +203,7 @@ class LanguageModelTraining:
         if self.train is not None:
             return self.train
         return SentenceBatches(self._train_ids, self.vocab, self.data.batch_size, shuffle=True,
-                               epoch=epoch, seed=self.seed)
+                               epoch=epoch, seed=self.seed, shared=distributed.active())
 
     def train_step(self, model: nn.Module, batch, carry) -> StepOutput:
         x, y = (t.to(self.device, non_blocking=True) for t in batch)  # (B, T) each
@@ -192,8 +217,25 @@ class LanguageModelTraining:
     def evaluate(self, model: nn.Module) -> dict[str, float] | None:
         if self.valid is None:
             return None
-        return stream_metrics(model, self.valid, self.level, self.device,
-                              carry_state=self.data.mode == "stream")
+        batches = self.valid
+        if self.data.mode == "sentences":
+            batches = (self.valid[index] for index in range(
+                distributed.rank(), len(self.valid), distributed.world_size()))
+        total, count = stream_totals(model, batches, self.device,
+                                     carry_state=self.data.mode == "stream")
+        total, count = distributed.all_sum([total, count])
+        return _loss_figures(total / count, self.level)
+
+    def join_carries(self, carries: list) -> Any:
+        """Every process's carried state (rank order) as the global batch's: rows joined."""
+        if isinstance(carries[0], tuple):
+            return tuple(torch.cat(parts, dim=1) for parts in zip(*carries))  # (L, B, H)
+        return torch.cat(carries, dim=1)  # (L, B, H)
+
+    def share_carry(self, carry: Any) -> Any:
+        """This process's rows of a carried state of the global batch ``(L, B, H)``."""
+        rows = distributed.share(self.data.batch_size)
+        return map_state(carry, lambda state: state[:, rows])
 
     def describe(self, loss: float) -> dict[str, float]:
         """Perplexity for words, bits per character for characters."""
@@ -212,6 +254,15 @@ def stream_metrics(
     ``carry_state`` carries the recurrent state from batch to batch (stream windows);
     targets equal to ``IGNORE_INDEX`` (sentence padding) do not count.
     """
+    total, count = stream_totals(model, batches, device, carry_state)
+    return _loss_figures(total / count, level)
+
+
+@torch.no_grad()
+def stream_totals(model: nn.Module, batches, device: torch.device | str = "cpu",
+                  carry_state: bool = True) -> tuple[float, int]:
+    """The summed loss (nats) over the target tokens of ``(x, y)`` batches, and their count
+    (see :func:`stream_metrics`)."""
     model.eval()
     total, count, state = 0.0, 0, None
     for x, y in batches:
@@ -221,7 +272,7 @@ def stream_metrics(
         targets = int((y != IGNORE_INDEX).sum())
         total += float(output.loss) * targets
         count += targets
-    return _loss_figures(total / count, level)
+    return total, count
 
 
 class LanguageModelPipeline(Pipeline):

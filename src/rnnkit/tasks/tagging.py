@@ -50,7 +50,7 @@ from rnnkit.tasks.common import (
 from rnnkit.tasks.contract import Pipeline, Prepared, Task, register
 from rnnkit.tasks.selection import check_select
 from rnnkit.text import Vocab, get_tokenizer
-from rnnkit.train import StepOutput, TrainConfig, Trainer
+from rnnkit.train import StepOutput, TrainConfig, Trainer, distributed
 from rnnkit.train.model_dir import VOCAB_FILE, write_json
 
 TASK = "tag"
@@ -201,7 +201,11 @@ def score(model: Tagger, encoded: Encoded, tags: Sequence[str],
 
 
 class TaggingTraining:
-    """The trainer's view of tagging (see ``rnnkit.train.TrainingTask``)."""
+    """The trainer's view of tagging (see ``rnnkit.train.TrainingTask``).
+
+    Under torchrun each process trains on its share of each bucketed global batch; every
+    process evaluates the whole validation set (the same weights give the same figures).
+    """
 
     name = "tagger"
 
@@ -217,7 +221,8 @@ class TaggingTraining:
 
     def train_batches(self, epoch: int) -> list[TagBatch]:
         self.sampler.set_epoch(epoch)
-        return [_subset(self.train, indices) for indices in self.sampler]
+        return [distributed.share_batch(indices, lambda own: _subset(self.train, own))
+                for indices in self.sampler]
 
     def train_step(self, model: nn.Module, batch: TagBatch, carry: Any) -> StepOutput:
         output = model(batch.words, batch.lengths, batch.chars, batch.tags)

@@ -39,7 +39,7 @@ from rnnkit.tasks.common import (
 from rnnkit.tasks.contract import Pipeline, Prepared, Task, register
 from rnnkit.tasks.selection import check_select
 from rnnkit.text import Tokenizer, Vocab, get_tokenizer
-from rnnkit.train import StepOutput, TrainConfig, Trainer
+from rnnkit.train import StepOutput, TrainConfig, Trainer, distributed
 
 TASK = "translate"
 SOURCE_VOCAB = "source_vocab.json"
@@ -170,7 +170,11 @@ def bleu(hypotheses: Sequence[str], references: Sequence[str], tokenize: str) ->
 
 
 class TranslationTraining:
-    """The trainer's view of translation (see ``rnnkit.train.TrainingTask``)."""
+    """The trainer's view of translation (see ``rnnkit.train.TrainingTask``).
+
+    Under torchrun each process trains on its share of each bucketed global batch; every
+    process evaluates the whole validation set (the same weights give the same figures).
+    """
 
     name = "seq2seq"
     unit = "tokens"  # target tokens
@@ -188,7 +192,8 @@ class TranslationTraining:
 
     def train_batches(self, epoch: int) -> list[PairBatch]:
         self.sampler.set_epoch(epoch)
-        return [self._batch(self.train, indices) for indices in self.sampler]
+        return [distributed.share_batch(indices, lambda own: self._batch(self.train, own))
+                for indices in self.sampler]
 
     def train_step(self, model: nn.Module, batch: PairBatch, carry: Any) -> StepOutput:
         output = model(batch.source, batch.lengths, batch.target_in, batch.targets)

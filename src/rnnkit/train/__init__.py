@@ -1,5 +1,6 @@
 """rnnkit.train: the generic trainer, model directories, schedules, logs and plots."""
 
+from rnnkit.train import distributed
 from rnnkit.train.config import TrainConfig
 from rnnkit.train.model_dir import ModelDirectoryError
 from rnnkit.train.trainer import (
@@ -17,5 +18,6 @@ __all__ = [
     "Trainer",
     "TrainingDiverged",
     "TrainingTask",
+    "distributed",
     "seed_everything",
 ]

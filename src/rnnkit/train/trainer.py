@@ -10,7 +10,15 @@ step boundary or an epoch's end), so resuming from any of them, the latest or an
 (after ``kill -9``), reproduces the uninterrupted run bit for bit. SIGINT (Ctrl-C) and SIGTERM
 never stop training mid-step: they request a stop that the loop honours at the next step
 boundary, after saving a checkpoint there.
+
+Under ``torchrun`` every process runs the same loop on its share of each global batch (see
+:mod:`rnnkit.train.distributed`): the model is wrapped in DistributedDataParallel, the loss
+and count of each step are summed over the processes (so every process logs, checks and
+stops on the same figures), and only the first process writes files and shows progress.
+Checkpoints hold every process's random generators and the carried state of all of them,
+joined (the task's ``join_carries``), so a run resumes with any number of processes.
 """
+
 
 from __future__ import annotations
 
@@ -33,7 +41,7 @@ from tqdm import tqdm
 
 from rnnkit.text import atomic_path
 from rnnkit.text.atomic import DISK_FULL
-from rnnkit.train import codec
+from rnnkit.train import codec, distributed
 from rnnkit.train.config import TrainConfig
 from rnnkit.train.model_dir import (
     LOSS_PLOT,
@@ -71,6 +79,12 @@ class TrainingTask(Protocol):
 
     def describe(self, loss: float) -> dict[str, float]:
         """Extra figures for a mean loss (e.g. perplexity), logged and shown in progress."""
+
+    # Under torchrun, ``train_batches`` holds this process's share of each global batch (a
+    # ``distributed.Standin`` where the share is empty) and ``evaluate`` reduces its figures
+    # over the processes. A task whose ``carry`` is per-row state also defines
+    # ``join_carries(carries) -> carry`` (every process's, in rank order, into the global
+    # batch's) and ``share_carry(carry) -> carry`` (this process's rows of a joined one).
 
 
 class TrainingDiverged(RuntimeError):
@@ -124,6 +138,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def process_seed(seed: int, rank: int) -> int:
+    """The seed of process ``rank``'s generators (dropout masks, sampling): ``seed`` itself
+    for the first process, so that one process trains as before; distinct for the others,
+    so that processes draw distinct masks for their distinct rows."""
+    if rank == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
+
+
 class Trainer:
     """Train ``model`` on ``task`` into ``directory`` (a model directory).
 
@@ -157,8 +180,9 @@ class Trainer:
         self.task = task
         self.config = config
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.quiet = quiet
+        if distributed.is_main():
+            self.directory.mkdir(parents=True, exist_ok=True)
+        self.quiet = quiet or not distributed.is_main()
         self.callbacks = list(callbacks)
         self.optimizer = build_optimizer(model, config)
         steps_per_epoch = len(task.train_batches(0))
@@ -173,6 +197,8 @@ class Trainer:
         self.bad_epochs = 0
         self.position = _Position()
         self._stop_signal: int | None = None
+        self._stop_agreed = False
+        self._trained = model  # the model steps run through (DDP's wrapper under torchrun)
 
     def fit(self, resume: bool = False) -> list[dict[str, Any]]:
         """Train to the configured end; returns the per-epoch history.
@@ -180,13 +206,15 @@ class Trainer:
         A new run saves a checkpoint before its first step, so that a run killed at any
         point later resumes. Running out of disk space raises :class:`OutOfSpace`.
         """
-        with self._stop_on_signals():
+        device = next(self.model.parameters()).device
+        with distributed.session(device), self._stop_on_signals():
             try:
                 if resume:
                     self._load_state()
                 else:
-                    seed_everything(self.config.seed)
+                    seed_everything(process_seed(self.config.seed, distributed.rank()))
                     self._save_state(_capture_rng())
+                self._trained = distributed.wrap(self.model)
                 if self.config.max_minutes:
                     self._deadline = time.monotonic() + 60 * self.config.max_minutes
                 while self.position.epoch < self.config.epochs:
@@ -217,7 +245,7 @@ class Trainer:
                 raise KeyboardInterrupt(signal.Signals(signum).name)
             self._stop_signal = signum
 
-        self._stop_signal = None
+        self._stop_signal, self._stop_agreed = None, False
         previous = {number: signal.signal(number, request_stop) for number in STOP_SIGNALS}
         try:
             yield
@@ -236,25 +264,34 @@ class Trainer:
                    disable=True if self.quiet else None, dynamic_ncols=True)
         try:
             for index in range(position.batch_index, len(batches)):
-                if self._stop_signal is not None:
+                if self._stop_agreed or (self._stop_signal is not None
+                                         and not distributed.active()):
                     self._save_state(rng)
-                    raise KeyboardInterrupt(signal.Signals(self._stop_signal).name)
+                    raise KeyboardInterrupt(signal.Signals(self._stop_signal or
+                                                           signal.SIGTERM).name)
                 self.model.train()
-                output = self.task.train_step(self.model, batches[index], position.carry)
-                loss = output.loss.detach().item()
+                output = self._step(batches[index], position.carry)
+                # One reduction per step: the global loss and count, and whether any process
+                # was asked to stop or ran out of time, so that all stop at the same step.
+                loss_sum, count, signalled, out_of_time = distributed.all_sum(
+                    [output.loss.detach().item() * output.count, output.count,
+                     self._stop_signal is not None, time.monotonic() >= self._deadline])
+                loss, count = loss_sum / max(1, count), int(count)
+                self._stop_agreed = signalled > 0
                 if not math.isfinite(loss):
                     raise TrainingDiverged(
                         f"the loss became {loss} at epoch {position.epoch + 1}, step "
                         f"{position.global_step + 1}; the last good checkpoint in "
                         f"{self.directory} is kept (try a lower --lr or a --clip)"
                     )
-                self._optimize(output.loss)
+                self._optimize(output.loss * distributed.global_loss_weight(output.count,
+                                                                            max(1, count)))
                 position.batch_index, position.carry = index + 1, output.carry
                 position.global_step += 1
-                position.loss_sum += loss * output.count
-                position.count += output.count
+                position.loss_sum += loss * count
+                position.count += count
                 rng = _capture_rng()
-                tokens += output.count
+                tokens += count
                 mean = position.loss_sum / max(1, position.count)
                 bar.update(1)
                 extra = {k: f"{v:.4g}" for k, v in self.task.describe(mean).items()}
@@ -265,13 +302,21 @@ class Trainer:
                 for callback in self.callbacks:
                     callback(self, "step", {"loss": loss, "step": position.global_step})
                 if (config.max_steps and position.global_step >= config.max_steps) or \
-                        time.monotonic() >= self._deadline:
+                        out_of_time > 0:
                     return False
         finally:
             bar.close()
             self._throughput = tokens / max(1e-9, time.perf_counter() - started)
             self._rng = rng
         return True
+
+    def _step(self, batch: Any, carry: Any) -> StepOutput:
+        """The task's step on ``batch``; a :class:`~rnnkit.train.distributed.Standin` runs
+        its batch with a loss that counts 0, so that gradients of 0 join the all-reduce."""
+        if isinstance(batch, distributed.Standin):
+            output = self.task.train_step(self._trained, batch.batch, carry)
+            return StepOutput(output.loss * 0, 0, output.carry)
+        return self.task.train_step(self._trained, batch, carry)
 
     def _optimize(self, loss: Tensor) -> None:
         regularization = getattr(self.model, "regularization_loss", None)
@@ -320,7 +365,7 @@ class Trainer:
         else:
             keep = selected > self.best_selected
             self.best_selected = max(self.best_selected, selected)
-        if keep:
+        if keep and distributed.is_main():
             save_weights(self.directory, self.model)
         if partial:
             self._save_state(self._rng)
@@ -359,13 +404,24 @@ class Trainer:
         return " | ".join(fields)
 
     def _write_logs(self) -> None:
+        if not distributed.is_main():
+            return
         with atomic_path(self.directory / METRICS_FILE) as temporary:
             lines = "".join(json.dumps(row) + "\n" for row in self.history)
             temporary.write_text(lines, encoding="utf-8")
         plot_losses(self.history, self.directory / LOSS_PLOT, self.task.name)
 
     def _save_state(self, rng: dict[str, Any]) -> None:
-        """Everything exact resume needs, in one safetensors file (replaced atomically)."""
+        """Everything exact resume needs, in one safetensors file (replaced atomically) that
+        the first process writes: the others hand it their generators and carried state."""
+        rngs = distributed.all_gather(rng)
+        carry = self.position.carry
+        if distributed.active():
+            carries = distributed.all_gather(distributed.cpu_copy(carry))
+            carry = None if all(part is None for part in carries) else \
+                self.task.join_carries(carries)
+        if not distributed.is_main():
+            return
         tensors: dict[str, Tensor] = {
             f"model.{name}": value for name, value in self.model.state_dict().items()
         }
@@ -375,8 +431,9 @@ class Trainer:
             "scheduler": codec.encode(
                 self.scheduler.state_dict() if self.scheduler is not None else None,
                 tensors, "sched."),
-            "carry": codec.encode(position.carry, tensors, "carry."),
-            "rng": codec.encode(rng, tensors, "rng."),
+            "carry": codec.encode(carry, tensors, "carry."),
+            "rng": codec.encode(rngs[0], tensors, "rng."),
+            "rng_of_others": codec.encode(rngs[1:], tensors, "rngs."),
             "position": {"epoch": position.epoch, "batch_index": position.batch_index,
                          "global_step": position.global_step, "loss_sum": position.loss_sum,
                          "count": position.count},
@@ -398,9 +455,18 @@ class Trainer:
         if self.scheduler is not None:
             self.scheduler.load_state_dict(codec.decode(state["scheduler"], tensors))
         position = state["position"]
-        self.position = _Position(carry=codec.decode(state["carry"], tensors), **position)
+        carry = codec.decode(state["carry"], tensors)
+        if carry is not None and hasattr(self.task, "share_carry"):
+            carry = self.task.share_carry(carry)
+        self.position = _Position(carry=carry, **position)
         self.history = state["history"]
         self.best_loss = state["best_loss"]
         self.best_selected = state.get("best_selected", self._best_selected_in_history())
         self.bad_epochs = state["bad_epochs"]
-        _restore_rng(codec.decode(state["rng"], tensors))
+        rngs = [codec.decode(state["rng"], tensors),
+                *codec.decode(state.get("rng_of_others", []), tensors)]
+        own = distributed.rank()
+        if own < len(rngs):
+            _restore_rng(rngs[own])
+        else:
+            seed_everything(process_seed(self.config.seed + position["global_step"], own))
