@@ -181,6 +181,7 @@ class LanguageModelTraining:
 
     name = "language model"
     unit = "tokens"
+    every_parameter_used = True
 
     def __init__(self, train_ids, valid_ids, data: LMData, vocab: Vocab, seed: int = 0,
                  device: torch.device | str = "cpu") -> None:

@@ -170,20 +170,20 @@ def barrier() -> None:
         dist.barrier()
 
 
-def wrap(model: nn.Module) -> nn.Module:
+def wrap(model: nn.Module, every_parameter_used: bool = False) -> nn.Module:
     """``model`` under DistributedDataParallel when training together, else itself.
 
-    ``find_unused_parameters``: some models leave parameters out of some steps (a
-    classifier's subword vectors, a tagger's character encoder on a batch without
-    characters); DDP then marks them ready instead of waiting for them. Parameters are
-    broadcast from the first process when wrapped, so all start alike.
+    Unless ``every_parameter_used`` (every step's loss depends on every parameter), DDP
+    looks for parameters a step left out (a task model's optional parts) and marks them
+    ready instead of waiting for them, at the cost of a walk over the graph per step.
+    Parameters are broadcast from the first process when wrapped, so all start alike.
     """
     if not active():
         return model
     device = next(model.parameters()).device
     device_ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(model, device_ids=device_ids, find_unused_parameters=True,
-                                   broadcast_buffers=False)
+    return DistributedDataParallel(model, device_ids=device_ids,
+                                   find_unused_parameters=not every_parameter_used)
 
 
 def cpu_copy(value: Any) -> Any:

@@ -84,7 +84,9 @@ class TrainingTask(Protocol):
     # ``distributed.Standin`` where the share is empty) and ``evaluate`` reduces its figures
     # over the processes. A task whose ``carry`` is per-row state also defines
     # ``join_carries(carries) -> carry`` (every process's, in rank order, into the global
-    # batch's) and ``share_carry(carry) -> carry`` (this process's rows of a joined one).
+    # batch's) and ``share_carry(carry) -> carry`` (this process's rows of a joined one). A
+    # task whose every step uses every parameter says so (``every_parameter_used = True``),
+    # which spares DDP its search for unused ones.
 
 
 class TrainingDiverged(RuntimeError):
@@ -214,7 +216,8 @@ class Trainer:
                 else:
                     seed_everything(process_seed(self.config.seed, distributed.rank()))
                     self._save_state(_capture_rng())
-                self._trained = distributed.wrap(self.model)
+                self._trained = distributed.wrap(
+                    self.model, getattr(self.task, "every_parameter_used", False))
                 if self.config.max_minutes:
                     self._deadline = time.monotonic() + 60 * self.config.max_minutes
                 while self.position.epoch < self.config.epochs:
