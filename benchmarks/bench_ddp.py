@@ -1,0 +1,185 @@
+"""Training throughput under torchrun (issue 21): PTB small (Zaremba et al.'s recipe as
+RESULTS records it: 2 × 200 LSTM, embedding 200, init range 0.1, dropout 0, SGD lr 20, clip
+0.25, bptt 20, global batch 20) trained by the real trainer in three setups, in the same run:
+
+- ``1x1``: one process, one torch thread;
+- ``1x2``: one process, two torch threads;
+- ``2x1``: ``torchrun --nproc-per-node 2``, one thread per process (gloo over loopback),
+  each process taking 10 of the 20 rows.
+
+Each launch trains ``--warmup`` steps, then is timed over ``--steps`` steps (tokens of the
+global batch per second, measured in the first process from the trainer's step callbacks;
+process start, corpus mapping and the first checkpoint are outside the window). Launches
+alternate between the setups, the order rotating each round; each figure is the median over
+``--rounds``. Every process reports its torch thread count, and a setup whose processes did
+not run with the threads it asked for fails the benchmark.
+
+    python benchmarks/bench_ddp.py [--steps 300] [--warmup 20] [--rounds 3]
+
+The corpus is prepared once into ``--work`` (default ``runs/bench_ddp``). Validation is left
+out of the timed runs (throughput only). Writes benchmarks/results/ddp.md and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch
+
+from rnnkit.tasks import get_task
+from rnnkit.tasks.language_modeling import CORPUS_DIR, LMData
+from rnnkit.train import TrainConfig, Trainer, distributed
+from rnnkit.train.model_dir import CONFIG_FILE, VOCAB_FILE, read_config, write_config
+
+ROOT = Path(__file__).resolve().parents[1]
+PTB = ROOT.parent / "shared" / "data" / "ptb"
+SMALL = {"embed_size": 200, "hidden_size": 200, "num_layers": 2, "dropout": 0.0,
+         "init_range": 0.1}
+SETUPS = {"1x1": (1, 1), "1x2": (1, 2), "2x1": (2, 1)}  # name: (processes, threads each)
+
+
+def _train_config(steps: int) -> TrainConfig:
+    return TrainConfig(epochs=1, optimizer="sgd", lr=20.0, clip=0.25, seed=0, max_steps=steps)
+
+
+def prepare_corpus(work: Path, data_dir: Path) -> Path:
+    """``work/base``: PTB train prepared (memory-mapped ids) with the recipe's config."""
+    base = work / "base"
+    if (base / CONFIG_FILE).is_file():
+        return base
+    base.mkdir(parents=True, exist_ok=True)
+    data = LMData(corpus=str(data_dir / "ptb.train.txt"), valid=str(data_dir / "ptb.valid.txt"),
+                  tokenizer="whitespace", batch_size=20, bptt=20, eval_batch_size=10)
+    task = get_task("lm")
+    train = _train_config(1)
+    prepared = task.prepare(data, SMALL, train, base, quiet=True)
+    write_config(base, task.name, {**prepared.sections, "train": train.to_dict()})
+    return base
+
+
+class StepClock:
+    """Step callback: the time at the end of step ``first`` and of step ``last``."""
+
+    def __init__(self, first: int, last: int) -> None:
+        self.first, self.last = first, last
+        self.times: dict[int, float] = {}
+
+    def __call__(self, trainer: Trainer, event: str, info: dict) -> None:
+        if event == "step" and info["step"] in (self.first, self.last):
+            self.times[info["step"]] = time.perf_counter()
+
+
+def worker(run_dir: Path, threads: int, warmup: int, steps: int, result: Path) -> None:
+    """One process of a launch: train ``warmup + steps`` steps; the first process writes
+    ``result`` (tokens/s over the timed steps, every process's thread count)."""
+    torch.set_num_threads(threads)
+    task = get_task("lm")
+    config = read_config(run_dir, task.name)
+    clock = StepClock(warmup, warmup + steps)
+    with distributed.session("cpu"):
+        training = task.training(run_dir, config, quiet=True, device="cpu", seed=0, reuse={})
+        training.valid = None  # throughput only: the runs end without an evaluation
+        torch.manual_seed(0)
+        model = task.build_model(config)
+        trainer = Trainer(model, training, _train_config(warmup + steps), run_dir,
+                          quiet=True, callbacks=[clock])
+        trainer.fit()
+        thread_counts = distributed.all_gather(torch.get_num_threads())
+        if distributed.is_main():
+            tokens = steps * training.data.batch_size * training.data.bptt
+            seconds = clock.times[clock.last] - clock.times[clock.first]
+            result.write_text(json.dumps({"tokens_per_s": tokens / seconds,
+                                          "threads": thread_counts}))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def launch(setup: str, base: Path, run_dir: Path, warmup: int, steps: int) -> float:
+    """Train in ``setup`` from a fresh ``run_dir``; tokens/s."""
+    processes, threads = SETUPS[setup]
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    for name in (CONFIG_FILE, VOCAB_FILE, CORPUS_DIR):
+        (run_dir / name).symlink_to((base / name).resolve())
+    result = run_dir / "result.json"
+    job = [str(Path(__file__).resolve()), "--worker", str(run_dir), "--threads", str(threads),
+           "--warmup", str(warmup), "--steps", str(steps), "--result", str(result)]
+    if processes == 1:
+        command = [sys.executable, *job]
+    else:
+        command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node",
+                   str(processes), "--master-addr", "127.0.0.1", "--master-port",
+                   str(_free_port()), *job]
+    environment = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    subprocess.run(command, env=environment, check=True, timeout=3600)
+    measured = json.loads(result.read_text())
+    if measured["threads"] != [threads] * processes:
+        raise RuntimeError(f"{setup}: expected {processes} process(es) with {threads} "
+                           f"thread(s) each, got thread counts {measured['threads']}")
+    return measured["tokens_per_s"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=300, help="timed steps per launch")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed steps first")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench_ddp")
+    parser.add_argument("--data-dir", type=Path, default=PTB)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ddp.md")
+    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker is not None:
+        worker(args.worker, args.threads, args.warmup, args.steps, args.result)
+        return
+    base = prepare_corpus(args.work, args.data_dir)
+    names = list(SETUPS)
+    figures: dict[str, list[float]] = {name: [] for name in names}
+    for index in range(args.rounds):
+        for name in names[index % len(names):] + names[:index % len(names)]:
+            figures[name].append(launch(name, base, args.work / name, args.warmup,
+                                        args.steps))
+            print(f"round {index + 1}: {name} {figures[name][-1]:,.0f} tokens/s", flush=True)
+    medians = {name: statistics.median(values) for name, values in figures.items()}
+    heading = (f"PTB small training throughput, {args.steps} timed steps after "
+               f"{args.warmup} (global batch 20 × bptt 20), median of {args.rounds} "
+               f"alternating launches; {datetime.date.today()}, "
+               f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+               f"torch {torch.__version__}, Python {platform.python_version()}")
+    lines = [
+        heading,
+        "",
+        "| setup | tokens/s (median) | all launches | × 1x1 |",
+        "|---|---:|---|---:|",
+    ]
+    for name in names:
+        launches = ", ".join(f"{value:,.0f}" for value in figures[name])
+        lines.append(f"| {name} | {medians[name]:,.0f} | {launches} | "
+                     f"{medians[name] / medians['1x1']:.2f} |")
+    table = "\n".join(lines) + "\n"
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(table, encoding="utf-8")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
