@@ -233,3 +233,18 @@ def test_share_splits_like_one_process(monkeypatch):
 def test_process_seeds_keep_the_first_and_differ_for_the_others():
     assert process_seed(7, 0) == 7
     assert len({process_seed(7, rank) for rank in range(4)}) == 4
+
+
+def test_a_run_restarted_by_torchrun_resumes_instead_of_refusing(tmp_path, monkeypatch):
+    from rnnkit.cli import main
+
+    corpus, out = _corpus(tmp_path / "corpus.txt"), tmp_path / "run"
+    command = ["train", "lm", "--data", str(corpus), "--out", str(out), "--hidden", "8",
+               "--embed", "8", "--layers", "1", "--batch-size", "4", "--bptt", "5",
+               "--epochs", "1", "--max-steps", "2", "--quiet", "--threads", "1"]
+    assert main(command) == 0
+    assert main(command) == 1  # a new run refuses the model directory
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
+    assert main([*command[:-4], "3", "--quiet", "--threads", "1"]) == 0
+    rows = (out / METRICS_FILE).read_text().splitlines()
+    assert [json.loads(row)["step"] for row in rows] == [2, 3]

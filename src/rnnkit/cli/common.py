@@ -114,9 +114,12 @@ def run_training(args: argparse.Namespace, command: str, start: Callable[[], Tra
     run (which needs ``--data``) in ``--out`` claimed by :func:`claim_run_directory` (with
     the run's ``inputs`` and the ``entries`` a model directory may hold), a resumable stop on
     Ctrl-C or SIGTERM (exit 130), then ``report``. Under torchrun only the first process
-    claims ``--out`` and reports; every process trains."""
+    claims ``--out`` and reports; every process trains; a run that torchrun restarts after a
+    failure resumes from its checkpoint."""
     set_threads(args)
-    if args.resume:
+    if not args.resume and distributed.restarted() and (Path(args.out) / STATE_FILE).is_file():
+        args.resume = True  # torchrun --max-restarts relaunched this run: it continues
+    elif args.resume:
         ignored = ignored_on_resume(args)
         if ignored:
             warnings.warn(f"--resume continues with the run's stored settings; ignored: "

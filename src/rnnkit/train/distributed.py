@@ -37,6 +37,11 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def restarted() -> bool:
+    """Whether ``torchrun --max-restarts`` started this process again after a failure."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
+
+
 def active() -> bool:
     """Whether this process trains together with others (the process group is up)."""
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
