@@ -218,6 +218,33 @@ def test_the_command_line_trains_under_torchrun(runs, tmp_path):
     assert refused.returncode != 0
 
 
+def _conll(path: Path) -> Path:
+    rng = random.Random(0)
+    sentences = [f"{rng.choice(['John', 'Mary'])} B-PER\nlives O\nin O\n"
+                 f"{rng.choice(['Paris', 'Rome'])} B-LOC\n. O\n" for _ in range(24)]
+    path.write_text("\n".join(sentences), encoding="utf-8")
+    return path
+
+
+def _pairs(path: Path) -> Path:
+    pairs = ["I am here .\t我 在 这里 。", "She is happy .\t她 很 高兴 。", "He runs .\t他 跑 。"]
+    path.write_text("\n".join(pairs * 8) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["classify", "tag", "translate"])
+def test_every_task_trains_under_torchrun(task, tmp_path):
+    data = {"classify": _labelled, "tag": _conll, "translate": _pairs}[task](tmp_path / "data")
+    out = tmp_path / "model"
+    _launch(_on_two("-m", "rnnkit", "train", task, "--data", str(data), "--out", str(out),
+                    "--batch-size", "5", "--epochs", "2", "--hidden", "8", "--embed", "8",
+                    "--quiet"))
+    rows = [json.loads(line) for line in (out / METRICS_FILE).read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == [1, 2] and "valid_loss" in rows[-1]
+    assert rnnkit.load(out).task == task
+
+
 def test_share_splits_like_one_process(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "3")
     shares = []

@@ -148,9 +148,10 @@ def _subset(encoded: Encoded, indices: Sequence[int]) -> TagBatch:
                       [encoded.tags[i] for i in indices])
 
 
-def _count(model: Tagger, batch: TagBatch) -> int:
-    """How many of ``model.config.loss_unit`` the batch holds (the mean loss's divisor)."""
-    if model.config.loss_unit == "sentences":
+def _count(unit: str, batch: TagBatch) -> int:
+    """How many of ``unit`` (a ``TaggerConfig.loss_unit``) the batch holds (the mean loss's
+    divisor)."""
+    if unit == "sentences":
         return len(batch.lengths)
     return int(batch.lengths.sum())
 
@@ -182,8 +183,8 @@ def score(model: Tagger, encoded: Encoded, tags: Sequence[str],
         batch = _subset(encoded, indices)
         loss = model(batch.words.to(device), batch.lengths, batch.chars.to(device),
                      batch.tags.to(device)).loss
-        total += float(loss) * _count(model, batch)
-        count += _count(model, batch)
+        total += float(loss) * _count(model.config.loss_unit, batch)
+        count += _count(model.config.loss_unit, batch)
     predicted = decode_all(model, encoded.words, encoded.chars, batch_size)
     gold_names = [[tags[i] for i in sentence] for sentence in encoded.tags]
     predicted_names = [[tags[i] for i in sentence] for sentence in predicted]
@@ -226,7 +227,7 @@ class TaggingTraining:
 
     def train_step(self, model: nn.Module, batch: TagBatch, carry: Any) -> StepOutput:
         output = model(batch.words, batch.lengths, batch.chars, batch.tags)
-        return StepOutput(output.loss, _count(model, batch))
+        return StepOutput(output.loss, _count(self.unit, batch))
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         report = score(model, self.valid, self.tags, 64)

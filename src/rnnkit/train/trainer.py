@@ -72,7 +72,8 @@ class TrainingTask(Protocol):
         """The batches of an epoch, the same on every call with that epoch (for resuming)."""
 
     def train_step(self, model: nn.Module, batch: Any, carry: Any) -> StepOutput:
-        """Forward one batch in training mode; ``carry`` is None at the start of an epoch."""
+        """Forward one batch in training mode; ``carry`` is None at the start of an epoch.
+        Under torchrun ``model`` is DDP's wrapper: call it, but read nothing from it."""
 
     def evaluate(self, model: nn.Module) -> dict[str, float] | None:
         """Validation metrics including ``"loss"``, or None without validation data."""
