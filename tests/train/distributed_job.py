@@ -33,6 +33,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--checkpoint-every", type=int, default=0)
+    parser.add_argument("--mode", choices=("stream", "sentences"), default="stream")
     parser.add_argument("--float64", action="store_true")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--kill-step", type=int, default=0)
@@ -66,7 +67,7 @@ def main() -> None:
                             checkpoint_every=args.checkpoint_every)
         if args.task == "lm":
             data = LMData(corpus=args.data, batch_size=args.batch_size, bptt=5,
-                          eval_batch_size=2, valid_fraction=0.2)
+                          eval_batch_size=2, valid_fraction=0.2, mode=args.mode)
             model = {"embed_size": 8, "hidden_size": 8, "num_layers": 1}
             trainer = task.train(data, model, train, out, quiet=True, callbacks=callbacks)
         else:

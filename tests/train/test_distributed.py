@@ -150,6 +150,21 @@ def test_training_figures_are_the_global_ones(runs):
 
 
 @pytest.mark.slow
+def test_sentence_batches_train_as_in_one_process(runs, tmp_path):
+    """LM sentences mode: shares of bucketed batches of padded sentences (97 training
+    sentences in batches of 6: one of a single sentence, where the second process runs a
+    stand-in), validation batches split between the processes."""
+    for launch, name in ((_alone, "one"), (_on_two, "two")):
+        _launch(launch(*_job("lm", runs / "corpus.txt", tmp_path / name, tmp_path / name,
+                             "--mode", "sentences", "--batch-size", "6")))
+    _assert_close(_weights(tmp_path / "one"), _weights(tmp_path / "two"))
+    rows = [[json.loads(line) for line in (tmp_path / name / METRICS_FILE).read_text()
+             .splitlines()] for name in ("one", "two")]
+    for row_one, row_two in zip(*rows):
+        assert row_two["valid_loss"] == pytest.approx(row_one["valid_loss"], rel=1e-9)
+
+
+@pytest.mark.slow
 def test_a_killed_process_resumes_to_the_uninterrupted_weights(runs, tmp_path):
     """Process 1 is killed after step 7 (checkpoints every 3 steps): torchrun takes the job
     down, the directory keeps the step-6 checkpoint, and a resumed launch ends where the

@@ -204,7 +204,8 @@ class LanguageModelTraining:
         if self.train is not None:
             return self.train
         return SentenceBatches(self._train_ids, self.vocab, self.data.batch_size, shuffle=True,
-                               epoch=epoch, seed=self.seed, shared=distributed.active())
+                               epoch=epoch, seed=self.seed,
+                               shared=distributed.world_size() > 1)
 
     def train_step(self, model: nn.Module, batch, carry) -> StepOutput:
         x, y = (t.to(self.device, non_blocking=True) for t in batch)  # (B, T) each

@@ -19,7 +19,6 @@ Checkpoints hold every process's random generators and the carried state of all 
 joined (the task's ``join_carries``), so a run resumes with any number of processes.
 """
 
-
 from __future__ import annotations
 
 import contextlib
