@@ -89,3 +89,12 @@ def test_scan_body_reads_an_outer_weight():
     y, last = session.run(["y", "final"], {"x": values})
     np.testing.assert_array_equal(y, np.cumsum(2 * values, axis=0))
     np.testing.assert_array_equal(last, y[-1])
+
+
+def test_equal_constants_are_stored_once():
+    builder = GraphBuilder("main")
+    axes = builder.constant("axes", np.array([0], dtype=np.int64))
+    assert builder.subgraph("body").constant("other", np.array([0], dtype=np.int64)) == axes
+    assert builder.constant("axes", np.array([0], dtype=np.int32)) != axes  # another dtype
+    assert builder.constant("axes", np.array([1], dtype=np.int64)) != axes
+    assert len(builder.to_graph().initializer) == 3

@@ -59,6 +59,7 @@ class GraphBuilder:
         self._inputs: list[onnx.ValueInfoProto] = []
         self._outputs: list[onnx.ValueInfoProto] = []
         self._initializers: list[onnx.TensorProto] = []
+        self._constants: dict[tuple[str, tuple[int, ...], bytes], str] = {}
 
     def unique(self, hint: str) -> str:
         """A name no value, node or graph of this model has yet: ``hint``, else ``hint_1``, …"""
@@ -79,6 +80,16 @@ class GraphBuilder:
         self._root._initializers.append(numpy_helper.from_array(np.asarray(array), name))
         return name
 
+    def constant(self, hint: str, array: np.ndarray) -> str:
+        """Like :meth:`initializer`, but an equal array (same dtype, shape and values) stored
+        before is reused: for the small shapes, axes and scalars graphs repeat."""
+        array = np.asarray(array)
+        key = (array.dtype.str, array.shape, array.tobytes())
+        constants = self._root._constants
+        if key not in constants:
+            constants[key] = self.initializer(hint, array)
+        return constants[key]
+
     def node(
         self,
         op: str,
@@ -88,7 +99,8 @@ class GraphBuilder:
     ) -> str | list[str]:
         """Append an ``op`` node; returns its output name, or a list of names for several.
 
-        ``inputs`` may hold ``None`` (or ``""``) for an omitted optional input. ``outputs`` is
+        ``inputs`` may hold ``None`` (or ``""``) for an omitted optional input (trailing ones
+        are dropped). ``outputs`` is
         a count (names are made from ``op``) or the names themselves, which must be unused.
         Attributes are passed to :func:`onnx.helper.make_node` (a ``GraphProto`` attribute
         is a subgraph, e.g. a ``Scan`` body from :meth:`to_graph`).
@@ -99,10 +111,13 @@ class GraphBuilder:
             names = [self.unique(op.lower()) for _ in range(outputs)]
         else:
             names = [self._claim(name) for name in outputs]
+        names_in = ["" if value is None else value for value in inputs]
+        while names_in and not names_in[-1]:
+            names_in.pop()
         self._nodes.append(
             helper.make_node(
                 op,
-                ["" if value is None else value for value in inputs],
+                names_in,
                 names,
                 name=self.unique(f"{op}_node"),
                 **attributes,
