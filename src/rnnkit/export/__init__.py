@@ -27,7 +27,8 @@ _MODULES = {
     "to_onnx": "writer",
 }
 
-__all__ = sorted(_MODULES)
+__all__ = ["OPSET", "GraphBuilder", "RecurrentOutputs", "add_recurrent", "check_exportable",
+           "layer_to_onnx", "needs_scan", "to_onnx"]
 
 
 def __getattr__(name: str):
