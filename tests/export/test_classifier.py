@@ -46,6 +46,12 @@ def test_other_cells(cell):
     check(build(cell=cell, pooling="last"), SHAPES["lengths all different, unsorted"])
 
 
+@pytest.mark.parametrize("pooling", ["last", "max"])
+def test_a_layer_that_exports_as_a_scan(pooling):
+    check(build(pooling=pooling, rnn_options={"layer_norm": True, "zoneout": 0.1}),
+          SHAPES["lengths all different, unsorted"])
+
+
 @pytest.mark.parametrize("lengths", SHAPES.values(), ids=SHAPES)
 def test_subword_features(lengths):
     """Subword bags average the real n-grams only; a token without any adds nothing."""

@@ -26,6 +26,8 @@ CONFIGS = {
     "rnn, tied weights": {"cell": "rnn", "num_layers": 1, "tie_weights": True, "hidden_size": 5},
     "lstm with projection": {"cell": "lstm", "num_layers": 1, "hidden_size": 7,
                              "rnn_options": {"proj_size": 5}},
+    "gru with layer norm (a Scan)": {"cell": "gru", "num_layers": 2,
+                                     "rnn_options": {"layer_norm": True}},
 }
 
 

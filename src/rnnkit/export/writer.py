@@ -144,13 +144,18 @@ def _staging(out: Path) -> Iterator[Path]:
     try:
         yield staging
         os.chmod(staging, 0o777 & ~_umask())
-        if out.exists():
-            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
-            os.replace(out, old / out.name)
+        if not out.exists():
             os.replace(staging, out)
-            shutil.rmtree(old)
-        else:
+            return
+        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
+        os.replace(out, old / out.name)
+        try:
             os.replace(staging, out)
+        except BaseException:
+            os.replace(old / out.name, out)  # the earlier export stays where it was
+            raise
+        finally:
+            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
