@@ -113,6 +113,13 @@ def test_a_refused_layer_leaves_nothing_behind(tmp_path):
     assert listing(tmp_path) == []
 
 
+def test_an_export_directory_is_not_exported_again(tiny_models, tmp_path):
+    to_onnx(tiny_models["lm"], tmp_path / "first")
+    with pytest.raises(ValueError, match="is an export directory already"):
+        to_onnx(tmp_path / "first", tmp_path / "second")
+    assert listing(tmp_path) == ["first"]
+
+
 def test_an_ensemble_is_refused(tiny_models, tmp_path):
     ensemble = rnnkit.load([tiny_models["classify"], tiny_models["classify2"]])
     with pytest.raises(ValueError, match="ensemble of 2 classifiers"):

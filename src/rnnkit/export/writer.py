@@ -101,8 +101,10 @@ def _resolve(source: Any) -> tuple[nn.Module, str, Path | None, dict[str, Any] |
     if isinstance(source, str | os.PathLike):
         from rnnkit.tasks import load
 
+        _refuse_export_directory(Path(source))
         source = load(source)
     if isinstance(source, Pipeline):
+        _refuse_export_directory(Path(source.directory))
         members = getattr(source, "members", None)
         if members is not None and len(members) > 1:
             raise ValueError(f"export: an ensemble of {len(members)} classifiers is not "
@@ -117,6 +119,12 @@ def _resolve(source: Any) -> tuple[nn.Module, str, Path | None, dict[str, Any] |
     raise TypeError(f"export: expected a pipeline, a model directory or one of "
                     f"{', '.join(model.__name__ for model, _ in GRAPHS.values())}, got "
                     f"{type(source).__name__}")
+
+
+def _refuse_export_directory(directory: Path) -> None:
+    if is_export_directory(directory):
+        raise ValueError(f"export: {directory} is an export directory already; export the "
+                         "trained model directory it came from")
 
 
 def _is_within(path: Path, directory: Path) -> bool:
