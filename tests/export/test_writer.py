@@ -187,3 +187,10 @@ def test_cli_without_onnx_names_the_extra(tiny_models, tmp_path, capsys, monkeyp
     export_fails(["export", tiny_models["lm"], "--out", tmp_path / "out"], capsys,
                  "pip install 'rnnkit[onnx]'")
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_export_explains_its_options(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--help"])
+    assert exit_info.value.code == 0
+    assert "--force" in capsys.readouterr().out
