@@ -15,6 +15,7 @@ rnnkit has no built-in activation outside ONNX's list (each maps to an ONNX func
 the ``Scan`` path instead.
 """
 
+import copy
 import subprocess
 import sys
 
@@ -64,6 +65,8 @@ VARIANTS = {
     "lstm_go_backwards_bi2": lambda: rn.LSTM(I, H, num_layers=2, bidirectional=True,
                                              go_backwards=True),
     "gru_go_backwards_zoneout": lambda: rn.GRU(I, H, go_backwards=True, zoneout=0.2),
+    "lstm_go_backwards_projection_bi2": lambda: rn.LSTM(I, H, num_layers=2, bidirectional=True,
+                                                        go_backwards=True, proj_size=3),
 }
 VARIANTS |= {
     f"rnn_{name}": (lambda name=name: rn.RNN(I, H, activation=name)) for name in ACTIVATIONS
@@ -225,6 +228,24 @@ def _custom_activation() -> Activation:
 def test_custom_activation_is_refused(make, argument):
     with pytest.raises(ValueError, match=rf"{argument}='my_tanh'.*custom Activation"):
         layer_to_onnx(make())
+
+
+def test_a_torch_layer_is_refused():
+    with pytest.raises(TypeError, match="rnnkit.nn RNN, LSTM or GRU, got torch.nn.modules"):
+        layer_to_onnx(torch.nn.LSTM(I, H))
+
+
+def test_float64_layer_exports_in_float32():
+    layer = _build(lambda: rn.GRU(I, H, layer_norm=True))
+    session = _session(layer_to_onnx(copy.deepcopy(layer).double()))
+    x = torch.randn(3, 2, I, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        output, h_n = layer(x, lengths=[3, 1])
+    got = session.run(None, {"x": x.numpy(), "lengths": np.array([3, 1], dtype=np.int64),
+                             "h_0": np.zeros((1, 2, H), dtype=np.float32)})
+    assert got[0].dtype == np.float32
+    _assert_close(got[0], output, "output")
+    _assert_close(got[1], h_n, "h_n")
 
 
 def test_c_0_for_a_layer_without_cell_state_is_refused():

@@ -25,12 +25,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rnnkit.export.activations import OnnxActivation, onnx_activation, operator_attributes
+from rnnkit.export.activations import cell_activations, operator_attributes
 from rnnkit.export.graph import GraphBuilder
 from rnnkit.nn.config import GATES, CellConfig
 from rnnkit.nn.functional import DirectionWeights
 
-__all__ = ["ONNX_GATES", "LayerOutputs", "add_operator_layer", "operator_activations"]
+__all__ = ["ONNX_GATES", "LayerOutputs", "add_operator_layer"]
 
 ONNX_GATES = {"rnn": ("h",), "lstm": ("i", "o", "f", "g"), "gru": ("z", "r", "n")}
 """ONNX's gate order per cell kind, in rnnkit's gate names (ONNX calls LSTM's g ``c`` and
@@ -47,18 +47,6 @@ class LayerOutputs(NamedTuple):
     output: str
     h_n: str
     c_n: str | None
-
-
-def operator_activations(cell: CellConfig) -> list[OnnxActivation]:
-    """The activations of one direction in the operator's order: RNN ``f``; GRU ``f, g``;
-    LSTM ``f, g, h`` (``f`` gates, ``g`` the candidate, ``h`` the cell output)."""
-    owner = cell.owner
-    activation = onnx_activation(cell.activation, owner=owner, argument="activation")
-    if cell.kind == "rnn":
-        return [activation]
-    gate = onnx_activation(cell.recurrent_activation, owner=owner,
-                           argument="recurrent_activation")
-    return [gate, activation] if cell.kind == "gru" else [gate, activation, activation]
 
 
 def _onnx_order(matrix: np.ndarray, kind: str) -> np.ndarray:
@@ -81,7 +69,8 @@ def add_operator_layer(
 
     Args:
         cell: the layer's cell configuration; it must not need a ``Scan`` (see
-            :func:`rnnkit.export.recurrent.needs_scan`).
+            :func:`rnnkit.export.recurrent.needs_scan`) nor a custom activation (see
+            :func:`rnnkit.export.activations.cell_activations`).
         directions: the float32 weights of the forward and, if bidirectional, reverse
             direction (``DirectionWeights`` holding numpy arrays).
         x: ``(T, B, I)`` float32; sequence_lens: ``(B,)`` int32.
@@ -100,7 +89,7 @@ def add_operator_layer(
             for d in directions
         ]))  # (D, 2*G*H)
     inputs = [x, w, r, b, sequence_lens, h_0]
-    attributes = operator_attributes(operator_activations(cell) * len(directions))
+    attributes = operator_attributes(cell_activations(cell) * len(directions))
     if kind == "lstm":
         p = None
         if cell.peephole:

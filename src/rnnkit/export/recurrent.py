@@ -46,11 +46,12 @@ import onnx
 import torch
 from onnx import TensorProto
 
-from rnnkit.export.fused import add_operator_layer, operator_activations
+from rnnkit.export.activations import cell_activations
+from rnnkit.export.fused import add_operator_layer
 from rnnkit.export.graph import GraphBuilder
 from rnnkit.export.scan import add_scan_direction, zeros_state
 from rnnkit.nn import parameters
-from rnnkit.nn.config import CellConfig, LayerConfig
+from rnnkit.nn.config import CellConfig
 from rnnkit.nn.functional import DirectionWeights
 from rnnkit.nn.layers import RecurrentLayer
 
@@ -73,13 +74,20 @@ def needs_scan(cell: CellConfig) -> bool:
     return cell.layer_norm or cell.proj_size > 0 or cell.zoneout_h > 0 or cell.zoneout_c > 0
 
 
-def check_exportable(config: LayerConfig) -> None:
-    """Raise the export's refusal for ``config``, if any (see the module docstring).
+def check_exportable(layer: RecurrentLayer) -> None:
+    """Raise the export's refusal for ``layer``, if any (see the module docstring).
 
     Raises:
+        TypeError: ``layer`` is not an rnnkit recurrent layer (e.g. a ``torch.nn.LSTM``:
+            load its state dict into ``rnnkit.nn.LSTM``).
         ValueError: a custom activation, naming the layer, the argument and the activation.
     """
-    operator_activations(config.cell)
+    if not isinstance(layer, RecurrentLayer):
+        raise TypeError(
+            "rnnkit.export: expected layer to be an rnnkit.nn RNN, LSTM or GRU, got "
+            f"{type(layer).__module__}.{type(layer).__name__}"
+        )
+    cell_activations(layer.config.cell)
 
 
 def _numpy_weights(layer: RecurrentLayer, cell: CellConfig, suffix: str) -> DirectionWeights:
@@ -180,11 +188,11 @@ def add_recurrent(
         but for an LSTM), as ``layer.eval()(x, h_0 or (h_0, c_0), lengths=lengths)`` gives.
 
     Raises:
-        ValueError: the layer has an option export refuses (see the module docstring), or
-            ``c_0`` is given for a layer that is not an LSTM.
+        TypeError, ValueError: as :func:`check_exportable`.
+        ValueError: ``c_0`` is given for a layer that is not an LSTM.
     """
+    check_exportable(layer)
     config = layer.config
-    check_exportable(config)
     if c_0 is not None and config.cell.kind != "lstm":
         raise ValueError(f"{config.cell.owner}: c_0 applies to an LSTM only, got c_0={c_0!r}")
     directions = config.num_directions
@@ -228,8 +236,9 @@ def layer_to_onnx(
     Returns:
         the checked ``onnx.ModelProto``.
     Raises:
-        ValueError: as :func:`add_recurrent`.
+        TypeError, ValueError: as :func:`check_exportable`.
     """
+    check_exportable(layer)
     config, cell = layer.config, layer.config.cell
     states = config.num_layers * config.num_directions
     batch_first = config.batch_first

@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 from onnx import TensorProto, helper
 
-from rnnkit.export.activations import OnnxActivation, apply_activation
-from rnnkit.export.fused import LayerOutputs, operator_activations
+from rnnkit.export.activations import OnnxActivation, apply_activation, cell_activations
+from rnnkit.export.fused import LayerOutputs
 from rnnkit.export.graph import GraphBuilder
 from rnnkit.nn.config import CellConfig
 from rnnkit.nn.functional import LAYER_NORM_EPS, DirectionWeights
@@ -230,7 +230,7 @@ def add_scan_direction(
         ``output (T, B, H_out)`` (zero past each length), ``h_n (B, H_out)`` and ``c_n (B, H)``
         (an LSTM's, else ``None``): the state at each sequence's last token.
     """
-    activations = operator_activations(cell)
+    activations = cell_activations(cell)
     projected = _input_projection(builder, cell, weights, x)  # (T, B, G*H)
     body = _step_body(builder, cell, weights, activations)
     states = [h_0] if c_0 is None else [h_0, c_0]
