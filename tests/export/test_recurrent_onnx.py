@@ -47,6 +47,9 @@ VARIANTS = {
                                            reset_after=False),
     "lstm_hard_sigmoid": lambda: rn.LSTM(I, H, recurrent_activation="hard_sigmoid"),
     "gru_hard_sigmoid_v2": lambda: rn.GRU(I, H, recurrent_activation="hard_sigmoid_v2"),
+    # alpha/beta lists [1/6, 1, 1, 1/6, 1, 1] and [1/2, 0, 0, 1/2, 0, 0], consumed in order
+    "lstm_hard_sigmoid_linear_bi": lambda: rn.LSTM(I, H, recurrent_activation="hard_sigmoid",
+                                                   activation="linear", bidirectional=True),
     "lstm_peephole_bi": lambda: rn.LSTM(I, H, peephole=True, bidirectional=True),
     "lstm_layer_norm_bi2": lambda: rn.LSTM(I, H, num_layers=2, bidirectional=True,
                                            layer_norm=True),
