@@ -151,12 +151,13 @@ def test_onnxruntime_matches_the_eval_forward(variant):
         _assert_zero_past_lengths(got["output"], lengths, layer.config.batch_first)
 
 
-def _graph_without_states(layer):
-    """A graph of ``layer`` through ``add_recurrent`` with ``h_0``/``c_0`` left out."""
+def _graph_without_states(layer, with_lengths=True):
+    """A graph of ``layer`` through ``add_recurrent`` with ``h_0``/``c_0`` left out (and
+    ``lengths`` too unless ``with_lengths``)."""
     cell = layer.config.cell
     builder = GraphBuilder("no_states")
     x = builder.input("x", np.float32, ("time", "batch", cell.input_size))
-    lengths = builder.input("lengths", np.int64, ("batch",))
+    lengths = builder.input("lengths", np.int64, ("batch",)) if with_lengths else None
     result = add_recurrent(builder, layer, x, lengths)
     states = layer.config.num_layers * layer.config.num_directions
     features = layer.config.num_directions * cell.output_size
@@ -182,6 +183,22 @@ def test_omitted_initial_states_are_zeros(make):
     expected = [output, *state] if isinstance(state, tuple) else [output, state]
     got = session.run(None, {"x": x.numpy(), "lengths": np.array(lengths, dtype=np.int64)})
     for name, value, result in zip(("output", "h_n", "c_n"), expected, got):
+        _assert_close(result, value, name)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: rn.GRU(I, H, bidirectional=True, go_backwards=True),
+    lambda: rn.LSTM(I, H, bidirectional=True, zoneout=0.1),
+], ids=["operator", "scan"])
+def test_omitted_lengths_are_full_lengths(make):
+    layer = _build(make)
+    session = _session(_graph_without_states(layer, with_lengths=False))
+    x = torch.randn(3, 2, I, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        output, state = layer(x)
+    expected = [output, *state] if isinstance(state, tuple) else [output, state]
+    for name, value, result in zip(("output", "h_n", "c_n"), expected,
+                                   session.run(None, {"x": x.numpy()})):
         _assert_close(result, value, name)
 
 

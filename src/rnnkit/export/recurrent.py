@@ -126,6 +126,13 @@ def _running_mask(builder: GraphBuilder, x: str, lengths: str) -> str:
     return builder.node("Unsqueeze", [running, axis_2])  # (T, B, 1)
 
 
+def _full_lengths(builder: GraphBuilder, x: str) -> str:
+    """``(B,)`` int64, every entry ``T``, for ``x`` ``(T, B, ·)``."""
+    steps = builder.node("Shape", [x], start=0, end=1)  # (1,)
+    batch = builder.node("Shape", [x], start=1, end=2)  # (1,)
+    return builder.node("Expand", [steps, batch])  # (B,)
+
+
 def _reverse(builder: GraphBuilder, x: str, lengths: str) -> str:
     """Reverse each sequence of ``(T, B, ·)`` within its own length; padding stays put."""
     return builder.node("ReverseSequence", [x, lengths], batch_axis=1, time_axis=0)
@@ -171,7 +178,7 @@ def add_recurrent(
     builder: GraphBuilder,
     layer: RecurrentLayer,
     x: str,
-    lengths: str,
+    lengths: str | None = None,
     h_0: str | None = None,
     c_0: str | None = None,
 ) -> RecurrentOutputs:
@@ -180,7 +187,8 @@ def add_recurrent(
     Args:
         layer: an rnnkit ``RNN``, ``LSTM`` or ``GRU`` (its ``batch_first`` is ignored: the
             graph is time-major; :func:`layer_to_onnx` transposes for it).
-        x: ``(T, B, I)`` float32; lengths: ``(B,)`` int64, each in ``[1, T]``.
+        x: ``(T, B, I)`` float32; lengths: ``(B,)`` int64, each in ``[1, T]``, or ``None``
+            when every sequence has ``T`` steps (e.g. a decoder's one-step graph).
         h_0: ``(L*D, B, H_out)`` or ``None`` (zeros); c_0: ``(L*D, B, H)`` or ``None``, an
             LSTM's only.
     Returns:
@@ -196,6 +204,8 @@ def add_recurrent(
     if c_0 is not None and config.cell.kind != "lstm":
         raise ValueError(f"{config.cell.owner}: c_0 applies to an LSTM only, got c_0={c_0!r}")
     directions = config.num_directions
+    if lengths is None:
+        lengths = _full_lengths(builder, x)
     if config.go_backwards:
         x = _reverse(builder, x, lengths)
     scan = needs_scan(config.cell)
