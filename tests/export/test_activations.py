@@ -2,6 +2,8 @@
 
 import pytest
 
+pytest.importorskip("onnx", reason="the onnx extra is not installed")
+
 from rnnkit.export.activations import (
     ONNX_ACTIVATIONS,
     cell_activations,

@@ -23,11 +23,12 @@ import numpy as np
 import pytest
 import torch
 
+onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")
+ort = pytest.importorskip("onnxruntime", reason="the onnx extra (onnxruntime) is not installed")
+
 import rnnkit.nn as rn
 from rnnkit.export import GraphBuilder, add_recurrent, layer_to_onnx, needs_scan
 from rnnkit.nn.activations import ACTIVATIONS, Activation
-
-ort = pytest.importorskip("onnxruntime")
 
 TOLERANCE = 1e-5
 I, H = 3, 4
@@ -275,8 +276,6 @@ def test_c_0_for_a_layer_without_cell_state_is_refused():
 
 
 def test_layer_to_onnx_saves_a_loadable_model(tmp_path):
-    import onnx
-
     path = tmp_path / "gru.onnx"
     model = layer_to_onnx(rn.GRU(I, H), path)
     assert onnx.load(str(path)) == model
