@@ -78,25 +78,25 @@ def add_operator_layer(
     """
     kind, hidden = cell.kind, cell.hidden_size
     name = f"{kind}_layer"
-    w = builder.initializer(f"{name}_W", np.stack([_onnx_order(d.w_ih, kind)
-                                                   for d in directions]))  # (D, G*H, I)
-    r = builder.initializer(f"{name}_R", np.stack([_onnx_order(d.w_hh, kind)
-                                                   for d in directions]))  # (D, G*H, H)
-    b = None
+    input_weights = builder.initializer(
+        f"{name}_W", np.stack([_onnx_order(d.w_ih, kind) for d in directions]))  # (D, G*H, I)
+    recurrent_weights = builder.initializer(
+        f"{name}_R", np.stack([_onnx_order(d.w_hh, kind) for d in directions]))  # (D, G*H, H)
+    biases = None
     if cell.bias:
-        b = builder.initializer(f"{name}_B", np.stack([
+        biases = builder.initializer(f"{name}_B", np.stack([
             np.concatenate([_onnx_order(d.b_ih, kind), _onnx_order(d.b_hh, kind)])
             for d in directions
         ]))  # (D, 2*G*H)
-    inputs = [x, w, r, b, sequence_lens, h_0]
+    inputs = [x, input_weights, recurrent_weights, biases, sequence_lens, h_0]
     attributes = operator_attributes(cell_activations(cell) * len(directions))
     if kind == "lstm":
-        p = None
+        peepholes = None
         if cell.peephole:
-            p = builder.initializer(f"{name}_P", np.stack([
+            peepholes = builder.initializer(f"{name}_P", np.stack([
                 np.concatenate([getattr(d, field) for field in _PEEPHOLES]) for d in directions
             ]))  # (D, 3*H)
-        inputs += [c_0, p]
+        inputs += [c_0, peepholes]
     if kind == "gru":
         attributes["linear_before_reset"] = int(cell.reset_after)
     outputs = builder.node(
