@@ -6,7 +6,8 @@ returns for ``lengths=`` (any batch size and length; no dummy input is traced), 
 
 Graph conventions (the task graphs and the onnxruntime pipelines rely on them):
 
-- ``x`` is time-major ``(T, B, I)`` float32, ``lengths`` ``(B,)`` int64 in ``[1, T]``;
+- ``x`` is time-major ``(T, B, I)`` float32, ``lengths`` ``(B,)`` int64 in ``[1, T]`` (or
+  omitted: every sequence has ``T`` steps); values outside ``[1, T]`` are not checked;
 - ``h_0``/``c_0`` are ``(L*D, B, H_out)``/``(L*D, B, H)``, or omitted (zeros);
 - ``output`` is ``(T, B, D*H_out)``, zero past each sequence's length; ``h_n``/``c_n`` are
   ``(L*D, B, H_out)``/``(L*D, B, H)``, the state at each sequence's own last token (the
@@ -23,14 +24,18 @@ cell, i.e. unless the cell has:
 those layers export as a ``Scan`` per direction over rnnkit's step equations (see
 :mod:`rnnkit.export.scan`). Every built-in activation, peepholes, both GRU forms, ``bias=False``
 and ``go_backwards`` go either way. Options that are the identity in evaluation export as
-nothing: ``dropout`` between layers, ``input_dropout``, ``recurrent_dropout``, ``weight_drop``
-(as are the training-only ``*_regularizer``, ``*_constraint`` and initializers).
+nothing: ``dropout`` between layers, ``input_dropout``, ``recurrent_dropout``, ``weight_drop``;
+so do those that only act in training (``*_regularizer``, ``*_constraint``, initializers,
+``unit_forget_bias``) and ``impl``. The graph is the evaluation forward even for a layer left
+in training mode.
 
-Export refuses (``ValueError`` naming the layer, the argument and its value) only what has no
-ONNX form at all:
+Export refuses only what has no ONNX form at all:
 
 - a custom :class:`rnnkit.nn.activations.Activation` as ``activation`` or (LSTM, GRU)
-  ``recurrent_activation`` — a Python function, not one of rnnkit's built-in activations.
+  ``recurrent_activation`` — a Python function, not one of rnnkit's built-in activations
+  (``ValueError`` naming the layer, the argument and the activation's name);
+- a layer that is not rnnkit's, e.g. a ``torch.nn.LSTM`` (``TypeError``; load its state dict
+  into ``rnnkit.nn.LSTM``, which takes torch's weights as they are).
 
 Weights are read from the layer's parameters when the graph is built and stored as float32
 (a float64 layer's graph runs in float32); later changes to the layer do not reach the graph.
