@@ -187,13 +187,13 @@ _STEPS = {"rnn": _rnn_step, "gru": _gru_step, "lstm": _lstm_step}
 def _step_body(
     builder: GraphBuilder, cell: CellConfig, weights: DirectionWeights,
     activations: list[OnnxActivation],
-):
+) -> GraphBuilder:
     """The ``Scan`` body: states and ``(x_proj_t, running_t)`` in; new states and ``out_t`` out."""
     body = builder.subgraph(f"{cell.kind}_step")
     sizes = [cell.output_size] + ([cell.hidden_size] if cell.kind == "lstm" else [])
     names = ["h", "c"][: len(sizes)]
-    state = [body.input(f"{body.name}_{n}", np.float32, ("batch", s))
-             for n, s in zip(names, sizes)]
+    state = [body.input(f"{body.name}_{name}", np.float32, ("batch", size))
+             for name, size in zip(names, sizes)]
     x_proj = body.input(f"{body.name}_x_proj", np.float32,
                         ("batch", cell.num_gates * cell.hidden_size))
     running = body.input(f"{body.name}_running", np.bool_, ("batch", 1))
@@ -201,9 +201,9 @@ def _step_body(
     zoneouts = [cell.zoneout_h, cell.zoneout_c]
     new_state = [_zoneout(body, old, new, p) for old, new, p in zip(state, new_state, zoneouts)]
     zero = body.constant("zero", np.array(0.0, dtype=np.float32))
-    for n, old, new, size in zip(names, state, new_state, sizes):
-        kept = body.node("Where", [running, new, old])
-        body.output(kept, f"{body.name}_{n}_next", np.float32, ("batch", size))
+    for name, old, new, size in zip(names, state, new_state, sizes):
+        kept = body.node("Where", [running, new, old])  # frozen past the sequence's length
+        body.output(kept, f"{body.name}_{name}_next", np.float32, ("batch", size))
     output = body.node("Where", [running, new_state[0], zero])
     body.output(output, f"{body.name}_output", np.float32, ("batch", cell.output_size))
     return body
