@@ -1,8 +1,9 @@
 """The graph builder: unique names, weights, symbolic axes, subgraphs, checked models."""
 
 import numpy as np
-import onnx
 import pytest
+
+onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")
 
 from rnnkit.export.graph import OPSET, GraphBuilder
 

@@ -30,9 +30,10 @@ from typing import NamedTuple
 
 from rnnkit.export.graph import GraphBuilder
 from rnnkit.nn.activations import ACTIVATIONS, Activation, builtin_name
+from rnnkit.nn.config import CellConfig
 
-__all__ = ["ONNX_ACTIVATIONS", "OnnxActivation", "apply_activation", "onnx_activation",
-           "operator_attributes"]
+__all__ = ["ONNX_ACTIVATIONS", "OnnxActivation", "apply_activation", "cell_activations",
+           "onnx_activation", "operator_attributes"]
 
 
 class OnnxActivation(NamedTuple):
@@ -61,8 +62,6 @@ ONNX_ACTIVATIONS: Mapping[str, OnnxActivation] = MappingProxyType({
 })
 """The ONNX form of every built-in activation, by rnnkit name (read-only)."""
 
-assert set(ONNX_ACTIVATIONS) == set(ACTIVATIONS), "every built-in activation needs an ONNX form"
-
 
 def onnx_activation(activation: Activation, *, owner: str, argument: str) -> OnnxActivation:
     """The ONNX form of ``activation``.
@@ -78,6 +77,23 @@ def onnx_activation(activation: Activation, *, owner: str, argument: str) -> Onn
             f"Activation, which has no ONNX form; use one of: {', '.join(sorted(ACTIVATIONS))}"
         )
     return ONNX_ACTIVATIONS[name]
+
+
+def cell_activations(cell: CellConfig) -> list[OnnxActivation]:
+    """The activations of one direction of ``cell`` in ONNX's operator order: RNN ``f``;
+    GRU ``f, g``; LSTM ``f, g, h`` (``f`` the gates, ``g`` the candidate, ``h`` the cell
+    output); ``f`` is rnnkit's ``recurrent_activation``, ``g`` and ``h`` its ``activation``.
+
+    Raises:
+        ValueError: as :func:`onnx_activation`, for an activation the cell uses.
+    """
+    owner = cell.owner
+    activation = onnx_activation(cell.activation, owner=owner, argument="activation")
+    if cell.kind == "rnn":
+        return [activation]
+    gate = onnx_activation(cell.recurrent_activation, owner=owner,
+                           argument="recurrent_activation")
+    return [gate, activation] if cell.kind == "gru" else [gate, activation, activation]
 
 
 def operator_attributes(activations: list[OnnxActivation]) -> dict[str, list]:

@@ -25,12 +25,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rnnkit.export.activations import OnnxActivation, onnx_activation, operator_attributes
+from rnnkit.export.activations import cell_activations, operator_attributes
 from rnnkit.export.graph import GraphBuilder
 from rnnkit.nn.config import GATES, CellConfig
 from rnnkit.nn.functional import DirectionWeights
 
-__all__ = ["ONNX_GATES", "LayerOutputs", "add_operator_layer", "operator_activations"]
+__all__ = ["ONNX_GATES", "LayerOutputs", "add_operator_layer"]
 
 ONNX_GATES = {"rnn": ("h",), "lstm": ("i", "o", "f", "g"), "gru": ("z", "r", "n")}
 """ONNX's gate order per cell kind, in rnnkit's gate names (ONNX calls LSTM's g ``c`` and
@@ -47,18 +47,6 @@ class LayerOutputs(NamedTuple):
     output: str
     h_n: str
     c_n: str | None
-
-
-def operator_activations(cell: CellConfig) -> list[OnnxActivation]:
-    """The activations of one direction in the operator's order: RNN ``f``; GRU ``f, g``;
-    LSTM ``f, g, h`` (``f`` gates, ``g`` the candidate, ``h`` the cell output)."""
-    owner = cell.owner
-    activation = onnx_activation(cell.activation, owner=owner, argument="activation")
-    if cell.kind == "rnn":
-        return [activation]
-    gate = onnx_activation(cell.recurrent_activation, owner=owner,
-                           argument="recurrent_activation")
-    return [gate, activation] if cell.kind == "gru" else [gate, activation, activation]
 
 
 def _onnx_order(matrix: np.ndarray, kind: str) -> np.ndarray:
@@ -81,7 +69,8 @@ def add_operator_layer(
 
     Args:
         cell: the layer's cell configuration; it must not need a ``Scan`` (see
-            :func:`rnnkit.export.recurrent.needs_scan`).
+            :func:`rnnkit.export.recurrent.needs_scan`) nor a custom activation (see
+            :func:`rnnkit.export.activations.cell_activations`).
         directions: the float32 weights of the forward and, if bidirectional, reverse
             direction (``DirectionWeights`` holding numpy arrays).
         x: ``(T, B, I)`` float32; sequence_lens: ``(B,)`` int32.
@@ -89,25 +78,25 @@ def add_operator_layer(
     """
     kind, hidden = cell.kind, cell.hidden_size
     name = f"{kind}_layer"
-    w = builder.initializer(f"{name}_W", np.stack([_onnx_order(d.w_ih, kind)
-                                                   for d in directions]))  # (D, G*H, I)
-    r = builder.initializer(f"{name}_R", np.stack([_onnx_order(d.w_hh, kind)
-                                                   for d in directions]))  # (D, G*H, H)
-    b = None
+    input_weights = builder.initializer(
+        f"{name}_W", np.stack([_onnx_order(d.w_ih, kind) for d in directions]))  # (D, G*H, I)
+    recurrent_weights = builder.initializer(
+        f"{name}_R", np.stack([_onnx_order(d.w_hh, kind) for d in directions]))  # (D, G*H, H)
+    biases = None
     if cell.bias:
-        b = builder.initializer(f"{name}_B", np.stack([
+        biases = builder.initializer(f"{name}_B", np.stack([
             np.concatenate([_onnx_order(d.b_ih, kind), _onnx_order(d.b_hh, kind)])
             for d in directions
         ]))  # (D, 2*G*H)
-    inputs = [x, w, r, b, sequence_lens, h_0]
-    attributes = operator_attributes(operator_activations(cell) * len(directions))
+    inputs = [x, input_weights, recurrent_weights, biases, sequence_lens, h_0]
+    attributes = operator_attributes(cell_activations(cell) * len(directions))
     if kind == "lstm":
-        p = None
+        peepholes = None
         if cell.peephole:
-            p = builder.initializer(f"{name}_P", np.stack([
+            peepholes = builder.initializer(f"{name}_P", np.stack([
                 np.concatenate([getattr(d, field) for field in _PEEPHOLES]) for d in directions
             ]))  # (D, 3*H)
-        inputs += [c_0, p]
+        inputs += [c_0, peepholes]
     if kind == "gru":
         attributes["linear_before_reset"] = int(cell.reset_after)
     outputs = builder.node(

@@ -125,13 +125,13 @@ class GraphBuilder:
         )
         return names[0] if len(names) == 1 else names
 
-    def input(self, name: str, dtype: type | np.dtype, shape: Sequence[Axis] | None) -> str:
-        """Declare a graph input; ``shape`` lists sizes and symbolic names (``None``: any)."""
+    def input(self, name: str, dtype: type | np.dtype, shape: Sequence[Axis]) -> str:
+        """Declare a graph input; ``shape`` lists sizes, symbolic names and ``None`` (any)."""
         self._inputs.append(_value_info(self._claim(name), dtype, shape))
         return name
 
     def output(
-        self, value: str, name: str, dtype: type | np.dtype, shape: Sequence[Axis] | None
+        self, value: str, name: str, dtype: type | np.dtype, shape: Sequence[Axis]
     ) -> str:
         """Declare ``value`` a graph output called ``name`` (an ``Identity`` renames it)."""
         if value != name:
@@ -181,8 +181,6 @@ class GraphBuilder:
         return name
 
 
-def _value_info(
-    name: str, dtype: type | np.dtype, shape: Sequence[Axis] | None
-) -> onnx.ValueInfoProto:
+def _value_info(name: str, dtype: type | np.dtype, shape: Sequence[Axis]) -> onnx.ValueInfoProto:
     element_type = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
-    return helper.make_tensor_value_info(name, element_type, None if shape is None else list(shape))
+    return helper.make_tensor_value_info(name, element_type, list(shape))

@@ -6,7 +6,8 @@ returns for ``lengths=`` (any batch size and length; no dummy input is traced), 
 
 Graph conventions (the task graphs and the onnxruntime pipelines rely on them):
 
-- ``x`` is time-major ``(T, B, I)`` float32, ``lengths`` ``(B,)`` int64 in ``[1, T]``;
+- ``x`` is time-major ``(T, B, I)`` float32, ``lengths`` ``(B,)`` int64 in ``[1, T]`` (or
+  omitted: every sequence has ``T`` steps); values outside ``[1, T]`` are not checked;
 - ``h_0``/``c_0`` are ``(L*D, B, H_out)``/``(L*D, B, H)``, or omitted (zeros);
 - ``output`` is ``(T, B, D*H_out)``, zero past each sequence's length; ``h_n``/``c_n`` are
   ``(L*D, B, H_out)``/``(L*D, B, H)``, the state at each sequence's own last token (the
@@ -23,14 +24,18 @@ cell, i.e. unless the cell has:
 those layers export as a ``Scan`` per direction over rnnkit's step equations (see
 :mod:`rnnkit.export.scan`). Every built-in activation, peepholes, both GRU forms, ``bias=False``
 and ``go_backwards`` go either way. Options that are the identity in evaluation export as
-nothing: ``dropout`` between layers, ``input_dropout``, ``recurrent_dropout``, ``weight_drop``
-(as are the training-only ``*_regularizer``, ``*_constraint`` and initializers).
+nothing: ``dropout`` between layers, ``input_dropout``, ``recurrent_dropout``, ``weight_drop``;
+so do those that only act in training (``*_regularizer``, ``*_constraint``, initializers,
+``unit_forget_bias``) and ``impl``. The graph is the evaluation forward even for a layer left
+in training mode.
 
-Export refuses (``ValueError`` naming the layer, the argument and its value) only what has no
-ONNX form at all:
+Export refuses only what has no ONNX form at all:
 
 - a custom :class:`rnnkit.nn.activations.Activation` as ``activation`` or (LSTM, GRU)
-  ``recurrent_activation`` — a Python function, not one of rnnkit's built-in activations.
+  ``recurrent_activation`` — a Python function, not one of rnnkit's built-in activations
+  (``ValueError`` naming the layer, the argument and the activation's name);
+- a layer that is not rnnkit's, e.g. a ``torch.nn.LSTM`` (``TypeError``; load its state dict
+  into ``rnnkit.nn.LSTM``, which takes torch's weights as they are).
 
 Weights are read from the layer's parameters when the graph is built and stored as float32
 (a float64 layer's graph runs in float32); later changes to the layer do not reach the graph.
@@ -46,11 +51,12 @@ import onnx
 import torch
 from onnx import TensorProto
 
-from rnnkit.export.fused import add_operator_layer, operator_activations
+from rnnkit.export.activations import cell_activations
+from rnnkit.export.fused import add_operator_layer
 from rnnkit.export.graph import GraphBuilder
 from rnnkit.export.scan import add_scan_direction, zeros_state
 from rnnkit.nn import parameters
-from rnnkit.nn.config import CellConfig, LayerConfig
+from rnnkit.nn.config import CellConfig
 from rnnkit.nn.functional import DirectionWeights
 from rnnkit.nn.layers import RecurrentLayer
 
@@ -73,13 +79,20 @@ def needs_scan(cell: CellConfig) -> bool:
     return cell.layer_norm or cell.proj_size > 0 or cell.zoneout_h > 0 or cell.zoneout_c > 0
 
 
-def check_exportable(config: LayerConfig) -> None:
-    """Raise the export's refusal for ``config``, if any (see the module docstring).
+def check_exportable(layer: RecurrentLayer) -> None:
+    """Raise the export's refusal for ``layer``, if any (see the module docstring).
 
     Raises:
+        TypeError: ``layer`` is not an rnnkit recurrent layer (e.g. a ``torch.nn.LSTM``:
+            load its state dict into ``rnnkit.nn.LSTM``).
         ValueError: a custom activation, naming the layer, the argument and the activation.
     """
-    operator_activations(config.cell)
+    if not isinstance(layer, RecurrentLayer):
+        raise TypeError(
+            "rnnkit.export: expected layer to be an rnnkit.nn RNN, LSTM or GRU, got "
+            f"{type(layer).__module__}.{type(layer).__name__}"
+        )
+    cell_activations(layer.config.cell)
 
 
 def _numpy_weights(layer: RecurrentLayer, cell: CellConfig, suffix: str) -> DirectionWeights:
@@ -116,6 +129,13 @@ def _running_mask(builder: GraphBuilder, x: str, lengths: str) -> str:
                                     builder.node("Unsqueeze", [lengths, axis_0])])  # (1, B)
     axis_2 = builder.constant("axes_2", np.array([2], dtype=np.int64))
     return builder.node("Unsqueeze", [running, axis_2])  # (T, B, 1)
+
+
+def _full_lengths(builder: GraphBuilder, x: str) -> str:
+    """``(B,)`` int64, every entry ``T``, for ``x`` ``(T, B, ·)``."""
+    steps = builder.node("Shape", [x], start=0, end=1)  # (1,)
+    batch = builder.node("Shape", [x], start=1, end=2)  # (1,)
+    return builder.node("Expand", [steps, batch])  # (B,)
 
 
 def _reverse(builder: GraphBuilder, x: str, lengths: str) -> str:
@@ -163,7 +183,7 @@ def add_recurrent(
     builder: GraphBuilder,
     layer: RecurrentLayer,
     x: str,
-    lengths: str,
+    lengths: str | None = None,
     h_0: str | None = None,
     c_0: str | None = None,
 ) -> RecurrentOutputs:
@@ -172,7 +192,8 @@ def add_recurrent(
     Args:
         layer: an rnnkit ``RNN``, ``LSTM`` or ``GRU`` (its ``batch_first`` is ignored: the
             graph is time-major; :func:`layer_to_onnx` transposes for it).
-        x: ``(T, B, I)`` float32; lengths: ``(B,)`` int64, each in ``[1, T]``.
+        x: ``(T, B, I)`` float32; lengths: ``(B,)`` int64, each in ``[1, T]``, or ``None``
+            when every sequence has ``T`` steps (e.g. a decoder's one-step graph).
         h_0: ``(L*D, B, H_out)`` or ``None`` (zeros); c_0: ``(L*D, B, H)`` or ``None``, an
             LSTM's only.
     Returns:
@@ -180,14 +201,16 @@ def add_recurrent(
         but for an LSTM), as ``layer.eval()(x, h_0 or (h_0, c_0), lengths=lengths)`` gives.
 
     Raises:
-        ValueError: the layer has an option export refuses (see the module docstring), or
-            ``c_0`` is given for a layer that is not an LSTM.
+        TypeError, ValueError: as :func:`check_exportable`.
+        ValueError: ``c_0`` is given for a layer that is not an LSTM.
     """
+    check_exportable(layer)
     config = layer.config
-    check_exportable(config)
     if c_0 is not None and config.cell.kind != "lstm":
         raise ValueError(f"{config.cell.owner}: c_0 applies to an LSTM only, got c_0={c_0!r}")
     directions = config.num_directions
+    if lengths is None:
+        lengths = _full_lengths(builder, x)
     if config.go_backwards:
         x = _reverse(builder, x, lengths)
     scan = needs_scan(config.cell)
@@ -228,8 +251,9 @@ def layer_to_onnx(
     Returns:
         the checked ``onnx.ModelProto``.
     Raises:
-        ValueError: as :func:`add_recurrent`.
+        TypeError, ValueError: as :func:`check_exportable`.
     """
+    check_exportable(layer)
     config, cell = layer.config, layer.config.cell
     states = config.num_layers * config.num_directions
     batch_first = config.batch_first

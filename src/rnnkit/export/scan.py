@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 from onnx import TensorProto, helper
 
-from rnnkit.export.activations import OnnxActivation, apply_activation
-from rnnkit.export.fused import LayerOutputs, operator_activations
+from rnnkit.export.activations import OnnxActivation, apply_activation, cell_activations
+from rnnkit.export.fused import LayerOutputs
 from rnnkit.export.graph import GraphBuilder
 from rnnkit.nn.config import CellConfig
 from rnnkit.nn.functional import LAYER_NORM_EPS, DirectionWeights
@@ -187,13 +187,13 @@ _STEPS = {"rnn": _rnn_step, "gru": _gru_step, "lstm": _lstm_step}
 def _step_body(
     builder: GraphBuilder, cell: CellConfig, weights: DirectionWeights,
     activations: list[OnnxActivation],
-):
+) -> GraphBuilder:
     """The ``Scan`` body: states and ``(x_proj_t, running_t)`` in; new states and ``out_t`` out."""
     body = builder.subgraph(f"{cell.kind}_step")
     sizes = [cell.output_size] + ([cell.hidden_size] if cell.kind == "lstm" else [])
     names = ["h", "c"][: len(sizes)]
-    state = [body.input(f"{body.name}_{n}", np.float32, ("batch", s))
-             for n, s in zip(names, sizes)]
+    state = [body.input(f"{body.name}_{name}", np.float32, ("batch", size))
+             for name, size in zip(names, sizes)]
     x_proj = body.input(f"{body.name}_x_proj", np.float32,
                         ("batch", cell.num_gates * cell.hidden_size))
     running = body.input(f"{body.name}_running", np.bool_, ("batch", 1))
@@ -201,9 +201,9 @@ def _step_body(
     zoneouts = [cell.zoneout_h, cell.zoneout_c]
     new_state = [_zoneout(body, old, new, p) for old, new, p in zip(state, new_state, zoneouts)]
     zero = body.constant("zero", np.array(0.0, dtype=np.float32))
-    for n, old, new, size in zip(names, state, new_state, sizes):
-        kept = body.node("Where", [running, new, old])
-        body.output(kept, f"{body.name}_{n}_next", np.float32, ("batch", size))
+    for name, old, new, size in zip(names, state, new_state, sizes):
+        kept = body.node("Where", [running, new, old])  # frozen past the sequence's length
+        body.output(kept, f"{body.name}_{name}_next", np.float32, ("batch", size))
     output = body.node("Where", [running, new_state[0], zero])
     body.output(output, f"{body.name}_output", np.float32, ("batch", cell.output_size))
     return body
@@ -230,7 +230,7 @@ def add_scan_direction(
         ``output (T, B, H_out)`` (zero past each length), ``h_n (B, H_out)`` and ``c_n (B, H)``
         (an LSTM's, else ``None``): the state at each sequence's last token.
     """
-    activations = operator_activations(cell)
+    activations = cell_activations(cell)
     projected = _input_projection(builder, cell, weights, x)  # (T, B, G*H)
     body = _step_body(builder, cell, weights, activations)
     states = [h_0] if c_0 is None else [h_0, c_0]
