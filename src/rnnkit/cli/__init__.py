@@ -1,4 +1,4 @@
-"""The ``rnnkit`` command line: train, generate, predict, evaluate, inspect and a demo, on
+"""The ``rnnkit`` command line: train, generate, predict, evaluate, inspect, export and a demo, on
 plain files. ``train``, ``evaluate`` and ``predict`` are made from the task registry
 (:mod:`rnnkit.tasks`): a registered task appears there without a line changed here.
 
@@ -18,7 +18,7 @@ import warnings
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from rnnkit import __version__
-from rnnkit.cli import evaluate, lm, predict, serve, split, train, translate
+from rnnkit.cli import evaluate, export, lm, predict, serve, split, train, translate
 
 EXPECTED_ERRORS = (ValueError, TypeError, OSError, RuntimeError)
 
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     lm.add_inspect_parser(commands)
     lm.add_demo_parser(commands)
     serve.add_serve_parser(commands)
+    export.add_export_parser(commands)
     return parser
 
 
