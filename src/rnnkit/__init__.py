@@ -39,10 +39,11 @@ __all__ = ["__version__", "load"]
 
 
 def __getattr__(name: str):
-    """``rnnkit.load`` imports the tasks (and torch) on first use, so ``import rnnkit`` stays
-    light and the CLI can set threading variables before torch loads."""
+    """``rnnkit.load`` is imported on first use, so ``import rnnkit`` stays light and the CLI
+    can set threading variables before torch loads; it loads an export directory without
+    importing torch at all."""
     if name == "load":
-        from rnnkit.tasks import load
+        from rnnkit.loading import load
 
         return load
     raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")

@@ -22,7 +22,8 @@ def test_the_pipelines_import_without_torch(target):
     module, name = target.split(":")
     code = (f"import sys; from {module} import {name}; "
             "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=False)
     assert result.returncode == 0, result.stderr
 
 
