@@ -29,7 +29,7 @@ def _crf(seed: int) -> CRF:
 
 
 def _numpy_scores(crf: CRF) -> dict[str, np.ndarray]:
-    transitions, start, end = crf._scores()
+    transitions, start, end = crf.scores()
     return {"transitions": transitions.detach().numpy(), "start": start.detach().numpy(),
             "end": end.detach().numpy()}
 
