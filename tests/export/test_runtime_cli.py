@@ -10,7 +10,7 @@ from rnnkit.cli import main
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from rnnkit.export import to_onnx  # noqa: E402
+from rnnkit.export import to_onnx
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +64,24 @@ def test_inspect_is_refused_on_an_export(capsys, exported, tmp_path):
     assert main(["inspect", str(exported["lm"]), "--text", "the cat",
                  "--out", str(tmp_path / "gates.png")]) == 1
     assert "export directory's graphs give no gate values" in capsys.readouterr().err
+
+
+def test_the_server_serves_an_export_directory(tiny_models, exported):
+    pytest.importorskip("fastapi", reason="the serve extra (fastapi) is not installed")
+    from fastapi.testclient import TestClient
+
+    from rnnkit.serve.app import create_app
+    from rnnkit.serve.settings import load_models
+
+    with pytest.raises(ValueError, match="onnxruntime's CPU provider"):
+        load_models([exported["classify"]], "cuda")
+    pipelines = load_models([exported["classify"], exported["lm"]], "cpu")
+    with TestClient(create_app(pipelines)) as client:
+        answer = client.post("/v1/models/classify/predict", json={"texts": ["great fun"]})
+        assert answer.status_code == 200
+        assert answer.json()["results"][0]["label"] in ("pos", "neg")
+        answer = client.post("/v1/models/lm/generate",
+                             json={"prompt": "the", "max_tokens": 5, "greedy": True})
+        assert answer.status_code == 200
+        gates = client.post("/v1/models/lm/gates", json={"text": "the cat"})
+        assert gates.status_code == 422 and "gate values" in gates.text
