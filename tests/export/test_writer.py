@@ -55,6 +55,18 @@ def test_every_task_exports(tiny_models, tmp_path, task):
     assert listing(tmp_path) == ["out"]  # no temporary left beside it
 
 
+def test_the_written_graphs_compute_what_the_trained_model_does(tiny_models, tmp_path):
+    pipeline = rnnkit.load(tiny_models["classify"])
+    manifest = to_onnx(pipeline, tmp_path / "out")
+    ids = torch.tensor([[4, 5, 6, 0], [7, 8, 9, 10]])
+    lengths = torch.tensor([3, 4])
+    session = onnxruntime.InferenceSession(str(manifest.graph_path("classifier")))
+    (probabilities,) = session.run(None, {"ids": ids.numpy(), "lengths": lengths.numpy()})
+    with torch.no_grad():
+        expected = pipeline.model(ids, lengths).logits.softmax(dim=-1).numpy()
+    assert np.abs(probabilities - expected).max() <= 1e-5
+
+
 def test_a_pipeline_exports_and_its_crf_arrays_are_its_scores(tiny_models, tmp_path):
     pipeline = rnnkit.load(tiny_models["tag"])
     manifest = to_onnx(pipeline, tmp_path / "out")
@@ -175,3 +187,10 @@ def test_cli_without_onnx_names_the_extra(tiny_models, tmp_path, capsys, monkeyp
     export_fails(["export", tiny_models["lm"], "--out", tmp_path / "out"], capsys,
                  "pip install 'rnnkit[onnx]'")
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_export_explains_its_options(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "--help"])
+    assert exit_info.value.code == 0
+    assert "--force" in capsys.readouterr().out

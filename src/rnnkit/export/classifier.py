@@ -8,6 +8,8 @@ over axis 0, so the recurrent output is never transposed.
 
 from __future__ import annotations
 
+from onnx import TensorProto
+
 from rnnkit.export import ops
 from rnnkit.export.graph import GraphBuilder
 from rnnkit.export.manifest import TensorSpec
@@ -30,7 +32,7 @@ def _subword_bags(builder: GraphBuilder, model: Classifier, subwords: str) -> st
     vectors = ops.embed(builder, model.subword_embedding.weight, grams, "subword_embedding")
     zero = ops.integer(builder, "zero_id", 0)
     present = builder.node("Cast", [builder.node("Not", [builder.node("Equal", [grams, zero])])],
-                           to=1)  # (T, B, W) float: 1 at real n-grams
+                           to=TensorProto.FLOAT)  # (T, B, W) float: 1 at real n-grams
     weights = ops.unsqueeze(builder, present, [3])  # (T, B, W, 1)
     axis = ops.ints(builder, "gram_axis", [2])
     total = builder.node("ReduceSum", [builder.node("Mul", [vectors, weights]), axis],
@@ -48,7 +50,7 @@ def _pool(builder: GraphBuilder, model: Classifier, outputs: str, h_n: str,
     if pooling == "mean":
         # Outputs past each length are zero, so the sum runs over the valid steps only.
         total = builder.node("ReduceSum", [outputs, time_axis], keepdims=0)  # (B, D*H)
-        count = ops.unsqueeze(builder, builder.node("Cast", [lengths], to=1), [1])  # (B, 1)
+        count = ops.unsqueeze(builder, builder.node("Cast", [lengths], to=TensorProto.FLOAT), [1])  # (B, 1)
         return builder.node("Div", [total, count])
     mask = ops.time_mask(builder, steps, lengths, time_major=True)  # (T, B)
     if pooling == "max":

@@ -13,7 +13,7 @@ Layout of an export directory::
 
 ``export.json``::
 
-    {"format": "rnnkit.onnx", "version": 1, "task": "lm", "opset": 17,
+    {"format": "rnnkit.onnx", "version": 1, "task": "lm", "opset": 20,
      "rnnkit_version": "0.1.0", "source": "/abs/path/of/the/model/directory",
      "model": {... the model's full configuration, defaults included ...},
      "files": ["config.json", "vocab.json"],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from onnx import TensorProto
 
 from rnnkit.export import ops
 from rnnkit.export.graph import GraphBuilder
@@ -57,7 +58,7 @@ def _char_lstm(builder: GraphBuilder, encoder: CharLSTM, flat: str) -> str:
     embedded = ops.embed(builder, encoder.embedding, ops.transpose(builder, flat, [1, 0]),
                          "char_embedding")  # (W, N, E_c)
     present = builder.node("Cast", [builder.node("Not", [builder.node(
-        "Equal", [flat, ops.integer(builder, "pad_char", 0)])])], to=7)  # (N, W) int64
+        "Equal", [flat, ops.integer(builder, "pad_char", 0)])])], to=TensorProto.INT64)  # (N, W) int64
     lengths = builder.node("ReduceSum", [present, ops.ints(builder, "char_axis", [1])],
                            keepdims=0)  # (N,)
     lengths = builder.node("Max", [lengths, ops.integer(builder, "one_char", 1)])
