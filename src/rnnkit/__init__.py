@@ -2,7 +2,8 @@
 
 Layers of the package (imports point down this list, never up):
 ``text`` → ``data`` → ``configs`` → ``nn`` → ``models`` → ``train`` → ``tasks`` →
-``cli`` and ``serve``.
+``export`` → ``cli`` and ``serve``. The pipelines' text side (``tasks.*_pipeline``) and the
+onnxruntime path (``export.runtime``) import no torch.
 
 Shape letters, with one meaning each in every docstring and shape comment of the package
 (``(B, T, D*H)``, ``(G*H, I)``; torch.nn's docs write ``N``, ``L``, ``H_in`` for our ``B``,

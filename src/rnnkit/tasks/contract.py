@@ -10,6 +10,12 @@ The lifecycle every task shares is written once here: :meth:`Task.train` (write 
 directory, build the trainer, fit, finish), :meth:`Task.resume` and :meth:`Task.load`; a task
 fills in the steps that differ (:meth:`Task.prepare`, :meth:`Task.training`,
 :meth:`Task.build_model`, :meth:`Task.pipeline`).
+
+A :class:`Pipeline` (:mod:`rnnkit.tasks.pipeline`) holds the text side of a task and computes
+through a backend: the task's torch module here, or an export directory's ONNX graphs on
+onnxruntime (:mod:`rnnkit.export.runtime`), which :func:`load` hands such a directory to.
+The pipelines and their text side import without torch; this module and the task modules
+(training, the torch backends) import it.
 """
 
 from __future__ import annotations

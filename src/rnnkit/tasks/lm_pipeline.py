@@ -135,7 +135,10 @@ class LanguageModelPipeline(Pipeline):
         """``n`` continuations of ``prompt`` (prompt + continuation texts); for a list of
         prompts, such a list per prompt. Words (and sentence-mode models) stop at ``</s>``,
         stream characters at ``max_tokens`` (``</s>`` there is a line break). ``seed`` makes
-        the samples reproducible (each prompt sampled from its own generator so seeded)."""
+        the samples reproducible (each prompt sampled from its own generator so seeded): a
+        torch generator for a model directory, numpy's for an export directory, so the two
+        draw from the same distribution but not the same samples (greedy decoding gives the
+        same tokens on both)."""
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
             raise ValueError(f"generate: n must be an int from 1 to {MAX_SAMPLES:,}, got {n!r}")
         config = self.sampling_config(max_tokens, temperature, top_k, top_p, greedy)
