@@ -130,3 +130,81 @@ def test_an_export_runs_on_cpu_only_and_has_no_torch_model(exported):
     with pytest.raises(ValueError, match="no gate values"):
         lm.trace_gates("the cat")
     assert lm.parameter_count > 0 and "onnxruntime" in repr(lm)
+
+
+def test_tags_or_a_config_that_differ_from_the_graphs_are_refused(exported, tmp_path):
+    tagger = tmp_path / "tag"
+    shutil.copytree(exported["tag"], tagger)
+    tags = json.loads((tagger / "tags.json").read_text("utf-8"))
+    (tagger / "tags.json").write_text(json.dumps([*tags, "B-MISC"]), "utf-8")
+    with pytest.raises(ExportDirectoryError, match=rf"tags.json.*{len(tags) + 1} there but the "
+                                                   rf"graph's emissions has {len(tags)}"):
+        rnnkit.load(tagger)
+    lm = tmp_path / "lm"
+    shutil.copytree(exported["lm"], lm)
+    config = json.loads((lm / "config.json").read_text("utf-8"))
+    config["model"]["hidden_size"] = 16
+    (lm / "config.json").write_text(json.dumps(config), "utf-8")
+    with pytest.raises(ExportDirectoryError, match=r"config.json does not match the exported "
+                                                   r"graphs: model.hidden_size is 16 there but 8"):
+        rnnkit.load(lm)
+
+
+def test_an_ensemble_of_exports_holds_classifiers_only(exported, tiny_models):
+    with pytest.raises(ValueError, match="ensemble of classifiers only"):
+        rnnkit.load([exported["classify"], exported["tag"]])
+    with pytest.raises(ExportDirectoryError, match="no export.json"):
+        rnnkit.load([exported["classify"], tiny_models["classify2"]])
+
+
+@pytest.fixture(scope="module")
+def other_models(tiny_models, tmp_path_factory):
+    """A softmax tagger without characters, a GRU character LM in sentence mode and a
+    classifier with subword features: the export paths the tiny models leave out."""
+    from rnnkit.tasks import classification, language_modeling, tagging
+    from rnnkit.tasks.classification_data import ClassificationData
+    from rnnkit.tasks.language_modeling import LMData
+    from rnnkit.tasks.tagging import TaggingData
+    from rnnkit.train import TrainConfig
+
+    root, quick = tmp_path_factory.mktemp("other_models"), TrainConfig(epochs=1, lr=0.03)
+    tagging.TAGGING.train(
+        TaggingData(train=str(tiny_models["root"] / "train.conll"),
+                    valid=str(tiny_models["root"] / "train.conll"), batch_size=4),
+        {"embed_size": 8, "hidden_size": 8, "output": "softmax", "char_encoder": "none"},
+        quick, root / "tag", quiet=True)
+    language_modeling.LANGUAGE_MODELING.train(
+        LMData(corpus=str(tiny_models["root"] / "corpus.txt"), level="char", mode="sentences",
+               batch_size=4, bptt=8, eval_batch_size=2),
+        {"embed_size": 8, "hidden_size": 8, "num_layers": 2, "cell": "gru"}, quick,
+        root / "lm", quiet=True)
+    labelled = tiny_models["root"] / "train.tsv"
+    classification.CLASSIFICATION.train(
+        ClassificationData(train=str(labelled), valid=str(labelled), batch_size=8),
+        {"embed_size": 8, "hidden_size": 8, "subword_buckets": 50}, quick, root / "classify",
+        quiet=True)
+    for name in ("tag", "lm", "classify"):
+        to_onnx(root / name, root / f"{name}_onnx")
+    return root
+
+
+def test_the_other_export_paths_answer_as_torch(other_models, tiny_models):
+    tagger, onnx_tagger = (rnnkit.load(other_models / "tag"),
+                           rnnkit.load(other_models / "tag_onnx"))
+    assert onnx_tagger.tag(SENTENCES) == tagger.tag(SENTENCES)
+    conll = tiny_models["root"] / "train.conll"
+    got, expected = onnx_tagger.evaluate(conll), tagger.evaluate(conll)
+    assert got.pop("loss") == pytest.approx(expected.pop("loss"), rel=1e-4)
+    assert got == expected
+    lm, onnx_lm = rnnkit.load(other_models / "lm"), rnnkit.load(other_models / "lm_onnx")
+    assert onnx_lm.generate("the", max_tokens=20, greedy=True) == \
+        lm.generate("the", max_tokens=20, greedy=True)
+    corpus = tiny_models["root"] / "corpus.txt"
+    assert onnx_lm.evaluate(corpus, batch_size=3, bptt=7) == \
+        pytest.approx(lm.evaluate(corpus, batch_size=3, bptt=7), rel=1e-5)
+    classifier = rnnkit.load(other_models / "classify")
+    onnx_classifier = rnnkit.load(other_models / "classify_onnx")
+    texts = ["a great fun movie", "never seen words here"]
+    for got, expected in zip(onnx_classifier.predict(texts), classifier.predict(texts)):
+        np.testing.assert_allclose(list(got.probabilities.values()),
+                                   list(expected.probabilities.values()), atol=1e-5)
