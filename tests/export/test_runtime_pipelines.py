@@ -15,8 +15,8 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
 from rnnkit.export import to_onnx
+from rnnkit.export.backend import DEVICE
 from rnnkit.export.manifest import ExportDirectoryError
-from rnnkit.export.runtime import DEVICE
 
 TEXTS = ["a stirring , funny film", "dull and boring", "great fun"]
 SENTENCES = ["John Smith lives in Paris .", "Mary visits London"]
