@@ -11,16 +11,21 @@ fixed sizes and refuses a mismatch naming the file and the two values.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib import import_module
 from pathlib import Path
 
 from rnnkit.export.manifest import read_manifest
 from rnnkit.export.runtime_classifier import load_classifier_member
-from rnnkit.export.runtime_lm import load_language_model
-from rnnkit.export.runtime_tagger import load_tagger
-from rnnkit.export.runtime_translator import load_translator
 from rnnkit.tasks.classifier_pipeline import ClassifierPipeline
 from rnnkit.tasks.pipeline import Pipeline
 from rnnkit.train.directory import read_config
+
+LOADERS = {"lm": ("runtime_lm", "load_language_model"),
+           "tag": ("runtime_tagger", "load_tagger"),
+           "translate": ("runtime_translator", "load_translator")}
+"""The loader of each task but classification (whose members may form an ensemble), by module
+and name: only the asked task's module is imported (a tagger's brings seqeval, which takes
+seconds to import, a translator's sacrebleu)."""
 
 
 def load_export(path: str | Path | Sequence[str | Path], device: str | None = None
@@ -46,5 +51,5 @@ def load_export(path: str | Path | Sequence[str | Path], device: str | None = No
     manifest, config = manifests[0], configs[0]
     if manifest.task == "classify":
         return ClassifierPipeline([load_classifier_member(manifest, config)], config)
-    loaders = {"lm": load_language_model, "tag": load_tagger, "translate": load_translator}
-    return loaders[manifest.task](manifest, config)
+    module, loader = LOADERS[manifest.task]
+    return getattr(import_module(f"rnnkit.export.{module}"), loader)(manifest, config)
