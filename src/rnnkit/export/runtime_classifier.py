@@ -42,6 +42,8 @@ class OnnxClassifierBackend(ExportBackend):
 
 
 def load_classifier_member(manifest: Manifest, config: dict[str, Any]) -> ClassifierMember:
+    """One classifier of an export (an ensemble has several), its labels checked against
+    the graph's classes."""
     labels_path = manifest.directory / "labels.json"
     labels = read_string_list(labels_path, "label")
     backend = OnnxClassifierBackend(manifest)

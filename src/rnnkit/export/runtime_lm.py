@@ -76,6 +76,8 @@ class OnnxLanguageModelBackend(ExportBackend):
 
 
 def load_language_model(manifest: Manifest, config: dict[str, Any]) -> Pipeline:
+    """The language model pipeline of an export, its vocabulary and hidden size checked
+    against the step graph."""
     vocab = Vocab.load(manifest.directory / VOCAB_FILE)
     backend = OnnxLanguageModelBackend(manifest)
     backend.step.expect("logits", -1, len(vocab), "the vocabulary size",

@@ -51,6 +51,8 @@ class OnnxTaggerBackend(ExportBackend):
 
 
 def load_tagger(manifest: Manifest, config: dict[str, Any]) -> Pipeline:
+    """The tagger pipeline of an export, its tags checked against the graph and the CRF
+    scores."""
     vocabs = read_vocabularies(manifest.directory)
     backend = OnnxTaggerBackend(manifest)
     backend.graph.expect("emissions", -1, len(vocabs.tags), "the number of tags",

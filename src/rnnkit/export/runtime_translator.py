@@ -62,6 +62,8 @@ class OnnxTranslatorBackend(ExportBackend):
 
 
 def load_translator(manifest: Manifest, config: dict[str, Any]) -> Pipeline:
+    """The translator pipeline of an export, its target vocabulary and hidden size checked
+    against the decoder-step graph."""
     vocabs = read_translation_vocabularies(manifest.directory)
     backend = OnnxTranslatorBackend(manifest, config["model"])
     backend.decoder.expect("log_probs", -1, len(vocabs.target), "the target vocabulary size",
