@@ -20,8 +20,10 @@ class ExportBackend:
         self.graphs = list(graphs)
 
     @property
-    def parameter_count(self) -> int:
-        return sum(graph.parameter_count for graph in self.graphs)
+    def parameter_count(self) -> int | None:
+        """The graphs' weights; None when the ``onnx`` package that counts them is absent."""
+        counts = [graph.parameter_count for graph in self.graphs]
+        return None if None in counts else sum(counts)
 
     @property
     def model(self) -> Any:

@@ -60,11 +60,12 @@ class Graph:
                 f"{tensor} has {size}; re-export the model directory")
 
     @cached_property
-    def parameter_count(self) -> int:
-        """The weights stored in the graph (its initializers), counted from the file."""
+    def parameter_count(self) -> int | None:
+        """The weights stored in the graph (its initializers), counted with the ``onnx``
+        package; None without it (onnxruntime does not tell)."""
         try:
             import onnx
         except ImportError:
-            return 0
+            return None
         model = onnx.load(str(self.path))
         return sum(int(np.prod(tensor.dims)) for tensor in model.graph.initializer)

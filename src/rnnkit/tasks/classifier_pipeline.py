@@ -112,8 +112,9 @@ class ClassifierPipeline(Pipeline):
         return list(self.members[0].labels)
 
     @property
-    def parameter_count(self) -> int:
-        return sum(member.backend.parameter_count for member in self.members)
+    def parameter_count(self) -> int | None:
+        counts = [member.backend.parameter_count for member in self.members]
+        return None if None in counts else sum(counts)
 
     @property
     def vocabulary_sizes(self) -> dict[str, int]:

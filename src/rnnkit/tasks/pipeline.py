@@ -68,8 +68,9 @@ class Pipeline(ABC):
         """The task's metrics on a file in its training data's format."""
 
     @property
-    def parameter_count(self) -> int:
-        """The number of weights of the model (of every member, for an ensemble)."""
+    def parameter_count(self) -> int | None:
+        """The number of weights of the model (of every member, for an ensemble); None where
+        the backend cannot count them (an export without the ``onnx`` package)."""
         return self.backend.parameter_count
 
     @property
@@ -79,5 +80,7 @@ class Pipeline(ABC):
         return {}
 
     def __repr__(self) -> str:
+        count = self.parameter_count
+        shown = "unknown" if count is None else f"{count:,}"
         return (f"{type(self).__name__}(task={self.task!r}, directory='{self.directory}', "
-                f"parameters={self.parameter_count:,}, device='{self.device}')")
+                f"parameters={shown}, device='{self.device}')")
