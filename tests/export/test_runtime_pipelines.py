@@ -208,3 +208,18 @@ def test_the_other_export_paths_answer_as_torch(other_models, tiny_models):
     for got, expected in zip(onnx_classifier.predict(texts), classifier.predict(texts)):
         np.testing.assert_allclose(list(got.probabilities.values()),
                                    list(expected.probabilities.values()), atol=1e-5)
+
+
+def test_without_the_onnx_package_the_parameter_count_is_unknown(exported, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_onnx(name, *args, **kwargs):
+        if name == "onnx":
+            raise ImportError("no onnx here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnx)
+    classifier = rnnkit.load(exported["classify"])
+    assert classifier.parameter_count is None and "parameters=unknown" in repr(classifier)
