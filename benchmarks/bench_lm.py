@@ -21,8 +21,6 @@ import statistics
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import torch
 from torch import nn
 
@@ -147,7 +145,8 @@ def main() -> None:
         "# Language-model training throughput (PTB small: 2×200 LSTM, vocab 10k, bptt 20, "
         "batch 20, SGD, clip 5)\n\n"
         f"- date: {datetime.date.today()}\n- machine: {platform.processor() or platform.machine()}"
-        f", {os.cpu_count()} cores, torch threads {args.threads}\n"
+        f", {os.cpu_count()} cores, torch threads {args.threads}, OMP_WAIT_POLICY "
+        f"{os.environ.get('OMP_WAIT_POLICY', 'unset')}\n"
         f"- versions: python {platform.python_version()}, torch {torch.__version__}\n"
         f"- data: {'PTB train' if PTB.is_file() else 'random ids'}, {tokens} tokens per round, "
         f"median of {args.rounds} interleaved rounds after one warm-up\n"

@@ -18,9 +18,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
-from seqeval.metrics import classification_report as entity_report
-from seqeval.metrics import f1_score, precision_score, recall_score
-from seqeval.metrics.sequence_labeling import get_entities
 from torch import Tensor, nn
 
 from rnnkit.configs import ValidatedConfig, flag, positive_int
@@ -175,6 +172,10 @@ def score(model: Tagger, encoded: Encoded, tags: Sequence[str],
           batch_size: int = 64) -> dict[str, Any]:
     """Mean loss, token accuracy and entity-level precision/recall/F1 (seqeval, as conlleval)
     with the per-type report."""
+    # seqeval imports scikit-learn (~1 s): loaded where a score is asked for, not with rnnkit
+    from seqeval.metrics import classification_report as entity_report
+    from seqeval.metrics import f1_score, precision_score, recall_score
+
     model.eval()
     total, count = 0.0, 0
     device = next(model.parameters()).device
@@ -316,6 +317,8 @@ class TaggerPipeline(Pipeline):
             ) -> TaggedText | list[TaggedText]:
         """Tokens, tags and entities: one :class:`TaggedText` for a string, a list for a list
         of strings (texts) or of token lists (each a list of strings)."""
+        from seqeval.metrics.sequence_labeling import get_entities  # see score()
+
         single = isinstance(texts, str)
         batch = [texts] if single else list(texts)
         token_lists = [self.tokenizer.tokenize(item) if isinstance(item, str) else list(item)
