@@ -59,7 +59,9 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, epochs: int, opti
     parser.add_argument("--overwrite", action="store_true",
                         help="let a new run replace the rnnkit model in --out (never other "
                              "files: a directory holding any is refused)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--threads", type=int,
+                        help="torch CPU threads (default: one per core; 1 runs faster on a "
+                             "machine other processes share)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
 
 

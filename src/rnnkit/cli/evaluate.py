@@ -27,7 +27,9 @@ def add_evaluate_parser(commands) -> None:
     add_model_directories(parser)
     parser.add_argument("--data", required=True, help="file to score (the task's format)")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--threads", type=int,
+                        help="torch CPU threads (default: one per core; 1 runs faster on a "
+                             "machine other processes share)")
     owners = {}
     for task in tasks:
         group = parser.add_argument_group(f"{task.name} models")
