@@ -9,7 +9,9 @@
 #   EXAMPLE=../ext/word_language_model bash benchmarks/wholerun_suite.sh
 #
 # Counts can be changed from the environment: ROUNDS, ONE_THREAD_ROUNDS (whole runs),
-# LM_ROUNDS, LM_WINDOWS (step benchmark), POLICY_ROUNDS, POLICY_STEPS, COMPETITORS.
+# LM_ROUNDS, LM_WINDOWS (step benchmark), POLICY_ROUNDS, POLICY_STEPS, COMPETITORS; and
+# MAX_TRAIN_TOKENS cuts the whole runs' training file (a quick check of the suite, not a
+# measurement).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
@@ -20,7 +22,8 @@ unset OMP_WAIT_POLICY GOMP_SPINCOUNT OMP_NUM_THREADS  # each benchmark sets its 
 
 echo "== $(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$PYTHON" benchmarks/bench_wholerun.py --example "$EXAMPLE" --data "$DATA" \
-    --rounds "${ROUNDS:-2}" --one-thread-rounds "${ONE_THREAD_ROUNDS:-1}"
+    --rounds "${ROUNDS:-2}" --one-thread-rounds "${ONE_THREAD_ROUNDS:-1}" \
+    --max-train-tokens "${MAX_TRAIN_TOKENS:-0}"
 for threads in 1 2; do
   echo "== $(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg)"
   "$PYTHON" benchmarks/bench_lm.py --rounds "${LM_ROUNDS:-5}" --windows "${LM_WINDOWS:-30}" \
