@@ -8,14 +8,8 @@ Errors print one line (``rnnkit: error: …``) and exit 1; ``--debug`` shows the
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import warnings
-
-# OpenMP threads that busy-wait at every barrier make a recurrent loop (many small parallel
-# regions) up to 30x slower as soon as another process shares the cores; sleeping waiters cost
-# little when the machine is idle. Set before torch loads; the user's own setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from rnnkit import __version__
 from rnnkit.cli import evaluate, export, lm, predict, serve, split, train, translate

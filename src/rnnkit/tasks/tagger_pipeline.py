@@ -11,9 +11,6 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
-from seqeval.metrics import classification_report as entity_report
-from seqeval.metrics import f1_score, precision_score, recall_score
-from seqeval.metrics.sequence_labeling import get_entities
 
 from rnnkit.configs import ValidatedConfig, flag, positive_int
 from rnnkit.data.arrays import lengths_array, pad_array, pad_nested_array
@@ -138,6 +135,10 @@ def score(backend: TaggerBackend, encoded: Encoded, tags: Sequence[str],
           batch_size: int = 64) -> dict[str, Any]:
     """Mean loss, token accuracy and entity-level precision/recall/F1 (seqeval, as conlleval)
     with the per-type report."""
+    # seqeval imports scikit-learn (~1 s): loaded where a score is asked for, not with rnnkit
+    from seqeval.metrics import classification_report as entity_report
+    from seqeval.metrics import f1_score, precision_score, recall_score
+
     total, count = 0.0, 0
     for indices in ordered_batches(encoded.words, batch_size):
         words, lengths, chars = _batch(encoded, indices)
@@ -230,6 +231,8 @@ class TaggerPipeline(Pipeline):
             ) -> TaggedText | list[TaggedText]:
         """Tokens, tags and entities: one :class:`TaggedText` for a string, a list for a list
         of strings (texts) or of token lists (each a list of strings)."""
+        from seqeval.metrics.sequence_labeling import get_entities
+
         single = isinstance(texts, str)
         batch = [texts] if single else list(texts)
         token_lists = [self.tokenizer.tokenize(item) if isinstance(item, str) else list(item)
