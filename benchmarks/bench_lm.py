@@ -8,7 +8,7 @@ rounds after a warm-up round.
 
     python benchmarks/bench_lm.py [--rounds 7] [--windows 40] [--impls auto reference]
 
-Writes benchmarks/results/lm.md and prints the table.
+Writes benchmarks/results/lm.md (or ``--out``) and prints the table.
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ import platform
 import statistics
 import time
 from pathlib import Path
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
 from torch import nn
@@ -98,6 +96,8 @@ def main() -> None:
                              "the model around the layer costs, and the run's noise")
     parser.add_argument("--parts", action="store_true",
                         help="also print the median ms per window of forward, backward and step")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "lm.md",
+                        help="where to write the table")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     vocab_size, batch, bptt = 10_000, 20, 20
@@ -142,12 +142,13 @@ def main() -> None:
     ])
     command = "python benchmarks/bench_lm.py " + " ".join(
         f"--{k}" if v is True else f"--{k} {' '.join(v) if isinstance(v, list) else v}"
-        for k, v in vars(args).items() if v is not False)
+        for k, v in vars(args).items() if v is not False and k != "out")
     header = (
         "# Language-model training throughput (PTB small: 2×200 LSTM, vocab 10k, bptt 20, "
         "batch 20, SGD, clip 5)\n\n"
         f"- date: {datetime.date.today()}\n- machine: {platform.processor() or platform.machine()}"
-        f", {os.cpu_count()} cores, torch threads {args.threads}\n"
+        f", {os.cpu_count()} cores, torch threads {args.threads}, OMP_WAIT_POLICY "
+        f"{os.environ.get('OMP_WAIT_POLICY', 'unset')}\n"
         f"- versions: python {platform.python_version()}, torch {torch.__version__}\n"
         f"- data: {'PTB train' if PTB.is_file() else 'random ids'}, {tokens} tokens per round, "
         f"median of {args.rounds} interleaved rounds after one warm-up\n"
@@ -159,9 +160,8 @@ def main() -> None:
             for part in ("forward", "backward", "step")) + " |" for name, spent in parts.items()]
         table += "\n\nms per window, median over rounds:\n\n" + "\n".join(
             ["| model | forward | backward | clip + step |", "|---|---:|---:|---:|", *rows])
-    out = ROOT / "benchmarks" / "results" / "lm.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(header + table + "\n", encoding="utf-8")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(header + table + "\n", encoding="utf-8")
     print(header + table)
 
 

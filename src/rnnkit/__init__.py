@@ -2,7 +2,8 @@
 
 Layers of the package (imports point down this list, never up):
 ``text`` → ``data`` → ``configs`` → ``nn`` → ``models`` → ``train`` → ``tasks`` →
-``cli`` and ``serve``.
+``export`` → ``cli`` and ``serve``. The pipelines' text side (``tasks.*_pipeline``) and the
+onnxruntime path (``export.runtime``) import no torch.
 
 Shape letters, with one meaning each in every docstring and shape comment of the package
 (``(B, T, D*H)``, ``(G*H, I)``; torch.nn's docs write ``N``, ``L``, ``H_in`` for our ``B``,
@@ -39,10 +40,11 @@ __all__ = ["__version__", "load"]
 
 
 def __getattr__(name: str):
-    """``rnnkit.load`` imports the tasks (and torch) on first use, so ``import rnnkit`` stays
-    light and the CLI can set threading variables before torch loads."""
+    """``rnnkit.load`` is imported on first use, so ``import rnnkit`` stays light and the CLI
+    can set threading variables before torch loads; it loads an export directory without
+    importing torch at all."""
     if name == "load":
-        from rnnkit.tasks import load
+        from rnnkit.loading import load
 
         return load
     raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")

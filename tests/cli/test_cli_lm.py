@@ -1,6 +1,7 @@
 """The rnnkit command line, end to end on a tiny corpus in a temporary directory."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -44,6 +45,31 @@ def test_evaluate_reports_bits_per_char(trained, capsys):
     assert {"loss", "ppl", "bpc", "tokens"} <= set(metrics)
 
 
+def test_evaluate_takes_the_thread_count(trained, capsys):
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        assert main(["evaluate", str(trained / "model"), "--data", str(trained / "corpus.txt"),
+                     "--threads", "1", "--json"]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    assert "loss" in json.loads(capsys.readouterr().out)
+
+
+def test_the_command_line_leaves_openmp_and_the_plot_libraries_alone():
+    """No OMP_WAIT_POLICY of its own (OpenMP's default serves a machine of one's own; see
+    RESULTS, "Whole run against word_language_model"), and matplotlib and seqeval load only
+    when a plot or an entity score is asked for."""
+    probe = ("import os, sys, rnnkit.cli; print(os.environ.get('OMP_WAIT_POLICY'), "
+             "sorted(m for m in ('matplotlib', 'seqeval', 'sklearn') if m in sys.modules))")
+    environment = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True, env=environment)
+    assert result.stdout.split() == ["None", "[]"]
+
+
 def test_inspect_writes_a_png(trained, tmp_path, capsys):
     out = tmp_path / "gates.png"
     assert main(["inspect", str(trained / "model"), "--text", "to be", "--out", str(out)]) == 0
@@ -57,6 +83,8 @@ def test_inspect_writes_a_png(trained, tmp_path, capsys):
     (["generate", "{root}/nowhere"], "does not exist"),
     (["train", "lm", "--out", "{root}/x"], "--data is required"),
     (["train", "lm", "--data", "{root}/none.txt", "--out", "{root}/y"], "No such file"),
+    (["evaluate", "{model}", "--data", "{root}/corpus.txt", "--threads", "0"],
+     "--threads must be at least 1, got 0"),
 ])
 def test_errors_are_one_line_with_nonzero_exit(trained, capsys, argv, message):
     argv = [a.format(model=trained / "model", root=trained) for a in argv]

@@ -10,7 +10,7 @@ import torch
 
 from rnnkit.data import read_examples, sample_masked_copies, sample_spans
 from rnnkit.tasks import classification as cls
-from rnnkit.tasks import classification_data, classifier_pipeline, distillation
+from rnnkit.tasks import classification_data, classifier_pipeline, classifier_scoring, distillation
 from rnnkit.tasks.classifier_pipeline import ClassifierPipeline
 from rnnkit.tasks.common import split_held_out
 from rnnkit.text import SubwordHasher, Vocab
@@ -253,7 +253,7 @@ def test_an_ensemble_averages_its_models_probabilities(tmp_path):
     examples = read_examples(train, "auto")
     labelled, _ = classification_data.encode_labelled(examples, teachers[0].tokenizer, teachers[0].vocab,
                                 teachers[0].labels, teachers[0].data, str(train), None)
-    each = [classifier_pipeline.predict_probabilities(model.model, labelled.ids) for model in teachers]
+    each = [classifier_scoring.predict_probabilities(model.model, labelled.ids) for model in teachers]
     expected = classifier_pipeline.report_of((each[0] + each[1]) / 2, labelled.labels, teachers[0].labels)
     report = _pipeline(teachers).evaluate(train)
     assert report["loss"] == pytest.approx(expected["loss"])
@@ -322,7 +322,7 @@ def test_masked_tokens_reach_the_teachers_as_unknown_words_without_subwords(tmp_
     tokens = [["great", "fun", "movie"], ["dull", "plot"]]
     masked = [(0, 2), ()]
     unk, fun = teacher.vocab.unk_id, teacher.vocab.encode(["fun"])[0]
-    by_hand = classifier_pipeline.predict_probabilities(
+    by_hand = classifier_scoring.predict_probabilities(
         teacher.model, [[unk, fun, unk], teacher.vocab.encode(tokens[1])],
         subwords=[[(), teacher.hasher.ids("fun"), ()], teacher.hasher.encode(tokens[1])])
     torch.testing.assert_close(distillation.teacher_probabilities([teacher], tokens, masked=masked),

@@ -1,4 +1,4 @@
-"""The ``rnnkit`` command line: train, generate, predict, evaluate, inspect and a demo, on
+"""The ``rnnkit`` command line: train, generate, predict, evaluate, inspect, export and a demo, on
 plain files. ``train``, ``evaluate`` and ``predict`` are made from the task registry
 (:mod:`rnnkit.tasks`): a registered task appears there without a line changed here.
 
@@ -8,17 +8,11 @@ Errors print one line (``rnnkit: error: …``) and exit 1; ``--debug`` shows the
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import warnings
 
-# OpenMP threads that busy-wait at every barrier make a recurrent loop (many small parallel
-# regions) up to 30x slower as soon as another process shares the cores; sleeping waiters cost
-# little when the machine is idle. Set before torch loads; the user's own setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 from rnnkit import __version__
-from rnnkit.cli import evaluate, lm, predict, serve, split, train, translate
+from rnnkit.cli import evaluate, export, lm, predict, serve, split, train, translate
 
 EXPECTED_ERRORS = (ValueError, TypeError, OSError, RuntimeError)
 
@@ -41,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     lm.add_inspect_parser(commands)
     lm.add_demo_parser(commands)
     serve.add_serve_parser(commands)
+    export.add_export_parser(commands)
     return parser
 
 

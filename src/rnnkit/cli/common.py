@@ -60,7 +60,9 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, epochs: int, opti
     parser.add_argument("--overwrite", action="store_true",
                         help="let a new run replace the rnnkit model in --out (never other "
                              "files: a directory holding any is refused)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--threads", type=int,
+                        help="torch CPU threads (default: one per core; 1 runs faster on a "
+                             "machine other processes share)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
 
 
@@ -81,8 +83,14 @@ def given_limits(args: argparse.Namespace) -> dict[str, float]:
 
 
 def set_threads(args: argparse.Namespace) -> None:
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    """``--threads N``: torch's CPU threads for this process; absent, torch's default (one per
+    core). On a machine other processes share, ``--threads 1`` (or ``OMP_WAIT_POLICY=PASSIVE``
+    in the environment) keeps OpenMP's waiting threads from stalling on busy cores."""
+    if args.threads is None:
+        return
+    if args.threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
 
 
 RESUME_OPTIONS = {"out", "resume", "threads", "quiet", "device", *RESUME_LIMITS}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from rnnkit.cli.common import set_threads
 from rnnkit.tasks import get_task, load, registered_tasks
 
 
@@ -26,6 +27,9 @@ def add_evaluate_parser(commands) -> None:
     add_model_directories(parser)
     parser.add_argument("--data", required=True, help="file to score (the task's format)")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    parser.add_argument("--threads", type=int,
+                        help="torch CPU threads (default: one per core; 1 runs faster on a "
+                             "machine other processes share)")
     owners = {}
     for task in tasks:
         group = parser.add_argument_group(f"{task.name} models")
@@ -36,6 +40,7 @@ def add_evaluate_parser(commands) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    set_threads(args)
     pipeline = load(args.model_dir)
     task = get_task(pipeline.task)
     for dest, (owner, action) in args.task_options.items():

@@ -2,31 +2,55 @@
 memory-mapped token files, pretrained vectors, random spans and masked copies (may use torch;
 imports ``rnnkit.text``).
 
+The names below load their module on first use, so the torch-free parts (readers, encoding,
+numpy padding and stream windows) serve the ONNX runtime path without importing torch.
+
 See ../shared/DESIGN.md for what this layer owns.
 """
 
-from rnnkit.data.batching import Batch, BucketBatchSampler, LMStream, collate
-from rnnkit.data.encoding import encode, one_hot
-from rnnkit.data.labelled import LABELLED_FORMATS, read_examples, read_label_first
-from rnnkit.data.masking import MaskedCopy, sample_masked_copies
-from rnnkit.data.padding import lengths_to_mask, pad_nested, pad_sequences, sequence_lengths
-from rnnkit.data.prepared import PreparedCorpus, load_prepared, prepare
-from rnnkit.data.readers import (
-    iter_lines,
-    read_conll,
-    read_conll_tokens,
-    read_corpus,
-    read_labeled,
-    read_pairs,
-)
-from rnnkit.data.spans import Span, sample_spans
-from rnnkit.data.vectors import PretrainedVectors, load_vectors
+from importlib import import_module
+
+_MODULE_OF = {
+    "Batch": "batching",
+    "BucketBatchSampler": "batching",
+    "LMStream": "batching",
+    "collate": "batching",
+    "LMWindows": "streams",
+    "encode": "encoding",
+    "one_hot": "one_hot",
+    "LABELLED_FORMATS": "labelled",
+    "read_examples": "labelled",
+    "read_label_first": "labelled",
+    "MaskedCopy": "masking",
+    "sample_masked_copies": "masking",
+    "lengths_to_mask": "padding",
+    "pad_nested": "padding",
+    "pad_sequences": "padding",
+    "sequence_lengths": "padding",
+    "pad_array": "arrays",
+    "pad_nested_array": "arrays",
+    "lengths_array": "arrays",
+    "PreparedCorpus": "prepared",
+    "load_prepared": "prepared",
+    "prepare": "prepared",
+    "iter_lines": "readers",
+    "read_conll": "readers",
+    "read_conll_tokens": "readers",
+    "read_corpus": "readers",
+    "read_labeled": "readers",
+    "read_pairs": "readers",
+    "Span": "spans",
+    "sample_spans": "spans",
+    "PretrainedVectors": "vectors",
+    "load_vectors": "vectors",
+}
 
 __all__ = [
     "LABELLED_FORMATS",
     "Batch",
     "BucketBatchSampler",
     "LMStream",
+    "LMWindows",
     "MaskedCopy",
     "PreparedCorpus",
     "PretrainedVectors",
@@ -34,11 +58,14 @@ __all__ = [
     "collate",
     "encode",
     "iter_lines",
+    "lengths_array",
     "lengths_to_mask",
     "load_prepared",
     "load_vectors",
     "one_hot",
+    "pad_array",
     "pad_nested",
+    "pad_nested_array",
     "pad_sequences",
     "prepare",
     "read_conll",
@@ -52,3 +79,15 @@ __all__ = [
     "sample_spans",
     "sequence_lengths",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'rnnkit.data' has no attribute {name!r}")
+    value = getattr(import_module(f"rnnkit.data.{_MODULE_OF[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

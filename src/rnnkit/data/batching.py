@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from rnnkit.data.padding import lengths_to_mask, pad_sequences, sequence_lengths
+from rnnkit.data.streams import LMWindows
 
 
 class Batch(NamedTuple):
@@ -102,19 +103,8 @@ class BucketBatchSampler(Sampler[list[int]]):
         return (batch.tolist() for batch in batches)
 
 
-class LMStream(Dataset):
-    """Language-model windows over one contiguous id stream (the classic TBPTT layout).
-
-    The stream is cut into ``batch_size`` contiguous rows of S steps (the tail that does not
-    fill a row is dropped); window ``i`` is ``x = rows[:, i*bptt : i*bptt + bptt]`` and ``y``
-    the same shifted by one step, both LongTensor ``(B, bptt)`` (the last window may be
-    shorter). Row ``b`` of window ``i + 1`` continues row ``b`` of window ``i``, so a model can
-    carry its hidden state across windows. ``len()`` is the number of windows.
-
-    ``ids`` may be a list, a numpy array, a ``numpy.memmap`` (only each window is read and
-    converted) or a tensor. ``rows`` keeps only those rows of the ``batch_size`` (windows are
-    then ``(len(rows), bptt)``): one process's share when several train together, which
-    reads only its rows of a memory-mapped stream.
+class LMStream(LMWindows, Dataset):
+    """:class:`rnnkit.data.streams.LMWindows` as LongTensors ``(B, bptt)``, a torch Dataset.
 
     >>> stream = LMStream(list(range(10)), batch_size=2, bptt=2)
     >>> x, y = stream[0]
@@ -126,44 +116,12 @@ class LMStream(Dataset):
         self, ids: Sequence[int] | np.ndarray | torch.Tensor, batch_size: int, bptt: int,
         rows: slice | None = None,
     ) -> None:
-        for name, number in (("batch_size", batch_size), ("bptt", bptt)):
-            if not isinstance(number, int) or number < 1:
-                raise ValueError(f"LMStream: {name} must be an int >= 1, got {number!r}")
-        ids = ids.numpy() if isinstance(ids, torch.Tensor) else ids
-        ids = ids if isinstance(ids, np.ndarray) else np.asarray(ids, dtype=np.int64)
-        if ids.ndim != 1:
-            raise ValueError(f"LMStream: ids must be a 1-D stream, got shape {ids.shape}")
-        steps = len(ids) // batch_size
-        if steps < bptt + 1:
-            raise ValueError(
-                f"LMStream: a stream of {len(ids)} ids cut into batch_size={batch_size} rows "
-                f"gives {steps} steps per row, but one window needs bptt + 1 = {bptt + 1}; "
-                "use a longer corpus, a smaller batch_size or a smaller bptt"
-            )
-        self._rows = ids[: steps * batch_size].reshape(batch_size, steps)  # (B, N // B), no copy
-        if rows is not None:
-            self._rows = self._rows[rows]  # (rows, N // B), still no copy
-            if len(self._rows) == 0:
-                raise ValueError(f"LMStream: rows {rows} of batch_size={batch_size} are none")
-        self.batch_size = len(self._rows)
-        self.bptt = bptt
-        self._windows = math.ceil((steps - 1) / bptt)
-
-    def __len__(self) -> int:
-        return self._windows
+        super().__init__(ids.numpy() if isinstance(ids, torch.Tensor) else ids, batch_size,
+                         bptt, rows)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if index < 0:
-            index += self._windows
-        if not 0 <= index < self._windows:
-            raise IndexError(
-                f"LMStream: window index must lie in [0, {self._windows}), got {index}"
-            )
-        start = index * self.bptt
-        stop = min(start + self.bptt, self._rows.shape[1] - 1)
-        window = np.ascontiguousarray(self._rows[:, start : stop + 1], dtype=np.int64)  # (B, T+1)
-        window = torch.from_numpy(window)
-        return window[:, :-1], window[:, 1:]  # x, y: (B, T) each
+        x, y = super().__getitem__(index)  # (B, T) each
+        return torch.from_numpy(x), torch.from_numpy(y)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        return (self[index] for index in range(self._windows))
+        return (self[index] for index in range(len(self)))

@@ -1,10 +1,9 @@
-"""Tokens → ids (with optional sentence markers) and ids → one-hot vectors."""
+"""Tokens → ids, with optional sentence markers (torch-free: the ONNX runtime path reads
+texts through it)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import torch
 
 from rnnkit.text import Vocab
 
@@ -24,16 +23,3 @@ def encode(
     if eos:
         ids.append(vocab.eos_id)
     return ids
-
-
-def one_hot(ids: torch.Tensor | Sequence[int], num_classes: int) -> torch.Tensor:
-    """FloatTensor ``(*ids.shape, num_classes)`` with a 1 at each id, e.g. ``(B, T)`` → ``(B, T, V)``."""
-    if not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"one_hot: num_classes must be an int >= 1, got {num_classes!r}")
-    ids = torch.as_tensor(ids, dtype=torch.long)
-    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= num_classes):
-        raise ValueError(
-            f"one_hot: ids must lie in [0, {num_classes}), "
-            f"got values from {int(ids.min())} to {int(ids.max())}"
-        )
-    return torch.nn.functional.one_hot(ids, num_classes).float()

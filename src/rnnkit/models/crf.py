@@ -82,7 +82,9 @@ class CRF(nn.Module):
         self.register_buffer("start_allowed", start_allowed, persistent=False)
         self.register_buffer("end_allowed", end_allowed, persistent=False)
 
-    def _scores(self) -> tuple[Tensor, Tensor, Tensor]:
+    def scores(self) -> tuple[Tensor, Tensor, Tensor]:
+        """The transition ``(C, C)``, start ``(C,)`` and end ``(C,)`` scores in use: the
+        learned ones, with forbidden moves set to :data:`FORBIDDEN`."""
         forbid = torch.tensor(FORBIDDEN, device=self.transitions.device)
         return (torch.where(self.allowed, self.transitions, forbid),  # (C, C)
                 torch.where(self.start_allowed, self.start, forbid),  # (C,)
@@ -100,7 +102,7 @@ class CRF(nn.Module):
 
     def path_score(self, emissions: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
         """``s(y)`` of the given tag paths: FloatTensor ``(B,)``."""
-        transitions, start, end = self._scores()
+        transitions, start, end = self.scores()
         steps = mask.to(emissions.dtype)  # (B, T)
         emitted = emissions.gather(-1, tags.unsqueeze(-1)).squeeze(-1)  # (B, T)
         score = start[tags[:, 0]] + (emitted * steps).sum(dim=1)  # (B,)
@@ -117,7 +119,7 @@ class CRF(nn.Module):
             log Z  = logsumexp_j (α_T(j) + end[j])
         """
         self._check(emissions, mask)
-        transitions, start, end = self._scores()
+        transitions, start, end = self.scores()
         alpha = start + emissions[:, 0]  # (B, C)
         for t in range(1, emissions.shape[1]):
             # (B, C, 1) + (C, C) → (B, C_prev, C_next), reduced over the previous tag
@@ -138,7 +140,7 @@ class CRF(nn.Module):
             y_T = argmax_j (δ_T(j) + end[j]),  y_{t-1} = ψ_t(y_t)
         """
         self._check(emissions, mask)
-        transitions, start, end = self._scores()
+        transitions, start, end = self.scores()
         delta = start + emissions[:, 0]  # (B, C)
         pointers = []
         for t in range(1, emissions.shape[1]):

@@ -7,33 +7,12 @@ with the state carried (the prefix is never re-run).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from rnnkit.configs import ValidatedConfig, flag, number, positive_int
 from rnnkit.models.language_model import LanguageModel
-
-
-@dataclass(frozen=True)
-class SamplingConfig(ValidatedConfig):
-    """``temperature`` divides the logits; ``top_k`` keeps the k most likely tokens; ``top_p``
-    keeps the smallest set whose probability reaches p (nucleus sampling); ``greedy`` takes
-    the argmax. ``stop_id`` ends a sample (it is not returned); ``banned_ids`` are never drawn.
-    """
-
-    max_new_tokens: int = positive_int(100)
-    temperature: float = number(1.0, above=0)
-    top_k: int | None = positive_int(None, optional=True)
-    top_p: float | None = number(None, above=0, maximum=1, optional=True)
-    greedy: bool = flag(False)
-    stop_id: int | None = None
-    banned_ids: tuple[int, ...] = ()
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        object.__setattr__(self, "banned_ids", tuple(self.banned_ids))
+from rnnkit.sampling_config import SamplingConfig
 
 
 def filter_logits(logits: Tensor, config: SamplingConfig) -> Tensor:

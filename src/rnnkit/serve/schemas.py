@@ -142,7 +142,8 @@ class ModelInfo(BaseModel):
     endpoints: list[str]
     labels: list[str] | None
     vocabulary: dict[str, int] = Field(..., description="each vocabulary's size, by role")
-    parameters: int
+    parameters: int | None = Field(..., description="the model's weights; null where they "
+                                   "cannot be counted (an ONNX export without the onnx package)")
 
 
 class ModelsResponse(BaseModel):

@@ -27,21 +27,24 @@ from rnnkit.tasks.arguments import (
 )
 from rnnkit.tasks.classification_data import (
     TOKENIZER_NAMES,
-    ClassBatch,
     ClassificationData,
     LabelledIds,
     data_from_section,
     data_section,
     encode_labelled,
-    make_batch,
     run_examples,
 )
 from rnnkit.tasks.classifier_pipeline import (
     TASK,
     ClassifierMember,
     ClassifierPipeline,
-    predict_probabilities,
     report_of,
+)
+from rnnkit.tasks.classifier_scoring import (
+    ClassBatch,
+    TorchClassifierBackend,
+    make_batch,
+    predict_probabilities,
     score,
 )
 from rnnkit.tasks.common import read_string_list, require_tokens, validation_source
@@ -202,7 +205,7 @@ class Classification(Task):
 
     def pipeline(self, directory: Path, config: dict[str, Any],
                  model: nn.Module) -> ClassifierPipeline:
-        member = ClassifierMember(directory, model, Vocab.load(directory / VOCAB_FILE),
+        member = ClassifierMember(directory, TorchClassifierBackend(model), Vocab.load(directory / VOCAB_FILE),
                                   read_string_list(directory / LABELS_FILE, "label"),
                                   get_tokenizer(**config["data"]["tokenizer_config"]),
                                   data_from_section(config["data"]),

@@ -13,15 +13,15 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple
-
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rnnkit.configs import ValidatedConfig, at_least, choice, flag, number, positive_int
-from rnnkit.data import LABELLED_FORMATS, Batch, collate, pad_nested, read_examples
+from rnnkit.data.labelled import LABELLED_FORMATS, read_examples
 from rnnkit.tasks.common import check_held_out_fraction, label_ids, split_held_out
 from rnnkit.text import SubwordHasher, Tokenizer, Vocab, get_tokenizer
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 TOKENIZER_NAMES = ("word", "whitespace", "char", "chinese", "auto")
 
@@ -135,24 +135,6 @@ class LabelledIds(NamedTuple):
         return LabelledIds([self.ids[i] for i in indices], [self.labels[i] for i in indices],
                            None if self.subwords is None else [self.subwords[i] for i in indices],
                            None if self.soft is None else self.soft[list(indices)])
-
-
-class ClassBatch(NamedTuple):
-    padded: Batch  # ids (B, T), lengths (B,), mask (B, T)
-    targets: Tensor | None  # (B,) class ids, or (B, C) target probabilities
-    subwords: Tensor | None  # (B, T, G), 0-padded
-
-
-def make_batch(ids: Sequence[Sequence[int]], labels: Sequence[int] | None = None,
-               subwords: Sequence[Sequence[Sequence[int]]] | None = None,
-               soft: Tensor | None = None) -> ClassBatch:
-    """Pad ids (and each token's subword ids) into a :class:`ClassBatch`; ``soft (B, C)``
-    probabilities, when given, are its targets instead of ``labels``."""
-    if soft is not None:
-        targets = soft
-    else:
-        targets = None if labels is None else torch.tensor(labels, dtype=torch.long)
-    return ClassBatch(collate(ids), targets, None if subwords is None else pad_nested(subwords))
 
 
 def data_section(data: ClassificationData) -> dict[str, Any]:

@@ -1,79 +1,61 @@
-"""Using trained classifiers: class probabilities, reports, and the classifier pipeline —
-one model, or several whose probabilities are averaged (an ensemble)."""
+"""Using trained classifiers, torch-free: the classifier pipeline — one model, or several
+whose probabilities are averaged (an ensemble) — and its reports. Each member's numbers come
+from a :class:`ClassifierBackend`: the torch model
+(:class:`rnnkit.tasks.classifier_scoring.TorchClassifierBackend`) or an exported graph on
+onnxruntime (:mod:`rnnkit.export.runtime_classifier`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
-import torch
-import torch.nn.functional as F
-from torch import Tensor
+import numpy as np
 
-from rnnkit.data import read_examples
-from rnnkit.models.classifier import Classifier
+from rnnkit.data.labelled import read_examples
 from rnnkit.tasks.classification_data import (
     ClassificationData,
     EncodedTexts,
-    LabelledIds,
     encode_labelled,
     encode_texts,
-    make_batch,
 )
-from rnnkit.tasks.common import ordered_batches
-from rnnkit.tasks.contract import Pipeline
 from rnnkit.tasks.metrics import classification_report
+from rnnkit.tasks.pipeline import Pipeline
 from rnnkit.text import SubwordHasher, Tokenizer, Vocab
 
 TASK = "classify"
 
 
-@torch.no_grad()
-def predict_probabilities(
-    model: Classifier, ids: Sequence[Sequence[int]], batch_size: int = 64,
-    subwords: Sequence[Sequence[Sequence[int]]] | None = None,
-) -> Tensor:
-    """Class probabilities FloatTensor ``(N, C)`` (on the CPU) in the order of ``ids``."""
-    model.eval()
-    device = next(model.parameters()).device
-    probabilities = torch.empty(len(ids), model.config.num_classes)  # (N, C)
-    for indices in ordered_batches(ids, batch_size):
-        batch = make_batch([ids[index] for index in indices], subwords=None if subwords is None
-                           else [subwords[index] for index in indices])
-        logits = model(batch.padded.ids.to(device), batch.padded.lengths,
-                       subwords=None if batch.subwords is None
-                       else batch.subwords.to(device)).logits  # (B, C)
-        probabilities[indices] = torch.softmax(logits, dim=-1).cpu()
-    return probabilities
+class ClassifierBackend(Protocol):
+    """What computes for one classifier of a :class:`ClassifierPipeline`."""
+
+    device: Any
+    parameter_count: int
+
+    def probabilities(self, ids: Sequence[Sequence[int]],
+                      subwords: Sequence[Sequence[Sequence[int]]] | None) -> np.ndarray:
+        """Float32 ``(N, C)`` class probabilities of each id list (with each token's subword
+        ids when the model reads them), in input order."""
 
 
-def score(
-    model: Classifier, data: LabelledIds, labels: Sequence[str], batch_size: int = 64
-) -> dict[str, Any]:
-    """Mean loss and :func:`classification_report` of ``model`` on labelled ids."""
-    probabilities = predict_probabilities(model, data.ids, batch_size, data.subwords)  # (N, C)
-    return report_of(probabilities, data.labels, labels)
-
-
-def report_of(probabilities: Tensor, gold: Sequence[int], labels: Sequence[str]
+def report_of(probabilities: Any, gold: Sequence[int], labels: Sequence[str]
               ) -> dict[str, Any]:
-    """Mean loss ``-log p(gold)`` and :func:`classification_report` of class probabilities
-    ``(N, C)`` against gold label ids ``(N,)``."""
-    loss = F.nll_loss(probabilities.clamp_min(1e-12).log(), torch.tensor(gold)).item()
+    """Mean loss ``-log p(gold)`` (``p`` clamped to 1e-12) and :func:`classification_report`
+    of class probabilities ``(N, C)`` (an array or a CPU tensor) against gold label ids
+    ``(N,)``."""
+    probabilities = np.asarray(probabilities, dtype=np.float32)  # (N, C)
+    gold_ids = np.asarray(gold, dtype=np.int64)  # (N,)
+    chosen = probabilities[np.arange(len(gold_ids)), gold_ids]  # (N,)
+    loss = float(-np.log(np.maximum(chosen, np.float32(1e-12))).mean())
     report = classification_report(list(gold), probabilities.argmax(-1).tolist(), labels)
     return {"loss": loss, **report}
 
 
-def mean_probabilities(
-    runs: Iterable[tuple[Classifier, Sequence[Sequence[int]], Sequence | None]]
-) -> Tensor:
-    """``(N, C)``: the class probabilities of each ``(model, ids, subwords)`` run (the same N
-    examples, each model's own encoding; at least one run), averaged over the runs."""
+def mean_of(runs: Iterable[np.ndarray]) -> np.ndarray:
+    """``(N, C)``: the average of one or more ``(N, C)`` probability arrays."""
     total, count = None, 0
-    for model, ids, subwords in runs:
-        probabilities = predict_probabilities(model, ids, subwords=subwords)  # (N, C)
+    for probabilities in runs:
         total = probabilities if total is None else total + probabilities
         count += 1
     return total / count
@@ -81,15 +63,20 @@ def mean_probabilities(
 
 @dataclass(frozen=True)
 class ClassifierMember:
-    """One trained classifier: its model and how it reads texts (an ensemble has several)."""
+    """One trained classifier: its backend and how it reads texts (an ensemble has several)."""
 
     directory: Path
-    model: Classifier
+    backend: ClassifierBackend
     vocab: Vocab
     labels: list[str]
     tokenizer: Tokenizer
     data: ClassificationData
     hasher: SubwordHasher | None = None  # the model's subword hasher (its cache kept)
+
+    @property
+    def model(self) -> Any:
+        """The member's PyTorch module (an exported member has none: its backend says so)."""
+        return self.backend.model
 
     def encode(self, texts: Sequence[str], source: str) -> EncodedTexts:
         """The texts as this model's ids (and subword ids), cut to its ``max_length``."""
@@ -117,7 +104,7 @@ class ClassifierPipeline(Pipeline):
                 raise ValueError(f"classifier {index} of the ensemble has the labels "
                                  f"{member.labels}, the first {members[0].labels}; an "
                                  "ensemble's models must share them, in order")
-        super().__init__(members[0].directory, config, members[0].model)
+        super().__init__(members[0].directory, config, backend=members[0].backend)
         self.members = members
 
     @property
@@ -125,9 +112,9 @@ class ClassifierPipeline(Pipeline):
         return list(self.members[0].labels)
 
     @property
-    def parameter_count(self) -> int:
-        return sum(parameter.numel() for member in self.members
-                   for parameter in member.model.parameters())
+    def parameter_count(self) -> int | None:
+        counts = [member.backend.parameter_count for member in self.members]
+        return None if None in counts else sum(counts)
 
     @property
     def vocabulary_sizes(self) -> dict[str, int]:
@@ -135,7 +122,6 @@ class ClassifierPipeline(Pipeline):
         return {"words" if index == 1 else f"words_{index}": len(member.vocab)
                 for index, member in enumerate(self.members, start=1)}
 
-    @torch.inference_mode()
     def predict(self, texts: str | Sequence[str], source: str = "input"
                 ) -> Prediction | list[Prediction]:
         """The most likely label and every label's probability: one :class:`Prediction`
@@ -144,19 +130,18 @@ class ClassifierPipeline(Pipeline):
         if not batch:
             raise ValueError(f"{source}: no texts to classify (the input is empty)")
 
-        def run(member: ClassifierMember) -> tuple[Classifier, list, list | None]:
+        def run(member: ClassifierMember) -> np.ndarray:
             encoded = member.encode(batch, source)
-            return member.model, encoded.ids, encoded.subwords
+            return member.backend.probabilities(encoded.ids, encoded.subwords)  # (N, C)
 
         labels = self.labels
         predictions = [
             Prediction(labels[int(row.argmax())],
                        {label: float(p) for label, p in zip(labels, row)})
-            for row in mean_probabilities(run(member) for member in self.members)  # (N, C)
+            for row in mean_of(run(member) for member in self.members)  # (N, C)
         ]
         return predictions[0] if isinstance(texts, str) else predictions
 
-    @torch.inference_mode()
     def evaluate(self, path: str | Path, format: str | None = None) -> dict[str, Any]:
         """Loss, accuracy, macro-F1, per-class report and confusion matrix on a labelled file
         (read in the training data's ``format`` and columns unless ``format`` is given); for
@@ -176,10 +161,9 @@ class ClassifierPipeline(Pipeline):
             if kept is not None and encoded.kept != kept:
                 raise ValueError(f"{path}: classifier {index} of the ensemble keeps other "
                                  "examples than the first (their tokenizers differ)")
-            runs.append((member.model, labelled.ids, labelled.subwords))
+            runs.append(member.backend.probabilities(labelled.ids, labelled.subwords))
             first, gold, kept = examples, labelled.labels, encoded.kept
-        return {**report_of(mean_probabilities(runs), gold, self.labels),
-                "examples": len(gold)}
+        return {**report_of(mean_of(runs), gold, self.labels), "examples": len(gold)}
 
     def __repr__(self) -> str:
         if len(self.members) == 1:

@@ -12,7 +12,7 @@ import numpy as np
 
 from rnnkit.configs import number_check
 from rnnkit.text import Vocab
-from rnnkit.train.model_dir import ModelDirectoryError
+from rnnkit.train.directory import ModelDirectoryError
 
 
 def split_held_out(

@@ -14,6 +14,12 @@ fills in the steps that differ (:meth:`Task.prepare`, :meth:`Task.training`,
 Under ``torchrun`` the same calls run in every process: the first one prepares and writes the
 directory while the others wait, then all train together (:mod:`rnnkit.train.distributed`),
 and the first one finishes.
+
+A :class:`Pipeline` (:mod:`rnnkit.tasks.pipeline`) holds the text side of a task and computes
+through a backend: the task's torch module here, or an export directory's ONNX graphs on
+onnxruntime (:mod:`rnnkit.export.runtime`), which :func:`load` hands such a directory to.
+The pipelines and their text side import without torch; this module and the task modules
+(training, the torch backends) import it.
 """
 
 from __future__ import annotations
@@ -24,12 +30,15 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from importlib import import_module
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from rnnkit.export.manifest import is_export_directory
+from rnnkit.tasks.pipeline import Pipeline
 from rnnkit.tasks.selection import SELECT_LOSS
 from rnnkit.train import TrainConfig, Trainer, TrainingTask, distributed
 from rnnkit.train.model_dir import (
@@ -69,42 +78,6 @@ def resolve_device(device: str | torch.device | None, argument: str = "device"
             raise ValueError(f"{argument} {device!r}: there are {torch.cuda.device_count()} "
                              "CUDA devices")
     return resolved
-
-
-class Pipeline(ABC):
-    """A trained model ready to use: it takes a string or a list, batches internally, runs
-    under ``torch.inference_mode()`` and keeps no per-call state, so several threads may call
-    one pipeline at once."""
-
-    task: ClassVar[str]
-
-    def __init__(self, directory: Path, config: dict[str, Any], model: nn.Module) -> None:
-        self.directory = directory
-        self.config = config
-        self.model = model
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    @abstractmethod
-    def evaluate(self, path: str | Path, **options: Any) -> dict[str, Any]:
-        """The task's metrics on a file in its training data's format."""
-
-    @property
-    def parameter_count(self) -> int:
-        """The number of weights of the model (of every member, for an ensemble)."""
-        return sum(parameter.numel() for parameter in self.model.parameters())
-
-    @property
-    def vocabulary_sizes(self) -> dict[str, int]:
-        """The size of each vocabulary the model reads or writes, by its role (``words``,
-        ``source`` …); empty for a pipeline that keeps none."""
-        return {}
-
-    def __repr__(self) -> str:
-        return (f"{type(self).__name__}(task={self.task!r}, directory='{self.directory}', "
-                f"parameters={self.parameter_count:,}, device='{self.device}')")
 
 
 @dataclass(frozen=True)
@@ -341,10 +314,24 @@ class Task(ABC):
 
 
 _TASKS: dict[str, Task] = {}
+BUILT_IN_MODULES = ("language_modeling", "classification", "tagging", "translation")
+"""The modules of the tasks rnnkit itself registers (importing one registers its task)."""
+_built_in_loaded = False
+
+
+def _load_built_in() -> None:
+    """Register rnnkit's own tasks before the registry is first read or added to (their
+    modules import torch, so ``import rnnkit.tasks`` alone does not load them)."""
+    global _built_in_loaded
+    if not _built_in_loaded:
+        _built_in_loaded = True
+        for module in BUILT_IN_MODULES:
+            import_module(f"rnnkit.tasks.{module}")
 
 
 def register(task: Task) -> Task:
     """File ``task`` under its name; a second task of the same name is an error."""
+    _load_built_in()
     if not isinstance(task, Task):
         raise TypeError(f"register: expected a Task instance, got {type(task).__name__}")
     if task.name in _TASKS and _TASKS[task.name] is not task:
@@ -356,6 +343,7 @@ def register(task: Task) -> Task:
 
 def unregister(name: str) -> None:
     """Remove the task filed under ``name`` (a task defined for a while, as in tests)."""
+    _load_built_in()
     if name not in _TASKS:
         raise ValueError(f"unregister: no task named {name!r}; registered: {sorted(_TASKS)}")
     del _TASKS[name]
@@ -363,11 +351,13 @@ def unregister(name: str) -> None:
 
 def registered_tasks() -> list[Task]:
     """The registered tasks, in registration order."""
+    _load_built_in()
     return list(_TASKS.values())
 
 
 def get_task(name: str) -> Task:
     """The task filed under ``name``; an unknown name is a ValueError listing the known."""
+    _load_built_in()
     if name not in _TASKS:
         raise ValueError(f"unknown task {name!r}; this rnnkit knows {', '.join(sorted(_TASKS))}")
     return _TASKS[name]
@@ -375,11 +365,13 @@ def get_task(name: str) -> Task:
 
 def model_entries() -> frozenset[str]:
     """Every name a model directory of any registered task may hold."""
+    _load_built_in()
     return MODEL_FILES.union(*(task.outputs for task in _TASKS.values()))
 
 
 def task_of(directory: str | Path) -> Task:
     """The registered task of a model directory, read from its ``config.json``."""
+    _load_built_in()
     name = read_config(directory).get("task")
     if not isinstance(name, str) or name not in _TASKS:
         raise ModelDirectoryError(f"{Path(directory) / CONFIG_FILE} holds a model of task "
@@ -391,11 +383,19 @@ def task_of(directory: str | Path) -> Task:
 def load(path: str | Path | Sequence[str | Path],
          device: str | torch.device | None = None) -> Pipeline:
     """The pipeline of a trained model directory, for whatever task it holds; a list of
-    directories is an ensemble (classifiers), the same pipeline type.
+    directories is an ensemble (classifiers), the same pipeline type. An export directory
+    (``rnnkit export``'s, with ``export.json``) gives the same pipeline on onnxruntime.
 
     >>> pipeline = rnnkit.load("runs/demo")              # doctest: +SKIP
     >>> pipeline.generate("ROMEO:", max_tokens=50)       # doctest: +SKIP
     """
+    paths = [path] if isinstance(path, str | Path) else list(path)
+    if any(is_export_directory(item) for item in paths):
+        # An export directory runs on onnxruntime without torch; its pipelines live in
+        # rnnkit.export, imported here only when one is asked for.
+        from rnnkit.export.runtime import load_export
+
+        return load_export(path, device)
     if isinstance(path, str | Path):
         return task_of(path).load(path, device)
     directories = list(path)

@@ -20,9 +20,10 @@ from tqdm import tqdm
 from rnnkit.data import sample_masked_copies, sample_spans
 from rnnkit.models.classifier import Classifier
 from rnnkit.tasks.classification_data import ClassificationData, LabelledIds, training_examples
-from rnnkit.tasks.classifier_pipeline import TASK, ClassifierMember, mean_probabilities
+from rnnkit.tasks.classifier_pipeline import TASK, ClassifierMember
+from rnnkit.tasks.classifier_scoring import mean_probabilities
 from rnnkit.tasks.contract import load
-from rnnkit.train.model_dir import ModelDirectoryError
+from rnnkit.train.directory import ModelDirectoryError
 
 
 def load_teachers(

@@ -23,39 +23,39 @@ import torch
 from torch import nn
 
 from rnnkit.configs import ValidatedConfig, checked, choice, choice_check, positive_int
-from rnnkit.data import BucketBatchSampler, LMStream, encode, load_prepared, prepare, read_corpus
+from rnnkit.data import BucketBatchSampler, LMStream, load_prepared, prepare
 from rnnkit.models import (
     LanguageModel,
     LanguageModelConfig,
     SamplingConfig,
     detach_state,
-    generate,
     map_state,
     sample_steps,
 )
 from rnnkit.tasks.arguments import add_recurrent_arguments, recurrent_options
 from rnnkit.tasks.common import check_held_out_fraction, require_tokens
 from rnnkit.tasks.contract import (
-    Pipeline,
     Prepared,
     Task,
     TrainingDefaults,
     register,
     resolve_device,
 )
-from rnnkit.text import TOKENIZERS, Tokenizer, Vocab, get_tokenizer
+from rnnkit.tasks.lm_pipeline import (
+    IGNORE_INDEX,
+    TASK,
+    LanguageModelPipeline,
+    encode_file,
+    loss_figures,
+)
+from rnnkit.tasks.pipeline import ModelBackend
+from rnnkit.text import TOKENIZERS, Vocab, get_tokenizer
 from rnnkit.train import StepOutput, TrainConfig, Trainer, distributed
 from rnnkit.train.model_dir import VOCAB_FILE
 
-TASK = "lm"
 CORPUS_DIR = "corpus"
 LEVELS = ("word", "char")
 MODES = ("stream", "sentences")
-IGNORE_INDEX = -100
-MAX_TOKENS = 1_000_000
-"""The most new tokens one generation may ask for (each a step of the model)."""
-MAX_SAMPLES = 1_000
-"""The most samples one generation may ask for (they run as one batch)."""
 LANGS = ("en", "zh", "auto")
 
 
@@ -99,14 +99,6 @@ class LMData(ValidatedConfig):
                              f"{self.level!r}")
         if self.tokenizer is None:
             object.__setattr__(self, "tokenizer", tokenizer_name(self.level, self.lang))
-
-
-def encode_file(path: str | Path, tokenizer: Tokenizer, vocab: Vocab) -> np.ndarray:
-    """Ids of a corpus file, each line followed by ``</s>``, as the training stream."""
-    ids: list[int] = []
-    for line in read_corpus(path):
-        ids += encode(tokenizer.tokenize(line), vocab, eos=True)
-    return np.asarray(ids, dtype=np.int64)
 
 
 class SentenceBatches:
@@ -226,7 +218,7 @@ class LanguageModelTraining:
         total, count = stream_totals(model, batches, self.device,
                                      carry_state=self.data.mode == "stream")
         total, count = distributed.all_sum([total, count])
-        return _loss_figures(total / count, self.level)
+        return loss_figures(total / count, self.level)
 
     def join_carries(self, carries: list) -> Any:
         """Every process's carried state (rank order) as the global batch's: rows joined."""
@@ -257,7 +249,7 @@ def stream_metrics(
     targets equal to ``IGNORE_INDEX`` (sentence padding) do not count.
     """
     total, count = stream_totals(model, batches, device, carry_state)
-    return _loss_figures(total / count, level)
+    return loss_figures(total / count, level)
 
 
 @torch.no_grad()
@@ -277,153 +269,33 @@ def stream_totals(model: nn.Module, batches, device: torch.device | str = "cpu",
     return total, count
 
 
-class LanguageModelPipeline(Pipeline):
-    """A trained language model: :meth:`generate` text, :meth:`score` texts, :meth:`evaluate`
-    a corpus, :meth:`trace_gates` of an LSTM."""
+class TorchLanguageModelBackend(ModelBackend):
+    """A :class:`LanguageModel` as the backend of a :class:`LanguageModelPipeline`; seeded
+    samples draw from a ``torch.Generator`` so seeded."""
 
-    task = TASK
-
-    def __init__(self, directory: Path, config: dict[str, Any], model: LanguageModel,
-                 vocab: Vocab, tokenizer: Tokenizer) -> None:
-        super().__init__(directory, config, model)
-        self.vocab, self.tokenizer = vocab, tokenizer
-        self.level = config["data"]["level"]
-        self.mode = config["data"].get("mode", "stream")
-
-    @property
-    def vocabulary_sizes(self) -> dict[str, int]:
-        return {"tokens": len(self.vocab)}
-
-    def encode_prompt(self, prompt: str) -> list[int]:
-        """The line start the model was trained with (``</s>`` after the previous line in
-        stream mode, ``<s>`` in sentence mode) followed by the prompt's ids."""
-        tokens = self.tokenizer.tokenize(prompt) if prompt else []
-        start = self.vocab.bos_id if self.mode == "sentences" else self.vocab.eos_id
-        return [start, *self.vocab.encode(tokens)]
-
-    def detokenize(self, ids: list[int]) -> str:
-        tokens = self.vocab.decode(ids)
-        if self.level == "char":
-            eos = self.vocab.decode([self.vocab.eos_id])[0]
-            return "".join("\n" if token == eos else token for token in tokens)
-        return self.tokenizer.detokenize(tokens)
-
-    def sampling_config(self, max_tokens: int, temperature: float, top_k: int | None,
-                        top_p: float | None, greedy: bool) -> SamplingConfig:
-        """The sampling settings of :meth:`generate` and :meth:`generate_stream`, checked:
-        words (and sentence-mode models) stop at ``</s>``, and specials other than ``</s>``
-        and ``<unk>`` are never drawn."""
-        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or \
-                not 1 <= max_tokens <= MAX_TOKENS:
-            raise ValueError(f"generate: max_tokens must be an int from 1 to {MAX_TOKENS:,}, "
-                             f"got {max_tokens!r}")
-        ignored = {name: value for name, value in (("temperature", temperature),
-                                                   ("top_k", top_k), ("top_p", top_p))
-                   if value is not None and (name != "temperature" or value != 1.0)}
-        if greedy and ignored:
-            raise ValueError(f"generate: greedy decoding takes the most likely token; "
-                             f"{', '.join(f'{k}={v}' for k, v in ignored.items())} would not "
-                             "apply")
-        vocab = self.vocab
-        banned = tuple(vocab.encode([token])[0] for token in vocab.specials
-                       if token not in ("</s>", "<unk>"))
-        return SamplingConfig(
-            max_new_tokens=max_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-            greedy=greedy,
-            stop_id=vocab.eos_id if self.level == "word" or self.mode == "sentences" else None,
-            banned_ids=banned,
-        )
-
-    def seeded(self, seed: int | None) -> torch.Generator | None:
-        return None if seed is None else torch.Generator(self.device).manual_seed(seed)
+    def __init__(self, model: LanguageModel) -> None:
+        super().__init__(model)
 
     @torch.inference_mode()
-    def generate(self, prompt: str | Sequence[str] = "", n: int = 1, max_tokens: int = 100,
-                 temperature: float = 1.0, top_k: int | None = None,
-                 top_p: float | None = None, greedy: bool = False,
-                 seed: int | None = None) -> list[str] | list[list[str]]:
-        """``n`` continuations of ``prompt`` (prompt + continuation texts); for a list of
-        prompts, such a list per prompt. Words (and sentence-mode models) stop at ``</s>``,
-        stream characters at ``max_tokens`` (``</s>`` there is a line break). ``seed`` makes
-        the samples reproducible (each prompt sampled from its own generator so seeded)."""
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
-            raise ValueError(f"generate: n must be an int from 1 to {MAX_SAMPLES:,}, got {n!r}")
-        config = self.sampling_config(max_tokens, temperature, top_k, top_p, greedy)
-        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-        results = []
-        for text in prompts:
-            prompt_ids = self.encode_prompt(text)
-            samples = generate(self.model, prompt_ids, config, n, self.seeded(seed))
-            results.append([self.detokenize(prompt_ids[1:] + sample) for sample in samples])
-        return results[0] if isinstance(prompt, str) else results
-
-    def generate_stream(self, prompt: str = "", max_tokens: int = 100,
-                        temperature: float = 1.0, top_k: int | None = None,
-                        top_p: float | None = None, greedy: bool = False,
-                        seed: int | None = None) -> Iterator[str]:
-        """One continuation of ``prompt``, token by token: the text so far (prompt +
-        continuation) after each new token. The last text is ``generate(prompt, n=1, …)``'s
-        with the same arguments and seed; ``</s>`` ends it where ``generate`` stops.
-
-        The settings are checked when this is called; the model runs as the texts are
-        taken, and closing the iterator stops it (a client that went away).
-        """
-        if not isinstance(prompt, str):
-            raise TypeError(f"generate_stream: prompt must be a str, got "
-                            f"{type(prompt).__name__}")
-        config = self.sampling_config(max_tokens, temperature, top_k, top_p, greedy)
-        return self._stream(self.encode_prompt(prompt), config, self.seeded(seed))
-
-    @torch.inference_mode()
-    def _stream(self, prompt_ids: list[int], config: SamplingConfig,
-                generator: torch.Generator | None) -> Iterator[str]:
-        new_ids: list[int] = []
-        steps = sample_steps(self.model, prompt_ids, config, 1, generator)
+    def sample_steps(self, prompt: list[int], config: SamplingConfig, num_samples: int,
+                     seed: int | None) -> Iterator[np.ndarray]:
+        generator = None if seed is None else torch.Generator(self.device).manual_seed(seed)
+        steps = sample_steps(self.model, prompt, config, num_samples, generator)
         try:
-            for token in steps:
-                token_id = int(token[0])
-                if token_id == config.stop_id:
-                    return
-                new_ids.append(token_id)
-                yield self.detokenize(prompt_ids[1:] + new_ids)
+            for token in steps:  # (B,)
+                yield token.cpu().numpy()
         finally:
             steps.close()
 
     @torch.inference_mode()
-    def score(self, texts: str | Sequence[str]) -> dict[str, float] | list[dict[str, float]]:
-        """Per text (each read as one line, from the line start to its ``</s>``): ``loss``
-        (nats per token), ``ppl`` (and ``bpc`` for characters) and ``tokens``."""
-        lines = [texts] if isinstance(texts, str) else list(texts)
-        if not lines:
-            raise ValueError("score: no texts to score (an empty list)")
-        scores = []
-        for line in lines:
-            ids = self.encode_prompt(line) + [self.vocab.eos_id]
-            x = torch.tensor([ids[:-1]], device=self.device)  # (1, T)
-            y = torch.tensor([ids[1:]], device=self.device)  # (1, T)
-            loss = float(self.model(x, targets=y).loss)
-            scores.append({**_loss_figures(loss, self.level), "tokens": len(ids) - 1})
-        return scores[0] if isinstance(texts, str) else scores
+    def window_loss(self, x: np.ndarray, y: np.ndarray, state: Any) -> tuple[float, Any]:
+        output = self.model(torch.from_numpy(x).to(self.device), state,
+                            targets=torch.from_numpy(y).to(self.device),
+                            ignore_index=IGNORE_INDEX)
+        return float(output.loss), output.state
 
     @torch.inference_mode()
-    def evaluate(self, path: str | Path, batch_size: int = 1, bptt: int = 35
-                 ) -> dict[str, float]:
-        """Loss (nats/token), perplexity and, for characters, bits per character on a
-        corpus file, its lines read as one stream of ``batch_size`` rows in ``bptt``-step
-        windows; plus the token count and the share of unknown tokens."""
-        ids = encode_file(path, self.tokenizer, self.vocab)
-        stream = LMStream(ids, batch_size, bptt)
-        metrics = stream_metrics(self.model, stream, self.level, self.device)
-        metrics["tokens"] = float(len(ids))
-        metrics["oov_rate"] = float(np.mean(ids == self.vocab.unk_id))
-        return metrics
-
-    @torch.inference_mode()
-    def trace_gates(self, text: str, layer: int = 0) -> tuple[list[str], dict[str, np.ndarray]]:
-        """Run ``text`` through an LSTM model; the tokens and each step's gates of ``layer``.
-
-        Returns the tokens (the line start first) and ``i, f, o, c`` as ``(T, H)`` arrays.
-        """
+    def trace_gates(self, ids: list[int], layer: int) -> dict[str, np.ndarray]:
         model = self.model
         if model.config.cell != "lstm":
             raise ValueError(f"inspect: gates are plotted for LSTM models, this one is a "
@@ -431,19 +303,10 @@ class LanguageModelPipeline(Pipeline):
         if not 0 <= layer < model.config.num_layers:
             raise ValueError(f"inspect: layer must be in [0, {model.config.num_layers}), got "
                              f"{layer}")
-        ids = self.encode_prompt(text)
         embedded = model.embedding(torch.tensor([ids], device=self.device))  # (1, T, E)
         _, _, gates = model.rnn(embedded, return_gates=True)
-        tokens = self.vocab.decode(ids)
-        return tokens, {name: gates[f"l{layer}"][name][0].cpu().numpy()
-                        for name in ("i", "f", "o", "c")}
-
-
-def _loss_figures(loss: float, level: str) -> dict[str, float]:
-    figures = {"loss": loss, "ppl": math.exp(min(loss, 50))}
-    if level == "char":
-        figures["bpc"] = loss / math.log(2)
-    return figures
+        return {name: gates[f"l{layer}"][name][0].cpu().numpy()
+                for name in ("i", "f", "o", "c")}
 
 
 class LanguageModeling(Task):
@@ -493,7 +356,7 @@ class LanguageModeling(Task):
 
     def pipeline(self, directory: Path, config: dict[str, Any],
                  model: nn.Module) -> LanguageModelPipeline:
-        return LanguageModelPipeline(directory, config, model,
+        return LanguageModelPipeline(directory, config, TorchLanguageModelBackend(model),
                                      Vocab.load(directory / VOCAB_FILE),
                                      get_tokenizer(**config["data"]["tokenizer_config"]))
 

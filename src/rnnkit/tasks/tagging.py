@@ -13,17 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
 import torch
-from seqeval.metrics import classification_report as entity_report
-from seqeval.metrics import f1_score, precision_score, recall_score
-from seqeval.metrics.sequence_labeling import get_entities
 from torch import Tensor, nn
 
-from rnnkit.configs import ValidatedConfig, flag, positive_int
 from rnnkit.data import (
     BucketBatchSampler,
     pad_nested,
@@ -39,50 +36,44 @@ from rnnkit.tasks.arguments import (
     recurrent_options,
 )
 from rnnkit.tasks.common import (
-    check_held_out_fraction,
-    label_ids,
-    ordered_batches,
-    read_string_list,
     require_tokens,
     split_held_out,
     validation_source,
 )
 from rnnkit.tasks.contract import Pipeline, Prepared, Task, register
+from rnnkit.tasks.pipeline import ModelBackend
 from rnnkit.tasks.selection import check_select
-from rnnkit.text import Vocab, get_tokenizer
+from rnnkit.tasks.tagger_pipeline import (
+    CHARS_FILE,
+    TAGS_FILE,
+    TASK,
+    Encoded,
+    Entity,
+    TaggedText,
+    TaggerPipeline,
+    TaggingData,
+    encode_tagged,
+    read_vocabularies,
+)
+from rnnkit.tasks.tagger_pipeline import score as score_backend
+from rnnkit.text import Vocab
 from rnnkit.train import StepOutput, TrainConfig, Trainer, distributed
 from rnnkit.train.model_dir import VOCAB_FILE, write_json
 
-TASK = "tag"
-CHARS_FILE = "chars.json"
-TAGS_FILE = "tags.json"
+__all__ = [  # the pipeline's names stay importable from here
+    "TAGGING",
+    "Entity",
+    "TaggedText",
+    "TaggerPipeline",
+    "Tagging",
+    "TaggingData",
+    "TorchTaggerBackend",
+    "detect_scheme",
+    "score",
+]
+
 SCHEME_CHOICES = ("auto", "BIO", "BIOES", "none")
 SELECT_CHOICES = ("f1", "loss")
-
-
-@dataclass(frozen=True)
-class TaggingData(ValidatedConfig):
-    """Where the sentences come from and how they become batches (config.json ``data``).
-
-    ``lowercase`` lowercases the word-embedding input (the characters keep their case).
-    Without ``valid``, a ``valid_fraction`` of the sentences (seeded) is held out.
-    """
-
-    train: str
-    valid: str | None = None
-    token_column: int = 0
-    tag_column: int = -1
-    lowercase: bool = flag(False)
-    max_word_length: int = positive_int(20)
-    max_vocab: int | None = positive_int(None, optional=True)
-    min_freq: int = positive_int(1)
-    batch_size: int = positive_int(16)
-    valid_fraction: float = 0.1
-    split_seed: int = 0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_held_out_fraction(self)
 
 
 def detect_scheme(tags: Sequence[str]) -> str:
@@ -92,39 +83,6 @@ def detect_scheme(tags: Sequence[str]) -> str:
     if prefixes & {"E", "S"}:
         return "BIOES"
     return "BIO" if prefixes & {"B", "I"} else "none"
-
-
-class Encoded(NamedTuple):
-    """Sentences as ids: ``words`` and ``chars`` (per word) lists, ``tags`` (empty lists when
-    the tags are unknown)."""
-
-    words: list[list[int]]
-    chars: list[list[list[int]]]
-    tags: list[list[int]]
-
-
-class Vocabularies(NamedTuple):
-    words: Vocab
-    chars: Vocab
-    tags: list[str]
-
-
-def encode_sentences(sentences: Sequence[Sequence[str]], vocabs: Vocabularies,
-                     data: TaggingData) -> tuple[list[list[int]], list[list[list[int]]]]:
-    """Word ids and per-word character ids of tokenized sentences."""
-    words, chars = [], []
-    for tokens in sentences:
-        words.append(vocabs.words.encode([t.lower() if data.lowercase else t for t in tokens]))
-        chars.append([vocabs.chars.encode(list(token[:data.max_word_length]))
-                      for token in tokens])
-    return words, chars
-
-
-def _encode(sentences: Sequence[tuple[list[str], list[str]]], vocabs: Vocabularies,
-            data: TaggingData, source: str) -> Encoded:
-    words, chars = encode_sentences([tokens for tokens, _ in sentences], vocabs, data)
-    tags = [label_ids(tags, vocabs.tags, source) for _, tags in sentences]
-    return Encoded(words, chars, tags)
 
 
 class TagBatch(NamedTuple):
@@ -156,49 +114,35 @@ def _count(unit: str, batch: TagBatch) -> int:
     return int(batch.lengths.sum())
 
 
-@torch.no_grad()
-def decode_all(model: Tagger, words: list[list[int]], chars: list[list[list[int]]],
-               batch_size: int = 64) -> list[list[int]]:
-    """Best tag ids of every sentence, in input order."""
-    model.eval()
-    device = next(model.parameters()).device
-    paths: list[list[int]] = [[] for _ in words]
-    for indices in ordered_batches(words, batch_size):
-        batch = make_batch([words[i] for i in indices], [chars[i] for i in indices])
-        for index, path in zip(indices, model.decode(batch.words.to(device), batch.lengths,
-                                                     batch.chars.to(device))):
-            paths[index] = path
-    return paths
+class TorchTaggerBackend(ModelBackend):
+    """A :class:`Tagger` as the backend of a :class:`TaggerPipeline`."""
+
+    def __init__(self, model: Tagger) -> None:
+        super().__init__(model)
+        self.loss_unit = model.config.loss_unit
+
+    @torch.inference_mode()
+    def decode(self, words: np.ndarray, lengths: np.ndarray,
+               chars: np.ndarray) -> list[list[int]]:
+        self.model.eval()
+        return self.model.decode(torch.from_numpy(words).to(self.device),
+                                 torch.from_numpy(lengths),
+                                 torch.from_numpy(chars).to(self.device))
+
+    @torch.inference_mode()
+    def loss(self, words: np.ndarray, lengths: np.ndarray, chars: np.ndarray,
+             tags: np.ndarray) -> float:
+        self.model.eval()
+        return float(self.model(torch.from_numpy(words).to(self.device),
+                                torch.from_numpy(lengths),
+                                torch.from_numpy(chars).to(self.device),
+                                torch.from_numpy(tags).to(self.device)).loss)
 
 
-@torch.no_grad()
 def score(model: Tagger, encoded: Encoded, tags: Sequence[str],
           batch_size: int = 64) -> dict[str, Any]:
-    """Mean loss, token accuracy and entity-level precision/recall/F1 (seqeval, as conlleval)
-    with the per-type report."""
-    model.eval()
-    total, count = 0.0, 0
-    device = next(model.parameters()).device
-    for indices in ordered_batches(encoded.words, batch_size):
-        batch = _subset(encoded, indices)
-        loss = model(batch.words.to(device), batch.lengths, batch.chars.to(device),
-                     batch.tags.to(device)).loss
-        total += float(loss) * _count(model.config.loss_unit, batch)
-        count += _count(model.config.loss_unit, batch)
-    predicted = decode_all(model, encoded.words, encoded.chars, batch_size)
-    gold_names = [[tags[i] for i in sentence] for sentence in encoded.tags]
-    predicted_names = [[tags[i] for i in sentence] for sentence in predicted]
-    correct = sum(g == p for gs, ps in zip(encoded.tags, predicted) for g, p in zip(gs, ps))
-    report = entity_report(gold_names, predicted_names, output_dict=True, zero_division=0)
-    return {
-        "loss": total / count,
-        "precision": float(precision_score(gold_names, predicted_names, zero_division=0)),
-        "recall": float(recall_score(gold_names, predicted_names, zero_division=0)),
-        "f1": float(f1_score(gold_names, predicted_names, zero_division=0)),
-        "token_accuracy": correct / sum(map(len, encoded.tags)),
-        "per_type": {name: {key: float(value) for key, value in row.items()}
-                     for name, row in report.items()},
-    }
+    """:func:`rnnkit.tasks.tagger_pipeline.score` of a torch model (training's validation)."""
+    return score_backend(TorchTaggerBackend(model), encoded, tags, batch_size)
 
 
 class TaggingTraining:
@@ -245,109 +189,6 @@ def _sentences(data: TaggingData) -> tuple[list, list]:
     if data.valid is not None:
         return train, read(data.valid)
     return split_held_out(train, data.valid_fraction, data.split_seed)
-
-
-def _vocabularies(directory: Path) -> Vocabularies:
-    return Vocabularies(Vocab.load(directory / VOCAB_FILE), Vocab.load(directory / CHARS_FILE),
-                        read_string_list(directory / TAGS_FILE, "tag"))
-
-
-class Entity(NamedTuple):
-    """A tagged span: its type, its text, and where it stands — tokens ``[first, last]`` and
-    characters ``[start, end)`` of the input text (``None`` where the tokens were given)."""
-
-    type: str
-    text: str
-    first: int
-    last: int
-    start: int | None
-    end: int | None
-
-
-class TaggedText(NamedTuple):
-    tokens: list[str]
-    tags: list[str]
-    entities: list[Entity]
-
-
-def token_offsets(text: str, tokens: Sequence[str]) -> list[tuple[int, int]] | None:
-    """``(start, end)`` of each token in ``text``, found left to right; None when a token
-    is not in the text as it stands (a tokenizer that rewrote it)."""
-    offsets, position = [], 0
-    for token in tokens:
-        start = text.find(token, position)
-        if start < 0:
-            return None
-        position = start + len(token)
-        offsets.append((start, position))
-    return offsets
-
-
-class TaggerPipeline(Pipeline):
-    """Tag texts (split into words by the English word tokenizer) or token lists; the
-    entities are the tags' spans (BIO/BIOES, seqeval's reading)."""
-
-    task = TASK
-
-    def __init__(self, directory: Path, config: dict[str, Any], model: Tagger,
-                 vocabs: Vocabularies) -> None:
-        super().__init__(directory, config, model)
-        self.vocabs = vocabs
-        self.data = TaggingData(**config["data"])
-        self.tokenizer = get_tokenizer("word")
-
-    @property
-    def labels(self) -> list[str]:
-        """The tags the model knows."""
-        return list(self.vocabs.tags)
-
-    @property
-    def vocabulary_sizes(self) -> dict[str, int]:
-        return {"words": len(self.vocabs.words), "chars": len(self.vocabs.chars)}
-
-    @torch.inference_mode()
-    def tag_tokens(self, sentences: Sequence[Sequence[str]], source: str = "input"
-                   ) -> list[list[str]]:
-        """The predicted tag of every token of each tokenized sentence."""
-        if not sentences:
-            raise ValueError(f"{source}: no sentences to tag (the input is empty)")
-        empty = [number for number, tokens in enumerate(sentences, start=1) if not tokens]
-        if empty:
-            raise ValueError(f"{source}: sentence {empty[0]} has no tokens")
-        words, chars = encode_sentences(sentences, self.vocabs, self.data)
-        paths = decode_all(self.model, words, chars)
-        return [[self.vocabs.tags[i] for i in path] for path in paths]
-
-    def tag(self, texts: str | Sequence[str] | Sequence[Sequence[str]], source: str = "input"
-            ) -> TaggedText | list[TaggedText]:
-        """Tokens, tags and entities: one :class:`TaggedText` for a string, a list for a list
-        of strings (texts) or of token lists (each a list of strings)."""
-        single = isinstance(texts, str)
-        batch = [texts] if single else list(texts)
-        token_lists = [self.tokenizer.tokenize(item) if isinstance(item, str) else list(item)
-                       for item in batch]
-        tagged = []
-        for item, tokens, tags in zip(batch, token_lists,
-                                      self.tag_tokens(token_lists, source)):
-            text = item if isinstance(item, str) else " ".join(tokens)
-            offsets = token_offsets(text, tokens) if isinstance(item, str) else None
-            entities = []
-            for kind, first, last in get_entities(tags):
-                start, end = (offsets[first][0], offsets[last][1]) if offsets else (None, None)
-                words = (text[start:end] if offsets else " ".join(tokens[first:last + 1]))
-                entities.append(Entity(kind, words, first, last, start, end))
-            tagged.append(TaggedText(tokens, tags, entities))
-        return tagged[0] if single else tagged
-
-    @torch.inference_mode()
-    def evaluate(self, path: str | Path) -> dict[str, Any]:
-        """Loss, token accuracy and entity-level P/R/F1 with the per-type report on a CoNLL
-        file (tags in the training data's tag column)."""
-        data = self.data
-        sentences = list(read_conll(path, token_column=data.token_column,
-                                    tag_column=data.tag_column))
-        encoded = _encode(sentences, self.vocabs, data, str(path))
-        return {**score(self.model, encoded, self.vocabs.tags), "sentences": len(sentences)}
 
 
 class Tagging(Task):
@@ -397,10 +238,10 @@ class Tagging(Task):
     def training(self, out_dir: Path, config: dict[str, Any], *, quiet: bool, device: str,
                  seed: int, reuse: dict[str, Any]) -> TaggingTraining:
         data = TaggingData(**config["data"])
-        vocabs = _vocabularies(out_dir)
+        vocabs = read_vocabularies(out_dir)
         train_sentences, valid_sentences = reuse.get("examples") or _sentences(data)
-        train_ids = _encode(train_sentences, vocabs, data, data.train)
-        valid_ids = _encode(valid_sentences, vocabs, data,
+        train_ids = encode_tagged(train_sentences, vocabs, data, data.train)
+        valid_ids = encode_tagged(valid_sentences, vocabs, data,
                             validation_source(data.train, data.valid, data.valid_fraction))
         return TaggingTraining(train_ids, valid_ids, vocabs.tags, data.batch_size,
                                seed,
@@ -411,7 +252,8 @@ class Tagging(Task):
 
     def pipeline(self, directory: Path, config: dict[str, Any],
                  model: nn.Module) -> TaggerPipeline:
-        return TaggerPipeline(directory, config, model, _vocabularies(directory))
+        return TaggerPipeline(directory, config, TorchTaggerBackend(model),
+                              read_vocabularies(directory))
 
     def add_train_arguments(self, parser: argparse.ArgumentParser) -> None:
         data = add_data_files(parser, "CoNLL file")

@@ -13,82 +13,58 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-import sacrebleu
 import torch
 from torch import Tensor, nn
 
-from rnnkit.configs import ValidatedConfig, choice, flag, positive_int
-from rnnkit.data import BucketBatchSampler, pad_sequences, read_corpus, read_pairs
+from rnnkit.data import BucketBatchSampler, pad_sequences, read_corpus
 from rnnkit.models.seq2seq import ATTENTIONS, Seq2Seq, Seq2SeqConfig
 from rnnkit.tasks.arguments import add_data_files, add_select_argument
 from rnnkit.tasks.common import (
-    check_held_out_fraction,
     ordered_batches,
     require_tokens,
     split_held_out,
     validation_source,
 )
 from rnnkit.tasks.contract import Pipeline, Prepared, Task, register
+from rnnkit.tasks.pipeline import ModelBackend
 from rnnkit.tasks.selection import check_select
-from rnnkit.text import Tokenizer, Vocab, get_tokenizer
+from rnnkit.tasks.translator_pipeline import (
+    SOURCE_VOCAB,
+    TARGET_VOCAB,
+    TASK,
+    TOKENIZER_NAMES,
+    Translation,
+    TranslationData,
+    TranslatorPipeline,
+    Vocabularies,
+    bleu,
+    detokenize_all,
+    encode_sources,
+    read_translation_pairs,
+    read_vocabularies,
+)
+from rnnkit.tasks.translator_pipeline import translate_ids as translate_backend
+from rnnkit.text import Vocab
 from rnnkit.train import StepOutput, TrainConfig, Trainer, distributed
 
-TASK = "translate"
-SOURCE_VOCAB = "source_vocab.json"
-TARGET_VOCAB = "target_vocab.json"
-TOKENIZER_NAMES = ("word", "whitespace", "char", "chinese", "auto")
+__all__ = [  # the pipeline's names stay importable from here
+    "TRANSLATION",
+    "TorchTranslatorBackend",
+    "Translating",
+    "Translation",
+    "TranslationData",
+    "TranslatorPipeline",
+    "read_translation_pairs",
+    "translate_ids",
+]
+
 SELECT_CHOICES = ("loss", "bleu_greedy")
-
-
-@dataclass(frozen=True)
-class TranslationData(ValidatedConfig):
-    """Where the pairs come from and how they become batches (config.json ``data``).
-
-    ``bleu_tokenize`` is sacrebleu's tokenizer for the references (``zh`` for Chinese, ``13a``
-    for English-like targets). Without ``valid`` a seeded ``valid_fraction`` is held out.
-    """
-
-    train: str
-    valid: str | None = None
-    source_tokenizer: str = choice(TOKENIZER_NAMES, "word")
-    target_tokenizer: str = choice(TOKENIZER_NAMES, "char")
-    lowercase_source: bool = flag(True)
-    max_source_length: int = positive_int(50)
-    max_target_length: int = positive_int(60)
-    min_freq: int = positive_int(1)
-    batch_size: int = positive_int(64)
-    valid_fraction: float = 0.1
-    split_seed: int = 0
-    bleu_tokenize: str = "zh"
-    valid_bleu_sentences: int = positive_int(500)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_held_out_fraction(self)
-
-    def tokenizers(self) -> tuple[Tokenizer, Tokenizer]:
-        source = (get_tokenizer(self.source_tokenizer, lowercase=self.lowercase_source)
-                  if self.source_tokenizer in ("word", "auto")
-                  else get_tokenizer(self.source_tokenizer))
-        return source, get_tokenizer(self.target_tokenizer)
-
-
-def read_translation_pairs(path: str | Path) -> list[tuple[str, str]]:
-    """The ``(source, target)`` pairs of a file; an empty side is an error."""
-    pairs = list(read_pairs(path))
-    for number, (source, target) in enumerate(pairs, start=1):
-        if not source.strip() or not target.strip():
-            side = "source" if not source.strip() else "target"
-            raise ValueError(f"{path}: pair {number} has an empty {side}")
-    return pairs
 
 
 class Encoded(NamedTuple):
@@ -97,25 +73,39 @@ class Encoded(NamedTuple):
     references: list[str]  # the raw target texts, for BLEU
 
 
-def encode_sources(texts: Sequence[str], tokenizer: Tokenizer, vocab: Vocab,
-                   max_length: int, source: str) -> list[list[int]]:
-    """Source ids, cut to ``max_length`` tokens with a warning; an empty text is an error."""
-    encoded, cut = [], 0
-    for number, text in enumerate(texts, start=1):
-        tokens = tokenizer.tokenize(text)
-        if not tokens:
-            raise ValueError(f"{source}: text {number} has no tokens (empty text)")
-        cut += len(tokens) > max_length
-        encoded.append(vocab.encode(tokens[:max_length]))
-    if cut:
-        warnings.warn(f"{source}: {cut} of {len(texts)} source texts are longer than "
-                      f"max_source_length={max_length} tokens and were cut", stacklevel=2)
-    return encoded
+class TorchTranslatorBackend(ModelBackend):
+    """A :class:`Seq2Seq` as the backend of a :class:`TranslatorPipeline`."""
+
+    def __init__(self, model: Seq2Seq) -> None:
+        super().__init__(model)
+
+    @torch.inference_mode()
+    def decode(self, source: np.ndarray, lengths: np.ndarray, max_length: int,
+               beam_width: int, length_penalty: float) -> list[list[int]]:
+        self.model.eval()
+        padded = torch.from_numpy(source).to(self.device)  # (B, S)
+        lengths_tensor = torch.from_numpy(lengths)  # (B,)
+        if beam_width == 1:
+            return self.model.greedy(padded, lengths_tensor, max_length)
+        return self.model.beam_search(padded, lengths_tensor, max_length, beam_width,
+                                      length_penalty)
+
+    @torch.inference_mode()
+    def attention(self, source_ids: list[int], output: list[int]) -> np.ndarray:
+        target = self.model.config
+        batch = make_batch([source_ids], [output], target.bos_id, target.eos_id)
+        weights = self.model(batch.source.to(self.device), batch.lengths,
+                             batch.target_in.to(self.device)).attention  # (1, T + 1, S)
+        return weights[0].cpu().numpy()
 
 
-class Vocabularies(NamedTuple):
-    source: Vocab
-    target: Vocab
+def translate_ids(model: Seq2Seq, sources: Sequence[list[int]], max_length: int,
+                  beam_width: int = 1, length_penalty: float = 1.0,
+                  batch_size: int = 64) -> list[list[int]]:
+    """:func:`rnnkit.tasks.translator_pipeline.translate_ids` of a torch model (training's
+    validation BLEU)."""
+    return translate_backend(TorchTranslatorBackend(model), sources, max_length, beam_width,
+                             length_penalty, batch_size)
 
 
 def _encode(pairs: Sequence[tuple[str, str]], vocabs: Vocabularies, data: TranslationData,
@@ -141,32 +131,6 @@ def make_batch(sources: Sequence[list[int]], targets: Sequence[list[int]], bos: 
     return PairBatch(pad_sequences(sources), lengths,
                      pad_sequences([[bos, *target] for target in targets]),
                      pad_sequences([[*target, eos] for target in targets]))
-
-
-def translate_ids(model: Seq2Seq, sources: Sequence[list[int]], max_length: int,
-                  beam_width: int = 1, length_penalty: float = 1.0,
-                  batch_size: int = 64) -> list[list[int]]:
-    """Target ids per source (greedy for ``beam_width=1``), in input order."""
-    model.eval()
-    device = next(model.parameters()).device
-    outputs: list[list[int]] = [[] for _ in sources]
-    for indices in ordered_batches(sources, batch_size):
-        chosen = [sources[i] for i in indices]
-        padded = pad_sequences(chosen).to(device)  # (B, S)
-        lengths = torch.tensor([len(s) for s in chosen])  # (B,)
-        if beam_width == 1:
-            decoded = model.greedy(padded, lengths, max_length)
-        else:
-            decoded = model.beam_search(padded, lengths, max_length, beam_width, length_penalty)
-        for index, ids in zip(indices, decoded):
-            outputs[index] = ids
-    return outputs
-
-
-def bleu(hypotheses: Sequence[str], references: Sequence[str], tokenize: str) -> float:
-    """Corpus BLEU (sacrebleu) of detokenized hypotheses against one reference each."""
-    return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)],
-                                       tokenize=tokenize).score)
 
 
 class TranslationTraining:
@@ -221,108 +185,11 @@ class TranslationTraining:
         return {}
 
 
-def detokenize_all(outputs: Sequence[list[int]], vocab: Vocab,
-                   tokenizer: Tokenizer) -> list[str]:
-    return [tokenizer.detokenize(vocab.decode(ids)) for ids in outputs]
-
-
 def _pairs(data: TranslationData) -> tuple[list, list]:
     pairs = read_translation_pairs(data.train)
     if data.valid is not None:
         return pairs, read_translation_pairs(data.valid)
     return split_held_out(pairs, data.valid_fraction, data.split_seed)
-
-
-def _vocabularies(directory: Path) -> Vocabularies:
-    return Vocabularies(Vocab.load(directory / SOURCE_VOCAB),
-                        Vocab.load(directory / TARGET_VOCAB))
-
-
-class Translation(NamedTuple):
-    """A translation with what produced it: the target tokens, the source tokens, and the
-    attention weights ``(T, S)`` (row t: the weights while producing target token t, the
-    last row for ``</s>``)."""
-
-    text: str
-    tokens: list[str]
-    source_tokens: list[str]
-    attention: np.ndarray
-
-
-class TranslatorPipeline(Pipeline):
-    """Translate texts (greedy or beam search), optionally with the attention weights."""
-
-    task = TASK
-
-    def __init__(self, directory: Path, config: dict[str, Any], model: Seq2Seq,
-                 vocabs: Vocabularies) -> None:
-        super().__init__(directory, config, model)
-        self.vocabs = vocabs
-        self.data = TranslationData(**config["data"])
-
-    @property
-    def vocabulary_sizes(self) -> dict[str, int]:
-        return {"source": len(self.vocabs.source), "target": len(self.vocabs.target)}
-
-    @torch.inference_mode()
-    def translate(self, texts: str | Sequence[str], beam_width: int = 1,
-                  length_penalty: float = 1.0, max_length: int | None = None,
-                  return_attention: bool = False, source: str = "input"
-                  ) -> str | Translation | list[str] | list[Translation]:
-        """Translations of ``texts`` (greedy for ``beam_width=1``), at most ``max_length``
-        target tokens (default: the training limit); with ``return_attention``, each as a
-        :class:`Translation`. A string gives one result, a list a list."""
-        batch = [texts] if isinstance(texts, str) else list(texts)
-        if not batch:
-            raise ValueError(f"{source}: no texts to translate (the input is empty)")
-        if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
-            raise ValueError(f"translate: beam_width must be an int >= 1, got {beam_width!r}")
-        if max_length is not None and (isinstance(max_length, bool) or
-                                       not isinstance(max_length, int) or max_length < 1):
-            raise ValueError(f"translate: max_length must be an int >= 1 (or None for the "
-                             f"training limit), got {max_length!r}")
-        if isinstance(length_penalty, bool) or not isinstance(length_penalty, int | float) or \
-                not math.isfinite(length_penalty) or length_penalty < 0:
-            raise ValueError(f"translate: length_penalty must be a finite number >= 0, got "
-                             f"{length_penalty!r}")
-        data = self.data
-        source_tokenizer, target_tokenizer = data.tokenizers()
-        ids = encode_sources(batch, source_tokenizer, self.vocabs.source,
-                             data.max_source_length, source)
-        limit = data.max_target_length if max_length is None else max_length
-        outputs = translate_ids(self.model, ids, limit,
-                                beam_width, length_penalty)
-        texts_out = detokenize_all(outputs, self.vocabs.target, target_tokenizer)
-        if not return_attention:
-            return texts_out[0] if isinstance(texts, str) else texts_out
-        results = [Translation(text, self.vocabs.target.decode(output),
-                               self.vocabs.source.decode(source_ids),
-                               self._attention(source_ids, output))
-                   for text, output, source_ids in zip(texts_out, outputs, ids)]
-        return results[0] if isinstance(texts, str) else results
-
-    def _attention(self, source_ids: list[int], output: list[int]) -> np.ndarray:
-        """``(T + 1, S)``: the decoder's attention while it produces ``output`` then
-        ``</s>`` (teacher-forced on ``output``, which is what decoding fed it)."""
-        target = self.vocabs.target
-        batch = make_batch([source_ids], [output], target.bos_id, target.eos_id)
-        weights = self.model(batch.source.to(self.device), batch.lengths,
-                             batch.target_in.to(self.device)).attention  # (1, T + 1, S)
-        return weights[0].cpu().numpy()
-
-    @torch.inference_mode()
-    def evaluate(self, path: str | Path, beam_width: int = 1,
-                 length_penalty: float = 1.0) -> dict[str, Any]:
-        """Corpus BLEU of the translations of a pairs file, and a few samples."""
-        pairs = read_translation_pairs(path)
-        hypotheses = self.translate([s for s, _ in pairs], beam_width, length_penalty,
-                                    source=str(path))
-        references = [t for _, t in pairs]
-        return {"bleu": bleu(hypotheses, references, self.data.bleu_tokenize),
-                "beam_width": beam_width, "length_penalty": length_penalty,
-                "pairs": len(pairs),
-                "samples": [{"source": s, "reference": r, "output": h}
-                            for (s, r), h in list(zip(pairs, hypotheses))[:10]]}
 
 
 class Translating(Task):
@@ -364,7 +231,7 @@ class Translating(Task):
     def training(self, out_dir: Path, config: dict[str, Any], *, quiet: bool, device: str,
                  seed: int, reuse: dict[str, Any]) -> TranslationTraining:
         data = TranslationData(**config["data"])
-        vocabs = _vocabularies(out_dir)
+        vocabs = read_vocabularies(out_dir)
         train_pairs, valid_pairs = reuse.get("examples") or _pairs(data)
         valid_name = validation_source(data.train, data.valid, data.valid_fraction)
         return TranslationTraining(_encode(train_pairs, vocabs, data, data.train),
@@ -376,7 +243,8 @@ class Translating(Task):
 
     def pipeline(self, directory: Path, config: dict[str, Any],
                  model: nn.Module) -> TranslatorPipeline:
-        return TranslatorPipeline(directory, config, model, _vocabularies(directory))
+        return TranslatorPipeline(directory, config, TorchTranslatorBackend(model),
+                                  read_vocabularies(directory))
 
     def add_train_arguments(self, parser: argparse.ArgumentParser) -> None:
         data = add_data_files(parser, "pairs file")

@@ -1,15 +1,20 @@
-"""rnnkit.train: the generic trainer, model directories, schedules, logs and plots."""
+"""rnnkit.train: the generic trainer, model directories, schedules, logs and plots.
 
-from rnnkit.train import distributed
-from rnnkit.train.config import TrainConfig
-from rnnkit.train.model_dir import ModelDirectoryError
-from rnnkit.train.trainer import (
-    StepOutput,
-    Trainer,
-    TrainingDiverged,
-    TrainingTask,
-    seed_everything,
-)
+The names below load their module on first use, so reading a model directory's files
+(:mod:`rnnkit.train.directory`) does not import torch.
+"""
+
+from importlib import import_module
+
+_MODULE_OF = {
+    "ModelDirectoryError": "directory",
+    "TrainConfig": "config",
+    "StepOutput": "trainer",
+    "Trainer": "trainer",
+    "TrainingDiverged": "trainer",
+    "TrainingTask": "trainer",
+    "seed_everything": "trainer",
+}
 
 __all__ = [
     "ModelDirectoryError",
@@ -21,3 +26,17 @@ __all__ = [
     "distributed",
     "seed_everything",
 ]
+
+
+def __getattr__(name: str):
+    if name == "distributed":
+        return import_module("rnnkit.train.distributed")
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'rnnkit.train' has no attribute {name!r}")
+    value = getattr(import_module(f"rnnkit.train.{_MODULE_OF[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+from types import ModuleType
 
 from rnnkit.text import atomic_path
+
+
+def _pyplot() -> ModuleType:
+    """matplotlib's pyplot on the headless Agg backend, imported at the first plot: it takes
+    about half a second, which a command that draws nothing should not pay."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def plot_losses(history: list[dict], path: Path, title: str) -> None:
     """Train and validation loss per epoch, written atomically to ``path``."""
     epochs = [row["epoch"] for row in history]
+    plt = _pyplot()
     figure, axis = plt.subplots(figsize=(6, 4), dpi=100)
     axis.plot(epochs, [row["train_loss"] for row in history], marker="o", label="train")
     valid = [row.get("valid_loss") for row in history]
@@ -39,6 +47,7 @@ def plot_gates(tokens: list[str], gates: dict, path: Path, units: int = 32) -> N
     """
     names = list(gates)
     width = max(6.0, 0.35 * len(tokens) + 2)
+    plt = _pyplot()
     figure, axes = plt.subplots(len(names), 1, figsize=(width, 2.2 * len(names)), dpi=100,
                                 squeeze=False)
     titles = {"i": "input gate i", "f": "forget gate f", "o": "output gate o", "c": "cell state c"}
@@ -65,6 +74,7 @@ def plot_confusion(matrix: list[list[int]], labels: list[str], path: Path, title
     """Confusion matrix as a heatmap (rows gold, columns predicted) with counts in the cells,
     written atomically to ``path``."""
     size = max(4.0, 0.6 * len(labels) + 2)
+    plt = _pyplot()
     figure, axis = plt.subplots(figsize=(size, size), dpi=100)
     image = axis.imshow(matrix, cmap="Blues")
     peak = max((max(row) for row in matrix), default=0)

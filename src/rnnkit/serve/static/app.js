@@ -85,7 +85,7 @@ function chooseModel() {
   const task = kind(model);
   $("sampling").hidden = task !== "lm";
   $("input").placeholder = PLACEHOLDERS[task] || "";
-  $("model-info").textContent = model
+  $("model-info").textContent = model && model.parameters != null
     ? `${model.parameters.toLocaleString()} parameters` : "";
   $("result").replaceChildren();
   showError("");
