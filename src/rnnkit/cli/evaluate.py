@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from rnnkit.tasks import get_task, load, registered_tasks
+from rnnkit.loading import load
+from rnnkit.tasks import get_task, registered_tasks
 
 
 def add_model_directories(parser: argparse.ArgumentParser) -> None:
