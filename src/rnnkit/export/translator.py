@@ -43,12 +43,7 @@ def encoder_graph(model: Seq2Seq) -> ops.TaskGraph:
                                    values["lengths"])  # (S, B, M), (L*D, B, H)
     memory = ops.transpose(builder, states, [1, 0, 2])  # (B, S, M)
     directions = 2 if model.config.bidirectional else 1
-    layers = model.config.encoder_layers * directions
-    top = builder.node("Slice", [h_n, ops.ints(builder, "top_start", [layers - directions]),
-                                 ops.ints(builder, "top_end", [layers]),
-                                 ops.ints(builder, "layer_axis", [0])])  # (D, B, H)
-    final = builder.node("Reshape", [ops.transpose(builder, top, [1, 0, 2]),
-                                     ops.ints(builder, "flat", [0, -1])])  # (B, M)
+    final = ops.top_layer_state(builder, h_n, model.config.encoder_layers, directions)  # (B, M)
     bridged = builder.node("Tanh", [ops.linear(builder, final, model.bridge, "bridge")])
     h_0, c_0 = builder.node("Split", [bridged], outputs=2, axis=1, num_outputs=2)  # (B, H) each
     feed = builder.node("Mul", [h_0, ops.scalar(builder, "zero_float", 0.0)])  # zeros (B, H)
