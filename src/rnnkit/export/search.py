@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from rnnkit.beams import Beams
+from rnnkit.decoding import Beams
 
 
 class DecoderState(NamedTuple):
@@ -69,7 +69,7 @@ def beam_search(step: Step, memory: Memory, state: DecoderState, max_length: int
                 beam_width: int, length_penalty: float, bos_id: int, eos_id: int,
                 pad_id: int) -> list[list[int]]:
     """The best hypothesis per source sentence, ``B * K`` rows decoded together, by the rule
-    of :mod:`rnnkit.beams`, as :func:`rnnkit.models.seq2seq.beam_search` decodes: the ranking
+    of :mod:`rnnkit.decoding`, as :func:`rnnkit.models.seq2seq.beam_search` decodes: the ranking
     of each step's extensions here breaks ties as ``torch.topk`` does on CPU (the lower beam,
     then the lower token id).
 

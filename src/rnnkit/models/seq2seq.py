@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit import nn as rnn_layers
-from rnnkit.beams import Beams
 from rnnkit.configs import ValidatedConfig, choice, flag, positive_int, probability
+from rnnkit.decoding import Beams
 from rnnkit.models.attention import AdditiveAttention, MultiplicativeAttention
 
 ATTENTIONS = ("bahdanau", "luong")
@@ -176,7 +176,7 @@ class Seq2Seq(nn.Module):
 def beam_search(model: Seq2Seq, source: Tensor, lengths: Tensor, max_length: int,
                 beam_width: int, length_penalty: float) -> list[list[int]]:
     """The best hypothesis per source sentence by beam search, ``B * K`` rows decoded together,
-    by the rule of :mod:`rnnkit.beams` (which keeps the hypotheses): every step ranks the
+    by the rule of :mod:`rnnkit.decoding` (which keeps the hypotheses): every step ranks the
     ``2K`` best extensions of each sentence's ``K`` live hypotheses; the winner maximises
     ``log p(y | x) / |y|^length_penalty``. With ``beam_width=1`` this is exactly greedy
     decoding.

@@ -1,8 +1,9 @@
-"""The beam bookkeeping that the torch and numpy beam searches share, on hand-made rankings."""
+"""The decoding bookkeeping that the torch and numpy paths share, on hand-made scores."""
 
+import numpy as np
 import pytest
 
-from rnnkit.beams import MINUS_INFINITY, Beams
+from rnnkit.decoding import MINUS_INFINITY, Beams, backtrack
 
 EOS, PAD, VOCAB = 3, 0, 5
 
@@ -46,3 +47,12 @@ def test_candidates_are_two_k_or_every_extension_of_a_small_vocabulary():
 def test_bad_settings_are_refused_naming_the_value(width, penalty, message):
     with pytest.raises(ValueError, match=message):
         Beams(batch=1, width=width, length_penalty=penalty, eos_id=EOS, pad_id=PAD)
+
+
+def test_backtrack_follows_the_pointers_back_from_each_sequences_own_end():
+    # two sequences, three tags, T = 3; pointers[0] is ψ_2, pointers[1] is ψ_3
+    pointers = [np.array([[2, 0, 1], [1, 1, 1]]), np.array([[0, 2, 1], [0, 0, 0]])]
+    # row 0 (length 3): y_3 = 1, y_2 = ψ_3(1) = 2, y_1 = ψ_2(2) = 1
+    # row 1 (length 2): y_2 = 0, y_1 = ψ_2(0) = 1; row 1's ψ_3 is past its end, never read
+    assert backtrack([1, 0], pointers, [3, 2]) == [[1, 2, 1], [1, 0]]
+    assert backtrack([2], [], [1]) == [[2]]

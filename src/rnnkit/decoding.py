@@ -1,9 +1,13 @@
-"""The bookkeeping of beam search, torch-free: which hypotheses finish, which live on, and
-the winner. :func:`rnnkit.models.seq2seq.beam_search` (torch) and
-:func:`rnnkit.export.search.beam_search` (numpy, for onnxruntime) rank each step's
-extensions with their own arrays and hand the ranking here, so both decode by one rule.
+"""The bookkeeping of decoding that the torch models and the onnxruntime path (numpy) share,
+torch-free: each computes its scores with its own arrays and hands them here, so both decode
+by one rule.
 
-The rule: every step ranks the ``2K`` best extensions of a sentence's ``K`` live hypotheses;
+- :class:`Beams`: which beam-search hypotheses finish, which live on, and the winner
+  (:func:`rnnkit.models.seq2seq.beam_search`, :func:`rnnkit.export.search.beam_search`);
+- :func:`backtrack`: a Viterbi path from its back-pointers (:meth:`rnnkit.models.CRF.decode`,
+  :func:`rnnkit.export.viterbi.viterbi`).
+
+The beam rule: every step ranks the ``2K`` best extensions of a sentence's ``K`` live hypotheses;
 those that end in ``</s>`` among the first ``K`` are finished, the best ``K`` others live on
 (a sentence with fewer fills its ``K`` rows with dead ones, score ``-inf``). A sentence is done
 when it has ``K`` finished hypotheses (or at ``max_length``, when its live ones count as
@@ -15,7 +19,7 @@ Rows are ``B * K``: row ``b * K + k`` is beam ``k`` of sentence ``b``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 MINUS_INFINITY = float("-inf")
 
@@ -100,3 +104,20 @@ class Beams:
                 for k in range(K) if scores[b][k] > MINUS_INFINITY]
             results.append(max(candidates, key=lambda candidate: candidate[0])[1])
         return results
+
+
+def backtrack(last_tags: Sequence[int], pointers: Sequence[Any],
+              lengths: Sequence[int]) -> list[list[int]]:
+    """Each sequence's best tag path, cut to its length, from Viterbi's back-pointers:
+    ``y_T`` = ``last_tags[b]`` (the best final tag at the sequence's own end),
+    ``y_{t-1} = ψ_t(y_t)``, where ``pointers[t - 1]`` is ``ψ_{t+1}``, a ``(B, C)`` array or
+    tensor for steps ``t = 1..T-1``."""
+    paths = []
+    for row, length in enumerate(lengths):
+        tag = int(last_tags[row])
+        path = [tag]
+        for t in range(length - 1, 0, -1):  # ψ_t for t = length..2 is pointers[t - 1]
+            tag = int(pointers[t - 1][row, tag])
+            path.append(tag)
+        paths.append(path[::-1])
+    return paths
