@@ -231,3 +231,12 @@ def test_without_the_onnx_package_the_parameter_count_is_unknown(exported, monke
     monkeypatch.setattr(builtins, "__import__", no_onnx)
     classifier = rnnkit.load(exported["classify"])
     assert classifier.parameter_count is None and "parameters=unknown" in repr(classifier)
+
+
+def test_an_export_given_as_a_distillation_teacher_is_named_as_such(exported):
+    from rnnkit.tasks.distillation import load_teachers
+    from rnnkit.train.directory import ModelDirectoryError
+
+    with pytest.raises(ModelDirectoryError, match=r"teacher .*missing model\.safetensors.*ONNX "
+                                                  r"export"):
+        load_teachers([str(exported["classify"])], {}, ["neg", "pos"])
