@@ -1,6 +1,8 @@
 """``rnnkit.load``: an export directory (``export.json``) loads its pipeline on onnxruntime
 before anything imports torch; any other directory goes to the task registry
-(:func:`rnnkit.tasks.contract.load`), which imports torch and the tasks."""
+(:func:`rnnkit.tasks.contract.load`), which imports torch and the tasks. This is the one
+place that tells the two apart: the faces (CLI, server) load through it, and
+:mod:`rnnkit.tasks`, which :mod:`rnnkit.export` builds on, knows nothing of exports."""
 
 from __future__ import annotations
 

@@ -28,6 +28,8 @@ ort = pytest.importorskip("onnxruntime", reason="the onnx extra (onnxruntime) is
 
 import rnnkit.nn as rn
 from rnnkit.export import GraphBuilder, add_recurrent, layer_to_onnx, needs_scan
+from rnnkit.export.recurrent import numpy_weights
+from rnnkit.export.scan import add_cell_step
 from rnnkit.nn.activations import ACTIVATIONS, Activation
 
 TOLERANCE = 1e-5
@@ -267,6 +269,45 @@ def test_float64_layer_exports_in_float32():
     assert got[0].dtype == np.float32
     _assert_close(got[0], output, "output")
     _assert_close(got[1], h_n, "h_n")
+
+
+CELLS = {
+    "rnn_relu": lambda: rn.RNNCell(I, H, nonlinearity="relu"),
+    "gru_reset_before_layer_norm_zoneout": lambda: rn.GRUCell(I, H, reset_after=False,
+                                                              layer_norm=True, zoneout=0.2),
+    "lstm_peephole_layer_norm_hard_sigmoid_zoneout": lambda: rn.LSTMCell(
+        I, H, peephole=True, layer_norm=True, recurrent_activation="hard_sigmoid",
+        zoneout=(0.1, 0.3)),
+    "lstm_no_bias": lambda: rn.LSTMCell(I, H, bias=False),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(CELLS))
+def test_one_cell_step_matches_the_cells_eval_forward(variant):
+    """``add_cell_step`` (the translator's decoder step) computes what ``cell.eval()`` does,
+    every option included, at batch 1 and 3."""
+    cell = _build(CELLS[variant])
+    config = cell.config
+    builder = GraphBuilder("cell_step")
+    x = builder.input("x", np.float32, ("batch", I))
+    names = ["h", "c"] if config.kind == "lstm" else ["h"]
+    sizes = [config.output_size, config.hidden_size][:len(names)]
+    state = [builder.input(name, np.float32, ("batch", size)) for name, size in zip(names, sizes)]
+    for name, value, size in zip(names, add_cell_step(builder, config, numpy_weights(cell, config),
+                                                      x, state), sizes):
+        builder.output(value, f"{name}_next", np.float32, ("batch", size))
+    session = _session(builder.to_model())
+    generator = torch.Generator().manual_seed(2)
+    for batch in (1, 3):
+        x = torch.randn(batch, I, generator=generator)
+        state = [torch.randn(batch, size, generator=generator) for size in sizes]
+        with torch.no_grad():
+            expected = cell(x, state[0] if len(state) == 1 else tuple(state))
+        expected = expected if isinstance(expected, tuple) else (expected,)
+        feeds = {"x": x.numpy(), **{name: value.numpy() for name, value in zip(names, state)}}
+        got = session.run([f"{name}_next" for name in names], feeds)
+        for name, value, reference in zip(names, got, expected):
+            _assert_close(value, reference, f"{variant} {name} at batch {batch}")
 
 
 def test_c_0_for_a_layer_without_cell_state_is_refused():

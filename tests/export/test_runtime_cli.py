@@ -53,9 +53,9 @@ def test_evaluate_on_an_export_gives_the_source_metrics(capsys, tiny_models, exp
     source, export = _both(capsys, tiny_models, exported, name, "evaluate", "--data",
                            str(tiny_models["root"] / data), "--json")
     got, expected = json.loads(export), json.loads(source)
-    assert got.pop("loss", 0.0) == pytest.approx(expected.pop("loss", 0.0), rel=1e-4)
+    assert got.pop("loss", 0.0) == pytest.approx(expected.pop("loss", 0.0), rel=1e-5)
     if name == "lm":
-        assert got == pytest.approx(expected, rel=1e-4)
+        assert got == pytest.approx(expected, rel=1e-5)
     else:
         assert got == expected
 

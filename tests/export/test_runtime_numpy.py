@@ -55,7 +55,7 @@ def test_the_crf_loss_in_numpy_is_the_crfs_negative_log_likelihood():
     expected = -crf.log_likelihood(emissions, tags, mask)
     got = negative_log_likelihood(emissions.numpy(), lengths.numpy(), tags.numpy(),
                                   **_numpy_scores(crf))
-    np.testing.assert_allclose(got, expected.detach().numpy(), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(got, expected.detach().numpy(), rtol=1e-5)
 
 
 def _seq2seq(seed: int) -> Seq2Seq:

@@ -7,7 +7,8 @@ import argparse
 import json
 
 from rnnkit.cli.common import set_threads
-from rnnkit.tasks import get_task, load, registered_tasks
+from rnnkit.loading import load
+from rnnkit.tasks import get_task, registered_tasks
 
 
 def add_model_directories(parser: argparse.ArgumentParser) -> None:

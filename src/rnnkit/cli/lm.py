@@ -6,8 +6,8 @@ import argparse
 from importlib import resources
 from pathlib import Path
 
+from rnnkit.loading import load
 from rnnkit.tasks import language_modeling as lm
-from rnnkit.tasks import load
 from rnnkit.tasks.contract import model_entries
 from rnnkit.train import TrainConfig
 from rnnkit.train.plots import plot_gates

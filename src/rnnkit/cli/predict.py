@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 
 from rnnkit.cli.evaluate import add_model_directories
-from rnnkit.tasks import load, task_of
+from rnnkit.loading import load
+from rnnkit.tasks import task_of
 
 
 def add_predict_parser(commands) -> None:

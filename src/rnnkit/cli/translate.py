@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from rnnkit.data import read_corpus
-from rnnkit.tasks import load, translation
+from rnnkit.loading import load
+from rnnkit.tasks import translation
 
 
 def add_translate_parser(commands) -> None:

@@ -68,12 +68,7 @@ def _pool(builder: GraphBuilder, model: Classifier, outputs: str, h_n: str,
         weighted = builder.node("Mul", [ops.unsqueeze(builder, weights, [2]), outputs])
         return builder.node("ReduceSum", [weighted, time_axis], keepdims=0)  # (B, D*H)
     directions = 2 if model.config.bidirectional else 1
-    layers = model.config.num_layers * directions
-    top = builder.node("Slice", [h_n, ops.ints(builder, "top_start", [layers - directions]),
-                                 ops.ints(builder, "top_end", [layers]),
-                                 time_axis])  # (D, B, H): the top layer's directions
-    top = ops.transpose(builder, top, [1, 0, 2])  # (B, D, H)
-    return builder.node("Reshape", [top, ops.ints(builder, "flat", [0, -1])])  # (B, D*H)
+    return ops.top_layer_state(builder, h_n, model.config.num_layers, directions)  # (B, D*H)
 
 
 def classifier_graph(model: Classifier) -> ops.TaskGraph:

@@ -93,6 +93,17 @@ def masked_softmax(builder: GraphBuilder, scores: str, mask: str, axis: int) -> 
     return builder.node("Softmax", [masked], axis=axis)
 
 
+def top_layer_state(builder: GraphBuilder, h_n: str, num_layers: int, directions: int) -> str:
+    """The top layer's final state, its directions side by side (``[→h ; ←h]``):
+    ``h_n (L*D, B, H)`` → ``(B, D*H)``."""
+    rows = num_layers * directions
+    top = builder.node("Slice", [h_n, ints(builder, "top_start", [rows - directions]),
+                                 ints(builder, "top_end", [rows]),
+                                 ints(builder, "layer_axis", [0])])  # (D, B, H)
+    top = transpose(builder, top, [1, 0, 2])  # (B, D, H)
+    return builder.node("Reshape", [top, ints(builder, "flat", [0, -1])])  # (B, D*H)
+
+
 def full_lengths(builder: GraphBuilder, steps: str, batch: str) -> str:
     """``(B,)`` int64 lengths that are all ``T`` (every row runs every step)."""
     return builder.node("Expand", [steps, batch])

@@ -50,6 +50,7 @@ import numpy as np
 import onnx
 import torch
 from onnx import TensorProto
+from torch import nn
 
 from rnnkit.export.activations import cell_activations
 from rnnkit.export.fused import add_operator_layer
@@ -61,7 +62,7 @@ from rnnkit.nn.functional import DirectionWeights
 from rnnkit.nn.layers import RecurrentLayer
 
 __all__ = ["RecurrentOutputs", "add_recurrent", "check_exportable", "layer_to_onnx",
-           "needs_scan"]
+           "needs_scan", "numpy_weights"]
 
 
 class RecurrentOutputs(NamedTuple):
@@ -95,9 +96,10 @@ def check_exportable(layer: RecurrentLayer) -> None:
     cell_activations(layer.config.cell)
 
 
-def _numpy_weights(layer: RecurrentLayer, cell: CellConfig, suffix: str) -> DirectionWeights:
-    """One direction's parameters as float32 numpy arrays, in a ``DirectionWeights``."""
-    tensors = parameters.direction_weights(layer, cell, suffix)
+def numpy_weights(module: nn.Module, cell: CellConfig, suffix: str = "") -> DirectionWeights:
+    """The parameters of one direction of ``module`` (a layer's, with its ``_l{k}[_reverse]``
+    ``suffix``, or a cell's, without) as float32 numpy arrays, in a ``DirectionWeights``."""
+    tensors = parameters.direction_weights(module, cell, suffix)
     return DirectionWeights(*(
         None if tensor is None else tensor.detach().to("cpu", torch.float32).numpy()
         for tensor in tensors
@@ -109,7 +111,7 @@ def _layer_weights(layer: RecurrentLayer) -> list[list[DirectionWeights]]:
     config = layer.config
     return [
         [
-            _numpy_weights(layer, config.layer_cell(index),
+            numpy_weights(layer, config.layer_cell(index),
                            parameters.direction_suffix(index, reverse=direction == 1))
             for direction in range(config.num_directions)
         ]

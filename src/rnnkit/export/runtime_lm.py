@@ -37,6 +37,11 @@ class OnnxLanguageModelBackend(ExportBackend):
         names = ("h", "c") if self.has_cell else ("h",)
         return {name: self._zeros(graph, name, batch) for name in names}
 
+    def _state_after(self, output: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """A graph's final state (``h_out``, ``c_out``) as the next call's ``h``, ``c``."""
+        names = ("h", "c") if self.has_cell else ("h",)
+        return {name: output[f"{name}_out"] for name in names}
+
     def sample_steps(self, prompt: list[int], config: SamplingConfig, num_samples: int,
                      seed: int | None) -> Iterator[np.ndarray]:
         if not prompt:
@@ -54,10 +59,8 @@ class OnnxLanguageModelBackend(ExportBackend):
                     return
             if step + 1 == config.max_new_tokens:
                 return
-            state = {"h": output["h_out"]}
-            if self.has_cell:
-                state["c"] = output["c_out"]
-            output = self.step.run(ids=token[:, None], **state)  # one step: (B, 1)
+            output = self.step.run(ids=token[:, None],
+                                   **self._state_after(output))  # one step: (B, 1)
 
     def window_loss(self, x: np.ndarray, y: np.ndarray, state: Any) -> tuple[float, Any]:
         lengths = np.full(len(x), x.shape[1], dtype=np.int64)  # (B,)
@@ -65,10 +68,7 @@ class OnnxLanguageModelBackend(ExportBackend):
         output = self.scorer.run(ids=x, targets=np.where(valid, y, 0), lengths=lengths,
                                  **self._state(self.scorer, state, len(x)))
         log_probs = output["log_probs"] * valid  # (B, T)
-        state = {"h": output["h_out"]}
-        if self.has_cell:
-            state["c"] = output["c_out"]
-        return float(-log_probs.sum() / valid.sum()), state
+        return float(-log_probs.sum() / valid.sum()), self._state_after(output)
 
     def trace_gates(self, ids: list[int], layer: int) -> dict[str, np.ndarray]:
         raise ValueError("inspect: an export directory's graphs give no gate values; load the "

@@ -19,11 +19,11 @@ from rnnkit.tasks.translator_pipeline import read_vocabularies as read_translati
 class OnnxTranslatorBackend(ExportBackend):
     """A translator's encoder and decoder-step graphs, searched in numpy."""
 
-    def __init__(self, manifest: Manifest, model: dict[str, Any]) -> None:
+    def __init__(self, manifest: Manifest) -> None:
         self.encoder, self.decoder = Graph(manifest, "encoder"), Graph(manifest, "decoder_step")
         super().__init__([self.encoder, self.decoder])
-        self.bos_id, self.eos_id = model.get("bos_id", 2), model.get("eos_id", 3)
-        self.pad_id = model.get("pad_id", 0)
+        model = manifest.model  # the exported model's full config: every special id is there
+        self.bos_id, self.eos_id, self.pad_id = model["bos_id"], model["eos_id"], model["pad_id"]
 
     def _encode(self, source: np.ndarray, lengths: np.ndarray
                 ) -> tuple[Memory, DecoderState]:
@@ -65,7 +65,7 @@ def load_translator(manifest: Manifest, config: dict[str, Any]) -> Pipeline:
     """The translator pipeline of an export, its target vocabulary and hidden size checked
     against the decoder-step graph."""
     vocabs = read_translation_vocabularies(manifest.directory)
-    backend = OnnxTranslatorBackend(manifest, config["model"])
+    backend = OnnxTranslatorBackend(manifest)
     backend.decoder.expect("log_probs", -1, len(vocabs.target), "the target vocabulary size",
                            str(manifest.directory / "target_vocab.json"))
     hidden = config["model"].get("hidden_size")

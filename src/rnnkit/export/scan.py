@@ -14,7 +14,9 @@ an LSTM's projection, zoneout); the body computes the equations of
 - masking: ``running_t = t < length``; where it is false the state stays and the output is 0.
 
 The reverse direction is this same ``Scan`` over each sequence reversed within its length
-(``ReverseSequence``); the caller reverses the input and the output.
+(``ReverseSequence``); the caller reverses the input and the output. :func:`add_cell_step`
+writes the same equations once, outside any ``Scan``, for a cell that runs one step per graph
+call (the translator's decoder).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from rnnkit.export.graph import GraphBuilder
 from rnnkit.nn.config import CellConfig
 from rnnkit.nn.functional import LAYER_NORM_EPS, DirectionWeights
 
-__all__ = ["add_scan_direction", "zeros_state"]
+__all__ = ["add_cell_step", "add_scan_direction", "zeros_state"]
 
 
 def zeros_state(builder: GraphBuilder, x: str, size: int) -> str:
@@ -82,13 +84,14 @@ def _recurrent_projection(
 
 
 def _input_projection(
-    builder: GraphBuilder, cell: CellConfig, weights: DirectionWeights, x: str
+    builder: GraphBuilder, cell: CellConfig, weights: DirectionWeights, x: str, leading: int
 ) -> str:
-    """``W_ih x + b_ih`` (``LN_ih(W_ih x) + b_ih``) for every step: ``(T, B, I) -> (T, B, G*H)``."""
+    """``W_ih x + b_ih`` (``LN_ih(W_ih x) + b_ih``): ``(X, I) -> (X, G*H)``, where ``X`` is
+    ``leading`` axes (``(T, B)`` for every step at once, ``(B,)`` for one step)."""
     projected = _project(builder, x, weights.w_ih, "input_weight_t")
     if cell.layer_norm:
         projected = _gate_layer_norm(builder, projected, weights.ln_ih, cell.num_gates,
-                                     leading=2)
+                                     leading=leading)
     return _add(builder, projected, weights.b_ih, "input_bias")
 
 
@@ -184,6 +187,34 @@ def _lstm_step(body, cell, weights, activations, x_proj, state):
 _STEPS = {"rnn": _rnn_step, "gru": _gru_step, "lstm": _lstm_step}
 
 
+def _new_state(
+    builder: GraphBuilder, cell: CellConfig, weights: DirectionWeights,
+    activations: list[OnnxActivation], x_proj: str, state: list[str],
+) -> list[str]:
+    """The cell's step and then zoneout's evaluation form: ``(h,)`` or ``(h, c)`` after one
+    step from ``state``, given the step's input projection ``x_proj (B, G*H)``."""
+    new_state = _STEPS[cell.kind](builder, cell, weights, activations, x_proj, state)
+    zoneouts = [cell.zoneout_h, cell.zoneout_c]
+    return [_zoneout(builder, old, new, p) for old, new, p in zip(state, new_state, zoneouts)]
+
+
+def add_cell_step(
+    builder: GraphBuilder, cell: CellConfig, weights: DirectionWeights, x: str,
+    state: list[str],
+) -> list[str]:
+    """Add one step of a cell (every option of :mod:`rnnkit.nn.functional`, as a ``Scan``
+    body computes it) to ``builder``'s graph: ``x (B, I)`` and ``state`` ``[h (B, H_out)]``,
+    with an LSTM's ``c (B, H)`` after it → the new state, laid out the same way.
+
+    Raises:
+        ValueError: a custom activation (see
+            :func:`rnnkit.export.activations.cell_activations`).
+    """
+    activations = cell_activations(cell)
+    x_proj = _input_projection(builder, cell, weights, x, leading=1)  # (B, G*H)
+    return _new_state(builder, cell, weights, activations, x_proj, state)
+
+
 def _step_body(
     builder: GraphBuilder, cell: CellConfig, weights: DirectionWeights,
     activations: list[OnnxActivation],
@@ -197,9 +228,7 @@ def _step_body(
     x_proj = body.input(f"{body.name}_x_proj", np.float32,
                         ("batch", cell.num_gates * cell.hidden_size))
     running = body.input(f"{body.name}_running", np.bool_, ("batch", 1))
-    new_state = _STEPS[cell.kind](body, cell, weights, activations, x_proj, state)
-    zoneouts = [cell.zoneout_h, cell.zoneout_c]
-    new_state = [_zoneout(body, old, new, p) for old, new, p in zip(state, new_state, zoneouts)]
+    new_state = _new_state(body, cell, weights, activations, x_proj, state)
     zero = body.constant("zero", np.array(0.0, dtype=np.float32))
     for name, old, new, size in zip(names, state, new_state, sizes):
         kept = body.node("Where", [running, new, old])  # frozen past the sequence's length
@@ -231,7 +260,7 @@ def add_scan_direction(
         (an LSTM's, else ``None``): the state at each sequence's last token.
     """
     activations = cell_activations(cell)
-    projected = _input_projection(builder, cell, weights, x)  # (T, B, G*H)
+    projected = _input_projection(builder, cell, weights, x, leading=2)  # (T, B, G*H)
     body = _step_body(builder, cell, weights, activations)
     states = [h_0] if c_0 is None else [h_0, c_0]
     outputs = builder.node("Scan", [*states, projected, running], len(states) + 1,

@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from rnnkit.decoding import Beams
+
 
 class DecoderState(NamedTuple):
     h: np.ndarray  # (N, H)
@@ -67,61 +69,30 @@ def beam_search(step: Step, memory: Memory, state: DecoderState, max_length: int
                 beam_width: int, length_penalty: float, bos_id: int, eos_id: int,
                 pad_id: int) -> list[list[int]]:
     """The best hypothesis per source sentence, ``B * K`` rows decoded together, by the rule
-    of :func:`rnnkit.models.seq2seq.beam_search`: every step ranks the ``2K`` best extensions
-    of a sentence's ``K`` live hypotheses (ties: the lower beam, then the lower token id);
-    those ending in ``</s>`` among the first ``K`` are finished, the best ``K`` others live
-    on; a sentence is done with ``K`` finished hypotheses (or at ``max_length``, when its live
-    ones count too); the winner maximises ``log p(y | x) / |y|^length_penalty`` (``|y|``
-    counts ``</s>``)."""
+    of :mod:`rnnkit.decoding`, as :func:`rnnkit.models.seq2seq.beam_search` decodes: the ranking
+    of each step's extensions here breaks ties as ``torch.topk`` does on CPU (the lower beam,
+    then the lower token id).
+
+    Raises:
+        ValueError: ``beam_width`` below 1 or ``length_penalty`` below 0.
+    """
     K = beam_width
     batch = len(memory.lengths)
+    beams = Beams(batch, K, length_penalty, eos_id, pad_id)
     memory, state = memory.repeat(K), state.repeat(K)  # (B*K, …)
     scores = np.full((batch, K), -np.inf, dtype=np.float32)  # (B, K)
     scores[:, 0] = 0.0  # one live hypothesis to start with
     previous = np.full(batch * K, bos_id, dtype=np.int64)
-    hypotheses: list[list[int]] = [[] for _ in range(batch * K)]
-    finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(batch)]
-
-    def normalised(score: float, length: int) -> float:
-        return score / (length ** length_penalty)
-
     for _ in range(max_length):
         log_probs, state, _ = step(previous, state, memory)  # (B*K, V)
         vocab = log_probs.shape[1]
         total = (scores.reshape(-1, 1) + log_probs).reshape(batch, K * vocab)  # (B, K*V)
-        width = min(2 * K, K * vocab)
-        top_index = np.argsort(-total, axis=1, kind="stable")[:, :width]  # (B, 2K)
-        top_scores = np.take_along_axis(total, top_index, axis=1)
-        rows, tokens, new_scores, new_hypotheses = [], [], [], []
-        for b in range(batch):
-            alive: list[tuple[int, int, float]] = []
-            for rank, (score, index) in enumerate(zip(top_scores[b].tolist(),
-                                                      top_index[b].tolist())):
-                if len(finished[b]) >= K or score == -np.inf:
-                    break
-                beam, token = divmod(index, vocab)
-                history = hypotheses[b * K + beam]
-                if token == eos_id:
-                    if rank < K:
-                        finished[b].append((normalised(score, len(history) + 1), history))
-                elif len(alive) < K:
-                    alive.append((b * K + beam, token, score))
-            alive += [(b * K, pad_id, -np.inf)] * (K - len(alive))  # dead slots
-            for row, token, score in alive:
-                rows.append(row)
-                tokens.append(token)
-                new_scores.append(score)
-                new_hypotheses.append(hypotheses[row] + [token])
-        state = state.select(np.asarray(rows))
-        previous = np.asarray(tokens, dtype=np.int64)
-        scores = np.asarray(new_scores, dtype=np.float32).reshape(batch, K)
-        hypotheses = new_hypotheses
-        if all(len(done) >= K for done in finished):
+        top_index = np.argsort(-total, axis=1, kind="stable")[:, :beams.candidates(vocab)]
+        top_scores = np.take_along_axis(total, top_index, axis=1)  # (B, 2K)
+        survivors = beams.advance(top_scores.tolist(), top_index.tolist(), vocab)
+        state = state.select(np.asarray(survivors.rows))
+        previous = np.asarray(survivors.tokens, dtype=np.int64)
+        scores = np.asarray(survivors.scores, dtype=np.float32).reshape(batch, K)
+        if beams.done:
             break
-    results = []
-    for b in range(batch):
-        candidates = finished[b] or [
-            (normalised(float(scores[b, k]), len(hypotheses[b * K + k])), hypotheses[b * K + k])
-            for k in range(K) if scores[b, k] > -np.inf]
-        results.append(max(candidates, key=lambda candidate: candidate[0])[1])
-    return results
+    return beams.best(scores.tolist())

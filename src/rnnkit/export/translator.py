@@ -14,12 +14,10 @@ from __future__ import annotations
 from rnnkit.export import ops
 from rnnkit.export.graph import GraphBuilder
 from rnnkit.export.manifest import TensorSpec
-from rnnkit.export.recurrent import add_recurrent
+from rnnkit.export.recurrent import add_recurrent, numpy_weights
+from rnnkit.export.scan import add_cell_step
 from rnnkit.models.attention import AdditiveAttention
 from rnnkit.models.seq2seq import Seq2Seq
-from rnnkit.nn.cells import LSTMCell
-
-GATES = ("i", "f", "g", "o")  # the LSTM gate order of rnnkit.nn (torch.nn's)
 
 
 def _state_specs(model: Seq2Seq, suffix: str = "") -> list[TensorSpec]:
@@ -45,42 +43,13 @@ def encoder_graph(model: Seq2Seq) -> ops.TaskGraph:
                                    values["lengths"])  # (S, B, M), (L*D, B, H)
     memory = ops.transpose(builder, states, [1, 0, 2])  # (B, S, M)
     directions = 2 if model.config.bidirectional else 1
-    layers = model.config.encoder_layers * directions
-    top = builder.node("Slice", [h_n, ops.ints(builder, "top_start", [layers - directions]),
-                                 ops.ints(builder, "top_end", [layers]),
-                                 ops.ints(builder, "layer_axis", [0])])  # (D, B, H)
-    final = builder.node("Reshape", [ops.transpose(builder, top, [1, 0, 2]),
-                                     ops.ints(builder, "flat", [0, -1])])  # (B, M)
+    final = ops.top_layer_state(builder, h_n, model.config.encoder_layers, directions)  # (B, M)
     bridged = builder.node("Tanh", [ops.linear(builder, final, model.bridge, "bridge")])
     h_0, c_0 = builder.node("Split", [bridged], outputs=2, axis=1, num_outputs=2)  # (B, H) each
     feed = builder.node("Mul", [h_0, ops.scalar(builder, "zero_float", 0.0)])  # zeros (B, H)
     outputs = [_memory_spec(model), *_state_specs(model)]
     return ops.finish(builder, "encoder", inputs, list(zip([memory, h_0, c_0, feed], outputs)),
                       "rnnkit translator: encoder and first decoder state")
-
-
-def _lstm_cell(builder: GraphBuilder, cell: LSTMCell, x: str, h: str, c: str) -> tuple[str, str]:
-    """``i, f, g, o = σ, σ, tanh, σ(x W_ih^T + b_ih + h W_hh^T + b_hh)``,
-    ``c' = f⊙c + i⊙g``, ``h' = o⊙tanh(c')``: ``(B, I)``, ``(B, H)`` → ``(B, H)`` each."""
-    config = cell.config
-    plain = (config.activation.name == "tanh" and config.recurrent_activation.name == "sigmoid"
-             and not config.layer_norm and not config.peephole and not config.proj_size
-             and config.bias and config.zoneout == 0.0)
-    if not plain:
-        raise ValueError(f"export: the decoder cell must be a plain LSTMCell (sigmoid/tanh, "
-                         f"bias, no layer norm, peephole, projection or zoneout), got {config}")
-    projected = builder.node("Add", [
-        builder.node("MatMul", [x, ops.weight(builder, "cell_weight_ih_t", cell.weight_ih.T)]),
-        builder.node("MatMul", [h, ops.weight(builder, "cell_weight_hh_t", cell.weight_hh.T)])])
-    gates = builder.node("Add", [projected, ops.weight(builder, "cell_bias",
-                                                       cell.bias_ih + cell.bias_hh)])  # (B, 4H)
-    i, f, g, o = builder.node("Split", [gates], outputs=len(GATES), axis=1,
-                              num_outputs=len(GATES))  # (B, H) each
-    i, f, o = (builder.node("Sigmoid", [gate]) for gate in (i, f, o))
-    c_next = builder.node("Add", [builder.node("Mul", [f, c]),
-                                  builder.node("Mul", [i, builder.node("Tanh", [g])])])
-    h_next = builder.node("Mul", [o, builder.node("Tanh", [c_next])])
-    return h_next, c_next
 
 
 def _attention(builder: GraphBuilder, model: Seq2Seq, query: str, memory: str,
@@ -116,7 +85,9 @@ def decoder_step_graph(model: Seq2Seq) -> ops.TaskGraph:
     embedded = ops.embed(builder, model.target_embedding, values["previous"],
                          "target_embedding")  # (B, E)
     cell_input = builder.node("Concat", [embedded, values["feed"]], axis=1)  # (B, E+H)
-    h, c = _lstm_cell(builder, model.cell, cell_input, values["h"], values["c"])
+    cell = model.cell.config
+    h, c = add_cell_step(builder, cell, numpy_weights(model.cell, cell), cell_input,
+                         [values["h"], values["c"]])  # (B, H) each
     memory = values["memory"]
     mask = ops.time_mask(builder, ops.size(builder, memory, 1), values["lengths"],
                          time_major=False)  # (B, S)

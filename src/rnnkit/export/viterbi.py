@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnkit.decoding import backtrack
+
 
 def _logsumexp(values: np.ndarray, axis: int) -> np.ndarray:
     peak = values.max(axis=axis, keepdims=True)
@@ -35,15 +37,7 @@ def viterbi(emissions: np.ndarray, lengths: np.ndarray, transitions: np.ndarray,
         delta = np.where((t < lengths)[:, None], best + emissions[:, t], delta)
         pointers.append(pointer)
     last_tags = (delta + end).argmax(axis=1)  # (B,)
-    paths = []
-    for row, length in enumerate(lengths.tolist()):
-        tag = int(last_tags[row])
-        path = [tag]
-        for t in range(length - 1, 0, -1):  # ψ_t for t = length..2 is pointers[t - 1]
-            tag = int(pointers[t - 1][row, tag])
-            path.append(tag)
-        paths.append(path[::-1])
-    return paths
+    return backtrack(last_tags.tolist(), pointers, lengths.tolist())
 
 
 def negative_log_likelihood(emissions: np.ndarray, lengths: np.ndarray, tags: np.ndarray,

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from rnnkit.decoding import backtrack
+
 SCHEMES = ("BIO", "BIOES", "none")
 FORBIDDEN = -10000.0  # score of a forbidden transition: exp() of it underflows to 0 in float32
 
@@ -148,13 +150,4 @@ class CRF(nn.Module):
             delta = torch.where(mask[:, t].unsqueeze(1), best + emissions[:, t], delta)
             pointers.append(pointer)
         last_tags = (delta + end).argmax(dim=1)  # (B,)
-        lengths = mask.sum(dim=1).tolist()
-        paths = []
-        for row, length in enumerate(lengths):
-            tag = int(last_tags[row])
-            path = [tag]
-            for t in range(length - 1, 0, -1):  # ψ_t for t = length..2 is pointers[t - 1]
-                tag = int(pointers[t - 1][row, tag])
-                path.append(tag)
-            paths.append(path[::-1])
-        return paths
+        return backtrack(last_tags.tolist(), pointers, mask.sum(dim=1).tolist())

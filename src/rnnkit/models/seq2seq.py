@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from rnnkit import nn as rnn_layers
 from rnnkit.configs import ValidatedConfig, choice, flag, positive_int, probability
+from rnnkit.decoding import Beams
 from rnnkit.models.attention import AdditiveAttention, MultiplicativeAttention
 
 ATTENTIONS = ("bahdanau", "luong")
@@ -174,70 +175,34 @@ class Seq2Seq(nn.Module):
 
 def beam_search(model: Seq2Seq, source: Tensor, lengths: Tensor, max_length: int,
                 beam_width: int, length_penalty: float) -> list[list[int]]:
-    """The best hypothesis per source sentence by beam search, ``B * K`` rows decoded together.
+    """The best hypothesis per source sentence by beam search, ``B * K`` rows decoded together,
+    by the rule of :mod:`rnnkit.decoding` (which keeps the hypotheses): every step ranks the
+    ``2K`` best extensions of each sentence's ``K`` live hypotheses; the winner maximises
+    ``log p(y | x) / |y|^length_penalty``. With ``beam_width=1`` this is exactly greedy
+    decoding.
 
-    Every step ranks the ``2K`` best extensions of a sentence's ``K`` live hypotheses: those
-    that end in ``</s>`` among the first ``K`` are finished, the best ``K`` others live on. A
-    sentence is done when it has ``K`` finished hypotheses (or at ``max_length``, when its
-    live ones count as finished). The winner maximises the length-normalised log-probability
-    ``log p(y | x) / |y|^length_penalty`` (``|y|`` counts ``</s>``; 0 means no normalisation).
-    With ``beam_width=1`` this is exactly greedy decoding.
+    Raises:
+        ValueError: ``beam_width`` below 1 or ``length_penalty`` below 0.
     """
-    if beam_width < 1:
-        raise ValueError(f"beam_search: beam_width must be >= 1, got {beam_width}")
-    if length_penalty < 0:
-        raise ValueError(f"beam_search: length_penalty must be >= 0, got {length_penalty}")
     config, K = model.config, beam_width
-    memory, state = model.encode(source, lengths)
     batch = source.shape[0]
+    beams = Beams(batch, K, length_penalty, config.eos_id, config.pad_id)
+    memory, state = model.encode(source, lengths)
     memory = memory.repeat(K)  # (B*K, S, M)
     state = DecoderState(*(part.repeat_interleave(K, 0) for part in state))  # (B*K, H) each
     scores = torch.full((batch, K), float("-inf"), device=source.device)  # (B, K)
     scores[:, 0] = 0.0  # one live hypothesis to start with
     previous = torch.full((batch * K,), config.bos_id, dtype=torch.long, device=source.device)
-    hypotheses: list[list[int]] = [[] for _ in range(batch * K)]
-    finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(batch)]
-
-    def normalised(score: float, length: int) -> float:
-        return score / (length ** length_penalty)
-
     for _ in range(max_length):
         logits, state, _ = model.step(previous, state, memory)
         log_probs = torch.log_softmax(logits, dim=-1)  # (B*K, V)
         vocab = log_probs.shape[1]
         total = (scores.view(-1, 1) + log_probs).view(batch, K * vocab)  # (B, K*V)
-        top_scores, top_index = total.topk(min(2 * K, K * vocab), dim=1)  # (B, 2K)
-        rows, tokens, new_scores, new_hypotheses = [], [], [], []
-        for b in range(batch):
-            alive: list[tuple[int, int, float]] = []
-            for rank, (score, index) in enumerate(zip(top_scores[b].tolist(),
-                                                      top_index[b].tolist())):
-                if len(finished[b]) >= K or score == float("-inf"):
-                    break
-                beam, token = divmod(index, vocab)
-                history = hypotheses[b * K + beam]
-                if token == config.eos_id:
-                    if rank < K:
-                        finished[b].append((normalised(score, len(history) + 1), history))
-                elif len(alive) < K:
-                    alive.append((b * K + beam, token, score))
-            alive += [(b * K, config.pad_id, float("-inf"))] * (K - len(alive))  # dead slots
-            for row, token, score in alive:
-                rows.append(row)
-                tokens.append(token)
-                new_scores.append(score)
-                new_hypotheses.append(hypotheses[row] + [token])
-        rows_tensor = torch.tensor(rows, device=source.device)
-        state = state.select(rows_tensor)
-        previous = torch.tensor(tokens, device=source.device)
-        scores = torch.tensor(new_scores, device=source.device).view(batch, K)
-        hypotheses = new_hypotheses
-        if all(len(done) >= K for done in finished):
+        top_scores, top_index = total.topk(beams.candidates(vocab), dim=1)  # (B, 2K)
+        survivors = beams.advance(top_scores.tolist(), top_index.tolist(), vocab)
+        state = state.select(torch.tensor(survivors.rows, device=source.device))
+        previous = torch.tensor(survivors.tokens, device=source.device)
+        scores = torch.tensor(survivors.scores, device=source.device).view(batch, K)
+        if beams.done:
             break
-    results = []
-    for b in range(batch):
-        candidates = finished[b] or [
-            (normalised(scores[b, k].item(), len(hypotheses[b * K + k])), hypotheses[b * K + k])
-            for k in range(K) if scores[b, k].item() > float("-inf")]
-        results.append(max(candidates, key=lambda candidate: candidate[0])[1])
-    return results
+    return beams.best(scores.tolist())

@@ -80,8 +80,8 @@ def model_names(directories: Sequence[str | Path]) -> list[str]:
 
 def load_models(directories: Sequence[str | Path], device: str | None = None
                 ) -> dict[str, Pipeline]:
-    """The pipeline of each model directory, by the name it is served under."""
-    from rnnkit.tasks import load
+    """The pipeline of each model or export directory, by the name it is served under."""
+    from rnnkit.loading import load
 
     names = model_names(directories)
     return {name: load(directory, device) for name, directory in zip(names, directories)}

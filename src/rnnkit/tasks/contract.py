@@ -17,9 +17,9 @@ and the first one finishes.
 
 A :class:`Pipeline` (:mod:`rnnkit.tasks.pipeline`) holds the text side of a task and computes
 through a backend: the task's torch module here, or an export directory's ONNX graphs on
-onnxruntime (:mod:`rnnkit.export.runtime`), which :func:`load` hands such a directory to.
-The pipelines and their text side import without torch; this module and the task modules
-(training, the torch backends) import it.
+onnxruntime (:mod:`rnnkit.export.runtime`, which builds on this package; :func:`rnnkit.load`
+chooses between the two). The pipelines and their text side import without torch; this module
+and the task modules (training, the torch backends) import it.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from rnnkit.export.manifest import is_export_directory
 from rnnkit.tasks.pipeline import Pipeline
 from rnnkit.tasks.selection import SELECT_LOSS
 from rnnkit.train import TrainConfig, Trainer, TrainingTask, distributed
@@ -383,19 +382,12 @@ def task_of(directory: str | Path) -> Task:
 def load(path: str | Path | Sequence[str | Path],
          device: str | torch.device | None = None) -> Pipeline:
     """The pipeline of a trained model directory, for whatever task it holds; a list of
-    directories is an ensemble (classifiers), the same pipeline type. An export directory
-    (``rnnkit export``'s, with ``export.json``) gives the same pipeline on onnxruntime.
+    directories is an ensemble (classifiers), the same pipeline type. Export directories
+    (``rnnkit export``'s) are :func:`rnnkit.load`'s, which also takes model directories.
 
     >>> pipeline = rnnkit.load("runs/demo")              # doctest: +SKIP
     >>> pipeline.generate("ROMEO:", max_tokens=50)       # doctest: +SKIP
     """
-    paths = [path] if isinstance(path, str | Path) else list(path)
-    if any(is_export_directory(item) for item in paths):
-        # An export directory runs on onnxruntime without torch; its pipelines live in
-        # rnnkit.export, imported here only when one is asked for.
-        from rnnkit.export.runtime import load_export
-
-        return load_export(path, device)
     if isinstance(path, str | Path):
         return task_of(path).load(path, device)
     directories = list(path)

@@ -75,6 +75,7 @@ def require_files(directory: str | os.PathLike, *names: str) -> Path:
     if missing:
         raise ModelDirectoryError(
             f"model directory {directory} is missing {', '.join(missing)}; "
-            "was training interrupted before the first checkpoint?"
+            "was training interrupted before the first checkpoint, or is it an ONNX export "
+            "(which only rnnkit.load and the commands that predict read)?"
         )
     return directory
