@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from torch.distributed import DistError
 
 import rnnkit
 from rnnkit.train import TrainingDiverged
@@ -151,7 +152,8 @@ def test_a_failed_new_run_leaves_nothing(tmp_path, existed):
     assert list(tmp_path.rglob("*")) == ([tmp_path / "runs", out] if existed else [])
 
 
-@pytest.mark.parametrize("error", [KeyboardInterrupt(), TrainingDiverged("nan")])
+@pytest.mark.parametrize("error", [KeyboardInterrupt(), TrainingDiverged("nan"),
+                                   DistError("another process of the job died")])
 def test_a_stopped_new_run_keeps_its_checkpoint_only_when_it_has_one(tmp_path, error):
     for checkpointed in (True, False):
         out = tmp_path / f"run-{checkpointed}"
