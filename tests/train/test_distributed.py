@@ -89,8 +89,9 @@ def _alone(*job: str) -> list[str]:
 
 
 def _on_two(*job: str) -> list[str]:
-    return _torchrun("--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port",
-                     str(_free_port()), *job)
+    """Two processes on this machine; ``--standalone`` lets torchrun pick its own free port
+    (no race with other programs for one picked here)."""
+    return _torchrun("--standalone", "--nproc-per-node", "2", *job)
 
 
 def _weights(final: Path, rank: int = 0) -> dict[str, torch.Tensor]:

@@ -163,6 +163,19 @@ def test_a_stopped_new_run_keeps_its_checkpoint_only_when_it_has_one(tmp_path, e
         assert out.is_dir() == checkpointed
 
 
+def test_a_run_of_several_processes_keeps_its_checkpoint_whatever_ended_it(tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun sets it
+    for checkpointed in (True, False):
+        out = tmp_path / f"run-{checkpointed}"
+        with pytest.raises(RuntimeError), claim_run_directory(out, resume=False):
+            (out / "config.json").write_text("{}")
+            if checkpointed:
+                (out / STATE_FILE).write_text("state")
+            raise RuntimeError("Connection reset by peer")  # gloo, when a peer dies
+        assert out.is_dir() == checkpointed
+
+
 def test_a_failed_resume_removes_nothing(tmp_path):
     out = _model_directory(tmp_path / "model")
     before = _listing(out)

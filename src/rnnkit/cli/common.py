@@ -150,6 +150,13 @@ def run_training(args: argparse.Namespace, command: str, start: Callable[[], Tra
         print(f"rnnkit: interrupted; the checkpoint in {args.out} is kept. Continue with: "
               f"rnnkit train {command} --out {args.out} --resume", file=sys.stderr)
         return 130
+    except Exception:
+        if distributed.world_size() > 1 and distributed.is_main() and \
+                (Path(args.out) / STATE_FILE).is_file():
+            print(f"rnnkit: the torchrun job failed (the error follows); the checkpoint in "
+                  f"{args.out} is kept. Continue with the same torchrun options and: rnnkit "
+                  f"train {command} --out {args.out} --resume", file=sys.stderr)
+        raise
     if not args.quiet and distributed.is_main():
         report(trainer)
     return 0

@@ -169,12 +169,6 @@ def on_main(function: Callable[[], T]) -> T | None:
     return result
 
 
-def barrier() -> None:
-    """Wait until every process gets here (nothing when alone)."""
-    if active():
-        dist.barrier()
-
-
 def wrap(model: nn.Module, every_parameter_used: bool = False) -> nn.Module:
     """``model`` under DistributedDataParallel when training together, else itself.
 

@@ -11,8 +11,10 @@
 - temporaries of atomic writes left by a run killed mid-write are deleted (under the lock,
   where no other writer can own them);
 - a new run that fails removes what it created, except when it stopped with a checkpoint that
-  ``--resume`` continues (:data:`KEEPS_CHECKPOINT`: interrupted, out of disk space, diverged,
-  another process of its torchrun job lost; each says so). A resumed run never removes anything;
+  ``--resume`` continues (:data:`KEEPS_CHECKPOINT`: interrupted, out of disk space, diverged;
+  each says so). A run of several processes (torchrun) keeps its checkpoint whatever ended
+  it, since a process that dies shows in the others as an error of their collectives. A
+  resumed run never removes anything;
 - SIGTERM raises ``KeyboardInterrupt`` while the directory is claimed (in the main thread), so
   a terminated run cleans up or keeps its checkpoint exactly as Ctrl-C does.
 
@@ -32,16 +34,14 @@ import threading
 from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
-from torch.distributed import DistError
-
 from rnnkit.text.atomic import remove_stale_temporaries
+from rnnkit.train import distributed
 from rnnkit.train.model_dir import CONFIG_FILE, FORMAT, MODEL_FILES, STATE_FILE
 from rnnkit.train.trainer import OutOfSpace, TrainingDiverged
 
 LOCK_FILE = ".rnnkit.lock"
-KEEPS_CHECKPOINT = (KeyboardInterrupt, OutOfSpace, TrainingDiverged, DistError)
-"""How a new run may fail and still keep its directory, when it holds a checkpoint (a
-``DistError``: another process of a torchrun job died)."""
+KEEPS_CHECKPOINT = (KeyboardInterrupt, OutOfSpace, TrainingDiverged)
+"""How a new run may fail and still keep its directory, when it holds a checkpoint."""
 _SHOWN = 3  # names of foreign files a refusal lists
 
 
@@ -82,8 +82,8 @@ def claim_run_directory(
         try:
             yield out
         except BaseException as error:
-            if not resume and not (isinstance(error, KEEPS_CHECKPOINT)
-                                   and (out / STATE_FILE).is_file()):
+            keeps = isinstance(error, KEEPS_CHECKPOINT) or distributed.world_size() > 1
+            if not resume and not (keeps and (out / STATE_FILE).is_file()):
                 _remove_run(out, created)
             raise
 
