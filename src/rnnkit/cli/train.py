@@ -49,5 +49,6 @@ def test_report(task: Task, args: argparse.Namespace) -> str:
     pipeline, report = task.test(args.out, args.test, getattr(args, "device", None))
     evaluate_options = argparse.ArgumentParser().add_argument_group()
     task.add_evaluate_arguments(evaluate_options)
-    defaults = {action.dest: action.default for action in evaluate_options._group_actions}
+    defaults = {action.dest: action.default  # argparse lists a group's options nowhere
+                for action in evaluate_options._group_actions}  # public
     return task.format_report(pipeline, report, argparse.Namespace(**defaults, data=args.test))
