@@ -205,3 +205,17 @@ def test_a_teacher_without_span_samples_draws_the_default_count(trained, tmp_pat
                  "--out", str(tmp_path / "student"), "--quiet"]) == 0
     config = json.loads((tmp_path / "student" / "config.json").read_text())
     assert config["data"]["span_samples"] == cls.ClassificationData.span_samples == 8
+
+
+def test_train_test_prints_what_evaluate_prints(tmp_path, capsys):
+    (tmp_path / "train.tsv").write_text("\n".join(ROWS) + "\n")
+    assert main(["train", "classify", "--data", str(tmp_path / "train.tsv"), "--valid",
+                 str(tmp_path / "train.tsv"), "--embed", "4", "--hidden", "4", "--epochs", "1",
+                 "--out", str(tmp_path / "model"), "--test", str(tmp_path / "train.tsv"),
+                 "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert main(["evaluate", str(tmp_path / "model"), "--data",
+                 str(tmp_path / "train.tsv")]) == 0
+    assert capsys.readouterr().out == printed
+    record = json.loads((tmp_path / "model" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["test"] == str(tmp_path / "train.tsv") and "test_accuracy" in record

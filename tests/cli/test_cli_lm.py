@@ -60,10 +60,11 @@ def test_evaluate_takes_the_thread_count(trained, capsys):
 
 def test_the_command_line_leaves_openmp_and_the_plot_libraries_alone():
     """No OMP_WAIT_POLICY of its own (OpenMP's default serves a machine of one's own; see
-    RESULTS, "Whole run against word_language_model"), and matplotlib and seqeval load only
-    when a plot or an entity score is asked for."""
+    RESULTS, "Whole run against word_language_model"), and matplotlib, seqeval and sacrebleu
+    load only when a plot, an entity score or BLEU is asked for."""
     probe = ("import os, sys, rnnkit.cli; print(os.environ.get('OMP_WAIT_POLICY'), "
-             "sorted(m for m in ('matplotlib', 'seqeval', 'sklearn') if m in sys.modules))")
+             "sorted(m for m in ('matplotlib', 'seqeval', 'sklearn', 'sacrebleu') "
+             "if m in sys.modules))")
     environment = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             check=True, env=environment)
@@ -161,3 +162,29 @@ def test_demo_banner_states_its_epochs_and_time_budget(monkeypatch, capsys, tmp_
     monkeypatch.setattr(task, "load", lambda out: Pipeline())
     assert main(["demo", "--out", str(tmp_path / "demo"), "--minutes", "0.5"]) == 0
     assert "learns Tiny Shakespeare for 3 epochs (at most 0.5 minutes)" in capsys.readouterr().out
+
+
+def test_train_test_reports_what_evaluate_reports(tmp_path, capsys):
+    corpus, test = tmp_path / "corpus.txt", tmp_path / "test.txt"
+    corpus.write_text(TEXT)
+    test.write_text("that is not the question .\nto be or not .\n" * 5)
+    common = ["--out", str(tmp_path / "m"), "--quiet", "--test", str(test)]
+    assert main(["train", "lm", "--data", str(corpus), "--level", "char", "--embed", "4",
+                 "--hidden", "6", "--layers", "1", "--batch-size", "2", "--bptt", "8",
+                 "--eval-batch-size", "3", "--epochs", "2", "--max-steps", "4", *common]) == 0
+    printed = capsys.readouterr().out
+    record = json.loads((tmp_path / "m" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert main(["evaluate", str(tmp_path / "m"), "--data", str(test), "--batch-size", "3",
+                 "--bptt", "8"]) == 0
+    assert capsys.readouterr().out == printed
+    assert main(["evaluate", str(tmp_path / "m"), "--data", str(test), "--batch-size", "3",
+                 "--bptt", "8", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert record == {"test": str(test), **{f"test_{name}": value
+                                            for name, value in report.items()}}
+    assert main(["train", "lm", "--resume", "--max-steps", "0", *common]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "m" / "metrics.jsonl").open()]
+    assert [row.get("test") for row in rows].count(str(test)) == 1
+    assert rows[-1]["test"] == str(test)
+    assert rows[-2]["epoch"] == 2 and not rows[-2]["partial"]
+    assert capsys.readouterr().out.startswith("loss\t")

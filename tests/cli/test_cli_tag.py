@@ -82,3 +82,17 @@ def test_the_summary_names_the_epoch_whose_weights_are_kept(tmp_path, capsys):
     best = max(history, key=lambda row: row["valid_f1"])
     assert out[-1].startswith(f"kept the weights of epoch {best['epoch']} (best valid f1)")
     assert "sentences/s" in "\n".join(out)
+
+
+def test_train_test_prints_what_evaluate_prints(tmp_path, capsys):
+    (tmp_path / "train.conll").write_text(CONLL)
+    assert main(["train", "tag", "--data", str(tmp_path / "train.conll"), "--valid",
+                 str(tmp_path / "train.conll"), "--embed", "4", "--hidden", "4", "--epochs", "1",
+                 "--batch-size", "4", "--out", str(tmp_path / "model"), "--quiet", "--test",
+                 str(tmp_path / "train.conll")]) == 0
+    printed = capsys.readouterr().out
+    assert main(["evaluate", str(tmp_path / "model"), "--data",
+                 str(tmp_path / "train.conll")]) == 0
+    assert capsys.readouterr().out == printed
+    record = json.loads((tmp_path / "model" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["test"] == str(tmp_path / "train.conll") and "test_f1" in record

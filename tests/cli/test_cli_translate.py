@@ -27,3 +27,16 @@ def test_train_translate_and_evaluate(tmp_path, capsys):
         assert report["bleu"] > 99 and report["beam_width"] == 2
     finally:
         torch.set_num_threads(threads)
+
+
+def test_train_test_prints_what_evaluate_prints(tmp_path, capsys):
+    (tmp_path / "pairs.tsv").write_text(PAIRS)
+    assert main(["train", "translate", "--data", str(tmp_path / "pairs.tsv"), "--valid",
+                 str(tmp_path / "pairs.tsv"), "--embed", "4", "--hidden", "4", "--epochs", "1",
+                 "--batch-size", "8", "--out", str(tmp_path / "model"), "--quiet", "--test",
+                 str(tmp_path / "pairs.tsv")]) == 0
+    printed = capsys.readouterr().out
+    assert main(["evaluate", str(tmp_path / "model"), "--data", str(tmp_path / "pairs.tsv")]) == 0
+    assert capsys.readouterr().out == printed
+    record = json.loads((tmp_path / "model" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["test"] == str(tmp_path / "pairs.tsv") and "test_bleu" in record

@@ -63,6 +63,12 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, epochs: int, opti
     parser.add_argument("--threads", type=int,
                         help="torch CPU threads (default: one per core; 1 runs faster on a "
                              "machine other processes share)")
+    parser.add_argument("--test", metavar="FILE",
+                        help="after training, evaluate the model the run keeps on FILE in "
+                             "this process and print what 'rnnkit evaluate' prints (the "
+                             "language model reads it in --eval-batch-size streams of --bptt "
+                             "steps); recorded as a 'test' row of metrics.jsonl, also after "
+                             "--resume and with --quiet")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summaries")
 
 
@@ -93,7 +99,7 @@ def set_threads(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
 
 
-RESUME_OPTIONS = {"out", "resume", "threads", "quiet", "device", *RESUME_LIMITS}
+RESUME_OPTIONS = {"out", "resume", "threads", "quiet", "device", "test", *RESUME_LIMITS}
 """What ``--resume`` takes from the command line (``--device``: the language model's); every
 other option comes from the run."""
 

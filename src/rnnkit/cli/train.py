@@ -13,7 +13,8 @@ from rnnkit.cli.common import (
     train_config_from_args,
 )
 from rnnkit.tasks import get_task, registered_tasks
-from rnnkit.tasks.contract import model_entries
+from rnnkit.tasks.contract import Task, model_entries
+from rnnkit.train import distributed
 
 
 def add_train_parser(commands) -> None:
@@ -30,10 +31,25 @@ def add_train_parser(commands) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     task = get_task(args.task)
-    return run_training(
+    code = run_training(
         args, task.name, start=lambda: task.start(args, train_config_from_args(args)),
         resume=lambda: task.resume(args.out, quiet=args.quiet, limits=given_limits(args),
                                    **task.resume_options(args)),
         report=lambda trainer: print(task.describe_training(trainer, args.out)),
-        inputs=task.input_files(args), entries=model_entries(),
+        inputs=[*task.input_files(args), ("--test", args.test)], entries=model_entries(),
     )
+    if code == 0 and args.test and distributed.is_main():  # one process tests and records
+        print(test_report(task, args))
+    return code
+
+
+def test_report(task: Task, args: argparse.Namespace) -> str:
+    """``--test FILE``: the trained model's figures on FILE (:meth:`Task.test`, on the run's
+    device), in the text ``rnnkit evaluate --data FILE`` prints with its other options left
+    at their defaults."""
+    pipeline, report = task.test(args.out, args.test, getattr(args, "device", None))
+    evaluate_options = argparse.ArgumentParser().add_argument_group()
+    task.add_evaluate_arguments(evaluate_options)
+    defaults = {action.dest: action.default  # argparse lists a group's options nowhere
+                for action in evaluate_options._group_actions}  # public
+    return task.format_report(pipeline, report, argparse.Namespace(**defaults, data=args.test))

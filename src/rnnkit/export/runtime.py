@@ -24,8 +24,7 @@ LOADERS = {"lm": ("runtime_lm", "load_language_model"),
            "tag": ("runtime_tagger", "load_tagger"),
            "translate": ("runtime_translator", "load_translator")}
 """The loader of each task but classification (whose members may form an ensemble), by module
-and name: only the asked task's module is imported (a tagger's brings seqeval, which takes
-seconds to import, a translator's sacrebleu)."""
+and name: only the asked task's module is imported."""
 
 
 def load_export(path: str | Path | Sequence[str | Path], device: str | None = None

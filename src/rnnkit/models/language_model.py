@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from rnnkit import nn as rnn_layers
 from rnnkit.configs import ValidatedConfig, choice, flag, number, positive_int, probability
 from rnnkit.models.losses import linear_cross_entropy
+from rnnkit.nn.noise import Dropout
 
 RECURRENT_LAYERS = {"rnn": rnn_layers.RNN, "lstm": rnn_layers.LSTM, "gru": rnn_layers.GRU}
 
@@ -76,7 +77,7 @@ class LanguageModel(nn.Module):
             dropout=config.dropout if config.num_layers > 1 else 0.0,
             **config.rnn_options,
         )
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = Dropout(config.dropout)  # torch.nn.Dropout's distribution, cheaper masks
         self.decoder = nn.Linear(config.output_size, config.vocab_size)
         if config.tie_weights:
             self.decoder.weight = self.embedding.weight

@@ -9,6 +9,12 @@ Drawing them before any kernel runs makes every kernel a deterministic function 
   deterministic expectation, ``p ⊙ previous + (1 - p) ⊙ new``.
 - ``weight_drop`` (DropConnect on ``W_hh``, Merity et al. 2017) drops recurrent weights once
   per forward pass.
+- :func:`dropout` (and :class:`Dropout`) is plain inverted dropout, a fresh mask element by
+  element of its input, drawn by :func:`keep_mask`: ``1[u >= p] / (1 - p)`` with
+  ``u ~ U[0, 1)``, so an element is kept with probability ``1 - p`` as with
+  ``bernoulli_(1 - p)`` (torch's CPU dropout), and a forward and backward costs about half of
+  torch's (see ``benchmarks/RESULTS.md``, "dropout masks"). The masks above are drawn once per sequence or weight, small against a
+  ``(B, T, ·)`` activation, and keep ``bernoulli_``.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from rnnkit.nn.config import CellConfig
 
@@ -34,6 +40,43 @@ class DirectionNoise:
     recurrent_mask: Tensor | None = None
     zoneout_h: Tensor | float = 0.0
     zoneout_c: Tensor | float = 0.0
+
+
+def keep_mask(shape: tuple[int, ...] | torch.Size, p: float, like: Tensor) -> Tensor:
+    """An inverted-dropout mask of ``shape`` (dtype and device of ``like``): ``m = 1[u >= p] /
+    (1 - p)``, ``u ~ U[0, 1)`` — 0 with probability ``p``, else ``1 / (1 - p)``; ``p < 1``."""
+    uniform = torch.rand(shape, dtype=like.dtype, device=like.device)
+    return uniform.ge_(p).mul_(1 / (1 - p))
+
+
+def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
+    """Inverted dropout of ``x`` (any shape): ``x ⊙ m`` with a fresh :func:`keep_mask` in
+    training (``p = 1`` drops everything), ``x`` itself otherwise — the distribution of
+    ``torch.nn.functional.dropout``, with a cheaper mask draw."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if p == 0.0 or not training:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    return x * keep_mask(x.shape, p, x)
+
+
+class Dropout(nn.Module):
+    """:func:`dropout` as a module (``torch.nn.Dropout``'s interface, without ``inplace``):
+    active in training mode, the identity in evaluation."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        return dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
 
 
 def variational_mask(batch: int, size: int, p: float, like: Tensor) -> Tensor:

@@ -39,9 +39,11 @@ from torch import nn
 
 from rnnkit.tasks.pipeline import Pipeline
 from rnnkit.tasks.selection import SELECT_LOSS
+from rnnkit.text import atomic_path
 from rnnkit.train import TrainConfig, Trainer, TrainingTask, distributed
 from rnnkit.train.model_dir import (
     CONFIG_FILE,
+    METRICS_FILE,
     MODEL_FILES,
     WEIGHTS_FILE,
     ModelDirectoryError,
@@ -289,6 +291,30 @@ class Task(ABC):
         extra = "" if figure is None else f", {self.metric.replace('_', ' ')} {figure:.4f}"
         return (f"kept the weights of epoch {best['epoch']} ({criterion}): validation loss "
                 f"{best['valid_loss']:.4f}{extra}; model saved in {out}")
+
+    def test_options(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Keywords of the pipeline's ``evaluate`` that ``rnnkit train --test`` uses, taken
+        from the run's ``config`` (none by default: ``evaluate``'s defaults)."""
+        return {}
+
+    def test(self, directory: str | Path, path: str | Path,
+             device: str | torch.device | None = None) -> tuple[Pipeline, dict[str, Any]]:
+        """The pipeline of the model ``directory`` keeps (the selected epoch's weights) and
+        its ``evaluate`` report on ``path`` with :meth:`test_options` — the figures of
+        ``rnnkit evaluate`` given the same options. The report's numbers are appended to
+        ``metrics.jsonl`` as one row, ``{"test": path, "test_loss": …}``."""
+        directory = Path(directory)
+        pipeline = self.load(directory, device)
+        options = self.test_options(self.check_config(directory,
+                                                      read_config(directory, self.name)))
+        report = pipeline.evaluate(path, **options)
+        row = {"test": str(path), **{f"test_{name}": value for name, value in report.items()
+                                     if isinstance(value, int | float)}}
+        metrics = directory / METRICS_FILE
+        previous = metrics.read_text(encoding="utf-8") if metrics.is_file() else ""
+        with atomic_path(metrics) as temporary:
+            temporary.write_text(previous + json.dumps(row) + "\n", encoding="utf-8")
+        return pipeline, report
 
     def add_evaluate_arguments(self, group: argparse._ArgumentGroup) -> None:
         """Options of ``rnnkit evaluate`` that only this task reads (none by default)."""

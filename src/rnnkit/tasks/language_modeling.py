@@ -426,6 +426,11 @@ class LanguageModeling(Task):
     def evaluate_options(self, args: argparse.Namespace) -> dict[str, Any]:
         return {"batch_size": args.batch_size, "bptt": args.bptt}
 
+    def test_options(self, config: dict[str, Any]) -> dict[str, Any]:
+        """``--test`` reads the test file as validation reads its own: ``eval_batch_size``
+        streams in ``bptt``-step windows (``rnnkit evaluate --batch-size B --bptt T``)."""
+        return {"batch_size": config["data"]["eval_batch_size"],
+                "bptt": config["data"]["bptt"]}
 
 
 LANGUAGE_MODELING = register(LanguageModeling())

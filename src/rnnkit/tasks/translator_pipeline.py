@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
-import sacrebleu
 
 from rnnkit.configs import ValidatedConfig, choice, flag, positive_int
 from rnnkit.data.arrays import lengths_array, pad_array
@@ -95,6 +94,10 @@ class Vocabularies(NamedTuple):
 
 def bleu(hypotheses: Sequence[str], references: Sequence[str], tokenize: str) -> float:
     """Corpus BLEU (sacrebleu) of detokenized hypotheses against one reference each."""
+    # sacrebleu imports lxml, portalocker and more (~0.1 s): loaded where BLEU is asked for,
+    # not by every command that imports the tasks
+    import sacrebleu
+
     return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)],
                                        tokenize=tokenize).score)
 
