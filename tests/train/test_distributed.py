@@ -286,15 +286,26 @@ def _pairs(path: Path) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ["classify", "tag", "translate"])
-def test_every_task_trains_under_torchrun(task, tmp_path):
+def test_every_task_trains_under_torchrun_and_validates_as_one_process(task, tmp_path):
+    """Without dropout two processes take one process's steps, and the validation split
+    between them (loss sums added, predictions gathered) gives one process's figures: the
+    loss, and the F1 or BLEU of the gathered tag paths or translations."""
     data = {"classify": _labelled, "tag": _conll, "translate": _pairs}[task](tmp_path / "data")
-    out = tmp_path / "model"
-    _launch(_on_two("-m", "rnnkit", "train", task, "--data", str(data), "--out", str(out),
-                    "--batch-size", "5", "--epochs", "2", "--hidden", "8", "--embed", "8",
-                    "--quiet"))
-    rows = [json.loads(line) for line in (out / METRICS_FILE).read_text().splitlines()]
-    assert [row["epoch"] for row in rows] == [1, 2] and "valid_loss" in rows[-1]
-    assert rnnkit.load(out).task == task
+    rows = {}
+    for launch, name in ((_alone, "one"), (_on_two, "two")):
+        out = tmp_path / name
+        _launch(launch("-m", "rnnkit", "train", task, "--data", str(data), "--out", str(out),
+                       "--batch-size", "5", "--epochs", "2", "--hidden", "8", "--embed", "8",
+                       "--dropout", "0", "--threads", "1", "--quiet"))
+        rows[name] = [json.loads(line) for line in (out / METRICS_FILE).read_text()
+                      .splitlines()]
+    assert [row["epoch"] for row in rows["two"]] == [1, 2] and "valid_loss" in rows["two"][-1]
+    assert rnnkit.load(tmp_path / "two").task == task
+    for row_one, row_two in zip(rows["one"], rows["two"], strict=True):
+        valid = sorted(key for key in row_one if key.startswith("valid_"))
+        assert len(valid) >= 2 and valid == sorted(k for k in row_two if k.startswith("valid_"))
+        for key in valid:
+            assert row_two[key] == pytest.approx(row_one[key], rel=1e-5, abs=1e-7), key
 
 
 def test_share_splits_like_one_process(monkeypatch):
@@ -307,6 +318,11 @@ def test_share_splits_like_one_process(monkeypatch):
     monkeypatch.setenv("RANK", "2")
     assert distributed.share_batch([5, 9], list) == distributed.Standin([5])
     assert distributed.global_loss_weight(3, 8) == pytest.approx(3 * 3 / 8)
+
+
+def test_gather_shares_alone_is_the_list_itself():
+    assert distributed.gather_shares(({"a": 1}, [2, 3])) == [{"a": 1}, [2, 3]]
+    assert distributed.gather_shares([]) == []
 
 
 def test_process_seeds_keep_the_first_and_differ_for_the_others():
