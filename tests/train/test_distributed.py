@@ -271,9 +271,14 @@ def test_the_command_line_trains_under_torchrun(runs, tmp_path):
 
 
 def _conll(path: Path) -> Path:
+    # sentences of three shapes and lengths, so that tag paths gathered out of order would
+    # not line up with the gold ones
     rng = random.Random(0)
-    sentences = [f"{rng.choice(['John', 'Mary'])} B-PER\nlives O\nin O\n"
-                 f"{rng.choice(['Paris', 'Rome'])} B-LOC\n. O\n" for _ in range(24)]
+    shapes = ["{person} B-PER\nlives O\nin O\n{place} B-LOC\n. O\n",
+              "{person} B-PER\nruns O\n. O\n", "In O\n{place} B-LOC\nit O\nrains O\n. O\n"]
+    sentences = [rng.choice(shapes).format(person=rng.choice(["John", "Mary"]),
+                                           place=rng.choice(["Paris", "Rome"]))
+                 for _ in range(24)]
     path.write_text("\n".join(sentences), encoding="utf-8")
     return path
 
@@ -306,6 +311,21 @@ def test_every_task_trains_under_torchrun_and_validates_as_one_process(task, tmp
         assert len(valid) >= 2 and valid == sorted(k for k in row_two if k.startswith("valid_"))
         for key in valid:
             assert row_two[key] == pytest.approx(row_one[key], rel=1e-5, abs=1e-7), key
+
+
+@pytest.mark.slow
+def test_gather_shares_joins_the_shares_of_two_processes_in_rank_order(tmp_path):
+    script = tmp_path / "gather.py"
+    script.write_text(
+        "import sys\n"
+        "from rnnkit.train import distributed\n"
+        "with distributed.session():\n"
+        "    own = list(range(5))[distributed.share(5)]\n"
+        "    joined = distributed.gather_shares([f'item{i}' for i in own])\n"
+        "    print(distributed.rank(), joined, flush=True)\n"
+        "    sys.exit(joined != [f'item{i}' for i in range(5)])\n")
+    done = _launch(_on_two(str(script)))
+    assert done.stdout.count("['item0', 'item1', 'item2', 'item3', 'item4']") == 2
 
 
 def test_share_splits_like_one_process(monkeypatch):
