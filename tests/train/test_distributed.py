@@ -271,9 +271,14 @@ def test_the_command_line_trains_under_torchrun(runs, tmp_path):
 
 
 def _conll(path: Path) -> Path:
+    # sentences of three shapes and lengths, so that tag paths gathered out of order would
+    # not line up with the gold ones
     rng = random.Random(0)
-    sentences = [f"{rng.choice(['John', 'Mary'])} B-PER\nlives O\nin O\n"
-                 f"{rng.choice(['Paris', 'Rome'])} B-LOC\n. O\n" for _ in range(24)]
+    shapes = ["{person} B-PER\nlives O\nin O\n{place} B-LOC\n. O\n",
+              "{person} B-PER\nruns O\n. O\n", "In O\n{place} B-LOC\nit O\nrains O\n. O\n"]
+    sentences = [rng.choice(shapes).format(person=rng.choice(["John", "Mary"]),
+                                           place=rng.choice(["Paris", "Rome"]))
+                 for _ in range(24)]
     path.write_text("\n".join(sentences), encoding="utf-8")
     return path
 
@@ -286,15 +291,41 @@ def _pairs(path: Path) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ["classify", "tag", "translate"])
-def test_every_task_trains_under_torchrun(task, tmp_path):
+def test_every_task_trains_under_torchrun_and_validates_as_one_process(task, tmp_path):
+    """Without dropout two processes take one process's steps, and the validation split
+    between them (loss sums added, predictions gathered) gives one process's figures: the
+    loss, and the F1 or BLEU of the gathered tag paths or translations."""
     data = {"classify": _labelled, "tag": _conll, "translate": _pairs}[task](tmp_path / "data")
-    out = tmp_path / "model"
-    _launch(_on_two("-m", "rnnkit", "train", task, "--data", str(data), "--out", str(out),
-                    "--batch-size", "5", "--epochs", "2", "--hidden", "8", "--embed", "8",
-                    "--quiet"))
-    rows = [json.loads(line) for line in (out / METRICS_FILE).read_text().splitlines()]
-    assert [row["epoch"] for row in rows] == [1, 2] and "valid_loss" in rows[-1]
-    assert rnnkit.load(out).task == task
+    rows = {}
+    for launch, name in ((_alone, "one"), (_on_two, "two")):
+        out = tmp_path / name
+        _launch(launch("-m", "rnnkit", "train", task, "--data", str(data), "--out", str(out),
+                       "--batch-size", "5", "--epochs", "2", "--hidden", "8", "--embed", "8",
+                       "--dropout", "0", "--threads", "1", "--quiet"))
+        rows[name] = [json.loads(line) for line in (out / METRICS_FILE).read_text()
+                      .splitlines()]
+    assert [row["epoch"] for row in rows["two"]] == [1, 2] and "valid_loss" in rows["two"][-1]
+    assert rnnkit.load(tmp_path / "two").task == task
+    for row_one, row_two in zip(rows["one"], rows["two"], strict=True):
+        valid = sorted(key for key in row_one if key.startswith("valid_"))
+        assert len(valid) >= 2 and valid == sorted(k for k in row_two if k.startswith("valid_"))
+        for key in valid:
+            assert row_two[key] == pytest.approx(row_one[key], rel=1e-5, abs=1e-7), key
+
+
+@pytest.mark.slow
+def test_gather_shares_joins_the_shares_of_two_processes_in_rank_order(tmp_path):
+    script = tmp_path / "gather.py"
+    script.write_text(
+        "import sys\n"
+        "from rnnkit.train import distributed\n"
+        "with distributed.session():\n"
+        "    own = list(range(5))[distributed.share(5)]\n"
+        "    joined = distributed.gather_shares([f'item{i}' for i in own])\n"
+        "    print(distributed.rank(), joined, flush=True)\n"
+        "    sys.exit(joined != [f'item{i}' for i in range(5)])\n")
+    done = _launch(_on_two(str(script)))
+    assert done.stdout.count("['item0', 'item1', 'item2', 'item3', 'item4']") == 2
 
 
 def test_share_splits_like_one_process(monkeypatch):
@@ -307,6 +338,11 @@ def test_share_splits_like_one_process(monkeypatch):
     monkeypatch.setenv("RANK", "2")
     assert distributed.share_batch([5, 9], list) == distributed.Standin([5])
     assert distributed.global_loss_weight(3, 8) == pytest.approx(3 * 3 / 8)
+
+
+def test_gather_shares_alone_is_the_list_itself():
+    assert distributed.gather_shares(({"a": 1}, [2, 3])) == [{"a": 1}, [2, 3]]
+    assert distributed.gather_shares([]) == []
 
 
 def test_process_seeds_keep_the_first_and_differ_for_the_others():

@@ -131,35 +131,51 @@ def decode_all(backend: TaggerBackend, words: list[list[int]], chars: list[list[
     return paths
 
 
-def score(backend: TaggerBackend, encoded: Encoded, tags: Sequence[str],
-          batch_size: int = 64) -> dict[str, Any]:
-    """Mean loss, token accuracy and entity-level precision/recall/F1 (seqeval, as conlleval)
-    with the per-type report."""
-    # seqeval imports scikit-learn (~1 s): loaded where a score is asked for, not with rnnkit
-    from seqeval.metrics import classification_report as entity_report
-    from seqeval.metrics import f1_score, precision_score, recall_score
-
+def loss_sum(backend: TaggerBackend, encoded: Encoded,
+             batch_size: int = 64) -> tuple[float, int]:
+    """The loss summed over the sentences' :attr:`TaggerBackend.loss_unit` and how many
+    there are (the mean loss is ``sum / count``), so that shares of a set can be added."""
     total, count = 0.0, 0
     for indices in ordered_batches(encoded.words, batch_size):
         words, lengths, chars = _batch(encoded, indices)
         gold = pad_array([encoded.tags[i] for i in indices])  # (B, T)
         items = len(indices) if backend.loss_unit == "sentences" else int(lengths.sum())
-        total += backend.loss(words, lengths, chars, gold) * items
+        total += backend.loss(words, lengths, chars, gold) * items  # mean * count = sum
         count += items
-    predicted = decode_all(backend, encoded.words, encoded.chars, batch_size)
-    gold_names = [[tags[i] for i in sentence] for sentence in encoded.tags]
+    return total, count
+
+
+def report_of(gold: Sequence[Sequence[int]], predicted: Sequence[Sequence[int]], loss: float,
+              tags: Sequence[str]) -> dict[str, Any]:
+    """``loss``, token accuracy and entity-level precision/recall/F1 (seqeval, as conlleval)
+    with the per-type report, of ``predicted`` tag ids against ``gold`` (one list a
+    sentence)."""
+    # seqeval imports scikit-learn (~1 s): loaded where a score is asked for, not with rnnkit
+    from seqeval.metrics import classification_report as entity_report
+    from seqeval.metrics import f1_score, precision_score, recall_score
+
+    gold_names = [[tags[i] for i in sentence] for sentence in gold]
     predicted_names = [[tags[i] for i in sentence] for sentence in predicted]
-    correct = sum(g == p for gs, ps in zip(encoded.tags, predicted) for g, p in zip(gs, ps))
+    correct = sum(g == p for gs, ps in zip(gold, predicted) for g, p in zip(gs, ps))
     report = entity_report(gold_names, predicted_names, output_dict=True, zero_division=0)
     return {
-        "loss": total / count,
+        "loss": loss,
         "precision": float(precision_score(gold_names, predicted_names, zero_division=0)),
         "recall": float(recall_score(gold_names, predicted_names, zero_division=0)),
         "f1": float(f1_score(gold_names, predicted_names, zero_division=0)),
-        "token_accuracy": correct / sum(map(len, encoded.tags)),
+        "token_accuracy": correct / sum(map(len, gold)),
         "per_type": {name: {key: float(value) for key, value in row.items()}
                      for name, row in report.items()},
     }
+
+
+def score(backend: TaggerBackend, encoded: Encoded, tags: Sequence[str],
+          batch_size: int = 64) -> dict[str, Any]:
+    """Mean loss, token accuracy and entity-level precision/recall/F1 (seqeval, as conlleval)
+    with the per-type report."""
+    total, count = loss_sum(backend, encoded, batch_size)
+    predicted = decode_all(backend, encoded.words, encoded.chars, batch_size)
+    return report_of(encoded.tags, predicted, total / count, tags)
 
 
 class Entity(NamedTuple):

@@ -52,8 +52,11 @@ from rnnkit.tasks.tagger_pipeline import (
     TaggedText,
     TaggerPipeline,
     TaggingData,
+    decode_all,
     encode_tagged,
+    loss_sum,
     read_vocabularies,
+    report_of,
 )
 from rnnkit.tasks.tagger_pipeline import score as score_backend
 from rnnkit.text import Vocab
@@ -141,15 +144,15 @@ class TorchTaggerBackend(ModelBackend):
 
 def score(model: Tagger, encoded: Encoded, tags: Sequence[str],
           batch_size: int = 64) -> dict[str, Any]:
-    """:func:`rnnkit.tasks.tagger_pipeline.score` of a torch model (training's validation)."""
+    """:func:`rnnkit.tasks.tagger_pipeline.score` of a torch model, in this process alone."""
     return score_backend(TorchTaggerBackend(model), encoded, tags, batch_size)
 
 
 class TaggingTraining:
     """The trainer's view of tagging (see ``rnnkit.train.TrainingTask``).
 
-    Under torchrun each process trains on its share of each bucketed global batch; every
-    process evaluates the whole validation set (the same weights give the same figures).
+    Under torchrun each process trains on its share of each bucketed global batch and
+    validates on its share of the validation sentences.
     """
 
     name = "tagger"
@@ -174,7 +177,16 @@ class TaggingTraining:
         return StepOutput(output.loss, _count(self.unit, batch))
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
-        report = score(model, self.valid, self.tags, 64)
+        """Each process scores its share of the validation sentences; the loss sums are
+        added and the tag paths gathered in sentence order, so that every process reports
+        the figures of the whole set."""
+        own = range(len(self.valid.words))[distributed.share(len(self.valid.words))]
+        share = Encoded([self.valid.words[i] for i in own], [self.valid.chars[i] for i in own],
+                        [self.valid.tags[i] for i in own])
+        backend = TorchTaggerBackend(model)
+        total, count = distributed.all_sum(loss_sum(backend, share, 64))
+        predicted = distributed.gather_shares(decode_all(backend, share.words, share.chars, 64))
+        report = report_of(self.valid.tags, predicted, total / count, self.tags)
         return {name: report[name] for name in ("loss", "precision", "recall", "f1")}
 
     def describe(self, loss: float) -> dict[str, float]:

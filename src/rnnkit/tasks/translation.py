@@ -136,8 +136,8 @@ def make_batch(sources: Sequence[list[int]], targets: Sequence[list[int]], bos: 
 class TranslationTraining:
     """The trainer's view of translation (see ``rnnkit.train.TrainingTask``).
 
-    Under torchrun each process trains on its share of each bucketed global batch; every
-    process evaluates the whole validation set (the same weights give the same figures).
+    Under torchrun each process trains on its share of each bucketed global batch and
+    validates on its share of the validation pairs.
     """
 
     name = "seq2seq"
@@ -165,20 +165,28 @@ class TranslationTraining:
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
+        """Each process takes its share of the validation pairs (for the loss) and of the
+        first ``valid_bleu_sentences`` sources (for BLEU); the loss sums are added and the
+        translations gathered in pair order, so that every process reports the figures of
+        the whole set."""
         model.eval()
+        own = range(len(self.valid.sources))[distributed.share(len(self.valid.sources))]
+        sources = [self.valid.sources[i] for i in own]
         total, count = 0.0, 0
-        for indices in ordered_batches(self.valid.sources, self.data.batch_size):
-            batch = self._batch(self.valid, indices)
+        for batch_indices in ordered_batches(sources, self.data.batch_size):
+            batch = self._batch(self.valid, [own[i] for i in batch_indices])
             tokens = int((batch.targets != 0).sum())
             total += float(model(batch.source, batch.lengths, batch.target_in,
-                                 batch.targets).loss) * tokens
+                                 batch.targets).loss) * tokens  # mean * count = sum
             count += tokens
-        shown = self.data.valid_bleu_sentences
-        hypotheses = detokenize_all(translate_ids(model, self.valid.sources[:shown],
-                                                  self.data.max_target_length),
+        total, count = distributed.all_sum([total, count])
+        shown = self.valid.sources[:self.data.valid_bleu_sentences]
+        translated = translate_ids(model, shown[distributed.share(len(shown))],
+                                   self.data.max_target_length)
+        hypotheses = detokenize_all(distributed.gather_shares(translated),
                                     self.vocabs.target, self.data.tokenizers()[1])
         return {"loss": total / count,
-                "bleu_greedy": bleu(hypotheses, self.valid.references[:shown],
+                "bleu_greedy": bleu(hypotheses, self.valid.references[:len(shown)],
                                     self.data.bleu_tokenize)}
 
     def describe(self, loss: float) -> dict[str, float]:

@@ -148,6 +148,12 @@ def all_gather(value: T) -> list[T]:
     return gathered
 
 
+def gather_shares(values: Sequence[T]) -> list[T]:
+    """Every process's ``values`` (picklable) joined in rank order: the whole list, in its
+    order, when each process holds its :func:`share` of it; ``list(values)`` when alone."""
+    return [value for values_of_one in all_gather(list(values)) for value in values_of_one]
+
+
 def on_main(function: Callable[[], T]) -> T | None:
     """Run ``function`` on the first process only, while the others wait; all raise if it
     failed (the first with its own error, the others with a RuntimeError saying so). Returns
