@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from rnnkit.data.arrays import pad_nested_array
+
 _SIDES = ("pre", "post")
 
 
@@ -69,13 +71,7 @@ def pad_nested(groups: Sequence[Sequence[Sequence[int]]], value: int = 0) -> tor
     >>> pad_nested([[[1, 2], [3]], [[4]]]).tolist()
     [[[1, 2], [3, 0]], [[4, 0], [0, 0]]]
     """
-    steps = max((len(group) for group in groups), default=0)
-    width = max((len(ids) for group in groups for ids in group), default=0)
-    padded = torch.full((len(groups), steps, width), value, dtype=torch.long)  # (B, T, W)
-    for row, group in enumerate(groups):
-        if group and width:
-            padded[row, :len(group)] = pad_sequences(group, width, value=value)
-    return padded
+    return torch.from_numpy(pad_nested_array(groups, value))  # (B, T, W)
 
 
 def sequence_lengths(seqs: Sequence[Sequence[int]], maxlen: int | None = None) -> torch.Tensor:
