@@ -25,8 +25,9 @@ def _loss_and_grads(loss, tensors):
 
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("ignored_rows", [[], [0, 3]])
-def test_equals_torch_cross_entropy_with_its_gradients(bias, ignored_rows):
-    hidden, weight, bias_, targets = _inputs(bias=bias)
+@pytest.mark.parametrize("classes", [11, 16, 33])  # the logits' rows padded, exact, padded
+def test_equals_torch_cross_entropy_with_its_gradients(bias, ignored_rows, classes):
+    hidden, weight, bias_, targets = _inputs(bias=bias, classes=classes)
     targets[ignored_rows] = -100
     expected = _loss_and_grads(
         F.cross_entropy(F.linear(hidden, weight, bias_), targets, ignore_index=-100),
