@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from rnnkit.models import losses
 from rnnkit.models.losses import linear_cross_entropy
 
 
@@ -114,3 +115,10 @@ def test_a_second_derivative_is_refused_with_the_fix():
     loss = linear_cross_entropy(hidden, weight, None, torch.tensor([0, 1, 2, 3, 4, 0]))
     with pytest.raises(RuntimeError, match="linear_cross_entropy.*F.cross_entropy"):
         torch.autograd.grad(loss, hidden, create_graph=True)
+
+
+@pytest.mark.parametrize("columns", [1, 15, 16, 10_002])
+def test_the_logits_rows_start_on_aligned_offsets(columns):
+    buffer = losses._aligned_buffer(3, columns, torch.empty(0))
+    assert buffer.shape == (3, columns)
+    assert buffer.stride(0) % losses.ROW_ALIGNMENT == 0 and buffer.stride(0) >= columns
