@@ -188,3 +188,20 @@ def test_train_test_reports_what_evaluate_reports(tmp_path, capsys):
     assert rows[-1]["test"] == str(test)
     assert rows[-2]["epoch"] == 2 and not rows[-2]["partial"]
     assert capsys.readouterr().out.startswith("loss\t")
+
+
+def test_under_torchrun_only_the_first_process_tests(monkeypatch, capsys):
+    from rnnkit.cli import train as train_command
+    from rnnkit.train import distributed
+
+    tested = []
+    monkeypatch.setattr(train_command, "run_training", lambda *args, **kwargs: 0)
+    monkeypatch.setattr(train_command, "test_report", lambda task, args: tested.append(1) or "")
+    args = build_parser().parse_args(["train", "lm", "--data", "x.txt", "--out", "m",
+                                      "--test", "t.txt"])
+    for rank, expected in (("1", []), ("0", [1])):
+        monkeypatch.setenv("RANK", rank)
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        assert distributed.is_main() == (rank == "0")
+        assert train_command.run_train(args) == 0
+        assert tested == expected
