@@ -1,0 +1,136 @@
+"""Tunes out of a character language model trained on ABC notation: :func:`generate_tunes`
+samples them, :func:`write_tunes` writes each as ``.abc`` and, through music21, as MIDI and
+MusicXML. The checks of "is it music" are in :mod:`rnnkit.tasks.music_metrics`.
+
+music21 is an optional dependency (``pip install 'rnnkit[music]'``), imported on first use.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rnnkit.tasks.music_metrics import TuneScore, parse_abc, score_tune
+
+FORMATS = ("abc", "mid", "musicxml")
+"""Files :func:`write_tunes` can write per tune (``abc`` always)."""
+MUSIC21_FORMAT = {"mid": "midi", "musicxml": "musicxml"}
+TUNE_START = re.compile(r"^X:", re.MULTILINE)
+TUNE_END = re.compile(r"\n[ \t]*\n|\n(?=X:)")
+"""Where a tune ends: a blank line, or the next tune's
+``X:`` line (a model whose training stream lost the blank lines between tunes)."""
+
+
+class UnplayableTuneWarning(UserWarning):
+    """A tune music21 cannot read (or reads to no note): written as ``.abc`` only."""
+
+
+@dataclass(frozen=True)
+class GeneratedTune:
+    """One sampled tune: its ABC text (from its ``X:`` line) and whether it ended (see
+    :func:`cut_tune`) within the characters allowed; one that did not is kept as sampled."""
+
+    abc: str
+    ended: bool
+
+
+def cut_tune(text: str) -> GeneratedTune:
+    """The tune in a sampled ``text``: from its first line starting ``X:`` (what comes before
+    is the prompt's or the model's lead-in) to the first blank line or the next ``X:`` line
+    after it. Without an ``X:`` line the whole text, stripped, is the tune; one that reaches
+    the end of the text without either has not ended."""
+    start = TUNE_START.search(text)
+    body = text[start.start():] if start else text
+    end = TUNE_END.search(body)
+    if end is None:
+        return GeneratedTune(body.strip() + "\n", False)
+    return GeneratedTune(body[: end.start()].strip() + "\n", True)
+
+
+def generate_tunes(pipeline: Any, n: int, *, seed: int | None, temperature: float = 1.0,
+                   max_chars: int = 1000, prompt: str = "X:") -> list[GeneratedTune]:
+    """``n`` tunes from a character language model trained on ABC tunes (a
+    :class:`~rnnkit.tasks.lm_pipeline.LanguageModelPipeline`, torch or ONNX), sampled as one
+    batch of ``max_chars`` new characters each and cut by :func:`cut_tune`."""
+    if pipeline.level != "char":
+        raise ValueError(f"generate_tunes: ABC tunes need a character-level model, got "
+                         f"level={pipeline.level!r}")
+    texts = pipeline.generate(prompt, n=n, max_tokens=max_chars, temperature=temperature,
+                              seed=seed)
+    return [cut_tune(text) for text in texts]
+
+
+@dataclass(frozen=True)
+class WrittenTune:
+    """What :func:`write_tunes` did with one tune: the files it wrote (format → path; ``abc``
+    always), the tune's :class:`TuneScore`, and why music21 could not read it (``""`` if it
+    could) or could not write a format."""
+
+    files: dict[str, Path]
+    score: TuneScore
+    problem: str = field(default="")
+
+
+def write_tunes(tunes: Sequence[str], out_dir: str | Path,
+                formats: Sequence[str] = FORMATS) -> list[WrittenTune]:
+    """Write tune ``i`` (1-based) as ``out_dir/tune_00i.abc`` and, through music21, as
+    ``.mid`` and ``.musicxml`` (those in ``formats``). A tune music21 cannot read gives one
+    :class:`UnplayableTuneWarning` naming its file and music21's reason, and only its
+    ``.abc``. Each file is written under a temporary name and renamed, so none is ever left
+    half-written. Returns one :class:`WrittenTune` per tune, in order."""
+    unknown = [name for name in formats if name not in FORMATS]
+    if unknown or "abc" not in formats:
+        raise ValueError(f"write_tunes: formats must include 'abc' and be among {FORMATS}, "
+                         f"got {tuple(formats)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return [_write_tune(abc, path, formats)
+            for abc, path in zip(tunes, tune_paths(out, len(tunes)))]
+
+
+def tune_paths(out_dir: str | Path, count: int) -> list[Path]:
+    """The ``.abc`` paths :func:`write_tunes` gives ``count`` tunes in ``out_dir``:
+    ``tune_001.abc`` on, numbered with at least three digits."""
+    width = max(3, len(str(count)))
+    return [Path(out_dir) / f"tune_{index:0{width}d}.abc" for index in range(1, count + 1)]
+
+
+def _write_tune(abc: str, abc_path: Path, formats: Sequence[str]) -> WrittenTune:
+    _replace_atomically(abc_path, lambda temporary: temporary.write_text(abc, "utf-8"))
+    files = {"abc": abc_path}
+    parsed = parse_abc(abc)
+    score = score_tune(abc, parsed)
+    if parsed.score is None:
+        warnings.warn(f"{abc_path}: music21 cannot read this tune ({parsed.reason}); written "
+                      "as .abc only", UnplayableTuneWarning, stacklevel=3)
+        return WrittenTune(files, score, parsed.reason)
+    for name in formats:
+        if name == "abc":
+            continue
+        path = abc_path.with_suffix(f".{name}")
+        try:
+            _replace_atomically(path, lambda temporary, name=name: parsed.score.write(
+                MUSIC21_FORMAT[name], fp=str(temporary)))
+        except Exception as error:  # noqa: BLE001 - music21's writers fail in many ways
+            reason = f"{type(error).__name__}: {error}".splitlines()[0]
+            warnings.warn(f"{abc_path}: music21 cannot write it as .{name} ({reason}); "
+                          f"no {path.name}", UnplayableTuneWarning, stacklevel=3)
+            return WrittenTune(files, score, reason)
+        files[name] = path
+    return WrittenTune(files, score)
+
+
+def _replace_atomically(path: Path, write: Any) -> None:
+    """``write(temporary)`` beside ``path``, then rename it to ``path``; on failure nothing
+    is left behind."""
+    temporary = path.with_name(f".{path.name}.partial")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
