@@ -1,4 +1,5 @@
-"""Language-model commands: ``generate``, ``inspect``, ``demo``."""
+"""Language-model commands: ``generate`` (text, or ABC tunes as files), ``inspect``,
+``demo``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 
 from rnnkit.loading import load
 from rnnkit.tasks import language_modeling as lm
+from rnnkit.tasks import music
 from rnnkit.tasks.contract import model_entries
+from rnnkit.tasks.lm_pipeline import FORMATS
 from rnnkit.train import TrainConfig
 from rnnkit.train.plots import plot_gates
 from rnnkit.train.run_directory import claim_run_directory
@@ -31,14 +34,28 @@ def _language_model(directory: str, command: str) -> lm.LanguageModelPipeline:
 
 def add_generate_parser(commands) -> None:
     parser = commands.add_parser(
-        "generate", help="write new text with a trained language model",
+        "generate", help="write new text (or ABC tunes) with a trained language model",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("model_dir", metavar="DIR", help="model directory")
-    parser.add_argument("--prompt", default="", help="text to continue")
+    parser.add_argument("--prompt", help="text to continue (default: none; 'X:' for tunes)")
     parser.add_argument("-n", "--num-samples", type=int, default=1, help="samples to write")
-    parser.add_argument("--max-tokens", type=int, default=200,
-                        help="new tokens per sample (words stop earlier at </s>)")
+    parser.add_argument("--max-tokens", type=int,
+                        help=f"new tokens per sample (default: 200; {music.MAX_CHARS} "
+                             "characters per tune; words stop earlier at </s>)")
+    tunes = parser.add_argument_group("tunes (ABC notation)")
+    tunes.add_argument("--format", choices=FORMATS,
+                       help="'abc' writes each sample's tune to --out as .abc, .mid and "
+                            ".musicxml (through music21) and prints a summary; 'text' prints "
+                            "the samples. Default: what the model was trained on. 'abc' also "
+                            "serves a character model trained on a plain file of ABC tunes "
+                            "(the same model); a word model cannot spell notation and is "
+                            "refused")
+    tunes.add_argument("--out", metavar="FOLDER",
+                       help="--format abc: the folder for tune_001.abc, … (required there)")
+    tunes.add_argument("--overwrite", action="store_true",
+                       help="--format abc: replace the tune files already in --out (never "
+                            "other files)")
     parser.add_argument("--temperature", type=float, default=1.0,
                         help="softmax temperature (> 0; lower is more conservative)")
     parser.add_argument("--top-k", type=int, help="sample among the k most likely tokens")
@@ -52,13 +69,37 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.num_samples < 1:
         raise ValueError(f"generate: -n must be >= 1, got {args.num_samples}")
     pipeline = _language_model(args.model_dir, "generate")
+    if (args.format or pipeline.text_format) == "abc":
+        return _generate_tunes(args, pipeline)
+    if args.out is not None or args.overwrite:
+        raise ValueError("generate: --out and --overwrite write tune files: they apply to "
+                         "--format abc")
     samples = pipeline.generate(
-        args.prompt, n=args.num_samples, max_tokens=args.max_tokens,
+        args.prompt or "", n=args.num_samples, max_tokens=args.max_tokens or 200,
         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
         greedy=args.greedy, seed=args.seed,
     )
     separator = "\n\n" if pipeline.level == "char" else "\n"
     print(separator.join(samples))
+    return 0
+
+
+def _generate_tunes(args: argparse.Namespace, pipeline: lm.LanguageModelPipeline) -> int:
+    """``generate --format abc``: tunes sampled, written to ``--out``, summed up in a line."""
+    if args.out is None:
+        raise ValueError("generate --format abc: --out is required (the folder for the tune "
+                         "files)")
+    if args.greedy:
+        raise ValueError("generate --format abc: --greedy would write the same tune -n times; "
+                         "sample with --temperature, --top-k or --top-p")
+    music.claim_tune_folder(args.out, overwrite=args.overwrite)
+    prompt = "X:" if args.prompt is None else args.prompt
+    max_chars = args.max_tokens or music.MAX_CHARS
+    tunes = music.generate_tunes(pipeline, args.num_samples, seed=args.seed,
+                                 temperature=args.temperature, max_chars=max_chars,
+                                 prompt=prompt, top_k=args.top_k, top_p=args.top_p)
+    reports = music.write_tunes([tune.abc for tune in tunes], args.out)
+    print(music.summary_line(tunes, reports, args.out, max_chars))
     return 0
 
 

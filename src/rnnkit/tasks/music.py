@@ -15,11 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rnnkit.tasks.music_metrics import TuneScore, parse_abc, score_tune
+from rnnkit.tasks.music_metrics import TuneScore, parse_abc, quiet_music21, score_tune
 
+MAX_CHARS = 1000
+"""New characters sampled per tune by default (a folk tune in ABC is ~200-600)."""
 FORMATS = ("abc", "mid", "musicxml")
 """Files :func:`write_tunes` can write per tune (``abc`` always)."""
 MUSIC21_FORMAT = {"mid": "midi", "musicxml": "musicxml"}
+TUNE_FILE = re.compile(r"\.?tune_\d{3,}\.(?:abc|mid|musicxml)(?:\.partial)?")
+"""The names :func:`write_tunes` writes (and its temporary names)."""
 TUNE_START = re.compile(r"^X:", re.MULTILINE)
 TUNE_END = re.compile(r"\n[ \t]*\n|\n(?=X:)")
 """Where a tune ends: a blank line, or the next tune's
@@ -53,15 +57,17 @@ def cut_tune(text: str) -> GeneratedTune:
 
 
 def generate_tunes(pipeline: Any, n: int, *, seed: int | None, temperature: float = 1.0,
-                   max_chars: int = 1000, prompt: str = "X:") -> list[GeneratedTune]:
+                   max_chars: int = MAX_CHARS, prompt: str = "X:", top_k: int | None = None,
+                   top_p: float | None = None) -> list[GeneratedTune]:
     """``n`` tunes from a character language model trained on ABC tunes (a
     :class:`~rnnkit.tasks.lm_pipeline.LanguageModelPipeline`, torch or ONNX), sampled as one
-    batch of ``max_chars`` new characters each and cut by :func:`cut_tune`."""
+    batch of ``max_chars`` new characters each (``temperature``, ``top_k``, ``top_p`` as in
+    its ``generate``) and cut by :func:`cut_tune`."""
     if pipeline.level != "char":
         raise ValueError(f"generate_tunes: ABC tunes need a character-level model, got "
                          f"level={pipeline.level!r}")
     texts = pipeline.generate(prompt, n=n, max_tokens=max_chars, temperature=temperature,
-                              seed=seed)
+                              top_k=top_k, top_p=top_p, seed=seed)
     return [cut_tune(text) for text in texts]
 
 
@@ -100,6 +106,42 @@ def tune_paths(out_dir: str | Path, count: int) -> list[Path]:
     return [Path(out_dir) / f"tune_{index:0{width}d}.abc" for index in range(1, count + 1)]
 
 
+def summary_line(tunes: Sequence[GeneratedTune], reports: Sequence[WrittenTune],
+                 out_dir: str | Path, max_chars: int) -> str:
+    """One line on what :func:`write_tunes` wrote: the count, the files, how many parse, fit
+    their bars and end on the tonic, and how many never ended within ``max_chars``."""
+    count = len(reports)
+    first, last = reports[0].files["abc"].stem, reports[-1].files["abc"].stem
+    names = first if count == 1 else f"{first} … {last}"
+    formats = sorted({name for report in reports for name in report.files},
+                     key=FORMATS.index)
+    checks = {name: sum(getattr(report.score, name) for report in reports)
+              for name in ("parses", "bars_fit", "ends_on_tonic")}
+    unended = sum(not tune.ended for tune in tunes)
+    return (f"wrote {count} tunes to {Path(out_dir)} ({names}: "
+            f"{', '.join('.' + name for name in formats)}): {checks['parses']} of {count} "
+            f"parse, {checks['bars_fit']} fit their bars, {checks['ends_on_tonic']} end on the "
+            f"tonic; {unended} did not end within {max_chars} characters")
+
+
+def claim_tune_folder(out_dir: str | Path, *, overwrite: bool) -> None:
+    """Make ``out_dir`` ready for :func:`write_tunes` without losing tunes silently: a folder
+    that holds tune files (``tune_001.abc``, ``.mid``, ``.musicxml``, …) is refused, or with
+    ``overwrite`` those files (and no others) are removed, so no old tune stays among the new.
+    A path that is a file is refused."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"tunes: --out {out} is a file, not a folder")
+    existing = sorted(path for path in out.glob("*") if TUNE_FILE.fullmatch(path.name)) \
+        if out.is_dir() else []
+    if existing and not overwrite:
+        raise ValueError(f"tunes: {out} already holds {len(existing)} tune files "
+                         f"({existing[0].name}, …); replace them with --overwrite or choose "
+                         "another --out")
+    for path in existing:
+        path.unlink()
+
+
 def _write_tune(abc: str, abc_path: Path, formats: Sequence[str]) -> WrittenTune:
     _replace_atomically(abc_path, lambda temporary: temporary.write_text(abc, "utf-8"))
     files = {"abc": abc_path}
@@ -114,8 +156,9 @@ def _write_tune(abc: str, abc_path: Path, formats: Sequence[str]) -> WrittenTune
             continue
         path = abc_path.with_suffix(f".{name}")
         try:
-            _replace_atomically(path, lambda temporary, name=name: parsed.score.write(
-                MUSIC21_FORMAT[name], fp=str(temporary)))
+            with quiet_music21():
+                _replace_atomically(path, lambda temporary, name=name: parsed.score.write(
+                    MUSIC21_FORMAT[name], fp=str(temporary)))
         except Exception as error:  # noqa: BLE001 - music21's writers fail in many ways
             reason = f"{type(error).__name__}: {error}".splitlines()[0]
             warnings.warn(f"{abc_path}: music21 cannot write it as .{name} ({reason}); "

@@ -7,9 +7,11 @@ music21 is an optional dependency (``pip install 'rnnkit[music]'``), imported on
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Any
@@ -37,6 +39,17 @@ def music21_module() -> Any:
     return music21
 
 
+@contextlib.contextmanager
+def quiet_music21() -> Iterator[None]:
+    """music21's own notes on odd input (Python warnings, and lines it writes to stderr
+    itself, such as "Could not get pitch information … assuming C") kept from the user, who
+    gets one warning per tune from :func:`rnnkit.tasks.music.write_tunes` instead. stderr is
+    the process's: while this runs, other threads' stderr lines are dropped too."""
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
+
+
 @dataclass(frozen=True)
 class ParsedTune:
     """music21's reading of one ABC tune: the score (None where it failed) and, then, why."""
@@ -53,8 +66,7 @@ def parse_abc(abc: str) -> ParsedTune:
         return ParsedTune(None, "the tune is empty")
     music21 = music21_module()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # music21's notes on odd tokens; the reason says
+        with quiet_music21():
             score = music21.converter.parseData(abc, format="abc")
     except Exception as error:  # noqa: BLE001 - any failure of music21's parser is the answer
         return ParsedTune(None, f"{type(error).__name__}: {error}".splitlines()[0])
