@@ -173,7 +173,7 @@ def bundled_folk_tunes(headers: str = "keep",
     Essen model; pass ``collections=(*FOLK_COLLECTIONS, "essenFolksong")`` (or its folder
     as ``--data``) to train on it. ``josquin`` (Renaissance polyphony) is not folk music.
     """
-    corpus = _music21_corpus()
+    corpus = music21_corpus_folder()
     tunes = []
     for name in collections:
         folder = corpus / name
@@ -184,8 +184,9 @@ def bundled_folk_tunes(headers: str = "keep",
     return tunes
 
 
-def _music21_corpus() -> Path:
-    """The folder of music21's bundled corpus; a clear error when music21 is missing."""
+def music21_corpus_folder() -> Path:
+    """The folder of music21's bundled corpus; an ImportError naming the ``music`` extra
+    when music21 is missing."""
     try:
         from music21 import common
     except ImportError:
