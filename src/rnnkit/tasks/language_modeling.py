@@ -28,7 +28,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnkit.configs import ValidatedConfig, checked, choice, choice_check, positive_int
+from rnnkit.configs import (
+    ValidatedConfig,
+    checked,
+    choice,
+    choice_check,
+    int_check,
+    positive_int,
+)
 from rnnkit.data import BucketBatchSampler, LMStream, load_prepared, prepare
 from rnnkit.data.abc import music21_corpus_folder
 from rnnkit.models import (
@@ -93,8 +100,8 @@ class LMData(ValidatedConfig):
     ``"char"`` for it (``"word"`` for text), and a word level or tokenizer is refused.
     ``corpus`` is then a ``.abc`` file or a folder of them, or None for music21's bundled folk
     tunes; ``abc_headers`` (``"strip"`` by default) keeps or strips the tunes' header fields
-    (:data:`rnnkit.data.abc.PLAYER_FIELDS`), and ``split_seed`` seeds the shuffle that picks
-    the held-out tunes. Both apply to ABC only.
+    (:data:`rnnkit.data.abc.PLAYER_FIELDS`), and ``split_seed`` (default 0) seeds the shuffle
+    that picks the held-out tunes. Both apply to ABC only: a text model refuses them.
     """
 
     corpus: str | None
@@ -111,7 +118,7 @@ class LMData(ValidatedConfig):
     mode: str = choice(MODES, "stream")
     format: str = choice(FORMATS, "text")
     abc_headers: str | None = checked(choice_check(ABC_HEADERS), None, optional=True)
-    split_seed: int = 0
+    split_seed: int | None = checked(int_check(0), None, optional=True)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -124,13 +131,15 @@ class LMData(ValidatedConfig):
             object.__setattr__(self, "tokenizer", tokenizer_name(self.level, self.lang))
 
     def _resolve_format(self) -> None:
-        """Fill ``level`` and ``abc_headers`` from ``format``; refuse what does not fit it."""
+        """Fill ``level``, ``abc_headers`` and ``split_seed`` from ``format``; refuse what
+        does not fit it."""
         if self.format == "text":
             if self.corpus is None:
                 raise ValueError("LMData: corpus is required for format 'text', got None")
-            if self.abc_headers is not None:
-                raise ValueError(f"LMData: abc_headers {self.abc_headers!r} applies to format "
-                                 "'abc', got format 'text'")
+            for name in ("abc_headers", "split_seed"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"LMData: {name} {getattr(self, name)!r} applies to "
+                                     "format 'abc', got format 'text'")
             if self.level is None:
                 object.__setattr__(self, "level", "word")
             return
@@ -142,6 +151,8 @@ class LMData(ValidatedConfig):
         object.__setattr__(self, "level", "char")
         if self.abc_headers is None:
             object.__setattr__(self, "abc_headers", "strip")
+        if self.split_seed is None:
+            object.__setattr__(self, "split_seed", 0)
 
 
 class SentenceBatches:
@@ -428,8 +439,8 @@ class LanguageModeling(Task):
         data.add_argument("--abc-headers", choices=ABC_HEADERS,
                           help="abc: keep every header field, or strip the tunes to what a "
                                "player needs (X M L Q K P V); default: strip")
-        data.add_argument("--split-seed", type=int, default=0,
-                          help="abc: seed of the shuffle that holds out tunes")
+        data.add_argument("--split-seed", type=int,
+                          help="abc: seed of the shuffle that holds out tunes; default: 0")
         data.add_argument("--level", choices=LEVELS,
                           help="token unit; default: word (char with --format abc)")
         data.add_argument("--lang", choices=LANGS, default="en",
