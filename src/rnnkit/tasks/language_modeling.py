@@ -438,11 +438,11 @@ class LanguageModeling(Task):
                                "level")
         data.add_argument("--abc-headers", choices=ABC_HEADERS,
                           help="abc: keep every header field, or strip the tunes to what a "
-                               "player needs (X M L Q K P V); default: strip")
+                               "player needs (X M L Q K P V); None: strip")
         data.add_argument("--split-seed", type=int,
-                          help="abc: seed of the shuffle that holds out tunes; default: 0")
+                          help="abc: seed of the shuffle that holds out tunes; None: 0")
         data.add_argument("--level", choices=LEVELS,
-                          help="token unit; default: word (char with --format abc)")
+                          help="token unit; None: word, or char with --format abc")
         data.add_argument("--lang", choices=LANGS, default="en",
                           help="word tokenizer: English rules, jieba (zh), or both (auto)")
         data.add_argument("--tokenizer", choices=("word", "char", "chinese", "whitespace",
