@@ -151,3 +151,15 @@ def test_without_music21_the_error_names_the_extra(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_music21)
     with pytest.raises(ImportError, match=r"pip install 'rnnkit\[music\]'"):
         abc.bundled_folk_tunes()
+
+
+def test_music21_reads_meter_key_and_notes_from_a_stripped_tune():
+    converter = pytest.importorskip("music21.converter",
+                                    reason="music21 is the music extra: pip install "
+                                           "'rnnkit[music]'")
+    score = converter.parse(abc.split_tunes(FILE, headers="strip")[0], format="abc")
+    assert score.recurse().getElementsByClass("TimeSignature")[0].ratioString == "4/4"
+    assert score.recurse().getElementsByClass("KeySignature")[0].sharps == 1  # G major
+    notes = list(score.recurse().notes)
+    assert len(notes) == 38 and notes[0].nameWithOctave == "G4"
+    assert notes[0].quarterLength == 0.5  # L:1/8 kept: an eighth note
