@@ -1,7 +1,9 @@
 """Tunes out of an ABC language model: the "is it music" checks on hand-written tunes, cutting
 sampled text into tunes, writing .abc/.mid/.musicxml, and a model that overfits two tunes."""
 
+import runpy
 import warnings
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -165,3 +167,20 @@ def test_generate_tunes_needs_a_character_model():
     word_model = SimpleNamespace(level="word")
     with pytest.raises(ValueError, match="character-level model, got level='word'"):
         generate_tunes(word_model, 1, seed=0)
+
+
+def test_the_music_benchmark_scores_generated_held_out_and_untrained_tunes(overfit, tmp_path,
+                                                                          capsys):
+    script = runpy.run_path(str(Path(__file__).resolve().parents[2] / "benchmarks"
+                                / "eval_music.py"))
+    held_out = tmp_path / "valid.abc"
+    held_out.write_text("\n".join(TWO_TUNES), "utf-8")
+    out = tmp_path / "music.md"
+    assert script["main"]([str(overfit.directory), "-n", "3", "--temperature", "0.5",
+                           "--max-chars", "200", "--held-out", str(held_out),
+                           "--out", str(out)]) == 0
+    rows = [line for line in out.read_text("utf-8").splitlines() if line.startswith("| ")]
+    assert rows[1] == "| generated | 3 | 1.00 | 1.00 | 1.00 | 0 |"
+    assert rows[2] == "| held out (ceiling) | 2 | 1.00 | 1.00 | 1.00 | — |"
+    assert rows[3].startswith("| untrained (floor) | 3 | ")
+    assert capsys.readouterr().out.startswith(rows[0])
