@@ -51,6 +51,13 @@ def test_a_pickup_completed_by_the_next_section_fits():
     assert score_tune(tune).bars_fit
 
 
+def test_each_ending_completes_the_pickup_of_the_section_it_closes():
+    tune = "X:1\nM:6/8\nL:1/8\nK:D\ndfa afd|gbg faf:|\n|:A|dcd efg|1 d3 d2:|2 d3 D2|]\n"
+    assert score_tune(tune).bars_fit
+    assert not score_tune(tune.replace("|2 d3 D2|]", "|2 d3 D|]")).bars_fit
+    assert score_tune(tune.replace("|2 d3", "|2,3 d3")).bars_fit
+
+
 def test_free_meter_has_no_bar_length_to_fit():
     tune = JIG.replace("M:6/8", "M:none")
     assert score_tune(tune) == TuneScore(True, False, True)

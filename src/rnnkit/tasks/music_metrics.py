@@ -226,6 +226,6 @@ def _later_volta_starts(part: Any) -> set[int]:
     starts = set()
     for bracket in part.recurse().getElementsByClass("RepeatBracket"):
         spanned = bracket.getSpannedElements()
-        if spanned and str(bracket.number) not in ("", "1"):
+        if spanned and bracket.numberRange and min(bracket.numberRange) > 1:
             starts.add(id(spanned[0]))
     return starts
