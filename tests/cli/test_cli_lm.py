@@ -60,10 +60,10 @@ def test_evaluate_takes_the_thread_count(trained, capsys):
 
 def test_the_command_line_leaves_openmp_and_the_plot_libraries_alone():
     """No OMP_WAIT_POLICY of its own (OpenMP's default serves a machine of one's own; see
-    RESULTS, "Whole run against word_language_model"), and matplotlib, seqeval and sacrebleu
-    load only when a plot, an entity score or BLEU is asked for."""
+    RESULTS, "Whole run against word_language_model"), and matplotlib, seqeval, sacrebleu and
+    music21 load only when a plot, an entity score, BLEU or a tune is asked for."""
     probe = ("import os, sys, rnnkit.cli; print(os.environ.get('OMP_WAIT_POLICY'), "
-             "sorted(m for m in ('matplotlib', 'seqeval', 'sklearn', 'sacrebleu') "
+             "sorted(m for m in ('matplotlib', 'seqeval', 'sklearn', 'sacrebleu', 'music21') "
              "if m in sys.modules))")
     environment = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,

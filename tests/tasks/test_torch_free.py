@@ -11,6 +11,7 @@ TORCH_FREE = [
     "rnnkit.tasks.tagger_pipeline:TaggerPipeline",
     "rnnkit.tasks.translator_pipeline:TranslatorPipeline",
     "rnnkit.tasks:Pipeline",
+    "rnnkit.tasks.music:write_tunes",
     "rnnkit.train.directory:read_config",
     "rnnkit.data:LMWindows",
     "rnnkit.sampling_config:SamplingConfig",
