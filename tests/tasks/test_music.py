@@ -69,11 +69,18 @@ def test_ending_on_the_dominant_is_not_ending_on_the_tonic():
 
 @pytest.mark.parametrize("key, last, on_tonic", [
     ("Ador", "A", True), ("Ador", "D", False), ("Dmix", "D", True), ("Em", "E", True),
-    ("F#m", "=F", False), ("F#m", "F", True), ("Bb", "B", True), ("none", "C", False),
+    ("F#m", "=F", False), ("F#m", "F", True), ("Bb", "B", True), ("Bb", "=B", False),
+    ("none", "C", False), ("HP", "A", False),
 ])
 def test_the_tonic_is_the_key_field_s_note_whatever_the_mode(key, last, on_tonic):
     tune = f"X:1\nM:3/4\nL:1/8\nK:{key}\nA2 B2 c2|d2 e2 {last}2|]\n"
     assert score_tune(tune).ends_on_tonic is on_tonic
+
+
+def test_a_key_change_between_music_lines_moves_the_tonic():
+    tune = "X:1\nM:3/4\nL:1/8\nK:G\nG2 B2 d2|g4 d2|\nK:Em\nB2 G2 F2|E6|]\n"
+    assert score_tune(tune).ends_on_tonic
+    assert not score_tune(tune.replace("K:Em", "K:D")).ends_on_tonic
 
 
 @pytest.mark.parametrize("garbage", ["", "   \n", "hello world, this is no tune",

@@ -26,8 +26,9 @@ TUNE_FILE = re.compile(r"\.?tune_\d{3,}\.(?:abc|mid|musicxml)(?:\.partial)?")
 """The names :func:`write_tunes` writes (and its temporary names)."""
 TUNE_START = re.compile(r"^X:", re.MULTILINE)
 TUNE_END = re.compile(r"\n[ \t]*\n|\n(?=X:)")
-"""Where a tune ends: a blank line, or the next tune's
-``X:`` line (a model whose training stream lost the blank lines between tunes)."""
+"""Where a tune ends: a blank line, or the next tune's ``X:`` line (an ABC model's training
+stream is the tunes' non-blank lines, so it goes from one tune's last line to the next
+``X:``)."""
 
 
 class UnplayableTuneWarning(UserWarning):
@@ -131,11 +132,11 @@ def claim_tune_folder(out_dir: str | Path, *, overwrite: bool) -> None:
     A path that is a file is refused."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"tunes: --out {out} is a file, not a folder")
+        raise ValueError(f"generate: --out {out} is a file, not a folder")
     existing = sorted(path for path in out.glob("*") if TUNE_FILE.fullmatch(path.name)) \
         if out.is_dir() else []
     if existing and not overwrite:
-        raise ValueError(f"tunes: {out} already holds {len(existing)} tune files "
+        raise ValueError(f"generate: {out} already holds {len(existing)} tune files "
                          f"({existing[0].name}, …); replace them with --overwrite or choose "
                          "another --out")
     for path in existing:

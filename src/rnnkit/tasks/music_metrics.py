@@ -24,9 +24,11 @@ SECTION_BARLINES = frozenset({"double", "final", "light-light", "light-heavy", "
 METER_FIELD = re.compile(r"^M:([^\n%]*)|\[M:([^\]]*)\]", re.MULTILINE)
 """A ``M:`` field: a header line or an inline ``[M:…]``."""
 METER_SYMBOLS = {"C": "4/4", "C|": "2/2"}
-KEY_FIELD = re.compile(r"^K:\s*([A-Ga-g])([#b]?)", re.MULTILINE)
-"""The ``K:`` field's tonic: its first letter and accidental; the mode that may follow (``m``,
-``mix``, ``dor``, …) names the scale, never another tonic (``K:Ador`` is A dorian)."""
+KEY_LINE = re.compile(r"^K:(.*)$", re.MULTILINE)
+"""A ``K:`` line (the header's last field, or a key change between music lines)."""
+KEY_TONIC = re.compile(r"\s*([A-G])([#b]?)")
+"""A key's tonic: its first letter and accidental; the mode that may follow (``m``, ``mix``,
+``dor``, …) names the scale, never another tonic (``K:Ador`` is A dorian)."""
 
 
 def music21_module() -> Any:
@@ -102,20 +104,23 @@ def music_shares(tunes: Sequence[str]) -> dict[str, float]:
 
 
 def _sounding_notes(score: Any) -> list[Any]:
-    """Notes and chords with a duration (grace notes left out), in score order."""
+    """Notes and chords with a duration, in score order (grace notes and chord symbols, which
+    music21 gives no duration, left out)."""
     return [note for note in score.flatten().notes if note.duration.quarterLength > 0]
 
 
 def ends_on_tonic(score: Any, abc: str) -> bool:
     """Whether the last sounding note's pitch class (a chord's lowest) is the tonic of the
-    tune's first ``K:`` field. A key without a tonic (``K:none``, ``K:HP``, no ``K:``) fails:
-    there is no tonic to end on."""
+    key in force at the end: the tune's last ``K:`` line (its header's, or a key change
+    between music lines). A key without a tonic (``K:none``, ``K:HP``, no ``K:``) fails: there
+    is no tonic to end on."""
     music21 = music21_module()
-    match = KEY_FIELD.search(abc)
+    keys = KEY_LINE.findall(abc)
+    match = KEY_TONIC.match(keys[-1]) if keys else None
     if match is None:
         return False
     letter, accidental = match.groups()
-    tonic = music21.pitch.Pitch(letter.upper() + accidental.replace("b", "-"))
+    tonic = music21.pitch.Pitch(letter + accidental.replace("b", "-"))
     last = _sounding_notes(score)[-1]
     lowest = min(last.pitches, key=lambda pitch: pitch.ps)
     return lowest.pitchClass == tonic.pitchClass
