@@ -7,6 +7,12 @@ modes: ``stream`` (truncated BPTT: the hidden state is carried, detached, from o
 sequence ``<s> w_1 … w_n </s>``, padded into length-bucketed batches, padding masked out of
 the loss, the state starting from zero for every sentence — the seed's setup). Word level uses English rules, jieba or both (``lang``); character level keeps spaces,
 and ``</s>`` stands for the line break.
+
+``format="abc"`` trains on folk tunes in ABC notation (:mod:`rnnkit.data.abc`), always at
+character level: the tunes are read from a file or folder (or music21's bundled folk corpus),
+split into training and held-out tunes, written to ``DIR/corpus/train.abc`` and
+``DIR/corpus/valid.abc`` (tunes separated by one blank line, each starting with its ``X:``
+line), and the training file is prepared like any text corpus.
 """
 
 from __future__ import annotations
@@ -42,6 +48,9 @@ from rnnkit.tasks.contract import (
     resolve_device,
 )
 from rnnkit.tasks.lm_pipeline import (
+    ABC_HEADERS,
+    CORPUS_DIR,
+    FORMATS,
     IGNORE_INDEX,
     TASK,
     LanguageModelPipeline,
@@ -53,7 +62,6 @@ from rnnkit.text import TOKENIZERS, Vocab, get_tokenizer
 from rnnkit.train import StepOutput, TrainConfig, Trainer, distributed
 from rnnkit.train.model_dir import VOCAB_FILE
 
-CORPUS_DIR = "corpus"
 LEVELS = ("word", "char")
 MODES = ("stream", "sentences")
 LANGS = ("en", "zh", "auto")
@@ -76,11 +84,19 @@ class LMData(ValidatedConfig):
 
     ``tokenizer`` defaults to the one :func:`tokenizer_name` picks for ``level`` and ``lang``;
     ``"whitespace"`` suits pre-tokenized corpora such as PTB.
+
+    ``format`` is ``"text"`` (a plain corpus, one line per line) or ``"abc"`` (tunes in ABC
+    notation, see the module docstring). ABC is character level: ``level`` defaults to
+    ``"char"`` for it (``"word"`` for text), and a word level or tokenizer is refused.
+    ``corpus`` is then a ``.abc`` file or a folder of them, or None for music21's bundled folk
+    tunes; ``abc_headers`` (``"strip"`` by default) keeps or strips the tunes' header fields
+    (:data:`rnnkit.data.abc.PLAYER_FIELDS`), and ``split_seed`` seeds the shuffle that picks
+    the held-out tunes. Both apply to ABC only.
     """
 
-    corpus: str
+    corpus: str | None
     valid: str | None = None
-    level: str = choice(LEVELS, "word")
+    level: str | None = checked(choice_check(LEVELS), None, optional=True)
     lang: str = choice(LANGS, "en")
     batch_size: int = positive_int(20)
     bptt: int = positive_int(35)
@@ -90,15 +106,39 @@ class LMData(ValidatedConfig):
     min_freq: int = positive_int(1)
     tokenizer: str | None = checked(choice_check(TOKENIZERS), None, optional=True)
     mode: str = choice(MODES, "stream")
+    format: str = choice(FORMATS, "text")
+    abc_headers: str | None = checked(choice_check(ABC_HEADERS), None, optional=True)
+    split_seed: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_held_out_fraction(self)
+        self._resolve_format()
         if self.tokenizer is not None and (self.tokenizer == "char") != (self.level == "char"):
             raise ValueError(f"LMData: tokenizer {self.tokenizer!r} does not fit level "
                              f"{self.level!r}")
         if self.tokenizer is None:
             object.__setattr__(self, "tokenizer", tokenizer_name(self.level, self.lang))
+
+    def _resolve_format(self) -> None:
+        """Fill ``level`` and ``abc_headers`` from ``format``; refuse what does not fit it."""
+        if self.format == "text":
+            if self.corpus is None:
+                raise ValueError("LMData: corpus is required for format 'text', got None")
+            if self.abc_headers is not None:
+                raise ValueError(f"LMData: abc_headers {self.abc_headers!r} applies to format "
+                                 "'abc', got format 'text'")
+            if self.level is None:
+                object.__setattr__(self, "level", "word")
+            return
+        if self.level == "word":
+            raise ValueError("LMData: format 'abc' is character level, got level 'word'")
+        if self.tokenizer not in (None, "char"):
+            raise ValueError(f"LMData: format 'abc' is character level, got tokenizer "
+                             f"{self.tokenizer!r}")
+        object.__setattr__(self, "level", "char")
+        if self.abc_headers is None:
+            object.__setattr__(self, "abc_headers", "strip")
 
 
 class SentenceBatches:

@@ -20,6 +20,16 @@ from rnnkit.tasks.pipeline import Pipeline
 from rnnkit.text import Tokenizer, Vocab
 
 TASK = "lm"
+CORPUS_DIR = "corpus"
+"""The model directory's folder of the prepared training corpus."""
+FORMATS = ("text", "abc")
+"""What a language model is trained on: plain text, or tunes in ABC notation."""
+ABC_HEADERS = ("keep", "strip")
+"""Whether an ABC model's tunes keep every header field or only a player's."""
+TRAIN_TUNES_FILE = "train.abc"
+"""An ABC model's training tunes, in ``DIR/corpus/`` (one blank line between tunes)."""
+VALID_TUNES_FILE = "valid.abc"
+"""An ABC model's held-out tunes, in ``DIR/corpus/`` (one blank line between tunes)."""
 IGNORE_INDEX = -100
 """A target that counts in no loss (sentence padding)."""
 MAX_TOKENS = 1_000_000
@@ -83,6 +93,21 @@ class LanguageModelPipeline(Pipeline):
         self.vocab, self.tokenizer = vocab, tokenizer
         self.level = config["data"]["level"]
         self.mode = config["data"].get("mode", "stream")
+
+    @property
+    def text_format(self) -> str:
+        """What the model was trained on: ``"text"`` or ``"abc"`` (tunes in ABC notation;
+        directories written before the format existed hold text)."""
+        return self.config["data"].get("format", "text")
+
+    @property
+    def held_out_tunes(self) -> Path:
+        """An ABC model's held-out tunes (``DIR/corpus/valid.abc``); other models have none
+        (a ValueError)."""
+        if self.text_format != "abc":
+            raise ValueError(f"held_out_tunes: {self.directory} holds a {self.text_format} "
+                             "model; only ABC models keep held-out tunes")
+        return Path(self.directory) / CORPUS_DIR / VALID_TUNES_FILE
 
     @property
     def vocabulary_sizes(self) -> dict[str, int]:
