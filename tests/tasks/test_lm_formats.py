@@ -12,14 +12,15 @@ from rnnkit.text import Vocab, get_tokenizer
 
 def test_abc_is_character_level_with_stripped_headers_by_default():
     data = lm.LMData(corpus=None, format="abc")
-    assert (data.level, data.tokenizer, data.abc_headers) == ("char", "char", "strip")
+    assert (data.level, data.tokenizer, data.abc_headers, data.split_seed) == (
+        "char", "char", "strip", 0)
     assert lm.LMData.from_dict(data.to_dict()) == data
 
 
 def test_text_keeps_its_word_level_default_and_no_abc_settings():
     data = lm.LMData(corpus="corpus.txt")
-    assert (data.format, data.level, data.tokenizer, data.abc_headers) == (
-        "text", "word", "word", None)
+    assert (data.format, data.level, data.tokenizer, data.abc_headers, data.split_seed) == (
+        "text", "word", "word", None, None)
 
 
 @pytest.mark.parametrize("options, message", [
@@ -29,6 +30,8 @@ def test_text_keeps_its_word_level_default_and_no_abc_settings():
     ({"format": "abc", "abc_headers": "all"}, "abc_headers must be one of keep, strip"),
     ({"format": "midi"}, "format must be one of text, abc"),
     ({"abc_headers": "keep"}, "abc_headers 'keep' applies to format 'abc', got format 'text'"),
+    ({"split_seed": 3}, "split_seed 3 applies to format 'abc', got format 'text'"),
+    ({"format": "abc", "split_seed": -1}, "split_seed must be"),
 ])
 def test_settings_that_do_not_fit_the_format_are_refused(options, message):
     with pytest.raises(ValueError, match=message):

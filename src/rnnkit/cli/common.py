@@ -123,9 +123,10 @@ def ignored_on_resume(args: argparse.Namespace) -> list[str]:
 
 def run_training(args: argparse.Namespace, command: str, start: Callable[[], Trainer],
                  resume: Callable[[], Trainer], report: Callable[[Trainer], None], *,
-                 inputs: Iterable[tuple[str, str | None]], entries: Collection[str]) -> int:
+                 inputs: Iterable[tuple[str, str | None]], entries: Collection[str],
+                 needs_data: bool = True) -> int:
     """What every ``rnnkit train COMMAND`` does around its task: threads, ``--resume`` or a new
-    run (which needs ``--data``) in ``--out`` claimed by :func:`claim_run_directory` (with
+    run (which needs ``--data`` where ``needs_data``) in ``--out`` claimed by :func:`claim_run_directory` (with
     the run's ``inputs`` and the ``entries`` a model directory may hold), a resumable stop on
     Ctrl-C or SIGTERM (exit 130), then ``report``. Under torchrun only the first process
     claims ``--out`` and reports; every process trains; a run that torchrun restarts after a
@@ -138,7 +139,7 @@ def run_training(args: argparse.Namespace, command: str, start: Callable[[], Tra
         if ignored:
             warnings.warn(f"--resume continues with the run's stored settings; ignored: "
                           f"{', '.join(ignored)}", stacklevel=2)
-    elif not args.data:
+    elif needs_data and not args.data:
         raise ValueError(f"train {command}: --data is required (or --resume to continue a run)")
     claim = claim_run_directory(args.out, resume=args.resume, overwrite=args.overwrite,
                                 inputs=inputs, entries=entries) if distributed.is_main() \

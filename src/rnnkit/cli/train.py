@@ -37,6 +37,7 @@ def run_train(args: argparse.Namespace) -> int:
                                    **task.resume_options(args)),
         report=lambda trainer: print(task.describe_training(trainer, args.out)),
         inputs=[*task.input_files(args), ("--test", args.test)], entries=model_entries(),
+        needs_data=task.needs_data(args),
     )
     if code == 0 and args.test and distributed.is_main():  # one process tests and records
         print(test_report(task, args))

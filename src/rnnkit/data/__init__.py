@@ -1,6 +1,6 @@
-"""rnnkit.data: file readers (corpora, labelled text with its format sniffed, CoNLL, pairs), encoding, padding, masks, bucketing, LM stream batches,
-memory-mapped token files, pretrained vectors, random spans and masked copies (may use torch;
-imports ``rnnkit.text``).
+"""rnnkit.data: file readers (corpora, labelled text with its format sniffed, CoNLL, pairs,
+ABC tunes), encoding, padding, masks, bucketing, LM stream batches, memory-mapped token files,
+pretrained vectors, random spans and masked copies (may use torch; imports ``rnnkit.text``).
 
 The names below load their module on first use, so the torch-free parts (readers, encoding,
 numpy padding and stream windows) serve the ONNX runtime path without importing torch.
@@ -11,6 +11,10 @@ See ../shared/DESIGN.md for what this layer owns.
 from importlib import import_module
 
 _MODULE_OF = {
+    "bundled_folk_tunes": "abc",
+    "read_abc": "abc",
+    "split_tunes": "abc",
+    "write_tunes": "abc",
     "Batch": "batching",
     "BucketBatchSampler": "batching",
     "LMStream": "batching",
@@ -55,6 +59,7 @@ __all__ = [
     "PreparedCorpus",
     "PretrainedVectors",
     "Span",
+    "bundled_folk_tunes",
     "collate",
     "encode",
     "iter_lines",
@@ -68,6 +73,7 @@ __all__ = [
     "pad_nested_array",
     "pad_sequences",
     "prepare",
+    "read_abc",
     "read_conll",
     "read_conll_tokens",
     "read_corpus",
@@ -78,6 +84,8 @@ __all__ = [
     "sample_masked_copies",
     "sample_spans",
     "sequence_lengths",
+    "split_tunes",
+    "write_tunes",
 ]
 
 

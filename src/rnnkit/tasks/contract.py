@@ -263,6 +263,11 @@ class Task(ABC):
     def start(self, args: argparse.Namespace, train: TrainConfig) -> Trainer:
         """A new run from the parsed command line (``args.out``, ``args.quiet`` …)."""
 
+    def needs_data(self, args: argparse.Namespace) -> bool:
+        """Whether a new run from the command line needs ``--data`` (yes, unless a task
+        has data of its own to fall back on)."""
+        return True
+
     def input_files(self, args: argparse.Namespace) -> list[tuple[str, str | None]]:
         """``(option, path)`` of every input a new run reads (an ``--out`` may be none of
         them): ``--data`` and ``--valid`` by default."""

@@ -28,8 +28,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnkit.configs import ValidatedConfig, checked, choice, choice_check, positive_int
+from rnnkit.configs import (
+    ValidatedConfig,
+    checked,
+    choice,
+    choice_check,
+    int_check,
+    positive_int,
+)
 from rnnkit.data import BucketBatchSampler, LMStream, load_prepared, prepare
+from rnnkit.data.abc import music21_corpus_folder
 from rnnkit.models import (
     LanguageModel,
     LanguageModelConfig,
@@ -47,12 +55,14 @@ from rnnkit.tasks.contract import (
     register,
     resolve_device,
 )
+from rnnkit.tasks.lm_abc import write_abc_corpus
 from rnnkit.tasks.lm_pipeline import (
     ABC_HEADERS,
     CORPUS_DIR,
     FORMATS,
     IGNORE_INDEX,
     TASK,
+    VALID_TUNES_FILE,
     LanguageModelPipeline,
     encode_file,
     loss_figures,
@@ -90,8 +100,8 @@ class LMData(ValidatedConfig):
     ``"char"`` for it (``"word"`` for text), and a word level or tokenizer is refused.
     ``corpus`` is then a ``.abc`` file or a folder of them, or None for music21's bundled folk
     tunes; ``abc_headers`` (``"strip"`` by default) keeps or strips the tunes' header fields
-    (:data:`rnnkit.data.abc.PLAYER_FIELDS`), and ``split_seed`` seeds the shuffle that picks
-    the held-out tunes. Both apply to ABC only.
+    (:data:`rnnkit.data.abc.PLAYER_FIELDS`), and ``split_seed`` (default 0) seeds the shuffle
+    that picks the held-out tunes. Both apply to ABC only: a text model refuses them.
     """
 
     corpus: str | None
@@ -108,7 +118,7 @@ class LMData(ValidatedConfig):
     mode: str = choice(MODES, "stream")
     format: str = choice(FORMATS, "text")
     abc_headers: str | None = checked(choice_check(ABC_HEADERS), None, optional=True)
-    split_seed: int = 0
+    split_seed: int | None = checked(int_check(0), None, optional=True)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -121,13 +131,15 @@ class LMData(ValidatedConfig):
             object.__setattr__(self, "tokenizer", tokenizer_name(self.level, self.lang))
 
     def _resolve_format(self) -> None:
-        """Fill ``level`` and ``abc_headers`` from ``format``; refuse what does not fit it."""
+        """Fill ``level``, ``abc_headers`` and ``split_seed`` from ``format``; refuse what
+        does not fit it."""
         if self.format == "text":
             if self.corpus is None:
                 raise ValueError("LMData: corpus is required for format 'text', got None")
-            if self.abc_headers is not None:
-                raise ValueError(f"LMData: abc_headers {self.abc_headers!r} applies to format "
-                                 "'abc', got format 'text'")
+            for name in ("abc_headers", "split_seed"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"LMData: {name} {getattr(self, name)!r} applies to "
+                                     "format 'abc', got format 'text'")
             if self.level is None:
                 object.__setattr__(self, "level", "word")
             return
@@ -139,6 +151,8 @@ class LMData(ValidatedConfig):
         object.__setattr__(self, "level", "char")
         if self.abc_headers is None:
             object.__setattr__(self, "abc_headers", "strip")
+        if self.split_seed is None:
+            object.__setattr__(self, "split_seed", 0)
 
 
 class SentenceBatches:
@@ -363,12 +377,18 @@ class LanguageModeling(Task):
 
     def prepare(self, data: LMData, model_options: dict[str, Any], train: TrainConfig,
                 out_dir: Path, *, quiet: bool, **options: Any) -> Prepared:
-        """Prepare the corpus into ``out_dir/corpus`` (ids, memory-mapped) and the vocabulary."""
+        """Prepare the corpus into ``out_dir/corpus`` (ids, memory-mapped) and the vocabulary;
+        ABC tunes are first split and written there (:func:`write_abc_corpus`)."""
+        corpus = data.corpus
+        if data.format == "abc":
+            corpus = str(write_abc_corpus(data.corpus, data.valid, data.abc_headers,
+                                          data.valid_fraction, data.split_seed,
+                                          out_dir / CORPUS_DIR))
         tokenizer = get_tokenizer(data.tokenizer)
-        prepared = prepare(data.corpus, out_dir / CORPUS_DIR, tokenizer=tokenizer,
+        prepared = prepare(corpus, out_dir / CORPUS_DIR, tokenizer=tokenizer,
                            max_size=data.max_vocab, min_freq=data.min_freq, eos=True,
                            progress=not quiet)
-        require_tokens(prepared.vocab, data.min_freq, data.corpus).save(out_dir / VOCAB_FILE)
+        require_tokens(prepared.vocab, data.min_freq, corpus).save(out_dir / VOCAB_FILE)
         model_config = LanguageModelConfig(vocab_size=len(prepared.vocab), **model_options)
         return Prepared({"model": model_config.to_dict(),
                          "data": {**asdict(data), "tokenizer_config": tokenizer.config()}})
@@ -380,9 +400,12 @@ class LanguageModeling(Task):
         data = LMData(**data_section)
         tokens = load_prepared(out_dir / CORPUS_DIR).tokens
         vocab = Vocab.load(out_dir / VOCAB_FILE)
-        if data.valid is not None:
+        valid = data.valid
+        if data.format == "abc":  # the held-out tunes, cleaned as the training tunes were
+            valid = out_dir / CORPUS_DIR / VALID_TUNES_FILE
+        if valid is not None:
             tokenizer = get_tokenizer(**tokenizer_config)
-            train_ids, valid_ids = tokens, encode_file(data.valid, tokenizer, vocab)
+            train_ids, valid_ids = tokens, encode_file(valid, tokenizer, vocab)
         else:
             cut = int(len(tokens) * (1 - data.valid_fraction))
             train_ids, valid_ids = tokens[:cut], tokens[cut:]
@@ -402,13 +425,24 @@ class LanguageModeling(Task):
 
     def add_train_arguments(self, parser: argparse.ArgumentParser) -> None:
         data = parser.add_argument_group("data")
-        data.add_argument("--data", help="training corpus (UTF-8 text); required unless "
-                                         "--resume")
+        data.add_argument("--data", help="training corpus (UTF-8 text; with --format abc a "
+                                         ".abc file or a folder of them, default: music21's "
+                                         "bundled folk tunes); required unless --resume")
         data.add_argument("--valid", help="validation corpus; default: the last "
-                                          "--valid-fraction of --data")
+                                          "--valid-fraction of --data (abc: of its tunes)")
         data.add_argument("--valid-fraction", type=float, default=0.1,
-                          help="share of the training stream held out when --valid is absent")
-        data.add_argument("--level", choices=LEVELS, default="word", help="token unit")
+                          help="share of the training stream held out when --valid is absent "
+                               "(abc: of the tunes, drawn by a seeded shuffle)")
+        data.add_argument("--format", choices=FORMATS, default="text",
+                          help="text: a plain corpus; abc: tunes in ABC notation, character "
+                               "level")
+        data.add_argument("--abc-headers", choices=ABC_HEADERS,
+                          help="abc: keep every header field, or strip the tunes to what a "
+                               "player needs (X M L Q K P V); None: strip")
+        data.add_argument("--split-seed", type=int,
+                          help="abc: seed of the shuffle that holds out tunes; None: 0")
+        data.add_argument("--level", choices=LEVELS,
+                          help="token unit; None: word, or char with --format abc")
         data.add_argument("--lang", choices=LANGS, default="en",
                           help="word tokenizer: English rules, jieba (zh), or both (auto)")
         data.add_argument("--tokenizer", choices=("word", "char", "chinese", "whitespace",
@@ -442,11 +476,21 @@ class LanguageModeling(Task):
             batch_size=args.batch_size, bptt=args.bptt, eval_batch_size=args.eval_batch_size,
             valid_fraction=args.valid_fraction, max_vocab=args.max_vocab,
             min_freq=args.min_freq, tokenizer=args.tokenizer, mode=args.mode,
+            format=args.format, abc_headers=args.abc_headers, split_seed=args.split_seed,
         )
+        if data.format == "abc" and data.corpus is None:
+            try:
+                music21_corpus_folder()
+            except ImportError as error:  # the command line reports what it expects, briefly
+                raise RuntimeError(str(error)) from None
         model = {**recurrent_options(args), "tie_weights": args.tie_weights,
                  "init_range": args.init_range}
         device = str(resolve_device(args.device, "--device"))
         return self.train(data, model, train, args.out, quiet=args.quiet, device=device)
+
+    def needs_data(self, args: argparse.Namespace) -> bool:
+        """ABC tunes default to music21's bundled folk corpus; text needs ``--data``."""
+        return args.format != "abc"
 
     def resume_options(self, args: argparse.Namespace) -> dict[str, Any]:
         return {"device": str(resolve_device(args.device, "--device"))}

@@ -6,12 +6,13 @@ and score graph on onnxruntime (:mod:`rnnkit.export.runtime_lm`)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from rnnkit.data.abc import read_abc
 from rnnkit.data.encoding import encode
 from rnnkit.data.readers import read_corpus
 from rnnkit.data.streams import LMWindows
@@ -57,12 +58,26 @@ class LanguageModelBackend(Protocol):
         """An LSTM's gates ``i, f, o, c`` of ``layer`` over ``ids``, each ``(T, H)``."""
 
 
-def encode_file(path: str | Path, tokenizer: Tokenizer, vocab: Vocab) -> np.ndarray:
-    """Ids of a corpus file, each line followed by ``</s>``, as the training stream."""
+def encode_lines(lines: Iterable[str], tokenizer: Tokenizer, vocab: Vocab) -> np.ndarray:
+    """Ids of ``lines``, each followed by ``</s>``, as the training stream."""
     ids: list[int] = []
-    for line in read_corpus(path):
+    for line in lines:
         ids += encode(tokenizer.tokenize(line), vocab, eos=True)
     return np.asarray(ids, dtype=np.int64)
+
+
+def encode_file(path: str | Path, tokenizer: Tokenizer, vocab: Vocab) -> np.ndarray:
+    """Ids of a corpus file (its non-blank lines, stripped), as the training stream."""
+    return encode_lines(read_corpus(path), tokenizer, vocab)
+
+
+def encode_tunes(path: str | Path, headers: str, tokenizer: Tokenizer, vocab: Vocab
+                 ) -> np.ndarray:
+    """Ids of the ABC tunes of ``path`` (a file or folder) read as an ABC model's training
+    tunes were (:func:`rnnkit.data.abc.read_abc` with ``headers``), their lines as a stream."""
+    tunes = read_abc(path, headers, argument="evaluate: path")
+    return encode_lines((line for tune in tunes for line in tune.splitlines()), tokenizer,
+                        vocab)
 
 
 def loss_figures(loss: float, level: str) -> dict[str, float]:
@@ -236,8 +251,14 @@ class LanguageModelPipeline(Pipeline):
         """Loss (nats/token), perplexity and, for characters, bits per character on a
         corpus file, its lines read as one stream of ``batch_size`` rows in ``bptt``-step
         windows (the state carried from window to window); plus the token count and the
-        share of unknown tokens."""
-        ids = encode_file(path, self.tokenizer, self.vocab)
+        share of unknown tokens. An ABC model reads the file's tunes as its training tunes
+        were read (comments and free text dropped, headers kept or stripped alike), so its
+        ``DIR/corpus/valid.abc`` scores what validation scored."""
+        if self.text_format == "abc":
+            ids = encode_tunes(path, self.config["data"]["abc_headers"], self.tokenizer,
+                               self.vocab)
+        else:
+            ids = encode_file(path, self.tokenizer, self.vocab)
         total, count, state = 0.0, 0, None
         for x, y in LMWindows(ids, batch_size, bptt):  # (B, T) each
             loss, state = self.backend.window_loss(x, y, state)

@@ -1,0 +1,211 @@
+"""Tunes in ABC notation: read files, folders or music21's bundled folk corpus, one tune per
+example, header fields kept or stripped.
+
+An ABC file is a list of tunes; each starts with its ``X:`` (reference number) line, goes on
+with header fields up to the ``K:`` (key) line, then the music, and ends at a blank line (or
+at the next ``X:``). A tune comes out as its lines joined by ``\\n``, cleaned up:
+
+- ``%`` comments (whole lines, ``%%`` directives included, and the tail of a line after an
+  unescaped ``%``) and anything outside a tune (a file's preamble, free text between tunes)
+  are dropped;
+- a line ending in ``\\`` goes on in the next one (ABC's line continuation): they are
+  joined, the backslash dropped;
+- field lines are written ``F:value`` (the spaces some collections put after the colon
+  dropped), lines are stripped, CRLF and CR line ends read as ``\\n``;
+- a tune with no ``K:`` line (its header never ends: the standard requires one, and without
+  it the tune has no key) or no music after it is skipped.
+
+``headers="strip"`` keeps only what a player needs: the fields of :data:`PLAYER_FIELDS`
+(in the header, and between the music lines where a tune changes key or meter), and drops
+titles, composers, origins, sources, notes, history, transcription, lyrics and the like.
+music21 parses a tune from these alone; it needs ``L:`` or ``M:`` to know the note lengths
+(``L:`` defaults from ``M:``), and reads a tune without ``K:`` as C major, which is one more
+reason such tunes are skipped. ``headers="keep"`` keeps every field.
+
+Files are read as UTF-8, or as Latin-1 (ABC's charset before version 2.1) when they are not
+valid UTF-8. No torch here: this is the data layer.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+HEADER_CHOICES = ("keep", "strip")
+"""What :func:`split_tunes` does with header fields."""
+PLAYER_FIELDS = frozenset("XMLQKPV")
+"""The fields ``headers="strip"`` keeps: reference number (X), meter (M), unit note length
+(L), tempo (Q), key (K), parts and their order (P), voices (V) — what is played, not what is
+said about it."""
+FOLK_COLLECTIONS = ("ryansMammoth", "oneills1850", "airdsAirs", "miscFolk",
+                    "nottingham-dataset")
+"""music21's folders of folk tunes that :func:`bundled_folk_tunes` reads (see there why
+``essenFolksong`` is not one of them)."""
+MUSIC_EXTRA = "pip install 'rnnkit[music]'"
+
+_FIELD = re.compile(r"^([A-Za-z+]):\s*(.*)$")
+_COMMENT = re.compile(r"(?<!\\)%.*$")
+
+
+def split_tunes(text: str, headers: str = "keep") -> list[str]:
+    """The tunes of ABC ``text`` (see the module docstring), each its cleaned lines joined by
+    ``\\n`` and starting with its ``X:`` line; ``headers`` is ``"keep"`` or ``"strip"``."""
+    if headers not in HEADER_CHOICES:
+        raise ValueError(f"split_tunes: headers must be one of {', '.join(HEADER_CHOICES)}, "
+                         f"got {headers!r}")
+    tunes: list[str] = []
+    current: list[str] | None = None
+    for line in _logical_lines(text):
+        if _field_name(line) == "X":
+            _close(current, tunes)
+            current = [line]
+        elif current is not None and line:
+            current.append(line)
+        elif not line:
+            _close(current, tunes)
+            current = None
+    _close(current, tunes)
+    return [_clean(tune, headers) for tune in tunes if _is_complete(tune)]
+
+
+def _logical_lines(text: str) -> Iterable[str]:
+    """The lines of ``text`` without comments, stripped, continuations joined; a comment
+    line vanishes (it neither ends a tune nor joins the lines around it)."""
+    pending = ""
+    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if raw.lstrip().startswith("%"):
+            continue
+        line = _COMMENT.sub("", raw).strip()
+        if line.endswith("\\") and not line.endswith("\\\\"):
+            pending += line[:-1]
+            continue
+        yield (pending + line).strip()
+        pending = ""
+    if pending:
+        yield pending.strip()
+
+
+def _field_name(line: str) -> str | None:
+    """The field letter of a field line (``K:G`` → ``K``); None for music and blank lines.
+    A bar line such as ``|:`` is music: a field's letter stands at the start of the line."""
+    match = _FIELD.match(line)
+    return match.group(1) if match else None
+
+
+def _close(tune: list[str] | None, tunes: list[list[str]]) -> None:
+    if tune is not None:
+        tunes.append(tune)
+
+
+def _is_complete(tune: list[str]) -> bool:
+    """A header that ends (a ``K:`` line) and at least one music line after it."""
+    names = [_field_name(line) for line in tune]
+    if "K" not in names:
+        return False
+    return any(name is None for name in names[names.index("K") + 1:])
+
+
+def _clean(tune: list[str], headers: str) -> str:
+    """The tune's lines, field lines as ``F:value``, non-player fields dropped when
+    ``headers == "strip"``."""
+    kept = []
+    for line in tune:
+        match = _FIELD.match(line)
+        if match is None:
+            kept.append(line)
+        elif headers == "keep" or match.group(1) in PLAYER_FIELDS:
+            kept.append(f"{match.group(1)}:{match.group(2).strip()}")
+    return "\n".join(kept)
+
+
+def decode_abc(data: bytes) -> str:
+    """The text of an ABC file's bytes: UTF-8 (a byte-order mark dropped), else Latin-1."""
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def abc_files(path: str | os.PathLike, argument: str = "path") -> list[Path]:
+    """``path`` itself when it is a file, else the ``.abc`` files under the folder ``path``
+    (recursively, sorted); a missing path or a folder without ``.abc`` files is a ValueError
+    naming ``argument``."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise ValueError(f"{argument} {str(path)!r}: no such file or folder")
+    files = sorted(file for file in path.rglob("*") if file.suffix.lower() == ".abc"
+                   and file.is_file())
+    if not files:
+        raise ValueError(f"{argument} {str(path)!r}: the folder holds no .abc files")
+    return files
+
+
+def read_abc(path: str | os.PathLike, headers: str = "keep", argument: str = "path"
+             ) -> list[str]:
+    """The tunes of an ABC file, or of every ``.abc`` file under a folder (in sorted path
+    order), as :func:`split_tunes` gives them. A path that holds no tune is a ValueError
+    naming ``argument`` (``--data`` on the command line)."""
+    tunes = []
+    for file in abc_files(path, argument):
+        tunes += split_tunes(decode_abc(file.read_bytes()), headers)
+    if not tunes:
+        raise ValueError(f"{argument} {str(path)!r} holds no ABC tune (a tune starts with "
+                         "an X: line and has a K: line before its music)")
+    return tunes
+
+
+def bundled_folk_tunes(headers: str = "keep",
+                       collections: Sequence[str] = FOLK_COLLECTIONS) -> list[str]:
+    """The folk tunes in ABC that music21 ships in its corpus, read by :func:`read_abc` from
+    the folders ``collections`` (default :data:`FOLK_COLLECTIONS`, in that order).
+
+    The default is the instrumental dance and air collections of Britain and Ireland
+    (Ryan's Mammoth Collection, O'Neill's Music of Ireland, Aird's Airs, two collections of
+    fife and Northumbrian tunes, two tunes of the Nottingham dataset): one tradition, edited
+    by hand, with tune types, ornaments and chord symbols. ``essenFolksong`` (the Essen
+    collection: German, other European and Chinese folk *songs*) is left out: its ABC holds
+    no lyrics, but its melodies are vocal, written by a converter in one mechanical style,
+    and it has twice as many tunes as the rest together, so it would make the model an
+    Essen model; pass ``collections=(*FOLK_COLLECTIONS, "essenFolksong")`` (or its folder
+    as ``--data``) to train on it. ``josquin`` (Renaissance polyphony) is not folk music.
+    """
+    corpus = music21_corpus_folder()
+    tunes = []
+    for name in collections:
+        folder = corpus / name
+        if not folder.is_dir():
+            raise ValueError(f"bundled_folk_tunes: music21's corpus has no collection "
+                             f"{name!r} (looked in {corpus})")
+        tunes += read_abc(folder, headers, argument=f"music21 corpus {name}")
+    return tunes
+
+
+def music21_corpus_folder() -> Path:
+    """The folder of music21's bundled corpus; an ImportError naming the ``music`` extra
+    when music21 is missing."""
+    try:
+        from music21 import common
+    except ImportError:
+        raise ImportError(f"the bundled folk tunes come with music21, which is not "
+                          f"installed: {MUSIC_EXTRA}") from None
+    return Path(common.getCorpusFilePath())
+
+
+def write_tunes(tunes: Sequence[str], path: str | os.PathLike) -> Path:
+    """Write ``tunes`` to ``path`` as one ABC file: each tune's ``X:`` renumbered 1, 2, …
+    (reference numbers are unique within a file), one blank line between tunes."""
+    path = Path(path)
+    numbered = [_renumbered(tune, number) for number, tune in enumerate(tunes, start=1)]
+    path.write_text("\n\n".join(numbered) + "\n", encoding="utf-8")
+    return path
+
+
+def _renumbered(tune: str, number: int) -> str:
+    first, newline, rest = tune.partition("\n")
+    if _field_name(first) != "X":
+        raise ValueError(f"write_tunes: a tune must start with its X: line, got {first!r}")
+    return f"X:{number}{newline}{rest}"
