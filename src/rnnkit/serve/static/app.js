@@ -13,7 +13,7 @@ const PLACEHOLDERS = {
 // A language model over ABC music notation (format "abc" in /v1/models) starts its tune from
 // the reference number field, as every tune in ABC does; its result shows as notation.
 const ABC_PROMPT = "X:1";
-const ABC_PLACEHOLDER = "The start of a tune in ABC notation: X:1, then T: (title), M: (meter), K: (key)…";
+const ABC_PLACEHOLDER = "The start of a tune in ABC notation: X:1, then M: (meter), L: (note length), K: (key)…";
 let models = [];
 let running = null; // the AbortController of the request under way
 let filledPrompt = null; // the prompt the page filled in for the model, until the user edits it
