@@ -5,7 +5,13 @@ RESULTS records it: 2 × 200 LSTM, embedding 200, init range 0.1, dropout 0, SGD
 - ``1x1``: one process, one torch thread;
 - ``1x2``: one process, two torch threads;
 - ``2x1``: ``torchrun --nproc-per-node 2``, one thread per process (gloo over loopback),
-  each process taking 10 of the 20 rows.
+  each process taking 10 of the 20 rows;
+- ``2x1-view``, ``2x1-b4``: as ``2x1`` with DistributedDataParallel's
+  ``gradient_as_bucket_view=True`` (no copy of each gradient into its bucket), and with that
+  plus ``bucket_cap_mb=4`` (the decoder's gradient all-reduced while the LSTM's backward runs);
+- ``half``: one process, one thread, training on 10 rows (a ``2x1`` process's share) with no
+  communication at all. Twice its tokens/s is what ``2x1`` would reach if the all-reduce
+  were free — the bound this recipe's computation puts on two one-thread processes.
 
 Each launch trains ``--warmup`` steps, then is timed over ``--steps`` steps (tokens of the
 global batch per second, measured in the first process from the trainer's step callbacks;
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import platform
@@ -34,8 +41,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch
 
@@ -48,7 +53,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PTB = ROOT.parent / "shared" / "data" / "ptb"
 SMALL = {"embed_size": 200, "hidden_size": 200, "num_layers": 2, "dropout": 0.0,
          "init_range": 0.1}
-SETUPS = {"1x1": (1, 1), "1x2": (1, 2), "2x1": (2, 1)}  # name: (processes, threads each)
+SETUPS = {"1x1": (1, 1), "1x2": (1, 2), "2x1": (2, 1), "2x1-view": (2, 1), "2x1-b4": (2, 1),
+          "half": (1, 1)}  # name: (processes, threads each)
+DDP_OPTIONS = {"2x1-view": {"gradient_as_bucket_view": True},
+               "2x1-b4": {"gradient_as_bucket_view": True, "bucket_cap_mb": 4}}
+HALF_ROWS = 10
 
 
 def _train_config(steps: int) -> TrainConfig:
@@ -82,12 +91,18 @@ class StepClock:
             self.times[info["step"]] = time.perf_counter()
 
 
-def worker(run_dir: Path, threads: int, warmup: int, steps: int, result: Path) -> None:
+def worker(run_dir: Path, setup: str, threads: int, warmup: int, steps: int,
+           result: Path) -> None:
     """One process of a launch: train ``warmup + steps`` steps; the first process writes
     ``result`` (tokens/s over the timed steps, every process's thread count)."""
     torch.set_num_threads(threads)
+    if setup in DDP_OPTIONS:
+        distributed.DistributedDataParallel = functools.partial(
+            distributed.DistributedDataParallel, **DDP_OPTIONS[setup])
     task = get_task("lm")
     config = read_config(run_dir, task.name)
+    if setup == "half":
+        config["data"] = {**config["data"], "batch_size": HALF_ROWS}
     clock = StepClock(warmup, warmup + steps)
     with distributed.session("cpu"):
         training = task.training(run_dir, config, quiet=True, device="cpu", seed=0, reuse={})
@@ -119,7 +134,8 @@ def launch(setup: str, base: Path, run_dir: Path, warmup: int, steps: int) -> fl
     for name in (CONFIG_FILE, VOCAB_FILE, CORPUS_DIR):
         (run_dir / name).symlink_to((base / name).resolve())
     result = run_dir / "result.json"
-    job = [str(Path(__file__).resolve()), "--worker", str(run_dir), "--threads", str(threads),
+    job = [str(Path(__file__).resolve()), "--worker", str(run_dir), "--setup", setup,
+           "--threads", str(threads),
            "--warmup", str(warmup), "--steps", str(steps), "--result", str(result)]
     if processes == 1:
         command = [sys.executable, *job]
@@ -145,14 +161,17 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=PTB)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ddp.md")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--setups", nargs="+", choices=list(SETUPS), default=list(SETUPS),
+                        help="which setups to launch (1x1 is always included)")
+    parser.add_argument("--setup", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
-        worker(args.worker, args.threads, args.warmup, args.steps, args.result)
+        worker(args.worker, args.setup, args.threads, args.warmup, args.steps, args.result)
         return
     base = prepare_corpus(args.work, args.data_dir)
-    names = list(SETUPS)
+    names = [name for name in SETUPS if name == "1x1" or name in args.setups]
     figures: dict[str, list[float]] = {name: [] for name in names}
     for index in range(args.rounds):
         for name in names[index % len(names):] + names[:index % len(names)]:
@@ -162,7 +181,8 @@ def main() -> None:
     medians = {name: statistics.median(values) for name, values in figures.items()}
     heading = (f"PTB small training throughput, {args.steps} timed steps after "
                f"{args.warmup} (global batch 20 × bptt 20), median of {args.rounds} "
-               f"alternating launches; {datetime.date.today()}, "
+               f"alternating launches (``half``: 10 rows, one process); "
+               f"{datetime.date.today()}, "
                f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
                f"torch {torch.__version__}, Python {platform.python_version()}")
     lines = [
@@ -175,6 +195,10 @@ def main() -> None:
         launches = ", ".join(f"{value:,.0f}" for value in figures[name])
         lines.append(f"| {name} | {medians[name]:,.0f} | {launches} | "
                      f"{medians[name] / medians['1x1']:.2f} |")
+    if "half" in medians:
+        bound = 2 * medians["half"]
+        lines += ["", (f"2 × half (two one-thread processes with a free all-reduce): "
+                      f"{bound:,.0f} tokens/s, {bound / medians['1x1']:.2f} × 1x1")]
     table = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(table, encoding="utf-8")

@@ -349,13 +349,40 @@ def test_float32_tanh_and_sigmoid_are_within_a_few_ulp_of_torchs():
         assert float(relative.max()) <= 4 * ulp
 
 
-def test_the_build_folder_differs_with_the_cpu(monkeypatch):
+def test_the_build_key_differs_with_the_cpu(monkeypatch):
     # -march=native builds for this CPU: a home directory shared with another machine must
     # not load this build there.
-    here = fused_loop._build_directory()
+    here = fused_loop.build_key(b"int x;")
     monkeypatch.setattr(fused_loop, "_cpu_signature", lambda: b"flags : sse2")
-    assert fused_loop._build_directory() != here
-    assert fused_loop._build_directory().parent == here.parent
+    assert fused_loop.build_key(b"int x;") != here
+
+
+def test_the_build_key_is_the_source_text_not_its_path():
+    source = fused_loop._SOURCE.read_bytes()
+    assert fused_loop.build_key(source) == fused_loop.build_key(bytes(source))
+    assert fused_loop.build_key(source) != fused_loop.build_key(source + b"\n// changed\n")
+    assert fused_loop.build_key(b"int x;") != fused_loop.build_key(b"int y;")
+
+
+def test_two_checkouts_of_one_source_compile_the_same_staged_file(monkeypatch, tmp_path):
+    # The build's commands name the file they compile: two checkouts compiling their own
+    # copies would rebuild each other's build. Both compile the one copy in the build folder.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    source = fused_loop._SOURCE.read_bytes()
+    staged = []
+    for checkout in ("first", "second"):
+        copy = tmp_path / checkout / "fused_loop.cpp"
+        copy.parent.mkdir()
+        copy.write_bytes(source)
+        monkeypatch.setattr(fused_loop, "_SOURCE", copy)
+        staged.append(fused_loop.staged_source())
+    assert staged[0] == staged[1] and staged[0].read_bytes() == source
+    assert staged[0].parent.name == f"rnnkit_fused_loop-{fused_loop.build_key(source)}"
+    changed = tmp_path / "changed.cpp"
+    changed.write_bytes(source + b"\n// changed\n")
+    monkeypatch.setattr(fused_loop, "_SOURCE", changed)
+    assert fused_loop.staged_source().parent != staged[0].parent
+    assert sorted(path.name for path in staged[0].parent.iterdir()) == ["fused_loop.cpp"]
 
 
 @needs_compiled

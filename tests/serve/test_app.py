@@ -53,6 +53,22 @@ def test_health_and_the_model_list(client, pipelines):
     assert models["tag"]["endpoints"] == ["tag"]
 
 
+def test_the_model_list_says_what_each_language_model_writes(pipelines, abc_model):
+    served = {**load_models([abc_model]), "lm": pipelines["lm"],
+              "classify": pipelines["classify"]}
+    with TestClient(create_app(served, SETTINGS)) as client:
+        models = {model["name"]: model for model in client.get("/v1/models").json()["models"]}
+        described = client.get("/openapi.json").json()["components"]["schemas"]["ModelInfo"]
+        tune = client.post("/v1/models/tunes/generate", json={
+            "prompt": "X:1\nM:4/4", "greedy": True, "max_tokens": 20}).json()["results"][0][0]
+    assert {name: model["format"] for name, model in models.items()} == {
+        "tunes": "abc", "lm": "text", "classify": None}
+    assert models["tunes"]["endpoints"] == ["generate", "score"]
+    assert "ABC" in described["properties"]["format"]["description"]
+    assert "format" in described["required"]
+    assert tune.startswith("X:1\nM:4/4") and "<unk>" not in tune  # header lines, line breaks
+
+
 def test_generate_answers_what_the_pipeline_answers(client, pipelines):
     body = {"prompt": ["the", "a"], "n": 2, "max_tokens": 5, "temperature": 0.9, "top_k": 5,
             "seed": 3}

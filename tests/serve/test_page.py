@@ -1,9 +1,11 @@
 """The web page at ``/``, driven in headless Chromium (Playwright) against a real server on a
-loopback port: generated text appears as it streams, class probabilities as bars, entities
-marked in the text, a translation with its attention; with an API key, the page asks for it.
-A screenshot of each view is saved under the test's tmp_path."""
+loopback port: generated text appears as it streams, a tune in ABC notation as notation with a
+file to download, class probabilities as bars, entities marked in the text, a translation with
+its attention; with an API key, the page asks for it. A screenshot of each view is saved under
+the test's tmp_path."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -46,8 +48,9 @@ class StubTagger:
 
 
 @pytest.fixture(scope="module")
-def pipelines(tiny_models):
-    loaded = load_models([tiny_models[name] for name in ("lm", "classify", "translate")])
+def pipelines(tiny_models, abc_model):
+    loaded = load_models([tiny_models[name] for name in ("lm", "classify", "translate")]
+                         + [abc_model])
     return {**loaded, "ner": StubTagger()}
 
 
@@ -118,7 +121,34 @@ def test_generated_text_appears_as_it_streams(page, pipelines, tmp_path):
     assert [float(cell.get_attribute("title")) for cell in cells] == pytest.approx(
         gates["f"][:, 0].tolist(), abs=1e-3)
     assert len(tables[0].query_selector_all("tbody tr")) == min(16, gates["i"].shape[1])
+    assert page.eval_on_selector("#generated", "node => node.tagName") == "DIV"
+    assert page.query_selector("#download-abc") is None  # a text model's result is text
     page.screenshot(path=tmp_path / "generate.png", full_page=True)
+
+
+def test_a_tune_shows_as_notation_with_a_file_to_download(page, tmp_path):
+    page.select_option("#model", "tunes")
+    assert page.input_value("#input") == "X:1"  # a tune starts at its reference number
+    assert "ABC" in page.get_attribute("#input", "placeholder")
+    assert page.is_visible("#temperature")
+    page.fill("#temperature", "0.1")  # the tiny model knows one tune: close to greedy
+    page.fill("#max-tokens", "60")
+    page.click("#run")
+    page.wait_for_selector("#generated[data-done=true]")
+    notation = page.query_selector("#generated")
+    assert notation.evaluate("node => node.tagName") == "PRE"
+    assert "monospace" in notation.evaluate("node => getComputedStyle(node).fontFamily")
+    text = notation.text_content()
+    assert text.startswith("X:1") and text.count("\n") >= 2
+    assert notation.evaluate("node => node.innerText") == text  # each line shown as a line
+    with page.expect_download() as downloading:
+        page.click("#download-abc")
+    download = downloading.value
+    assert download.suggested_filename == "tunes.abc"
+    assert Path(download.path()).read_text("utf-8") == text.removesuffix("\n") + "\n"
+    page.screenshot(path=tmp_path / "tune.png", full_page=True)
+    page.select_option("#model", "lm")  # the tune's prompt goes with its model
+    assert page.input_value("#input") == ""
 
 
 def test_class_probabilities_show_as_bars(page, pipelines, tmp_path):

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from rnnkit.tasks import language_modeling as lm
-from rnnkit.text import Vocab
+from rnnkit.tasks.lm_pipeline import LanguageModelPipeline
+from rnnkit.text import Vocab, get_tokenizer
 from rnnkit.train import TrainConfig
 from rnnkit.train.model_dir import ModelDirectoryError
 
@@ -48,6 +49,20 @@ def test_chinese_characters_come_back_without_spaces(tmp_path):
     assert sample.startswith("举头") and " " not in sample
     streamed = list(loaded.generate_stream("举头", max_tokens=12, seed=0))
     assert streamed[-1] == sample and [len(text) for text in streamed] == list(range(3, 15))
+
+
+def test_a_line_break_in_a_character_prompt_is_the_line_end_it_was_trained_with(tmp_path):
+    vocab = Vocab.build([list("X:1T")])
+    pipeline = LanguageModelPipeline(tmp_path, {"data": {"level": "char"}}, object(), vocab,
+                                     get_tokenizer("char"))
+    ids = pipeline.encode_prompt("X:1\nT:\n")
+    assert ids == [vocab.eos_id, *vocab.encode(list("X:1")), vocab.eos_id,
+                   *vocab.encode(list("T:")), vocab.eos_id]
+    assert pipeline.detokenize(ids[1:]) == "X:1\nT:\n"
+    assert pipeline.encode_prompt("") == [vocab.eos_id]
+    words = LanguageModelPipeline(tmp_path, {"data": {"level": "word"}}, object(),
+                                  Vocab.build([["the", "cat"]]), get_tokenizer("word"))
+    assert words.encode_prompt("the\ncat") == words.encode_prompt("the cat")
 
 
 def test_chinese_words_via_jieba_come_back_without_spaces(tmp_path):

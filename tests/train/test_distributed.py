@@ -1,6 +1,8 @@
 """Training in several processes: real torchrun launches on this machine (gloo over loopback,
 one thread each, tiny models in float64, a timeout on every launch), compared with one
-process training on the same global batches.
+process training on the same global batches. Every launch goes through
+``tests/train/processes.py``, which kills all it started (torchrun's workers included) when it
+ends, fails, times out or its test is torn down.
 
 Exactness: with dropout 0, N processes and one process take the same steps; the weights
 differ only by the order of float additions (the all-reduce sums shares that one process
@@ -9,6 +11,7 @@ sums in one go), far below the 1e-10 checked here in float64.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -27,6 +30,7 @@ import rnnkit
 from rnnkit.train import distributed
 from rnnkit.train.model_dir import METRICS_FILE, STATE_FILE
 from rnnkit.train.trainer import process_seed
+from tests.train import processes
 
 JOB = Path(__file__).with_name("distributed_job.py")
 SOURCE = Path(__file__).parents[2] / "src"
@@ -72,8 +76,7 @@ def _torchrun(*options: str) -> list[str]:
 
 
 def _launch(command: list[str], check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run(command, env=_environment(), capture_output=True, text=True,
-                          timeout=TIMEOUT, check=False)
+    done = processes.run(command, _environment(), TIMEOUT)
     if check and done.returncode != 0:
         raise AssertionError(f"{' '.join(command)} failed ({done.returncode}):\n"
                              f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
@@ -186,32 +189,29 @@ def test_a_killed_process_resumes_to_the_uninterrupted_weights(runs, tmp_path):
     _assert_close(uninterrupted, _weights(tmp_path / "alone_final"))
 
 
-def _workers(launcher: subprocess.Popen) -> list[int]:
-    children = Path(f"/proc/{launcher.pid}/task/{launcher.pid}/children")
-    return [int(pid) for pid in children.read_text().split()]
+def _workers(launch: processes.Launch) -> list[int]:
+    pid = launch.process.pid
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 @pytest.mark.slow
 def test_a_command_line_run_keeps_its_checkpoint_when_a_process_is_killed(runs, tmp_path):
     out = tmp_path / "run"
     options = ["-m", "rnnkit", "train", "lm", "--out", str(out), "--quiet", "--threads", "1"]
-    launcher = subprocess.Popen(
-        _on_two(*options, "--data", str(runs / "corpus.txt"), "--hidden", "32", "--embed",
-                "32", "--layers", "1", "--batch-size", "4", "--bptt", "5", "--epochs", "60",
-                "--checkpoint-every", "5"),
-        env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
+    with processes.launched(
+            _on_two(*options, "--data", str(runs / "corpus.txt"), "--hidden", "32", "--embed",
+                    "32", "--layers", "1", "--batch-size", "4", "--bptt", "5", "--epochs",
+                    "60", "--checkpoint-every", "5"),
+            _environment(), merge_output=True) as launch:
         deadline = time.monotonic() + TIMEOUT
         while not (out / METRICS_FILE).is_file() and time.monotonic() < deadline:
             time.sleep(0.5)  # the first epoch's end: well past the first checkpoints
-        workers = _workers(launcher)
+        workers = _workers(launch)
         assert len(workers) == 2
         os.kill(workers[1], signal.SIGKILL)
-        output, _ = launcher.communicate(timeout=TIMEOUT)
-    finally:
-        if launcher.poll() is None:
-            launcher.kill()
-    assert launcher.returncode != 0
+        returncode = launch.wait(TIMEOUT)
+        output, _ = launch.output()
+    assert returncode != 0
     assert f"the checkpoint in {out} is kept" in output
     assert (out / STATE_FILE).is_file()
     done = len((out / METRICS_FILE).read_text().splitlines())  # epochs ended before the kill
@@ -239,19 +239,13 @@ def test_torchrun_max_restarts_resumes_by_itself(runs, tmp_path, monkeypatch):
 def test_two_nodes_on_loopback_train_together(runs, tmp_path):
     port = str(_free_port())
     job = _job("lm", runs / "corpus.txt", tmp_path / "run", tmp_path / "final")
-    nodes = [subprocess.Popen(
-        _torchrun("--nnodes", "2", "--node-rank", str(rank), "--nproc-per-node", "1",
-                  "--rdzv-endpoint", f"127.0.0.1:{port}", *job),
-        env=_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for rank in (0, 1)]
-    try:
+    with contextlib.ExitStack() as stack:
+        nodes = [stack.enter_context(processes.launched(
+            _torchrun("--nnodes", "2", "--node-rank", str(rank), "--nproc-per-node", "1",
+                      "--rdzv-endpoint", f"127.0.0.1:{port}", *job),
+            _environment(), merge_output=True)) for rank in (0, 1)]
         for node in nodes:
-            output, _ = node.communicate(timeout=TIMEOUT)
-            assert node.returncode == 0, output[-3000:]
-    finally:
-        for node in nodes:
-            if node.poll() is None:
-                node.send_signal(signal.SIGKILL)
+            assert node.wait(TIMEOUT) == 0, node.output()[0][-3000:]
     _assert_close(_weights(runs / "lm_one"), _weights(tmp_path / "final"))
     _assert_close(_weights(tmp_path / "final"), _weights(tmp_path / "final", rank=1), 0.0)
 

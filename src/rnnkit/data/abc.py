@@ -167,11 +167,13 @@ def bundled_folk_tunes(headers: str = "keep",
     (Ryan's Mammoth Collection, O'Neill's Music of Ireland, Aird's Airs, two collections of
     fife and Northumbrian tunes, two tunes of the Nottingham dataset): one tradition, edited
     by hand, with tune types, ornaments and chord symbols. ``essenFolksong`` (the Essen
-    collection: German, other European and Chinese folk *songs*) is left out: its ABC holds
-    no lyrics, but its melodies are vocal, written by a converter in one mechanical style,
-    and it has twice as many tunes as the rest together, so it would make the model an
-    Essen model; pass ``collections=(*FOLK_COLLECTIONS, "essenFolksong")`` (or its folder
-    as ``--data``) to train on it. ``josquin`` (Renaissance polyphony) is not folk music.
+    collection: German, other European and Chinese folk *songs*) is left out. Its ABC holds
+    no lyrics (no ``W:``/``w:`` field; German titles and notes only), but its melodies are
+    sung ones, converted from the EsAC encoding in one plain style without ornaments or
+    chord symbols, and it has twice as many tunes as the rest together, so a model of both
+    would mostly learn Essen; its licence, too, is narrower (non-commercial use, see its
+    ``license.txt``). Pass ``collections=(*FOLK_COLLECTIONS, "essenFolksong")`` (or its
+    folder as ``--data``) to train on it. ``josquin`` (Renaissance polyphony) is not folk.
     """
     corpus = music21_corpus_folder()
     tunes = []

@@ -4,7 +4,8 @@ Endpoints (all JSON; the OpenAPI page is ``/docs``):
 
 - ``GET /``: the web page (``static/``: one HTML, JS and CSS file, no build step), open
   without the API key, which the page asks for and sends with its requests;
-- ``GET /healthz``, ``GET /v1/models``;
+- ``GET /healthz``, ``GET /v1/models`` (each model's task, endpoints and, for a language
+  model, the ``format`` of its text: ``"text"`` or ``"abc"``, tunes in ABC notation);
 - ``POST /v1/models/{name}/{endpoint}`` where the endpoint is a method of the model's
   pipeline: ``generate`` and ``score`` (language models), ``predict`` (classifiers), ``tag``
   (taggers), ``translate`` (translators);
@@ -90,7 +91,9 @@ def endpoints_of(pipeline: Pipeline) -> list[str]:
 
 
 def describe(name: str, pipeline: Pipeline) -> dict[str, Any]:
+    """A model's entry in ``GET /v1/models`` (:class:`schemas.ModelInfo`)."""
     return {"name": name, "task": pipeline.task, "endpoints": endpoints_of(pipeline),
+            "format": getattr(pipeline, "text_format", None),
             "labels": getattr(pipeline, "labels", None),
             "vocabulary": pipeline.vocabulary_sizes, "parameters": pipeline.parameter_count}
 

@@ -140,6 +140,9 @@ class ModelInfo(BaseModel):
     name: str
     task: str
     endpoints: list[str]
+    format: str | None = Field(..., description="what a language model reads and writes: "
+                               "\"text\", or \"abc\" (tunes in ABC music notation); null "
+                               "for other tasks")
     labels: list[str] | None
     vocabulary: dict[str, int] = Field(..., description="each vocabulary's size, by role")
     parameters: int | None = Field(..., description="the model's weights; null where they "

@@ -130,10 +130,20 @@ class LanguageModelPipeline(Pipeline):
 
     def encode_prompt(self, prompt: str) -> list[int]:
         """The line start the model was trained with (``</s>`` after the previous line in
-        stream mode, ``<s>`` in sentence mode) followed by the prompt's ids."""
-        tokens = self.tokenizer.tokenize(prompt) if prompt else []
+        stream mode, ``<s>`` in sentence mode) followed by the prompt's ids.
+
+        A character stream learnt each line break as the ``</s>`` that ends a line (and
+        :meth:`detokenize` writes it back as one), so a line break in its prompt (an ABC
+        tune's header fields, a poem's first lines) is that ``</s>``, not an unknown token.
+        """
         start = self.vocab.bos_id if self.mode == "sentences" else self.vocab.eos_id
-        return [start, *self.vocab.encode(tokens)]
+        by_line = self.level == "char" and self.mode == "stream"
+        ids = [start]
+        for number, line in enumerate(prompt.split("\n") if by_line else [prompt]):
+            if number:
+                ids.append(self.vocab.eos_id)
+            ids += self.vocab.encode(self.tokenizer.tokenize(line)) if line else []
+        return ids
 
     def detokenize(self, ids: list[int]) -> str:
         tokens = self.vocab.decode(ids)

@@ -15,8 +15,10 @@ source) so the loops vectorise; float64 keeps the C library's. What the loops se
 compiled time loops", and "Dispatch rules: the measurements behind each threshold").
 
 The extension is compiled on first use with ``torch.utils.cpp_extension`` (a C++ compiler and
-ninja, which rnnkit depends on; about 30 s, once per machine and version, under ``$XDG_CACHE_HOME/rnnkit``). Without
-them — or with ``RNNKIT_NO_COMPILE=1`` — the kernel warns once and runs its Python loop.
+ninja, which rnnkit depends on; about 30 s) into a folder under ``$XDG_CACHE_HOME/rnnkit`` named
+by :func:`build_key`: one build per source text, flags, torch installation and CPU, shared by
+every checkout whose source is the same. Without them — or with ``RNNKIT_NO_COMPILE=1`` — the
+kernel warns once and runs its Python loop.
 """
 
 from __future__ import annotations
@@ -55,12 +57,42 @@ def _cpu_signature() -> bytes:
     return platform.machine().encode()
 
 
-def _build_directory() -> Path:
-    """One folder per source, flags, torch version and CPU, so nothing loads a stale build."""
-    key = hashlib.sha256(_SOURCE.read_bytes() + " ".join(_FLAGS).encode()
-                         + torch.__version__.encode() + _cpu_signature()).hexdigest()[:16]
+def build_key(source: bytes) -> str:
+    """The build folder's key for the C++ text ``source``: a hash of it, the flags, torch's
+    version and installation folder, and the CPU, so nothing loads a stale build.
+
+    The source's path is not in the key, its content is: two checkouts of the same source share
+    one build, and a changed source gets a folder of its own. The torch folder is in it because
+    the build's commands name torch's headers there; two environments each keep their build
+    instead of rebuilding each other's.
+    """
+    parts = [source, " ".join(_FLAGS).encode(), torch.__version__.encode(),
+             str(Path(torch.__file__).resolve().parent).encode(), _cpu_signature()]
+    return hashlib.sha256(b"\0".join(parts)).hexdigest()[:16]
+
+
+def _build_directory(source: bytes) -> Path:
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "rnnkit" / f"{_NAME}-{key}"
+    return cache / "rnnkit" / f"{_NAME}-{build_key(source)}"
+
+
+def staged_source() -> Path:
+    """``fused_loop.cpp`` copied into its build folder, the path the build compiles.
+
+    The build's commands (ninja's ``build.ninja``) name the source by its path, and ninja
+    rebuilds when a command changes: compiling each checkout's own file would make two
+    checkouts of one source rebuild each other's build on every switch. The copy's path is
+    the same for every checkout of the same source.
+    """
+    source = _SOURCE.read_bytes()
+    directory = _build_directory(source)
+    staged = directory / _SOURCE.name
+    if not staged.is_file() or staged.read_bytes() != source:
+        directory.mkdir(parents=True, exist_ok=True)
+        partial = directory / f"{_SOURCE.name}.{os.getpid()}.partial"
+        partial.write_bytes(source)
+        os.replace(partial, staged)  # another process building at once reads a whole file
+    return staged
 
 
 def ninja_on_path() -> None:
@@ -84,13 +116,12 @@ def _load() -> ModuleType | None:
         from torch.utils.cpp_extension import load
 
         ninja_on_path()
-        directory = _build_directory()
-        if not (directory / f"{_NAME}.so").exists():
+        source = staged_source()
+        if not (source.parent / f"{_NAME}.so").exists():
             print("rnnkit: compiling the recurrent time loops (once, about 30 s)…",
                   file=sys.stderr, flush=True)
-        directory.mkdir(parents=True, exist_ok=True)
-        return load(name=_NAME, sources=[str(_SOURCE)], extra_cflags=_FLAGS,
-                    build_directory=str(directory), verbose=False)
+        return load(name=_NAME, sources=[str(source)], extra_cflags=_FLAGS,
+                    build_directory=str(source.parent), verbose=False)
     except (RuntimeError, OSError, ImportError) as error:  # no compiler or ninja, a failed build
         last_line = (str(error).strip().splitlines() or [""])[-1]
         _reason.append(f"{type(error).__name__}: {last_line}")

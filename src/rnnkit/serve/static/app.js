@@ -10,8 +10,14 @@ const PLACEHOLDERS = {
   tagger: "A sentence to tag, e.g. John lives in Paris .",
   translator: "A sentence to translate",
 };
+// A language model over ABC music notation (format "abc" in /v1/models) starts its tune from
+// the reference number field, as every tune in ABC does; its result shows as notation.
+const ABC_PROMPT = "X:1";
+const ABC_PLACEHOLDER = "The start of a tune in ABC notation: X:1, then M: (meter), L: (note length), K: (key)…";
 let models = [];
 let running = null; // the AbortController of the request under way
+let filledPrompt = null; // the prompt the page filled in for the model, until the user edits it
+let download = null; // the object URL of the .abc file offered for download
 
 function element(tag, className, text) {
   const node = document.createElement(tag);
@@ -80,11 +86,20 @@ function kind(model) {
   return null;
 }
 
+function isNotation(model) {
+  return model?.format === "abc";
+}
+
 function chooseModel() {
   const model = currentModel();
   const task = kind(model);
   $("sampling").hidden = task !== "lm";
-  $("input").placeholder = PLACEHOLDERS[task] || "";
+  $("input").placeholder = isNotation(model) ? ABC_PLACEHOLDER : PLACEHOLDERS[task] || "";
+  const input = $("input");
+  if (input.value === "" || input.value === filledPrompt) {
+    filledPrompt = isNotation(model) ? ABC_PROMPT : "";
+    input.value = filledPrompt;
+  }
   $("model-info").textContent = model && model.parameters != null
     ? `${model.parameters.toLocaleString()} parameters` : "";
   $("result").replaceChildren();
@@ -115,7 +130,9 @@ async function generate(text, signal) {
     top_p: Number($("top-p").value),
     max_tokens: Number($("max-tokens").value) || 100,
   };
-  const output = element("div", "generated streaming");
+  const model = currentModel();
+  // notation keeps its line breaks and columns: a <pre> in a monospace font
+  const output = element(isNotation(model) ? "pre" : "div", "generated streaming");
   output.id = "generated";
   output.append(element("span", "prompt", text), element("span", "continuation", ""));
   $("result").replaceChildren(output);
@@ -137,7 +154,22 @@ async function generate(text, signal) {
   } finally {
     output.classList.remove("streaming");
   }
+  if (isNotation(model) && output.dataset.done) offerDownload(output.textContent, model.name);
   await showGates(text, signal);
+}
+
+function offerDownload(tune, modelName) {
+  // the tune as a file the browser saves, made here (a Blob): nothing goes back to the server
+  if (download) URL.revokeObjectURL(download);
+  download = URL.createObjectURL(new Blob([tune.endsWith("\n") ? tune : tune + "\n"],
+    { type: "text/vnd.abc;charset=utf-8" }));
+  const link = element("a", "download", "download .abc");
+  link.id = "download-abc";
+  link.href = download;
+  link.download = `${modelName}.abc`;
+  const row = element("p", "download-row");
+  row.append(link);
+  $("result").append(row);
 }
 
 // The LSTM's gates over the prompt (rnnkit inspect's picture): a table per gate and the cell
