@@ -90,6 +90,7 @@ def test_without_format_abc_a_text_model_prints_text_as_before(model, tmp_path, 
 
 @pytest.mark.parametrize("options, message", [
     ([], "--out is required"),
+    (["--out", "{tmp}/t", "--max-tokens", "0"], "max_tokens must be an int from 1"),
     (["--out", "{tmp}/t", "--greedy"], "--greedy would write the same tune -n times"),
     (["--out", "{tmp}/file.txt"], "is a file, not a folder"),
 ])

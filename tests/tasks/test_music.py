@@ -137,6 +137,15 @@ def test_a_tune_music21_cannot_read_warns_once_and_is_kept_as_abc(tmp_path):
                      "tune_003.abc", "tune_003.mid", "tune_003.musicxml"]
 
 
+def test_write_tunes_replaces_old_tunes_only_when_told(tmp_path):
+    write_tunes([JIG, JIG, JIG], tmp_path, formats=("abc",))
+    (tmp_path / "notes.txt").write_text("mine", "utf-8")
+    with pytest.raises(ValueError, match=r"already holds 3 tune files \(tune_001.abc, …\)"):
+        write_tunes([JIG], tmp_path, formats=("abc",))
+    write_tunes([JIG], tmp_path, formats=("abc",), overwrite=True)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.txt", "tune_001.abc"]
+
+
 def test_write_tunes_names_a_format_it_cannot_write(tmp_path):
     with pytest.raises(ValueError, match=r"formats must include 'abc'.*got \('mid', 'wav'\)"):
         write_tunes([JIG], tmp_path, formats=("mid", "wav"))

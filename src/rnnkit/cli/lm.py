@@ -16,6 +16,8 @@ from rnnkit.train import TrainConfig
 from rnnkit.train.plots import plot_gates
 from rnnkit.train.run_directory import claim_run_directory
 
+TEXT_MAX_TOKENS = 200
+"""New tokens per text sample when --max-tokens is not given."""
 DEMO_SETTINGS = {
     "model": {"cell": "lstm", "embed_size": 64, "hidden_size": 256, "num_layers": 1},
     "data": {"level": "char", "batch_size": 32, "bptt": 100, "eval_batch_size": 32},
@@ -41,8 +43,9 @@ def add_generate_parser(commands) -> None:
     parser.add_argument("--prompt", help="text to continue (default: none; 'X:' for tunes)")
     parser.add_argument("-n", "--num-samples", type=int, default=1, help="samples to write")
     parser.add_argument("--max-tokens", type=int,
-                        help=f"new tokens per sample (default: 200; {music.MAX_CHARS} "
-                             "characters per tune; words stop earlier at </s>)")
+                        help=f"new tokens per sample (default: {TEXT_MAX_TOKENS}; "
+                             f"{music.MAX_CHARS} characters per tune; words stop earlier "
+                             "at </s>)")
     tunes = parser.add_argument_group("tunes (ABC notation)")
     tunes.add_argument("--format", choices=FORMATS,
                        help="'abc' writes each sample's tune to --out as .abc, .mid and "
@@ -75,7 +78,8 @@ def run_generate(args: argparse.Namespace) -> int:
         raise ValueError("generate: --out and --overwrite write tune files: they apply to "
                          "--format abc")
     samples = pipeline.generate(
-        args.prompt or "", n=args.num_samples, max_tokens=args.max_tokens or 200,
+        args.prompt or "", n=args.num_samples,
+        max_tokens=TEXT_MAX_TOKENS if args.max_tokens is None else args.max_tokens,
         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
         greedy=args.greedy, seed=args.seed,
     )
@@ -92,13 +96,14 @@ def _generate_tunes(args: argparse.Namespace, pipeline: lm.LanguageModelPipeline
     if args.greedy:
         raise ValueError("generate --format abc: --greedy would write the same tune -n times; "
                          "sample with --temperature, --top-k or --top-p")
-    music.claim_tune_folder(args.out, overwrite=args.overwrite)
+    music.check_tune_folder(args.out, overwrite=args.overwrite)  # before the model runs
     prompt = "X:" if args.prompt is None else args.prompt
-    max_chars = args.max_tokens or music.MAX_CHARS
+    max_chars = music.MAX_CHARS if args.max_tokens is None else args.max_tokens
     tunes = music.generate_tunes(pipeline, args.num_samples, seed=args.seed,
                                  temperature=args.temperature, max_chars=max_chars,
                                  prompt=prompt, top_k=args.top_k, top_p=args.top_p)
-    reports = music.write_tunes([tune.abc for tune in tunes], args.out)
+    reports = music.write_tunes([tune.abc for tune in tunes], args.out,
+                                overwrite=args.overwrite)
     print(music.summary_line(tunes, reports, args.out, max_chars))
     return 0
 

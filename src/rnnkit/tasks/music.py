@@ -84,16 +84,21 @@ class WrittenTune:
 
 
 def write_tunes(tunes: Sequence[str], out_dir: str | Path,
-                formats: Sequence[str] = FORMATS) -> list[WrittenTune]:
+                formats: Sequence[str] = FORMATS, *, overwrite: bool = False
+                ) -> list[WrittenTune]:
     """Write tune ``i`` (1-based) as ``out_dir/tune_00i.abc`` and, through music21, as
     ``.mid`` and ``.musicxml`` (those in ``formats``). A tune music21 cannot read gives one
     :class:`UnplayableTuneWarning` naming its file and music21's reason, and only its
     ``.abc``. Each file is written under a temporary name and renamed, so none is ever left
-    half-written. Returns one :class:`WrittenTune` per tune, in order."""
+    half-written. Tune files already in ``out_dir`` are refused, or with ``overwrite`` all
+    removed first, so no old tune stays among the new (:func:`check_tune_folder`; other files
+    are left alone). Returns one :class:`WrittenTune` per tune, in order."""
     unknown = [name for name in formats if name not in FORMATS]
     if unknown or "abc" not in formats:
         raise ValueError(f"write_tunes: formats must include 'abc' and be among {FORMATS}, "
                          f"got {tuple(formats)}")
+    for path in check_tune_folder(out_dir, overwrite=overwrite):
+        path.unlink()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     return [_write_tune(abc, path, formats)
@@ -125,11 +130,10 @@ def summary_line(tunes: Sequence[GeneratedTune], reports: Sequence[WrittenTune],
             f"tonic; {unended} did not end within {max_chars} characters")
 
 
-def claim_tune_folder(out_dir: str | Path, *, overwrite: bool) -> None:
-    """Make ``out_dir`` ready for :func:`write_tunes` without losing tunes silently: a folder
-    that holds tune files (``tune_001.abc``, ``.mid``, ``.musicxml``, …) is refused, or with
-    ``overwrite`` those files (and no others) are removed, so no old tune stays among the new.
-    A path that is a file is refused."""
+def check_tune_folder(out_dir: str | Path, *, overwrite: bool) -> list[Path]:
+    """The tune files (``tune_001.abc``, ``.mid``, ``.musicxml``, …) already in ``out_dir``,
+    which a new set of tunes replaces only with ``overwrite``: without it they are refused,
+    so no tune is lost silently. A path that is a file is refused."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"generate: --out {out} is a file, not a folder")
@@ -139,8 +143,7 @@ def claim_tune_folder(out_dir: str | Path, *, overwrite: bool) -> None:
         raise ValueError(f"generate: {out} already holds {len(existing)} tune files "
                          f"({existing[0].name}, …); replace them with --overwrite or choose "
                          "another --out")
-    for path in existing:
-        path.unlink()
+    return existing
 
 
 def _write_tune(abc: str, abc_path: Path, formats: Sequence[str]) -> WrittenTune:
