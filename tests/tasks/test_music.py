@@ -90,6 +90,12 @@ def test_garbage_fails_all_three_with_a_reason(garbage):
     assert parse_abc(garbage).reason
 
 
+def test_the_reason_is_one_short_line():
+    reason = parse_abc(")(*&^%$#@!\n" * 3).reason
+    assert reason.startswith("ABCHandlerException: no active default note length")
+    assert "\n" not in reason and len(reason) == 120 and reason.endswith("…")
+
+
 def test_music_shares_count_each_check_over_the_tunes():
     shares = music_shares([JIG, JIG.replace("gbg faf|", "gbg faff|"), "garbage"])
     assert shares == pytest.approx({"parses": 2 / 3, "bars_fit": 1 / 3,

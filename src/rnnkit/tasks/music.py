@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rnnkit.tasks.music_metrics import TuneScore, parse_abc, quiet_music21, score_tune
+from rnnkit.tasks.music_metrics import (
+    TuneScore,
+    error_reason,
+    parse_abc,
+    quiet_music21,
+    score_tune,
+)
 
 MAX_CHARS = 1000
 """New characters sampled per tune by default (a folk tune in ABC is ~200-600)."""
@@ -164,7 +170,7 @@ def _write_tune(abc: str, abc_path: Path, formats: Sequence[str]) -> WrittenTune
                 _replace_atomically(path, lambda temporary, name=name: parsed.score.write(
                     MUSIC21_FORMAT[name], fp=str(temporary)))
         except Exception as error:  # noqa: BLE001 - music21's writers fail in many ways
-            reason = f"{type(error).__name__}: {error}".splitlines()[0]
+            reason = error_reason(error)
             warnings.warn(f"{abc_path}: music21 cannot write it as .{name} ({reason}); "
                           f"no {path.name}", UnplayableTuneWarning, stacklevel=3)
             return WrittenTune(files, score, reason)

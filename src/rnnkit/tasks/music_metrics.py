@@ -18,6 +18,8 @@ from typing import Any
 
 INSTALL_HINT = "pip install 'rnnkit[music]'"
 METRICS = ("parses", "bars_fit", "ends_on_tonic")
+REASON_CHARS = 120
+"""The most characters of music21's error message a reason keeps."""
 SECTION_BARLINES = frozenset({"double", "final", "light-light", "light-heavy", "heavy-light",
                               "heavy-heavy"})
 """Barline types that close a section of a tune (besides repeat signs)."""
@@ -52,6 +54,13 @@ def quiet_music21() -> Iterator[None]:
         yield
 
 
+def error_reason(error: Exception) -> str:
+    """music21's error as one short line: its type and the start of its message (music21's
+    ABC errors go on to print the tokens around the fault)."""
+    reason = f"{type(error).__name__}: {error}".splitlines()[0]
+    return reason if len(reason) <= REASON_CHARS else reason[: REASON_CHARS - 1] + "…"
+
+
 @dataclass(frozen=True)
 class ParsedTune:
     """music21's reading of one ABC tune: the score (None where it failed) and, then, why."""
@@ -71,7 +80,7 @@ def parse_abc(abc: str) -> ParsedTune:
         with quiet_music21():
             score = music21.converter.parseData(abc, format="abc")
     except Exception as error:  # noqa: BLE001 - any failure of music21's parser is the answer
-        return ParsedTune(None, f"{type(error).__name__}: {error}".splitlines()[0])
+        return ParsedTune(None, error_reason(error))
     if not any(True for _ in _sounding_notes(score)):
         return ParsedTune(None, "music21 reads no notes in it")
     return ParsedTune(score, "")
