@@ -101,3 +101,18 @@ def test_bad_tune_options_are_one_line_errors(model, tmp_path, capsys, options, 
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.startswith("rnnkit: error:") and message in err
+
+
+@pytest.mark.filterwarnings("ignore::rnnkit.tasks.music.UnplayableTuneWarning")  # one epoch
+def test_an_abc_model_writes_tunes_without_being_told_the_format(tmp_path, capsys):
+    tunes = tmp_path / "tunes.abc"
+    tunes.write_text("\n\n".join(f"X:{i}\nM:6/8\nL:1/8\nK:D\nd{'fa' * i} afd|d3 d3|]"
+                                 for i in range(1, 7)), "utf-8")
+    assert main(["train", "lm", "--format", "abc", "--data", str(tunes), "--out",
+                 str(tmp_path / "model"), "--embed", "8", "--hidden", "8", "--epochs", "1",
+                 "--batch-size", "2", "--bptt", "8", "--eval-batch-size", "1", "--quiet"]) == 0
+    out = tmp_path / "out"
+    assert main(["generate", str(tmp_path / "model"), "-n", "2", "--out", str(out),
+                 "--max-tokens", "50", "--seed", "0"]) == 0
+    assert capsys.readouterr().out.startswith(f"wrote 2 tunes to {out} (tune_001 … tune_002: ")
+    assert {"tune_001.abc", "tune_002.abc"} <= {path.name for path in out.iterdir()}
