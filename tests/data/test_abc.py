@@ -114,13 +114,13 @@ def test_reading_errors_name_the_argument_and_the_path(tmp_path):
 
 def test_written_tunes_are_renumbered_and_read_back(tmp_path):
     tunes = abc.split_tunes(FILE, headers="strip")
-    path = abc.write_tunes(tunes, tmp_path / "tunes.abc")
+    path = abc.write_abc_file(tunes, tmp_path / "tunes.abc")
     text = path.read_text(encoding="utf-8")
     assert text.startswith("X:1\nM:4/4") and "|]\n\nX:2\nM:6/8" in text
     assert abc.read_abc(path) == [tune.replace("X:7", "X:1").replace("X:8", "X:2")
                                   for tune in tunes]
     with pytest.raises(ValueError, match="must start with its X: line, got 'K:C'"):
-        abc.write_tunes(["K:C\nC|"], tmp_path / "bad.abc")
+        abc.write_abc_file(["K:C\nC|"], tmp_path / "bad.abc")
 
 
 def test_the_bundled_folk_corpus_holds_thousands_of_tunes():

@@ -143,6 +143,24 @@ def test_a_tune_music21_cannot_read_warns_once_and_is_kept_as_abc(tmp_path):
                      "tune_003.abc", "tune_003.mid", "tune_003.musicxml"]
 
 
+def test_a_tune_one_writer_fails_on_keeps_the_other_formats(tmp_path, monkeypatch):
+    def refuse_midi(self, fmt=None, fp=None, **keywords):
+        if fmt == "midi":
+            raise RuntimeError("badly formed repeats")
+        return write(self, fmt, fp=fp, **keywords)
+
+    write = music21.stream.Score.write
+    monkeypatch.setattr(music21.stream.Score, "write", refuse_midi)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        (report,) = write_tunes([JIG], tmp_path)
+    assert [type(w.message) for w in caught] == [UnplayableTuneWarning]
+    assert ".mid: RuntimeError: badly formed repeats" in str(caught[0].message)
+    assert set(report.files) == {"abc", "musicxml"} and "badly formed" in report.problem
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "tune_001.abc", "tune_001.musicxml"]
+
+
 def test_write_tunes_replaces_old_tunes_only_when_told(tmp_path):
     write_tunes([JIG, JIG, JIG], tmp_path, formats=("abc",))
     (tmp_path / "notes.txt").write_text("mine", "utf-8")

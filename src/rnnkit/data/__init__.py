@@ -14,7 +14,7 @@ _MODULE_OF = {
     "bundled_folk_tunes": "abc",
     "read_abc": "abc",
     "split_tunes": "abc",
-    "write_tunes": "abc",
+    "write_abc_file": "abc",
     "Batch": "batching",
     "BucketBatchSampler": "batching",
     "LMStream": "batching",
@@ -85,7 +85,7 @@ __all__ = [
     "sample_spans",
     "sequence_lengths",
     "split_tunes",
-    "write_tunes",
+    "write_abc_file",
 ]
 
 

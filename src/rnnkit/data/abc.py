@@ -197,7 +197,7 @@ def music21_corpus_folder() -> Path:
     return Path(common.getCorpusFilePath())
 
 
-def write_tunes(tunes: Sequence[str], path: str | os.PathLike) -> Path:
+def write_abc_file(tunes: Sequence[str], path: str | os.PathLike) -> Path:
     """Write ``tunes`` to ``path`` as one ABC file: each tune's ``X:`` renumbered 1, 2, …
     (reference numbers are unique within a file), one blank line between tunes."""
     path = Path(path)
@@ -209,5 +209,5 @@ def write_tunes(tunes: Sequence[str], path: str | os.PathLike) -> Path:
 def _renumbered(tune: str, number: int) -> str:
     first, newline, rest = tune.partition("\n")
     if _field_name(first) != "X":
-        raise ValueError(f"write_tunes: a tune must start with its X: line, got {first!r}")
+        raise ValueError(f"write_abc_file: a tune must start with its X: line, got {first!r}")
     return f"X:{number}{newline}{rest}"

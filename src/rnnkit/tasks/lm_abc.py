@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rnnkit.data.abc import bundled_folk_tunes, read_abc, write_tunes
+from rnnkit.data.abc import bundled_folk_tunes, read_abc, write_abc_file
 from rnnkit.tasks.common import split_held_out
 from rnnkit.tasks.lm_pipeline import TRAIN_TUNES_FILE, VALID_TUNES_FILE
 
@@ -56,5 +56,5 @@ def write_abc_corpus(corpus: str | None, valid: str | None, headers: str, fracti
     :data:`TRAIN_TUNES_FILE` and :data:`VALID_TUNES_FILE`; the training file's path."""
     train, held_out = tune_splits(corpus, valid, headers, fraction, seed)
     corpus_dir.mkdir(parents=True, exist_ok=True)
-    write_tunes(held_out, corpus_dir / VALID_TUNES_FILE)
-    return write_tunes(train, corpus_dir / TRAIN_TUNES_FILE)
+    write_abc_file(held_out, corpus_dir / VALID_TUNES_FILE)
+    return write_abc_file(train, corpus_dir / TRAIN_TUNES_FILE)

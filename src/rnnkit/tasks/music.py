@@ -161,6 +161,7 @@ def _write_tune(abc: str, abc_path: Path, formats: Sequence[str]) -> WrittenTune
         warnings.warn(f"{abc_path}: music21 cannot read this tune ({parsed.reason}); written "
                       "as .abc only", UnplayableTuneWarning, stacklevel=3)
         return WrittenTune(files, score, parsed.reason)
+    failures = []
     for name in formats:
         if name == "abc":
             continue
@@ -170,11 +171,14 @@ def _write_tune(abc: str, abc_path: Path, formats: Sequence[str]) -> WrittenTune
                 _replace_atomically(path, lambda temporary, name=name: parsed.score.write(
                     MUSIC21_FORMAT[name], fp=str(temporary)))
         except Exception as error:  # noqa: BLE001 - music21's writers fail in many ways
-            reason = error_reason(error)
-            warnings.warn(f"{abc_path}: music21 cannot write it as .{name} ({reason}); "
-                          f"no {path.name}", UnplayableTuneWarning, stacklevel=3)
-            return WrittenTune(files, score, reason)
+            failures.append(f".{name}: {error_reason(error)}")
+            continue
         files[name] = path
+    if failures:
+        reason = "; ".join(failures)
+        warnings.warn(f"{abc_path}: music21 read the tune but could not write it as "
+                      f"{reason}", UnplayableTuneWarning, stacklevel=3)
+        return WrittenTune(files, score, reason)
     return WrittenTune(files, score)
 
 
