@@ -87,6 +87,23 @@ def test_the_directory_records_an_abc_model_and_both_splits(trained):
     assert rnnkit.load(model).text_format == "abc"
 
 
+def test_an_onnx_export_of_an_abc_model_is_an_abc_model(trained, capsys):
+    pytest.importorskip("onnxruntime")
+    from rnnkit.export import to_onnx
+
+    export = trained / "model_onnx"
+    to_onnx(trained / "model", export)
+    pipeline = rnnkit.load(export)
+    assert (pipeline.text_format, pipeline.level) == ("abc", "char")
+    assert main(["evaluate", str(export), "--data", str(trained / "model" / "corpus" /
+                                                           "valid.abc"), "--json"]) == 0
+    onnx_bpc = json.loads(capsys.readouterr().out)["bpc"]
+    assert main(["evaluate", str(trained / "model"), "--data", str(trained / "model" /
+                                                                    "corpus" / "valid.abc"),
+                 "--json"]) == 0
+    assert onnx_bpc == pytest.approx(json.loads(capsys.readouterr().out)["bpc"], rel=1e-5)
+
+
 def test_evaluate_scores_held_out_tunes_as_validation_did(trained, capsys):
     model = trained / "model"
     last = json.loads((model / "metrics.jsonl").read_text().splitlines()[-1])
