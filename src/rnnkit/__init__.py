@@ -3,7 +3,9 @@
 Layers of the package (imports point down this list, never up):
 ``text`` → ``data`` → ``configs`` → ``nn`` → ``models`` → ``train`` → ``tasks`` →
 ``export`` → ``cli`` and ``serve``. The pipelines' text side (``tasks.*_pipeline``) and the
-onnxruntime path (``export.runtime``) import no torch.
+onnxruntime path (``export.runtime``) import no torch. ``extras`` (optional packages, and the
+error naming the extra that installs one) and ``_lazy`` (the packages' names imported on first
+use) import only the standard library, so every layer may use them.
 
 Shape letters, with one meaning each in every docstring and shape comment of the package
 (``(B, T, D*H)``, ``(G*H, I)``; torch.nn's docs write ``N``, ``L``, ``H_in`` for our ``B``,
@@ -34,17 +36,12 @@ N       items of a flat collection: sequences of a data set, ids of a token stre
 ======  ===================================================================================
 """
 
+from rnnkit._lazy import lazy_exports
+
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "load"]
 
-
-def __getattr__(name: str):
-    """``rnnkit.load`` is imported on first use, so ``import rnnkit`` stays light and the CLI
-    can set threading variables before torch loads; it loads an export directory without
-    importing torch at all."""
-    if name == "load":
-        from rnnkit.loading import load
-
-        return load
-    raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")
+# ``rnnkit.load`` is imported on first use, so ``import rnnkit`` stays light and the CLI can set
+# threading variables before torch loads; it loads an export directory without importing torch.
+__getattr__, __dir__ = lazy_exports(__name__, {"load": "loading"})

@@ -170,13 +170,3 @@ def test_settings_that_do_not_fit_abc_are_refused(tmp_path, capsys, argv, messag
     err = capsys.readouterr().err
     assert err.startswith("rnnkit: error: ") and message in err, err
     assert not (tmp_path / "m").exists()
-
-
-def test_without_music21_the_error_names_the_extra(tmp_path, capsys, monkeypatch):
-    def missing():
-        raise ImportError("the bundled folk tunes come with music21, which is not installed: "
-                          "pip install 'rnnkit[music]'")
-
-    monkeypatch.setattr("rnnkit.tasks.language_modeling.music21_corpus_folder", missing)
-    assert main(["train", "lm", "--format", "abc", "--out", str(tmp_path / "m")]) == 1
-    assert "pip install 'rnnkit[music]'" in capsys.readouterr().err

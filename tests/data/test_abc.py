@@ -1,9 +1,12 @@
 """Reading ABC tunes: one tune per example, headers kept or stripped, the quirks of real files
 (comments, directives, free text, continuations, CRLF, Latin-1), folders and errors."""
 
+import sys
+
 import pytest
 
 from rnnkit.data import abc
+from rnnkit.extras import MissingExtra
 
 FILE = """\
 % A collection of two tunes and a broken one
@@ -140,16 +143,10 @@ def test_an_unknown_collection_is_named(monkeypatch):
 
 
 def test_without_music21_the_error_names_the_extra(monkeypatch):
-    import builtins
-    real_import = builtins.__import__
-
-    def no_music21(name, *args, **kwargs):
-        if name.startswith("music21"):
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_music21)
-    with pytest.raises(ImportError, match=r"pip install 'rnnkit\[music\]'"):
+    monkeypatch.setitem(sys.modules, "music21", None)
+    with pytest.raises(MissingExtra, match=r"^reading the bundled folk tunes needs music21, "
+                                           r"which is not installed: "
+                                           r"pip install 'rnnkit\[music\]'$"):
         abc.bundled_folk_tunes()
 
 

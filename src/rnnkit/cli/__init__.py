@@ -2,7 +2,9 @@
 plain files. ``train``, ``evaluate`` and ``predict`` are made from the task registry
 (:mod:`rnnkit.tasks`): a registered task appears there without a line changed here.
 
-Errors print one line (``rnnkit: error: …``) and exit 1; ``--debug`` shows the traceback.
+Errors print one line (``rnnkit: error: …``) and exit 1; ``--debug`` shows the traceback. A
+missing optional extra is such an error (:class:`rnnkit.extras.MissingExtra`: what needs it, the
+package and ``pip install 'rnnkit[EXTRA]'``).
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ import warnings
 
 from rnnkit import __version__
 from rnnkit.cli import evaluate, export, lm, predict, serve, split, train, translate
+from rnnkit.extras import MissingExtra
 
-EXPECTED_ERRORS = (ValueError, TypeError, OSError, RuntimeError)
+EXPECTED_ERRORS = (ValueError, TypeError, OSError, RuntimeError, MissingExtra)
+"""Errors printed as one line; any other (an ImportError that is not a missing extra
+included) is a bug and shows its traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from rnnkit.extras import require
+
 
 def add_export_parser(commands) -> None:
     parser = commands.add_parser(
@@ -21,10 +23,8 @@ def add_export_parser(commands) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    try:
-        from rnnkit.export.writer import to_onnx
-    except ImportError as error:
-        raise RuntimeError(f"export needs onnx: pip install 'rnnkit[onnx]' ({error})") from None
+    require("onnx", "onnx", "rnnkit export")
+    from rnnkit.export.writer import to_onnx
     manifest = to_onnx(args.model, args.out, force=args.force)
     graphs = ", ".join(spec.file for spec in manifest.graphs.values())
     print(f"exported the {manifest.task} model of {args.model} to {args.out} ({graphs}, "

@@ -7,6 +7,7 @@ import argparse
 from importlib import resources
 from pathlib import Path
 
+from rnnkit.extras import require
 from rnnkit.loading import load
 from rnnkit.tasks import language_modeling as lm
 from rnnkit.tasks import music
@@ -97,6 +98,7 @@ def _generate_tunes(args: argparse.Namespace, pipeline: lm.LanguageModelPipeline
         raise ValueError("generate --format abc: --greedy would write the same tune -n times; "
                          "sample with --temperature, --top-k or --top-p")
     music.check_tune_folder(args.out, overwrite=args.overwrite)  # before the model runs
+    require("music21", "music", "generate --format abc")  # it writes and checks the tunes
     prompt = "X:" if args.prompt is None else args.prompt
     max_chars = music.MAX_CHARS if args.max_tokens is None else args.max_tokens
     tunes = music.generate_tunes(pipeline, args.num_samples, seed=args.seed,

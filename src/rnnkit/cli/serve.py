@@ -12,6 +12,7 @@ import os
 import sys
 from dataclasses import fields
 
+from rnnkit.extras import require
 from rnnkit.serve.settings import ServeSettings, load_models, model_names
 
 DEFAULTS = {field.name: field.default for field in fields(ServeSettings)}
@@ -68,13 +69,9 @@ def run_serve(args: argparse.Namespace) -> int:
         raise ValueError(f"serve: --workers must be >= 1, got {args.workers}")
     settings = settings_from_args(args)
     names = model_names(args.model_dirs)
-    try:
-        import uvicorn
-
-        from rnnkit.serve.app import ENVIRONMENT, create_app
-    except ImportError as error:
-        raise RuntimeError(f"serve needs FastAPI and uvicorn ({error}); install them with "
-                           "pip install 'rnnkit[serve]'") from None
+    uvicorn = require("uvicorn", "serve", "rnnkit serve")
+    require("fastapi", "serve", "rnnkit serve")  # what rnnkit.serve.app is built on
+    from rnnkit.serve.app import ENVIRONMENT, create_app
     pipelines = load_models(args.model_dirs, args.device)  # every worker loads them too
     if args.host not in ("127.0.0.1", "localhost", "::1") and settings.api_key is None:
         print(f"rnnkit: warning: serving on {args.host} without --api-key: anyone who can "

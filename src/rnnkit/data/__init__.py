@@ -8,7 +8,7 @@ numpy padding and stream windows) serve the ONNX runtime path without importing 
 See ../shared/DESIGN.md for what this layer owns.
 """
 
-from importlib import import_module
+from rnnkit._lazy import lazy_exports
 
 _MODULE_OF = {
     "bundled_folk_tunes": "abc",
@@ -88,14 +88,4 @@ __all__ = [
     "write_abc_file",
 ]
 
-
-def __getattr__(name: str):
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module 'rnnkit.data' has no attribute {name!r}")
-    value = getattr(import_module(f"rnnkit.data.{_MODULE_OF[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _MODULE_OF)

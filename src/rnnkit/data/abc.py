@@ -33,6 +33,8 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from rnnkit.extras import require
+
 HEADER_CHOICES = ("keep", "strip")
 """What :func:`split_tunes` does with header fields."""
 PLAYER_FIELDS = frozenset("XMLQKPV")
@@ -43,7 +45,6 @@ FOLK_COLLECTIONS = ("ryansMammoth", "oneills1850", "airdsAirs", "miscFolk",
                     "nottingham-dataset")
 """music21's folders of folk tunes that :func:`bundled_folk_tunes` reads (see there why
 ``essenFolksong`` is not one of them)."""
-MUSIC_EXTRA = "pip install 'rnnkit[music]'"
 
 _FIELD = re.compile(r"^([A-Za-z+]):\s*(.*)$")
 _COMMENT = re.compile(r"(?<!\\)%.*$")
@@ -187,13 +188,9 @@ def bundled_folk_tunes(headers: str = "keep",
 
 
 def music21_corpus_folder() -> Path:
-    """The folder of music21's bundled corpus; an ImportError naming the ``music`` extra
-    when music21 is missing."""
-    try:
-        from music21 import common
-    except ImportError:
-        raise ImportError(f"the bundled folk tunes come with music21, which is not "
-                          f"installed: {MUSIC_EXTRA}") from None
+    """The folder of music21's bundled corpus; a :class:`~rnnkit.extras.MissingExtra`
+    naming the ``music`` extra when music21 is missing."""
+    common = require("music21.common", "music", "reading the bundled folk tunes")
     return Path(common.getCorpusFilePath())
 
 

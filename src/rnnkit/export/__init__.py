@@ -14,7 +14,7 @@ Importing this package imports none of torch, onnx or onnxruntime: each name bel
 module on first use.
 """
 
-from importlib import import_module
+from rnnkit._lazy import lazy_exports
 
 _MODULES = {
     "OPSET": "graph",
@@ -30,8 +30,4 @@ _MODULES = {
 __all__ = ["OPSET", "GraphBuilder", "RecurrentOutputs", "add_recurrent", "check_exportable",
            "layer_to_onnx", "needs_scan", "to_onnx"]
 
-
-def __getattr__(name: str):
-    if name not in _MODULES:
-        raise AttributeError(f"module 'rnnkit.export' has no attribute {name!r}")
-    return getattr(import_module(f"rnnkit.export.{_MODULES[name]}"), name)
+__getattr__, __dir__ = lazy_exports(__name__, _MODULES)

@@ -26,13 +26,10 @@ from typing import Any
 
 import numpy as np
 
-try:
-    import onnx
-    from onnx import helper, numpy_helper
-except ImportError as error:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "rnnkit.export needs the onnx extra: pip install 'rnnkit[onnx]'"
-    ) from error
+from rnnkit.extras import require
+
+onnx = require("onnx", "onnx", "ONNX export")
+helper, numpy_helper = onnx.helper, onnx.numpy_helper
 
 __all__ = ["OPSET", "Axis", "GraphBuilder"]
 

@@ -1,33 +1,25 @@
 """onnxruntime sessions over an export directory's graphs (CPUExecutionProvider), and the
 check that a graph fits the copied config.json. onnxruntime is imported on first use: a
-missing install is an ImportError naming ``pip install rnnkit[onnx]``."""
+missing install is a :class:`~rnnkit.extras.MissingExtra` naming ``pip install
+'rnnkit[onnx]'``."""
 
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
 
 import numpy as np
 
 from rnnkit.export.manifest import ExportDirectoryError, Manifest
+from rnnkit.extras import require
 
 PROVIDER = "CPUExecutionProvider"
-
-
-def _onnxruntime() -> Any:
-    try:
-        import onnxruntime
-    except ImportError:
-        raise ImportError("running an exported model needs onnxruntime: pip install "
-                          "'rnnkit[onnx]'") from None
-    return onnxruntime
 
 
 class Graph:
     """One graph of an export on onnxruntime: ``run(**inputs)`` → a dict of output arrays."""
 
     def __init__(self, manifest: Manifest, role: str) -> None:
-        onnxruntime = _onnxruntime()
+        onnxruntime = require("onnxruntime", "onnx", "running an exported model")
         self.path = manifest.graph_path(role)
         self.spec = manifest.graphs[role]
         options = onnxruntime.SessionOptions()

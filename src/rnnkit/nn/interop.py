@@ -78,6 +78,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rnnkit.extras import require
 from rnnkit.nn import parameters
 from rnnkit.nn.config import GATES
 from rnnkit.nn.layers import GRU, LSTM, RNN, RecurrentLayer
@@ -257,16 +258,6 @@ def torch_to_keras_layout(
     return keras_weights
 
 
-def _import_keras() -> Any:
-    try:
-        import keras
-    except ImportError as error:
-        raise ImportError(
-            "from_keras: needs keras>=3 (pip install keras, or rnnkit[test])"
-        ) from error
-    return keras
-
-
 def _cell_kind(keras: Any, layer: Any) -> str:
     """``"rnn"``, ``"lstm"`` or ``"gru"`` for a Keras RNN layer over one supported cell."""
     expected = (
@@ -403,7 +394,7 @@ def from_keras(keras_layer: Any, **overrides: Any) -> RecurrentLayer:
         ValueError: an unsupported option (activation, merge_mode, mismatched Bidirectional
             directions), an unbuilt layer, or an override of an argument the weights fix.
     """
-    keras = _import_keras()
+    keras = require("keras", "keras", "from_keras")
     fixed = sorted(name for name in overrides if name in _FIXED_BY_WEIGHTS)
     if fixed:
         raise ValueError(

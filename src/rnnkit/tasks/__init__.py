@@ -10,6 +10,8 @@ with torch) on first use.
 
 from importlib import import_module
 
+from rnnkit._lazy import lazy_exports
+
 _MODULE_OF = {
     "Pipeline": "pipeline",
     "Prepared": "contract",
@@ -38,18 +40,12 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name == "BUILT_IN":
-        tasks = import_module("rnnkit.tasks.contract")
-        tasks.registered_tasks()
-        value = tuple(tasks.get_task(task) for task in ("lm", "classify", "tag", "translate"))
-    elif name in _MODULE_OF:
-        value = getattr(import_module(f"rnnkit.tasks.{_MODULE_OF[name]}"), name)
-    else:
-        raise AttributeError(f"module 'rnnkit.tasks' has no attribute {name!r}")
-    globals()[name] = value
-    return value
+def _built_in() -> tuple:
+    """The built-in tasks, in the order the command line lists them (importing the task
+    modules registers them)."""
+    tasks = import_module("rnnkit.tasks.contract")
+    tasks.registered_tasks()
+    return tuple(tasks.get_task(task) for task in ("lm", "classify", "tag", "translate"))
 
 
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _MODULE_OF, {"BUILT_IN": _built_in})

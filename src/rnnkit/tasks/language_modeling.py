@@ -479,10 +479,7 @@ class LanguageModeling(Task):
             format=args.format, abc_headers=args.abc_headers, split_seed=args.split_seed,
         )
         if data.format == "abc" and data.corpus is None:
-            try:
-                music21_corpus_folder()
-            except ImportError as error:  # the command line reports what it expects, briefly
-                raise RuntimeError(str(error)) from None
+            music21_corpus_folder()  # without music21, fail before the run directory exists
         model = {**recurrent_options(args), "tie_weights": args.tie_weights,
                  "init_range": args.init_range}
         device = str(resolve_device(args.device, "--device"))

@@ -18,6 +18,7 @@ from typing import Any
 from rnnkit.tasks.music_metrics import (
     TuneScore,
     error_reason,
+    music21_module,
     parse_abc,
     quiet_music21,
     score_tune,
@@ -103,6 +104,7 @@ def write_tunes(tunes: Sequence[str], out_dir: str | Path,
     if unknown or "abc" not in formats:
         raise ValueError(f"write_tunes: formats must include 'abc' and be among {FORMATS}, "
                          f"got {tuple(formats)}")
+    music21_module()  # without it, fail before any tune file is removed or written
     for path in check_tune_folder(out_dir, overwrite=overwrite):
         path.unlink()
     out = Path(out_dir)

@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Any
 
-INSTALL_HINT = "pip install 'rnnkit[music]'"
+from rnnkit.extras import require
+
 METRICS = ("parses", "bars_fit", "ends_on_tonic")
 REASON_CHARS = 120
 """The most characters of music21's error message a reason keeps."""
@@ -34,13 +35,9 @@ KEY_TONIC = re.compile(r"\s*([A-G])([#b]?)")
 
 
 def music21_module() -> Any:
-    """The ``music21`` package, or an ImportError that says how to install it."""
-    try:
-        import music21
-    except ImportError as error:
-        raise ImportError(f"ABC tunes need music21, which is not installed: {INSTALL_HINT}"
-                          ) from error
-    return music21
+    """The ``music21`` package, or a :class:`~rnnkit.extras.MissingExtra` naming the
+    ``music`` extra."""
+    return require("music21", "music", "reading ABC tunes as music")
 
 
 @contextlib.contextmanager

@@ -5,6 +5,9 @@ The names below load their module on first use, so reading a model directory's f
 """
 
 from importlib import import_module
+from types import ModuleType
+
+from rnnkit._lazy import lazy_exports
 
 _MODULE_OF = {
     "ModelDirectoryError": "directory",
@@ -28,15 +31,9 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name == "distributed":
-        return import_module("rnnkit.train.distributed")
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module 'rnnkit.train' has no attribute {name!r}")
-    value = getattr(import_module(f"rnnkit.train.{_MODULE_OF[name]}"), name)
-    globals()[name] = value
-    return value
+def _distributed() -> ModuleType:
+    """The submodule :mod:`rnnkit.train.distributed` (torch.distributed helpers)."""
+    return import_module("rnnkit.train.distributed")
 
 
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _MODULE_OF, {"distributed": _distributed})
