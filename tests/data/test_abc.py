@@ -160,3 +160,65 @@ def test_music21_reads_meter_key_and_notes_from_a_stripped_tune():
     notes = list(score.recurse().notes)
     assert len(notes) == 38 and notes[0].nameWithOctave == "G4"
     assert notes[0].quarterLength == 0.5  # L:1/8 kept: an eighth note
+
+
+HEADED_FILE = """\
+%abc-2.1
+%%pagewidth 21cm
+L:1/8
+C:Trad.
+N:first line of a note
++:and its continuation
+K:D
+T:fields a file header may not hold are not given
+
+A page of notes about the book: free text, dropped.
+Z:a field in free text sets nothing
+
+X:1
+T:Two-four, no L: of its own
+M:2/4
+K:G
+GABc|d2d2|]
+
+X:2
+M:2/4
+L:1/16
+C:A. Composer
+K:G
+GABc|d2d2|]
+
+N:a block of fields between tunes is free text too
+
+X:3
+M:2/4
+GABc|]
+"""
+
+
+def test_the_file_header_gives_each_tune_the_fields_it_lacks():
+    assert abc.split_tunes(HEADED_FILE, headers="keep") == [
+        ("X:1\nT:Two-four, no L: of its own\nM:2/4\nL:1/8\nC:Trad.\nN:first line of a note\n"
+         "+:and its continuation\nK:G\nGABc|d2d2|]"),
+        ("X:2\nM:2/4\nL:1/16\nC:A. Composer\nN:first line of a note\n+:and its continuation\n"
+         "K:G\nGABc|d2d2|]"),
+    ]  # a header K: neither doubles tune 1's nor completes tune 3
+    assert abc.split_tunes(HEADED_FILE, headers="strip") == [
+        "X:1\nM:2/4\nL:1/8\nK:G\nGABc|d2d2|]", "X:2\nM:2/4\nL:1/16\nK:G\nGABc|d2d2|]"]
+
+
+def test_free_text_first_is_no_file_header():
+    title_page = "Tunes for the test\nprinted today\n\nL:1/8\n\nX:1\nM:2/4\nK:G\nGA|]\n"
+    assert abc.split_tunes(title_page) == ["X:1\nM:2/4\nK:G\nGA|]"]
+    assert abc.split_tunes("\n\nL:1/8\nX:1\nM:2/4\nK:G\nGA|]\n") == [
+        "X:1\nM:2/4\nL:1/8\nK:G\nGA|]"]  # leading blank lines; an X: line ends the header
+
+
+def test_music21_reads_the_file_headers_unit_length_into_each_tune():
+    converter = pytest.importorskip("music21.converter",
+                                    reason="music21 is the music extra: pip install "
+                                           "'rnnkit[music]'")
+    lengths = [[note.quarterLength for note in converter.parse(tune, format="abc")
+                .recurse().notes] for tune in abc.split_tunes(HEADED_FILE, headers="strip")]
+    assert lengths == [[0.5] * 4 + [1.0] * 2,  # L:1/8 from the file header
+                       [0.25] * 4 + [0.5] * 2]  # the tune's own L:1/16 wins

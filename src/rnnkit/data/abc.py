@@ -5,9 +5,10 @@ An ABC file is a list of tunes; each starts with its ``X:`` (reference number) l
 with header fields up to the ``K:`` (key) line, then the music, and ends at a blank line (or
 at the next ``X:``). A tune comes out as its lines joined by ``\\n``, cleaned up:
 
+- the file header's fields are given to every tune that lacks them (see below);
 - ``%`` comments (whole lines, ``%%`` directives included, and the tail of a line after an
-  unescaped ``%``) and anything outside a tune (a file's preamble, free text between tunes)
-  are dropped;
+  unescaped ``%``) and anything else outside a tune (free text: a title page, notes between
+  tunes) are dropped;
 - a line ending in ``\\`` goes on in the next one (ABC's line continuation): they are
   joined, the backslash dropped;
 - field lines are written ``F:value`` (the spaces some collections put after the colon
@@ -15,12 +16,27 @@ at the next ``X:``). A tune comes out as its lines joined by ``\\n``, cleaned up
 - a tune with no ``K:`` line (its header never ends: the standard requires one, and without
   it the tune has no key) or no music after it is skipped.
 
+The file header (ABC 2.1, section 2.2.2) is a file's first block of lines when it holds
+field lines only (comment lines vanish, leading blank lines are skipped); it ends at a blank
+line (or at an ``X:`` line that follows it at once). Its fields set defaults for every tune of
+the file, and the standard asks a program that takes tunes out of a file to copy them into
+each tune's header: a tune gets each header field whose letter its own header (the lines
+before its ``K:``) lacks, inserted just before its ``K:`` line — ``X:`` stays first and
+``T:`` second, as 2.1 asks, and music21 reads header fields in any order (an ``L:`` wins over
+the length ``M:`` implies wherever it stands). A tune's own field wins: a file header's
+``L:1/8`` makes a 2/4 tune's ``C`` an eighth, where music21's default from ``M:2/4`` would
+make it a sixteenth, unless the tune says ``L:`` itself. Only the fields 2.1 allows in a file
+header count (:data:`FILE_HEADER_FIELDS`; not ``K:``, which ends a tune's header, nor ``X T
+P Q V W``); its ``%%`` directives are dropped, as in tunes. A first block that holds any
+other line is free text (2.1 puts free text after the file header), and so is a block of
+fields later in the file: both are dropped and set nothing.
+
 ``headers="strip"`` keeps only what a player needs: the fields of :data:`PLAYER_FIELDS`
-(in the header, and between the music lines where a tune changes key or meter), and drops
-titles, composers, origins, sources, notes, history, transcription, lyrics and the like.
-music21 parses a tune from these alone; it needs ``L:`` or ``M:`` to know the note lengths
-(``L:`` defaults from ``M:``), and reads a tune without ``K:`` as C major, which is one more
-reason such tunes are skipped. ``headers="keep"`` keeps every field.
+(in the header, the file header's included, and between the music lines where a tune changes
+key or meter), and drops titles, composers, origins, sources, notes, history, transcription,
+lyrics and the like. music21 parses a tune from these alone; it needs ``L:`` or ``M:`` to
+know the note lengths (``L:`` defaults from ``M:``), and reads a tune without ``K:`` as C
+major, which is one more reason such tunes are skipped. ``headers="keep"`` keeps every field.
 
 Files are read as UTF-8, or as Latin-1 (ABC's charset before version 2.1) when they are not
 valid UTF-8. No torch here: this is the data layer.
@@ -28,6 +44,7 @@ valid UTF-8. No torch here: this is the data layer.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -41,6 +58,11 @@ PLAYER_FIELDS = frozenset("XMLQKPV")
 """The fields ``headers="strip"`` keeps: reference number (X), meter (M), unit note length
 (L), tempo (Q), key (K), parts and their order (P), voices (V) — what is played, not what is
 said about it."""
+FILE_HEADER_FIELDS = frozenset("ABCDFGHILMmNORrSUZ")
+"""The fields ABC 2.1 allows in a file header (its table of information fields): background
+(area, book, composer, discography, file, group, history, notes, origin, rhythm, source,
+transcription), instructions, macros, user symbols, remarks, and of what is played only the
+unit note length (L) and the meter (M)."""
 FOLK_COLLECTIONS = ("ryansMammoth", "oneills1850", "airdsAirs", "miscFolk",
                     "nottingham-dataset")
 """music21's folders of folk tunes that :func:`bundled_folk_tunes` reads (see there why
@@ -52,13 +74,15 @@ _COMMENT = re.compile(r"(?<!\\)%.*$")
 
 def split_tunes(text: str, headers: str = "keep") -> list[str]:
     """The tunes of ABC ``text`` (see the module docstring), each its cleaned lines joined by
-    ``\\n`` and starting with its ``X:`` line; ``headers`` is ``"keep"`` or ``"strip"``."""
+    ``\\n`` and starting with its ``X:`` line, the file header's fields given to it;
+    ``headers`` is ``"keep"`` or ``"strip"``."""
     if headers not in HEADER_CHOICES:
         raise ValueError(f"split_tunes: headers must be one of {', '.join(HEADER_CHOICES)}, "
                          f"got {headers!r}")
-    tunes: list[str] = []
+    lines = list(_logical_lines(text))
+    tunes: list[list[str]] = []
     current: list[str] | None = None
-    for line in _logical_lines(text):
+    for line in lines:
         if _field_name(line) == "X":
             _close(current, tunes)
             current = [line]
@@ -68,7 +92,9 @@ def split_tunes(text: str, headers: str = "keep") -> list[str]:
             _close(current, tunes)
             current = None
     _close(current, tunes)
-    return [_clean(tune, headers) for tune in tunes if _is_complete(tune)]
+    defaults = _file_header(lines)
+    return [_clean(_with_defaults(tune, defaults), headers) for tune in tunes
+            if _is_complete(tune)]
 
 
 def _logical_lines(text: str) -> Iterable[str]:
@@ -98,6 +124,30 @@ def _field_name(line: str) -> str | None:
 def _close(tune: list[str] | None, tunes: list[list[str]]) -> None:
     if tune is not None:
         tunes.append(tune)
+
+
+def _file_header(lines: list[str]) -> list[tuple[str, str]]:
+    """The file header's fields as ``(letter, line)`` pairs, a ``+:`` continuation line under
+    its field's letter, those 2.1 does not allow there left out; none when the first block
+    of ``lines`` is free text or a tune."""
+    fields: list[tuple[str, str]] = []
+    for line in itertools.dropwhile(lambda blank: not blank, lines):
+        name = _field_name(line)
+        if not line or name == "X":
+            break
+        if name is None:
+            return []
+        fields.append((fields[-1][0] if name == "+" and fields else name, line))
+    return [(name, line) for name, line in fields if name in FILE_HEADER_FIELDS]
+
+
+def _with_defaults(tune: list[str], defaults: list[tuple[str, str]]) -> list[str]:
+    """``tune`` (complete: it has a ``K:`` line) with the file header's fields whose letters
+    its own header lacks, inserted before its ``K:`` line."""
+    names = [_field_name(line) for line in tune]
+    key = names.index("K")
+    own = set(names[:key])
+    return [*tune[:key], *(line for name, line in defaults if name not in own), *tune[key:]]
 
 
 def _is_complete(tune: list[str]) -> bool:
