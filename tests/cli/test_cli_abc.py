@@ -161,6 +161,8 @@ def _written(directory, text):
 @pytest.mark.parametrize("argv, message", [
     (["--format", "abc", "--level", "word"], "character level, got level 'word'"),
     (["--format", "abc", "--tokenizer", "word"], "character level, got tokenizer 'word'"),
+    (["--format", "abc", "--mode", "sentences"],
+     "format 'abc' needs mode 'stream', got 'sentences'"),
     (["--abc-headers", "keep"], "abc_headers 'keep' applies to format 'abc'"),
     ([], "--data is required"),
 ])

@@ -32,6 +32,7 @@ def test_text_keeps_its_word_level_default_and_no_abc_settings():
     ({"abc_headers": "keep"}, "abc_headers 'keep' applies to format 'abc', got format 'text'"),
     ({"split_seed": 3}, "split_seed 3 applies to format 'abc', got format 'text'"),
     ({"format": "abc", "split_seed": -1}, "split_seed must be"),
+    ({"format": "abc", "mode": "sentences"}, "format 'abc' needs mode 'stream', got 'sentences'"),
 ])
 def test_settings_that_do_not_fit_the_format_are_refused(options, message):
     with pytest.raises(ValueError, match=message):

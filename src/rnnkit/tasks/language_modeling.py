@@ -97,7 +97,9 @@ class LMData(ValidatedConfig):
 
     ``format`` is ``"text"`` (a plain corpus, one line per line) or ``"abc"`` (tunes in ABC
     notation, see the module docstring). ABC is character level: ``level`` defaults to
-    ``"char"`` for it (``"word"`` for text), and a word level or tokenizer is refused.
+    ``"char"`` for it (``"word"`` for text), and a word level or tokenizer is refused. It
+    needs ``mode="stream"``: a tune is many lines, and ``"sentences"`` resets the state at
+    every line end and stops generating at the first.
     ``corpus`` is then a ``.abc`` file or a folder of them, or None for music21's bundled folk
     tunes; ``abc_headers`` (``"strip"`` by default) keeps or strips the tunes' header fields
     (:data:`rnnkit.data.abc.PLAYER_FIELDS`), and ``split_seed`` (default 0) seeds the shuffle
@@ -148,6 +150,8 @@ class LMData(ValidatedConfig):
         if self.tokenizer not in (None, "char"):
             raise ValueError(f"LMData: format 'abc' is character level, got tokenizer "
                              f"{self.tokenizer!r}")
+        if self.mode != "stream":
+            raise ValueError(f"LMData: format 'abc' needs mode 'stream', got {self.mode!r}")
         object.__setattr__(self, "level", "char")
         if self.abc_headers is None:
             object.__setattr__(self, "abc_headers", "strip")
