@@ -57,3 +57,21 @@ def test_both_splits_are_written_as_abc_files(tmp_path):
     assert [tune.partition("\n")[0] for tune in train] == ["X:1", "X:2", "X:3", "X:4"]
     bodies = {tune.partition("\n")[2] for tune in read_abc(corpus, "strip")}
     assert {tune.partition("\n")[2] for tune in train + held_out} == bodies
+
+
+def test_validation_tunes_are_kept_once_and_out_of_training(tmp_path):
+    corpus, valid = tmp_path / "train.abc", tmp_path / "valid.abc"
+    corpus.write_text(_tunes(3))
+    valid.write_text(_tunes(3).split("\n\n")[1] + "\n\n" + _tunes(3).split("\n\n")[1]
+                     .replace("X:2", "X:7"))  # tune 2 twice, numbered apart
+    train, held_out = lm_abc.tune_splits(str(corpus), str(valid), "strip", 0.5, seed=0)
+    assert [tune.partition("\n")[0] for tune in train] == ["X:1", "X:3"]
+    assert held_out == ["X:2\nM:2/4\nL:1/8\nK:D\n" + "ABcd" * 2 + "|]"]
+
+
+def test_a_validation_file_that_holds_every_tune_is_refused(tmp_path):
+    corpus = tmp_path / "tunes.abc"
+    corpus.write_text(_tunes(2))
+    with pytest.raises(ValueError, match=r"--data '.*tunes.abc': every tune is also in "
+                                         r"--valid '.*tunes.abc', so none is left to train"):
+        lm_abc.tune_splits(str(corpus), str(corpus), "strip", 0.5, seed=0)

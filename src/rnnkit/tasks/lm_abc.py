@@ -6,8 +6,10 @@ The held-out split is whole tunes, never a tune cut in two: without a validation
 ``fraction`` of the tunes drawn by a seeded shuffle. A shuffle rather than the last tunes,
 because collections are ordered — by book, by tune type (airs, then jigs, then reels), by
 number — so the last tenth would be one kind of tune and its figures would say little about
-the rest. Tunes that occur twice (the same lines once cleaned, ``X:`` aside: collections
-share tunes) are kept once before the split, so that no held-out tune is also a training tune.
+the rest. No held-out tune is also a training tune: tunes that occur twice (the same lines
+once cleaned, ``X:`` aside: collections share tunes) are kept once, within the corpus and
+within a validation file, and a corpus tune that a validation file holds is left out of
+training.
 """
 
 from __future__ import annotations
@@ -19,13 +21,19 @@ from rnnkit.tasks.common import split_held_out
 from rnnkit.tasks.lm_pipeline import TRAIN_TUNES_FILE, VALID_TUNES_FILE
 
 
+def tune_body(tune: str) -> str:
+    """A tune's lines after its ``X:`` line: what tells two tunes apart (a reference number
+    only numbers a tune within its file)."""
+    return tune.partition("\n")[2]
+
+
 def distinct_tunes(tunes: list[str]) -> list[str]:
-    """``tunes`` in their order, each tune whose lines after its ``X:`` line match an earlier
-    one's left out."""
+    """``tunes`` in their order, each tune whose :func:`tune_body` matches an earlier one's
+    left out."""
     seen: set[str] = set()
     kept = []
     for tune in tunes:
-        body = tune.partition("\n")[2]
+        body = tune_body(tune)
         if body not in seen:
             seen.add(body)
             kept.append(tune)
@@ -34,20 +42,35 @@ def distinct_tunes(tunes: list[str]) -> list[str]:
 
 def tune_splits(corpus: str | None, valid: str | None, headers: str, fraction: float,
                 seed: int) -> tuple[list[str], list[str]]:
-    """``(training, held_out)`` tunes: those of ``corpus`` (a file or folder; None: music21's
-    bundled folk tunes) and of ``valid`` when given, else a seeded ``fraction`` of the
-    distinct corpus tunes (see the module docstring)."""
+    """``(training, held_out)`` tunes: the distinct tunes of ``corpus`` (a file or folder;
+    None: music21's bundled folk tunes) and of ``valid`` when given, the corpus tunes that
+    ``valid`` holds left out of training; else a seeded ``fraction`` of the distinct corpus
+    tunes (see the module docstring)."""
     if corpus is None:
         tunes = bundled_folk_tunes(headers)
     else:
         tunes = read_abc(corpus, headers, argument="--data")
     tunes = distinct_tunes(tunes)
     if valid is not None:
-        return tunes, read_abc(valid, headers, argument="--valid")
+        return _apart_from(tunes, distinct_tunes(read_abc(valid, headers, argument="--valid")),
+                           corpus, valid)
     if len(tunes) < 2:
         raise ValueError(f"--data {corpus!r} holds {len(tunes)} distinct tune: a held-out "
                          "share needs at least two (or pass --valid)")
     return split_held_out(tunes, fraction, seed)
+
+
+def _apart_from(tunes: list[str], held_out: list[str], corpus: str | None, valid: str
+                ) -> tuple[list[str], list[str]]:
+    """``(tunes that held_out does not hold, held_out)``; none left is a ValueError naming
+    ``--data`` and ``--valid``."""
+    held_out_bodies = {tune_body(tune) for tune in held_out}
+    training = [tune for tune in tunes if tune_body(tune) not in held_out_bodies]
+    if not training:
+        source = "music21's bundled folk tunes" if corpus is None else repr(corpus)
+        raise ValueError(f"--data {source}: every tune is also in --valid {valid!r}, so none "
+                         "is left to train on; hold out other tunes")
+    return training, held_out
 
 
 def write_abc_corpus(corpus: str | None, valid: str | None, headers: str, fraction: float,
