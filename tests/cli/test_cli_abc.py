@@ -137,6 +137,21 @@ def test_a_run_resumes(tmp_path):
         (tmp_path / "m" / "corpus" / "valid.abc").read_text()
 
 
+def test_a_model_inside_the_data_folder_does_not_feed_the_next_run(tmp_path):
+    data, other = tmp_path / "tunes", tmp_path / "other.abc"
+    data.mkdir()
+    (data / "tiny.abc").write_text(TUNES, encoding="utf-8")
+    other.write_text(TUNES.replace("|]", "z2|]"), encoding="utf-8")
+    steps = ["--epochs", "1", "--max-steps", "1", *TINY]
+    for corpus, out in ((other, data / "first"), (data, data / "second")):
+        assert main(["train", "lm", "--format", "abc", "--data", str(corpus), "--out",
+                     str(out), *steps]) == 0
+    corpus = data / "second" / "corpus"
+    read = read_abc(corpus / "train.abc") + read_abc(corpus / "valid.abc")
+    assert sorted(tune.partition("\n")[2] for tune in read) == sorted(
+        tune.partition("\n")[2] for tune in read_abc(data / "tiny.abc", "strip"))
+
+
 def test_without_data_the_bundled_folk_tunes_are_read(tmp_path, monkeypatch):
     from rnnkit.tasks import lm_abc
 

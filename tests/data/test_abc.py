@@ -1,6 +1,7 @@
 """Reading ABC tunes: one tune per example, headers kept or stripped, the quirks of real files
 (comments, directives, free text, continuations, CRLF, Latin-1), folders and errors."""
 
+import json
 import sys
 
 import pytest
@@ -98,6 +99,27 @@ def test_a_folder_reads_its_abc_files_in_path_order_latin1_included(tmp_path):
     (tmp_path / "notes.txt").write_text("X:1\nK:E\ne|\n", encoding="utf-8")
     assert abc.read_abc(tmp_path) == ["X:1\nK:C\nc|", "X:1\nT:Café\nK:D\nd|"]
     assert abc.read_abc(tmp_path, headers="strip")[1] == "X:1\nK:D\nd|"
+
+
+def test_a_folder_skips_model_directories_and_claimed_runs(tmp_path):
+    (tmp_path / "tunes.abc").write_text("X:1\nK:C\nc|\n", encoding="utf-8")
+    for name, config in (("model", {"format": "rnnkit.model"}), ("other", {"format": "x"})):
+        (tmp_path / name / "corpus").mkdir(parents=True)
+        (tmp_path / name / "config.json").write_text(json.dumps(config), encoding="utf-8")
+        (tmp_path / name / "corpus" / "train.abc").write_text(f"X:1\nT:{name}\nK:D\nd|\n")
+    (tmp_path / "running" / "corpus").mkdir(parents=True)
+    (tmp_path / "running" / ".rnnkit.lock").write_text("123\n")
+    (tmp_path / "running" / "corpus" / "train.abc").write_text("X:1\nK:E\ne|\n")
+    assert abc.abc_files(tmp_path) == [tmp_path / "other" / "corpus" / "train.abc",
+                                       tmp_path / "tunes.abc"]
+    assert abc.abc_files(tmp_path / "model") == [tmp_path / "model" / "corpus" / "train.abc"]
+
+
+def test_run_directories_are_known_by_the_names_training_writes():
+    from rnnkit.train import directory, run_directory
+
+    assert (abc.MODEL_CONFIG_FILE, abc.MODEL_FORMAT, abc.RUN_LOCK_FILE) == (
+        directory.CONFIG_FILE, directory.FORMAT, run_directory.LOCK_FILE)
 
 
 def test_reading_errors_name_the_argument_and_the_path(tmp_path):

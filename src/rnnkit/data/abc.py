@@ -45,6 +45,7 @@ valid UTF-8. No torch here: this is the data layer.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -63,6 +64,11 @@ FILE_HEADER_FIELDS = frozenset("ABCDFGHILMmNORrSUZ")
 (area, book, composer, discography, file, group, history, notes, origin, rhythm, source,
 transcription), instructions, macros, user symbols, remarks, and of what is played only the
 unit note length (L) and the meter (M)."""
+MODEL_CONFIG_FILE = "config.json"
+MODEL_FORMAT = "rnnkit.model"
+RUN_LOCK_FILE = ".rnnkit.lock"
+"""How :func:`is_run_directory` knows a model directory: its config file, the format that
+file names, and the lock file a training run holds in its directory."""
 FOLK_COLLECTIONS = ("ryansMammoth", "oneills1850", "airdsAirs", "miscFolk",
                     "nottingham-dataset")
 """music21's folders of folk tunes that :func:`bundled_folk_tunes` reads (see there why
@@ -181,18 +187,40 @@ def decode_abc(data: bytes) -> str:
 
 def abc_files(path: str | os.PathLike, argument: str = "path") -> list[Path]:
     """``path`` itself when it is a file, else the ``.abc`` files under the folder ``path``
-    (recursively, sorted); a missing path or a folder without ``.abc`` files is a ValueError
-    naming ``argument``."""
+    (recursively, sorted), skipping every folder below ``path`` that :func:`is_run_directory`
+    (a model directory holds its own training and held-out tunes, ``corpus/train.abc`` and
+    ``corpus/valid.abc``: a run whose ``--out`` was inside ``--data`` must not feed the
+    next); a missing path or a folder without ``.abc`` files is a ValueError naming
+    ``argument``."""
     path = Path(path)
     if path.is_file():
         return [path]
     if not path.is_dir():
         raise ValueError(f"{argument} {str(path)!r}: no such file or folder")
-    files = sorted(file for file in path.rglob("*") if file.suffix.lower() == ".abc"
-                   and file.is_file())
+    files = []
+    for folder, subfolders, names in os.walk(path):
+        subfolders[:] = [name for name in subfolders
+                         if not is_run_directory(Path(folder, name))]
+        files += [Path(folder, name) for name in names if Path(name).suffix.lower() == ".abc"
+                  and Path(folder, name).is_file()]
     if not files:
         raise ValueError(f"{argument} {str(path)!r}: the folder holds no .abc files")
-    return files
+    return sorted(files)
+
+
+def is_run_directory(folder: Path) -> bool:
+    """Whether ``folder`` is an rnnkit model directory (its ``config.json`` says ``"format":
+    "rnnkit.model"``) or one a training run has claimed (it holds ``.rnnkit.lock``: a run
+    in progress, or one killed before it wrote its config). The names are those of
+    :mod:`rnnkit.train.directory` and :mod:`rnnkit.train.run_directory`, spelled out here
+    because the data layer imports nothing from training."""
+    if (folder / RUN_LOCK_FILE).is_file():
+        return True
+    try:
+        config = json.loads((folder / MODEL_CONFIG_FILE).read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(config, dict) and config.get("format") == MODEL_FORMAT
 
 
 def read_abc(path: str | os.PathLike, headers: str = "keep", argument: str = "path"
