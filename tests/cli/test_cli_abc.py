@@ -8,6 +8,7 @@ import pytest
 import rnnkit
 from rnnkit.cli import main
 from rnnkit.data.abc import read_abc
+from rnnkit.tasks.language_modeling import LANGUAGE_MODELING
 
 TUNES = """\
 % six tiny tunes, with the clutter real files have
@@ -122,6 +123,17 @@ def test_evaluate_reads_raw_tunes_as_the_model_was_trained(trained, capsys, tmp_
         assert main(["evaluate", str(trained / "model"), "--data", str(path), "--json"]) == 0
         scores.append(json.loads(capsys.readouterr().out))
     assert scores[0] == scores[1]
+
+
+def test_evaluate_errors_name_the_option_that_gave_the_path(trained, capsys, tmp_path):
+    prose = tmp_path / "prose.abc"
+    prose.write_text("no tune here\n", encoding="utf-8")
+    for path, problem in ((tmp_path / "missing.abc", ": no such file or folder"),
+                          (prose, " holds no ABC tune")):
+        assert main(["evaluate", str(trained / "model"), "--data", str(path)]) == 1
+        assert capsys.readouterr().err.startswith(f"rnnkit: error: --data '{path}'{problem}")
+    with pytest.raises(ValueError, match=r"^--test '.*prose.abc' holds no ABC tune"):
+        LANGUAGE_MODELING.test(trained / "model", prose)
 
 
 def test_a_run_resumes(tmp_path):

@@ -509,13 +509,14 @@ class LanguageModeling(Task):
         group.add_argument("--bptt", type=int, default=35, help="LM: steps per window")
 
     def evaluate_options(self, args: argparse.Namespace) -> dict[str, Any]:
-        return {"batch_size": args.batch_size, "bptt": args.bptt}
+        return {"batch_size": args.batch_size, "bptt": args.bptt, "argument": "--data"}
 
     def test_options(self, config: dict[str, Any]) -> dict[str, Any]:
         """``--test`` reads the test file as validation reads its own: ``eval_batch_size``
-        streams in ``bptt``-step windows (``rnnkit evaluate --batch-size B --bptt T``)."""
+        streams in ``bptt``-step windows (``rnnkit evaluate --batch-size B --bptt T``); its
+        errors name ``--test``."""
         return {"batch_size": config["data"]["eval_batch_size"],
-                "bptt": config["data"]["bptt"]}
+                "bptt": config["data"]["bptt"], "argument": "--test"}
 
 
 LANGUAGE_MODELING = register(LanguageModeling())

@@ -71,11 +71,12 @@ def encode_file(path: str | Path, tokenizer: Tokenizer, vocab: Vocab) -> np.ndar
     return encode_lines(read_corpus(path), tokenizer, vocab)
 
 
-def encode_tunes(path: str | Path, headers: str, tokenizer: Tokenizer, vocab: Vocab
-                 ) -> np.ndarray:
+def encode_tunes(path: str | Path, headers: str, tokenizer: Tokenizer, vocab: Vocab,
+                 argument: str = "path") -> np.ndarray:
     """Ids of the ABC tunes of ``path`` (a file or folder) read as an ABC model's training
-    tunes were (:func:`rnnkit.data.abc.read_abc` with ``headers``), their lines as a stream."""
-    tunes = read_abc(path, headers, argument="evaluate: path")
+    tunes were (:func:`rnnkit.data.abc.read_abc` with ``headers``), their lines as a stream;
+    errors name ``path`` as ``argument``."""
+    tunes = read_abc(path, headers, argument=argument)
     return encode_lines((line for tune in tunes for line in tune.splitlines()), tokenizer,
                         vocab)
 
@@ -246,17 +247,18 @@ class LanguageModelPipeline(Pipeline):
             scores.append({**loss_figures(loss, self.level), "tokens": ids.shape[1] - 1})
         return scores[0] if isinstance(texts, str) else scores
 
-    def evaluate(self, path: str | Path, batch_size: int = 1, bptt: int = 35
-                 ) -> dict[str, float]:
+    def evaluate(self, path: str | Path, batch_size: int = 1, bptt: int = 35,
+                 argument: str = "path") -> dict[str, float]:
         """Loss (nats/token), perplexity and, for characters, bits per character on a
         corpus file, its lines read as one stream of ``batch_size`` rows in ``bptt``-step
         windows (the state carried from window to window); plus the token count and the
         share of unknown tokens. An ABC model reads the file's tunes as its training tunes
         were read (comments and free text dropped, headers kept or stripped alike), so its
-        ``DIR/corpus/valid.abc`` scores what validation scored."""
+        ``DIR/corpus/valid.abc`` scores what validation scored; a path that holds no tune is
+        a ValueError naming it as ``argument`` (``--data`` on the command line)."""
         if self.text_format == "abc":
             ids = encode_tunes(path, self.config["data"]["abc_headers"], self.tokenizer,
-                               self.vocab)
+                               self.vocab, argument)
         else:
             ids = encode_file(path, self.tokenizer, self.vocab)
         total, count, state = 0.0, 0, None
