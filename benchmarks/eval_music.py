@@ -12,8 +12,10 @@ bars all have the length their meter says, and that end on their key's tonic
         [--max-chars 1000] [--held-out FILE] [--out benchmarks/results/music.md]
 
 DIR is a model of ``rnnkit train lm --format abc`` (or any character model, with
-``--held-out``). Prints a markdown table and writes it (with the command, date, machine and
-versions) to ``--out``; the training command and its minutes belong beside it in RESULTS.
+``--held-out``), or its ONNX export, which keeps no held-out split: pass ``--held-out`` with
+it. The held-out tunes are read first, so a missing split fails before any sampling. Prints
+a markdown table and writes it (with the command, date, machine and versions) to ``--out``;
+the training command and its minutes belong beside it in RESULTS.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+import rnnkit
 from rnnkit.data.abc import read_abc
 from rnnkit.tasks.language_modeling import LANGUAGE_MODELING
 from rnnkit.tasks.music import generate_tunes
@@ -37,19 +40,37 @@ LABELS = {"parses": "music21 parses", "bars_fit": "bars fit the meter",
           "ends_on_tonic": "ends on the tonic"}
 
 
-def untrained_pipeline(directory: Path, seed: int):
-    """DIR's pipeline with the weights of a fresh model of its configuration (seeded)."""
-    trained = LANGUAGE_MODELING.load(directory)
+def trained_pipeline(directory: str):
+    """DIR's language model pipeline: a model directory's (torch) or an export's
+    (onnxruntime); another task's model is a ValueError."""
+    pipeline = rnnkit.load(directory)
+    if pipeline.task != LANGUAGE_MODELING.name:
+        raise ValueError(f"DIR {directory} holds a {pipeline.task!r} model, not a language "
+                         "model of ABC tunes")
+    return pipeline
+
+
+def untrained_pipeline(trained, seed: int):
+    """``trained``'s pipeline with the weights of a fresh torch model of its configuration
+    (seeded), reading the vocabulary of its directory."""
     torch.manual_seed(seed)
     model = LANGUAGE_MODELING.build_model(trained.config).eval()
-    return LANGUAGE_MODELING.pipeline(Path(directory), trained.config, model)
+    return LANGUAGE_MODELING.pipeline(Path(trained.directory), trained.config, model)
 
 
 def held_out_tunes(pipeline, path: str | None, count: int) -> list[str]:
-    """The first ``count`` tunes of the held-out file, read with the model's header choice."""
-    source = Path(path) if path else pipeline.held_out_tunes
+    """The first ``count`` tunes of the held-out file (``--held-out``, else DIR's held-out
+    split), read with the model's header choice. DIR without that split (an ONNX export) and
+    no ``--held-out`` is a ValueError that says to pass one."""
+    if path:
+        source, argument = Path(path), "--held-out"
+    else:
+        source, argument = pipeline.held_out_tunes, "DIR's held-out split"
+        if not source.is_file():
+            raise ValueError(f"DIR {pipeline.directory} has no held-out split ({source} is "
+                             "missing, as in an ONNX export); pass --held-out FILE")
     headers = pipeline.config["data"].get("abc_headers") or "keep"
-    return read_abc(source, headers, argument="--held-out")[:count]
+    return read_abc(source, headers, argument=argument)[:count]
 
 
 def sampled(pipeline, args: argparse.Namespace) -> tuple[list[str], int]:
@@ -71,7 +92,8 @@ def table(rows: dict[str, dict[str, float]], unended: dict[str, int]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model_dir", metavar="DIR", help="trained ABC model directory")
+    parser.add_argument("model_dir", metavar="DIR",
+                        help="trained ABC model directory, or its ONNX export")
     parser.add_argument("-n", "--num-tunes", type=int, default=100, help="tunes per row")
     parser.add_argument("--seed", type=int, default=0, help="sampling and untrained-init seed")
     parser.add_argument("--temperature", type=float, default=1.0)
@@ -82,12 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     music21 = music21_module()
     started = time.perf_counter()
-    trained = LANGUAGE_MODELING.load(args.model_dir)
+    trained = trained_pipeline(args.model_dir)
+    held_out = held_out_tunes(trained, args.held_out, args.num_tunes)
     generated, generated_unended = sampled(trained, args)
-    floor, floor_unended = sampled(untrained_pipeline(Path(args.model_dir), args.seed), args)
+    floor, floor_unended = sampled(untrained_pipeline(trained, args.seed), args)
     rows = {"generated": music_shares(generated),
-            "held out (ceiling)": music_shares(held_out_tunes(trained, args.held_out,
-                                                              args.num_tunes)),
+            "held out (ceiling)": music_shares(held_out),
             "untrained (floor)": music_shares(floor)}
     unended = {"generated": generated_unended, "untrained (floor)": floor_unended}
     result = table(rows, unended)
