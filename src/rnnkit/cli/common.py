@@ -126,11 +126,11 @@ def run_training(args: argparse.Namespace, command: str, start: Callable[[], Tra
                  inputs: Iterable[tuple[str, str | None]], entries: Collection[str],
                  needs_data: bool = True) -> int:
     """What every ``rnnkit train COMMAND`` does around its task: threads, ``--resume`` or a new
-    run (which needs ``--data`` where ``needs_data``) in ``--out`` claimed by :func:`claim_run_directory` (with
-    the run's ``inputs`` and the ``entries`` a model directory may hold), a resumable stop on
-    Ctrl-C or SIGTERM (exit 130), then ``report``. Under torchrun only the first process
-    claims ``--out`` and reports; every process trains; a run that torchrun restarts after a
-    failure resumes from its checkpoint."""
+    run (which needs ``--data`` where ``needs_data``) in ``--out`` claimed by
+    :func:`claim_run_directory` (with the run's ``inputs`` and the ``entries`` a model
+    directory may hold), a resumable stop on Ctrl-C or SIGTERM (exit 130), then ``report``.
+    Under torchrun only the first process claims ``--out`` and reports; every process trains;
+    a run that torchrun restarts after a failure resumes from its checkpoint."""
     set_threads(args)
     if not args.resume and distributed.restarted() and (Path(args.out) / STATE_FILE).is_file():
         args.resume = True  # torchrun --max-restarts relaunched this run: it continues

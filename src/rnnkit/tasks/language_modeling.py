@@ -5,8 +5,9 @@ each line followed by ``</s>``), so corpora larger than memory train in bounded 
 modes: ``stream`` (truncated BPTT: the hidden state is carried, detached, from one
 ``(batch, bptt)`` window to the next within an epoch) and ``sentences`` (each line is one
 sequence ``<s> w_1 … w_n </s>``, padded into length-bucketed batches, padding masked out of
-the loss, the state starting from zero for every sentence — the seed's setup). Word level uses English rules, jieba or both (``lang``); character level keeps spaces,
-and ``</s>`` stands for the line break.
+the loss, the state starting from zero for every sentence — the seed's setup). Word level
+uses English rules, jieba or both (``lang``); character level keeps spaces, and ``</s>``
+stands for the line break.
 
 ``format="abc"`` trains on folk tunes in ABC notation (:mod:`rnnkit.data.abc`), always at
 character level: the tunes are read from a file or folder (or music21's bundled folk corpus),
