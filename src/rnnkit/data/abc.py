@@ -65,10 +65,11 @@ FILE_HEADER_FIELDS = frozenset("ABCDFGHILMmNORrSUZ")
 transcription), instructions, macros, user symbols, remarks, and of what is played only the
 unit note length (L) and the meter (M)."""
 MODEL_CONFIG_FILE = "config.json"
+"""The file a model directory keeps its configuration in (``rnnkit.train.directory``'s)."""
 MODEL_FORMAT = "rnnkit.model"
+"""The ``format`` that file states (``rnnkit.train.directory``'s)."""
 RUN_LOCK_FILE = ".rnnkit.lock"
-"""How :func:`is_run_directory` knows a model directory: its config file, the format that
-file names, and the lock file a training run holds in its directory."""
+"""The lock a training run holds in its directory (``rnnkit.train.run_directory``'s)."""
 FOLK_COLLECTIONS = ("ryansMammoth", "oneills1850", "airdsAirs", "miscFolk",
                     "nottingham-dataset")
 """music21's folders of folk tunes that :func:`bundled_folk_tunes` reads (see there why
@@ -187,11 +188,11 @@ def decode_abc(data: bytes) -> str:
 
 def abc_files(path: str | os.PathLike, argument: str = "path") -> list[Path]:
     """``path`` itself when it is a file, else the ``.abc`` files under the folder ``path``
-    (recursively, sorted), skipping every folder below ``path`` that :func:`is_run_directory`
-    (a model directory holds its own training and held-out tunes, ``corpus/train.abc`` and
-    ``corpus/valid.abc``: a run whose ``--out`` was inside ``--data`` must not feed the
-    next); a missing path or a folder without ``.abc`` files is a ValueError naming
-    ``argument``."""
+    (recursively, sorted), skipping every folder below ``path`` that is a model directory or
+    a training run's (:func:`is_run_directory`): it holds its run's training and held-out
+    tunes, ``corpus/train.abc`` and ``corpus/valid.abc``, and a run whose ``--out`` was
+    inside ``--data`` must not feed the next. A missing path or a folder without ``.abc``
+    files is a ValueError naming ``argument``."""
     path = Path(path)
     if path.is_file():
         return [path]
