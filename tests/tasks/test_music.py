@@ -83,6 +83,13 @@ def test_a_key_change_between_music_lines_moves_the_tonic():
     assert not score_tune(tune.replace("K:Em", "K:D")).ends_on_tonic
 
 
+def test_an_inline_key_change_moves_the_tonic_too():
+    tune = "X:1\nM:4/4\nL:1/8\nK:G\nGABc dedB|dBGB AGEF|[K:D]d8|d8|]"
+    assert score_tune(tune).ends_on_tonic
+    assert not score_tune(tune.replace("[K:D]", "")).ends_on_tonic
+    assert score_tune(tune.replace("d8|]", "d8|\nK:D\n[K:G]g8|]")).ends_on_tonic
+
+
 @pytest.mark.parametrize("garbage", ["", "   \n", "hello world, this is no tune",
                                      "X:1\nK:D\n|||: :|||\n"])
 def test_garbage_fails_all_three_with_a_reason(garbage):
