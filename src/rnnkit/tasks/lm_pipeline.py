@@ -238,21 +238,22 @@ class LanguageModelPipeline(Pipeline):
         """The tunes of ``n`` samples after ``prompt_ids``; the model stops once every sample
         has ended its tune (or at ``config.max_new_tokens``)."""
         rows: list[list[int]] = [[] for _ in range(n)]
-        ended: list[GeneratedTune | None] = [None] * n
+        finished: list[GeneratedTune | None] = [None] * n
         steps = self.backend.sample_steps(prompt_ids, config, n, seed)
         try:
             for tokens in steps:  # (B,)
                 for index, token in enumerate(tokens.tolist()):
-                    if ended[index] is None:
+                    if finished[index] is None:
                         rows[index].append(int(token))
+                        # a tune's end (a blank line, the next X:) spans tokens: read the text
                         tune = cut_tune(self.detokenize(prompt_ids[1:] + rows[index]))
-                        ended[index] = tune if tune.ended else None
-                if None not in ended:
+                        finished[index] = tune if tune.ended else None
+                if None not in finished:
                     break
         finally:
             steps.close()
         return [tune or cut_tune(self.detokenize(prompt_ids[1:] + row))
-                for tune, row in zip(ended, rows)]
+                for tune, row in zip(finished, rows)]
 
     def generate_stream(self, prompt: str = "", max_tokens: int = 100,
                         temperature: float = 1.0, top_k: int | None = None,
