@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -205,3 +206,15 @@ def test_under_torchrun_only_the_first_process_tests(monkeypatch, capsys):
         assert distributed.is_main() == (rank == "0")
         assert train_command.run_train(args) == 0
         assert tested == expected
+
+
+def test_generate_help_names_each_default_once_and_truly(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["generate", "--help"])
+    text = capsys.readouterr().out
+    assert "(default: None)" not in text and "(default: False)" not in text
+    options = re.split(r"\n  (?=-)", text.split("options:")[1])[1:]  # one help per option
+    assert len(options) == 12
+    for option in options:
+        if not option.startswith("-h"):
+            assert " ".join(option.split()).count("default") == 1, option

@@ -240,3 +240,16 @@ def test_an_export_given_as_a_distillation_teacher_is_named_as_such(exported):
     with pytest.raises(ModelDirectoryError, match=r"teacher .*missing model\.safetensors.*ONNX "
                                                   r"export"):
         load_teachers([str(exported["classify"])], {}, ["neg", "pos"])
+
+
+def test_an_exported_abc_model_stops_at_its_tune_s_end(abc_model, tmp_path):
+    # the ONNX pipeline shares the generation code: its samples are tunes too
+    export = tmp_path / "tunes_onnx"
+    to_onnx(abc_model, export)
+    pipeline = rnnkit.load(export)
+    (tune,) = pipeline.sample_tunes("X:1", max_tokens=1000, temperature=0.1, seed=0)
+    assert tune.ended and tune.abc.count("X:") == 1
+    texts = list(pipeline.generate_stream("X:1", max_tokens=1000, temperature=0.1, seed=0))
+    assert texts[-1] == pipeline.generate("X:1", max_tokens=1000, temperature=0.1,
+                                          seed=0)[0] == tune.abc
+    assert len(texts) < 1000

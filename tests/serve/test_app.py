@@ -15,6 +15,7 @@ import rnnkit
 from rnnkit.serve import ServeSettings
 from rnnkit.serve.app import create_app
 from rnnkit.serve.settings import load_models
+from rnnkit.tasks.music import MAX_CHARS
 
 NAMES = ("lm", "classify", "tag", "translate")
 SETTINGS = ServeSettings(max_texts=4, max_text_chars=40, max_n=3, max_tokens=20,
@@ -51,6 +52,12 @@ def test_health_and_the_model_list(client, pipelines):
     assert models["classify"]["labels"] == ["neg", "pos"]
     assert models["lm"]["labels"] is None and models["lm"]["endpoints"] == ["generate", "score"]
     assert models["tag"]["endpoints"] == ["tag"]
+    assert client.get("/v1/models").json()["max_tokens"] == SETTINGS.max_tokens
+
+
+def test_a_tune_fits_the_default_token_limit():
+    # a character model's tune takes up to rnnkit generate's 1,000 characters
+    assert ServeSettings().max_tokens >= MAX_CHARS
 
 
 def test_the_model_list_says_what_each_language_model_writes(pipelines, abc_model):

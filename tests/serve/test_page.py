@@ -132,7 +132,7 @@ def test_a_tune_shows_as_notation_with_a_file_to_download(page, tmp_path):
     assert "ABC" in page.get_attribute("#input", "placeholder")
     assert page.is_visible("#temperature")
     page.fill("#temperature", "0.1")  # the tiny model knows one tune: close to greedy
-    page.fill("#max-tokens", "60")
+    assert page.input_value("#max-tokens") == "1000"  # room for a whole tune
     page.click("#run")
     page.wait_for_selector("#generated[data-done=true]")
     notation = page.query_selector("#generated")
@@ -145,10 +145,27 @@ def test_a_tune_shows_as_notation_with_a_file_to_download(page, tmp_path):
         page.click("#download-abc")
     download = downloading.value
     assert download.suggested_filename == "tunes.abc"
-    assert Path(download.path()).read_text("utf-8") == text.removesuffix("\n") + "\n"
+    tune = Path(download.path()).read_text("utf-8")
+    assert tune == text.removesuffix("\n") + "\n"
+    assert sum(line.startswith("X:") for line in tune.splitlines()) == 1  # one tune
     page.screenshot(path=tmp_path / "tune.png", full_page=True)
-    page.select_option("#model", "lm")  # the tune's prompt goes with its model
+    page.select_option("#model", "lm")  # the tune's prompt and length go with its model
     assert page.input_value("#input") == ""
+    assert page.input_value("#max-tokens") == "200"
+
+
+def test_the_page_asks_for_no_more_tokens_than_the_server_allows(browser, pipelines):
+    with running(create_app(pipelines, ServeSettings(max_tokens=300))) as url:
+        page = browser.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(url)
+        page.wait_for_selector("#model option", state="attached")
+        page.select_option("#model", "tunes")
+        assert page.input_value("#max-tokens") == "300"
+        assert page.get_attribute("#max-tokens", "max") == "300"
+        page.select_option("#model", "lm")
+        assert page.input_value("#max-tokens") == "200"
+        page.close()
 
 
 def test_class_probabilities_show_as_bars(page, pipelines, tmp_path):

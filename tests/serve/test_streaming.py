@@ -176,3 +176,17 @@ def test_gates_answer_what_trace_gates_answers(client, pipelines):
         client.post("/v1/models/classify/gates", json={"text": "the"}), 404, "wrong_task")
     assert "--max-text-chars" in error_of(
         client.post("/v1/models/lm/gates", json={"text": "a" * 41}), 413, "limit")
+
+
+def test_a_streamed_tune_ends_with_the_tune(abc_model):
+    # an ABC model's sample is one tune: the stream stops at its end, long before max_tokens
+    (tunes,) = load_models([abc_model]).values()
+    body = {"prompt": "X:1", "max_tokens": 1000, "temperature": 0.1, "seed": 0}
+    with TestClient(create_app({"tunes": tunes})) as client:
+        response = client.post("/v1/models/tunes/generate/stream", json=body)
+        generated = client.post("/v1/models/tunes/generate", json=body).json()
+    events = events_of(response.text)
+    done = events[-1][1]
+    assert events[-1][0] == "done" and done["text"] == generated["results"][0][0]
+    assert done["text"].startswith("X:1") and done["text"].count("X:") == 1
+    assert done["text"].endswith("|]\n") and done["tokens"] < 1000

@@ -4,18 +4,18 @@ sampled text into tunes, writing .abc/.mid/.musicxml, and a model that overfits 
 import runpy
 import warnings
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from rnnkit.tasks import language_modeling as lm
+from rnnkit.tasks.lm_pipeline import LanguageModelPipeline
 from rnnkit.tasks.music import (
     UnplayableTuneWarning,
-    cut_tune,
     generate_tunes,
     write_tunes,
 )
 from rnnkit.tasks.music_metrics import TuneScore, music_shares, parse_abc, score_tune
+from rnnkit.text import Vocab, get_tokenizer
 from rnnkit.train import TrainConfig
 
 music21 = pytest.importorskip("music21", reason="the music checks need music21 (rnnkit[music])")
@@ -83,6 +83,13 @@ def test_a_key_change_between_music_lines_moves_the_tonic():
     assert not score_tune(tune.replace("K:Em", "K:D")).ends_on_tonic
 
 
+def test_an_inline_key_change_moves_the_tonic_too():
+    tune = "X:1\nM:4/4\nL:1/8\nK:G\nGABc dedB|dBGB AGEF|[K:D]d8|d8|]"
+    assert score_tune(tune).ends_on_tonic
+    assert not score_tune(tune.replace("[K:D]", "")).ends_on_tonic
+    assert score_tune(tune.replace("d8|]", "d8|\nK:D\n[K:G]g8|]")).ends_on_tonic
+
+
 @pytest.mark.parametrize("garbage", ["", "   \n", "hello world, this is no tune",
                                      "X:1\nK:D\n|||: :|||\n"])
 def test_garbage_fails_all_three_with_a_reason(garbage):
@@ -102,18 +109,6 @@ def test_music_shares_count_each_check_over_the_tunes():
                                     "ends_on_tonic": 2 / 3, "tunes": 3})
     with pytest.raises(ValueError, match="at least one tune"):
         music_shares([])
-
-
-@pytest.mark.parametrize("text, abc, ended", [
-    ("X:1\nK:D\nabc|]\n\nX:2\nK:G\n", "X:1\nK:D\nabc|]\n", True),
-    ("X:1\nK:D\nabc|]\nX:2\nK:G\n", "X:1\nK:D\nabc|]\n", True),
-    ("junk before\nX:1\nK:D\nabc|]\n  \nmore", "X:1\nK:D\nabc|]\n", True),
-    ("X:1\nK:D\nabc|abc|ab", "X:1\nK:D\nabc|abc|ab\n", False),
-    ("no tune at all", "no tune at all\n", False),
-])
-def test_a_sample_is_cut_from_its_x_line_to_its_end(text, abc, ended):
-    tune = cut_tune(text)
-    assert (tune.abc, tune.ended) == (abc, ended)
 
 
 def test_write_tunes_writes_files_music21_reads_back(tmp_path):
@@ -210,10 +205,16 @@ def test_generated_tunes_are_seeded_and_one_that_runs_on_is_kept_unended(overfit
     assert not short.ended and short.abc.startswith("X:1\n")
 
 
-def test_generate_tunes_needs_a_character_model():
-    word_model = SimpleNamespace(level="word")
-    with pytest.raises(ValueError, match="character-level model, got level='word'"):
-        generate_tunes(word_model, 1, seed=0)
+@pytest.mark.parametrize("data, message", [
+    ({"level": "word"}, "character-level model trained in stream mode, got level='word'"),
+    ({"level": "char", "mode": "sentences"}, "got mode='sentences'"),
+])
+def test_generate_tunes_needs_a_character_model_trained_in_stream_mode(data, message):
+    vocab = Vocab.build([list("abc")])
+    model = LanguageModelPipeline(Path("model"), {"data": data}, object(), vocab,
+                                  get_tokenizer("char"))
+    with pytest.raises(ValueError, match=message):
+        generate_tunes(model, 1, seed=0)
 
 
 def test_the_music_benchmark_scores_generated_held_out_and_untrained_tunes(overfit, tmp_path,

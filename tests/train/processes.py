@@ -11,6 +11,7 @@ descendant keeps is the environment, so each launch carries a variable of its ow
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
 import signal
@@ -88,15 +89,24 @@ class Launch:
 
     def output(self) -> tuple[str, str]:
         """What the launch wrote so far: stdout, and stderr (empty when merged into stdout)."""
-        texts = []
-        for stream in (self._stdout, self._stderr):
-            if stream is None:
-                texts.append("")
-                continue
-            stream.flush()
-            stream.seek(0)
-            texts.append(stream.read())
-        return texts[0], texts[1]
+        return written(self._stdout), written(self._stderr)
+
+
+def written(stream: IO[str] | None) -> str:
+    """What the launch wrote so far to ``stream``'s file ("" for None), line ends read as a
+    text file reads them (``\\r\\n`` and ``\\r`` as ``\\n``).
+
+    The launch writes through the file description ``stream`` holds, so they share one file
+    position: reading with ``os.pread`` never moves it (a seek would make the launch's next
+    writes overwrite what it wrote before). A character a write in progress has cut in two is
+    left for the next read.
+    """
+    if stream is None:
+        return ""
+    descriptor = stream.fileno()
+    data = os.pread(descriptor, os.fstat(descriptor).st_size, 0)
+    text = codecs.getincrementaldecoder("utf-8")().decode(data)
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 @contextlib.contextmanager

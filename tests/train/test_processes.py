@@ -79,3 +79,16 @@ def test_a_launch_reports_its_output_and_status():
     done = processes.run(["sh", "-c", "echo out; echo err >&2; exit 4"], dict(os.environ),
                          timeout=30)
     assert (done.returncode, done.stdout, done.stderr) == (4, "out\n", "err\n")
+
+
+def test_reading_the_output_while_the_child_writes_keeps_every_line():
+    # the child writes through the file description the parent reads: a read that moved
+    # its position would make the child's next lines overwrite the first ones
+    lines = 50_000
+    script = f"for number in range({lines}): print(f'line {{number:05d}}', flush=True)"
+    with processes.launched([sys.executable, "-c", script], dict(os.environ)) as launch:
+        while not launch.exited():
+            launch.output()
+        assert launch.wait(timeout=60) == 0
+        stdout, _ = launch.output()
+    assert stdout.splitlines() == [f"line {number:05d}" for number in range(lines)]

@@ -36,36 +36,44 @@ def _language_model(directory: str, command: str) -> lm.LanguageModelPipeline:
 
 
 def add_generate_parser(commands) -> None:
+    # each help says its own default: a formatter that appends them would name most twice
     parser = commands.add_parser(
-        "generate", help="write new text (or ABC tunes) with a trained language model",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+        "generate", help="write new text (or ABC tunes) with a trained language model")
     parser.add_argument("model_dir", metavar="DIR", help="model directory")
     parser.add_argument("--prompt", help="text to continue (default: none; 'X:' for tunes)")
-    parser.add_argument("-n", "--num-samples", type=int, default=1, help="samples to write")
+    parser.add_argument("-n", "--num-samples", type=int, default=1,
+                        help="samples to write (default: 1)")
     parser.add_argument("--max-tokens", type=int,
-                        help=f"new tokens per sample (default: {TEXT_MAX_TOKENS}; "
+                        help=f"new tokens per sample (default: {TEXT_MAX_TOKENS}, or "
                              f"{music.MAX_CHARS} characters per tune; words stop earlier "
-                             "at </s>)")
+                             "at </s>, tunes at their end)")
     tunes = parser.add_argument_group("tunes (ABC notation)")
     tunes.add_argument("--format", choices=FORMATS,
                        help="'abc' writes each sample's tune to --out as .abc, .mid and "
                             ".musicxml (through music21) and prints a summary; 'text' prints "
-                            "the samples. Default: what the model was trained on. 'abc' also "
+                            "the samples (default: what the model was trained on). 'abc' also "
                             "serves a character model trained on a plain file of ABC tunes "
                             "(the same model); a word model cannot spell notation and is "
                             "refused")
     tunes.add_argument("--out", metavar="FOLDER",
-                       help="--format abc: the folder for tune_001.abc, … (required there)")
+                       help="--format abc: the folder for tune_001.abc, … (required there, "
+                            "no default)")
     tunes.add_argument("--overwrite", action="store_true",
-                       help="--format abc: replace the tune files already in --out (never "
-                            "other files)")
+                       help="--format abc: replace the tune files already in --out, never "
+                            "other files (default: refuse them)")
     parser.add_argument("--temperature", type=float, default=1.0,
-                        help="softmax temperature (> 0; lower is more conservative)")
-    parser.add_argument("--top-k", type=int, help="sample among the k most likely tokens")
-    parser.add_argument("--top-p", type=float, help="nucleus sampling: smallest set with mass p")
-    parser.add_argument("--greedy", action="store_true", help="always take the most likely")
-    parser.add_argument("--seed", type=int, help="random seed for reproducible samples")
+                        help="softmax temperature, > 0; lower is more conservative "
+                             "(default: 1.0)")
+    parser.add_argument("--top-k", type=int,
+                        help="sample among the k most likely tokens (default: all tokens)")
+    parser.add_argument("--top-p", type=float,
+                        help="nucleus sampling: the smallest set with mass p (default: all "
+                             "tokens)")
+    parser.add_argument("--greedy", action="store_true",
+                        help="always take the most likely token (default: sample)")
+    parser.add_argument("--seed", type=int,
+                        help="random seed for reproducible samples (default: none, new "
+                             "samples each run)")
     parser.set_defaults(run=run_generate)
 
 

@@ -5,7 +5,8 @@ Endpoints (all JSON; the OpenAPI page is ``/docs``):
 - ``GET /``: the web page (``static/``: one HTML, JS and CSS file, no build step), open
   without the API key, which the page asks for and sends with its requests;
 - ``GET /healthz``, ``GET /v1/models`` (each model's task, endpoints and, for a language
-  model, the ``format`` of its text: ``"text"`` or ``"abc"``, tunes in ABC notation);
+  model, the ``format`` of its text: ``"text"`` or ``"abc"``, tunes in ABC notation; and the
+  server's ``max_tokens`` limit);
 - ``POST /v1/models/{name}/{endpoint}`` where the endpoint is a method of the model's
   pipeline: ``generate`` and ``score`` (language models), ``predict`` (classifiers), ``tag``
   (taggers), ``translate`` (translators);
@@ -253,7 +254,8 @@ def create_app(pipelines: dict[str, Pipeline], settings: ServeSettings | None = 
 
     @app.get("/v1/models", response_model=schemas.ModelsResponse)
     async def models() -> dict:
-        return {"models": [describe(name, model.pipeline) for name, model in served.items()]}
+        return {"models": [describe(name, model.pipeline) for name, model in served.items()],
+                "max_tokens": settings.max_tokens}
 
     @app.post("/v1/models/{name}/generate", response_model=schemas.GenerateResponse)
     async def generate(name: str, request: schemas.GenerateRequest) -> dict:

@@ -151,6 +151,8 @@ class ModelInfo(BaseModel):
 
 class ModelsResponse(BaseModel):
     models: list[ModelInfo]
+    max_tokens: int = Field(description="the most new tokens one output may have (the "
+                                        "server's --max-tokens)")
 
 
 class Health(BaseModel):

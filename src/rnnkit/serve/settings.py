@@ -33,9 +33,11 @@ class ServeSettings:
     """The longest text (or prompt), in characters."""
     max_n: int = 8
     """The most samples per prompt (generate's ``n``)."""
-    max_tokens: int = 500
+    max_tokens: int = 1000
     """The most tokens one output may have (generate's ``max_tokens``, translate's
-    ``max_length``)."""
+    ``max_length``). A character model's token is a character: a tune in ABC runs to 200-600
+    of them and ``rnnkit generate`` gives it 1,000, so the server allows as many (a tune's
+    sample stops at its end; only one that runs on uses them all)."""
     max_beam_width: int = 8
     """The widest beam (translate's ``beam_width``)."""
     max_batch: int = 32

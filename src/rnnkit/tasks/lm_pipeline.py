@@ -19,6 +19,7 @@ from rnnkit.data.streams import LMWindows
 from rnnkit.sampling_config import SamplingConfig
 from rnnkit.tasks.pipeline import Pipeline
 from rnnkit.text import Tokenizer, Vocab
+from rnnkit.text.tunes import TUNE_CHARS, GeneratedTune, cut_tune
 
 TASK = "lm"
 CORPUS_DIR = "corpus"
@@ -95,6 +96,11 @@ def cut_at_stop(rows: list[list[int]], stop_id: int | None) -> list[list[int]]:
     if stop_id is None:
         return rows
     return [row[: row.index(stop_id)] if stop_id in row else row for row in rows]
+
+
+def _check_samples(n: int, method: str) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
+        raise ValueError(f"{method}: n must be an int from 1 to {MAX_SAMPLES:,}, got {n!r}")
 
 
 class LanguageModelPipeline(Pipeline):
@@ -185,23 +191,70 @@ class LanguageModelPipeline(Pipeline):
                  seed: int | None = None) -> list[str] | list[list[str]]:
         """``n`` continuations of ``prompt`` (prompt + continuation texts); for a list of
         prompts, such a list per prompt. Words (and sentence-mode models) stop at ``</s>``,
-        stream characters at ``max_tokens`` (``</s>`` there is a line break). ``seed`` makes
-        the samples reproducible (each prompt sampled from its own generator so seeded): a
-        torch generator for a model directory, numpy's for an export directory, so the two
-        draw from the same distribution but not the same samples (greedy decoding gives the
-        same tokens on both)."""
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
-            raise ValueError(f"generate: n must be an int from 1 to {MAX_SAMPLES:,}, got {n!r}")
+        stream characters at ``max_tokens`` (``</s>`` there is a line break). An ABC model's
+        sample is one tune: it stops at the tune's end and is the tune alone (see
+        :meth:`sample_tunes`). ``seed`` makes the samples reproducible (each prompt sampled
+        from its own generator so seeded): a torch generator for a model directory, numpy's
+        for an export directory, so the two draw from the same distribution but not the same
+        samples (greedy decoding gives the same tokens on both)."""
+        _check_samples(n, "generate")
         config = self.sampling_config(max_tokens, temperature, top_k, top_p, greedy)
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         results = []
         for text in prompts:
             prompt_ids = self.encode_prompt(text)
+            if self.text_format == "abc":
+                results.append([tune.abc for tune in self._tunes(prompt_ids, config, n, seed)])
+                continue
             steps = list(self.backend.sample_steps(prompt_ids, config, n, seed))
             rows = np.stack(steps, axis=1).tolist()  # (B, S)
             samples = cut_at_stop(rows, config.stop_id)
             results.append([self.detokenize(prompt_ids[1:] + sample) for sample in samples])
         return results[0] if isinstance(prompt, str) else results
+
+    def sample_tunes(self, prompt: str = "X:", n: int = 1, max_tokens: int = TUNE_CHARS,
+                     temperature: float = 1.0, top_k: int | None = None,
+                     top_p: float | None = None, seed: int | None = None
+                     ) -> list[GeneratedTune]:
+        """``n`` tunes in ABC notation continuing ``prompt``, sampled as one batch of at most
+        ``max_tokens`` new characters each (the settings as in :meth:`generate`). Each stops
+        at its tune's end (:func:`~rnnkit.text.tunes.cut_tune`: from its ``X:`` line to a
+        blank line or the next ``X:``) and says whether it got there within ``max_tokens``.
+
+        Any character model trained in stream mode can write tunes (an ABC model, or one that
+        read a plain file of tunes); a word model or a sentence-mode one (each line a sample
+        of its own) is a ValueError naming its level or mode.
+        """
+        if self.level != "char" or self.mode != "stream":
+            setting = f"level={self.level!r}" if self.level != "char" else \
+                f"mode={self.mode!r}"
+            raise ValueError(f"sample_tunes: ABC tunes need a character-level model trained "
+                             f"in stream mode, got {setting}")
+        _check_samples(n, "sample_tunes")
+        config = self.sampling_config(max_tokens, temperature, top_k, top_p, greedy=False)
+        return self._tunes(self.encode_prompt(prompt), config, n, seed)
+
+    def _tunes(self, prompt_ids: list[int], config: SamplingConfig, n: int,
+               seed: int | None) -> list[GeneratedTune]:
+        """The tunes of ``n`` samples after ``prompt_ids``; the model stops once every sample
+        has ended its tune (or at ``config.max_new_tokens``)."""
+        rows: list[list[int]] = [[] for _ in range(n)]
+        finished: list[GeneratedTune | None] = [None] * n
+        steps = self.backend.sample_steps(prompt_ids, config, n, seed)
+        try:
+            for tokens in steps:  # (B,)
+                for index, token in enumerate(tokens.tolist()):
+                    if finished[index] is None:
+                        rows[index].append(int(token))
+                        # a tune's end (a blank line, the next X:) spans tokens: read the text
+                        tune = cut_tune(self.detokenize(prompt_ids[1:] + rows[index]))
+                        finished[index] = tune if tune.ended else None
+                if None not in finished:
+                    break
+        finally:
+            steps.close()
+        return [tune or cut_tune(self.detokenize(prompt_ids[1:] + row))
+                for tune, row in zip(finished, rows)]
 
     def generate_stream(self, prompt: str = "", max_tokens: int = 100,
                         temperature: float = 1.0, top_k: int | None = None,
@@ -209,7 +262,9 @@ class LanguageModelPipeline(Pipeline):
                         seed: int | None = None) -> Iterator[str]:
         """One continuation of ``prompt``, token by token: the text so far (prompt +
         continuation) after each new token. The last text is ``generate(prompt, n=1, …)``'s
-        with the same arguments and seed; ``</s>`` ends it where ``generate`` stops.
+        with the same arguments and seed: ``</s>`` ends it where ``generate`` stops, and an
+        ABC model's ends at its tune's end, the last text being the tune alone (its lead-in
+        and the end's blank line or ``X:`` dropped).
 
         The settings are checked when this is called; the model runs as the texts are
         taken, and closing the iterator stops it (a client that went away).
@@ -230,7 +285,13 @@ class LanguageModelPipeline(Pipeline):
                 if token_id == config.stop_id:
                     return
                 new_ids.append(token_id)
-                yield self.detokenize(prompt_ids[1:] + new_ids)
+                text = self.detokenize(prompt_ids[1:] + new_ids)
+                if self.text_format == "abc":
+                    tune = cut_tune(text)
+                    if tune.ended or len(new_ids) == config.max_new_tokens:
+                        yield tune.abc
+                        return
+                yield text
         finally:
             steps.close()
 

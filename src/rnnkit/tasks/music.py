@@ -23,60 +23,33 @@ from rnnkit.tasks.music_metrics import (
     quiet_music21,
     score_tune,
 )
+from rnnkit.text.tunes import TUNE_CHARS, GeneratedTune
 
-MAX_CHARS = 1000
-"""New characters sampled per tune by default (a folk tune in ABC is ~200-600)."""
+MAX_CHARS = TUNE_CHARS
+"""New characters sampled per tune by default (:data:`rnnkit.text.tunes.TUNE_CHARS`)."""
 FORMATS = ("abc", "mid", "musicxml")
 """Files :func:`write_tunes` can write per tune (``abc`` always)."""
 MUSIC21_FORMAT = {"mid": "midi", "musicxml": "musicxml"}
 TUNE_FILE = re.compile(r"\.?tune_\d{3,}\.(?:abc|mid|musicxml)(?:\.partial)?")
 """The names :func:`write_tunes` writes (and its temporary names)."""
-TUNE_START = re.compile(r"^X:", re.MULTILINE)
-TUNE_END = re.compile(r"\n[ \t]*\n|\n(?=X:)")
-"""Where a tune ends: a blank line, or the next tune's ``X:`` line (an ABC model's training
-stream is the tunes' non-blank lines, so it goes from one tune's last line to the next
-``X:``)."""
 
 
 class UnplayableTuneWarning(UserWarning):
-    """A tune music21 cannot read (or reads to no note): written as ``.abc`` only."""
-
-
-@dataclass(frozen=True)
-class GeneratedTune:
-    """One sampled tune: its ABC text (from its ``X:`` line) and whether it ended (see
-    :func:`cut_tune`) within the characters allowed; one that did not is kept as sampled."""
-
-    abc: str
-    ended: bool
-
-
-def cut_tune(text: str) -> GeneratedTune:
-    """The tune in a sampled ``text``: from its first line starting ``X:`` (what comes before
-    is the prompt's or the model's lead-in) to the first blank line or the next ``X:`` line
-    after it. Without an ``X:`` line the whole text, stripped, is the tune; one that reaches
-    the end of the text without either has not ended."""
-    start = TUNE_START.search(text)
-    body = text[start.start():] if start else text
-    end = TUNE_END.search(body)
-    if end is None:
-        return GeneratedTune(body.strip() + "\n", False)
-    return GeneratedTune(body[: end.start()].strip() + "\n", True)
+    """A tune music21 cannot read (or reads to no note), written as ``.abc`` only; or one it
+    reads but cannot write in some format, written in the others."""
 
 
 def generate_tunes(pipeline: Any, n: int, *, seed: int | None, temperature: float = 1.0,
                    max_chars: int = MAX_CHARS, prompt: str = "X:", top_k: int | None = None,
                    top_p: float | None = None) -> list[GeneratedTune]:
-    """``n`` tunes from a character language model trained on ABC tunes (a
-    :class:`~rnnkit.tasks.lm_pipeline.LanguageModelPipeline`, torch or ONNX), sampled as one
-    batch of ``max_chars`` new characters each (``temperature``, ``top_k``, ``top_p`` as in
-    its ``generate``) and cut by :func:`cut_tune`."""
-    if pipeline.level != "char":
-        raise ValueError(f"generate_tunes: ABC tunes need a character-level model, got "
-                         f"level={pipeline.level!r}")
-    texts = pipeline.generate(prompt, n=n, max_tokens=max_chars, temperature=temperature,
-                              top_k=top_k, top_p=top_p, seed=seed)
-    return [cut_tune(text) for text in texts]
+    """``n`` tunes from a character language model trained on ABC tunes in stream mode (a
+    :class:`~rnnkit.tasks.lm_pipeline.LanguageModelPipeline`, torch or ONNX, whether its
+    format is ``abc`` or it read a plain file of tunes), sampled as one batch of at most
+    ``max_chars`` new characters each (``temperature``, ``top_k``, ``top_p`` as in its
+    ``generate``), each stopped at its end (:func:`~rnnkit.text.tunes.cut_tune`) and
+    saying whether it got there. Another model is a ValueError naming its level or mode."""
+    return pipeline.sample_tunes(prompt, n=n, max_tokens=max_chars, temperature=temperature,
+                                 top_k=top_k, top_p=top_p, seed=seed)
 
 
 @dataclass(frozen=True)

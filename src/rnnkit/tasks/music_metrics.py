@@ -27,8 +27,9 @@ SECTION_BARLINES = frozenset({"double", "final", "light-light", "light-heavy", "
 METER_FIELD = re.compile(r"^M:([^\n%]*)|\[M:([^\]]*)\]", re.MULTILINE)
 """A ``M:`` field: a header line or an inline ``[M:…]``."""
 METER_SYMBOLS = {"C": "4/4", "C|": "2/2"}
-KEY_LINE = re.compile(r"^K:(.*)$", re.MULTILINE)
-"""A ``K:`` line (the header's last field, or a key change between music lines)."""
+KEY_FIELD = re.compile(r"^K:([^\n%]*)|\[K:([^\]]*)\]", re.MULTILINE)
+"""A ``K:`` field: a line (the header's last field, or a key change between music lines) or
+an inline ``[K:…]`` (a key change within a music line)."""
 KEY_TONIC = re.compile(r"\s*([A-G])([#b]?)")
 """A key's tonic: its first letter and accidental; the mode that may follow (``m``, ``mix``,
 ``dor``, …) names the scale, never another tonic (``K:Ador`` is A dorian)."""
@@ -117,11 +118,11 @@ def _sounding_notes(score: Any) -> list[Any]:
 
 def ends_on_tonic(score: Any, abc: str) -> bool:
     """Whether the last sounding note's pitch class (a chord's lowest) is the tonic of the
-    key in force at the end: the tune's last ``K:`` line (its header's, or a key change
-    between music lines). A key without a tonic (``K:none``, ``K:HP``, no ``K:``) fails: there
-    is no tonic to end on."""
+    key in force at the end: the tune's last ``K:`` field by position (its header's, a key
+    change between music lines, or an inline ``[K:…]``). A key without a tonic (``K:none``,
+    ``K:HP``, no ``K:``) fails: there is no tonic to end on."""
     music21 = music21_module()
-    keys = KEY_LINE.findall(abc)
+    keys = ["".join(groups) for groups in KEY_FIELD.findall(abc)]
     match = KEY_TONIC.match(keys[-1]) if keys else None
     if match is None:
         return False

@@ -13,8 +13,14 @@ const PLACEHOLDERS = {
 // A language model over ABC music notation (format "abc" in /v1/models) starts its tune from
 // the reference number field, as every tune in ABC does; its result shows as notation.
 const ABC_PROMPT = "X:1";
+// New tokens per sample the page asks for unless the user says otherwise: a tune is 200-600
+// characters (the model stops at its end) and the command line gives it 1,000; text, 200.
+// Either stays within the server's --max-tokens.
+const DEFAULT_MAX_TOKENS = { tune: 1000, text: 200 };
 const ABC_PLACEHOLDER = "The start of a tune in ABC notation: X:1, then M: (meter), L: (note length), K: (key)…";
 let models = [];
+let tokenLimit = Infinity; // the server's --max-tokens
+let filledMaxTokens = null; // the max tokens the page filled in for the model, until edited
 let running = null; // the AbortController of the request under way
 let filledPrompt = null; // the prompt the page filled in for the model, until the user edits it
 let download = null; // the object URL of the .abc file offered for download
@@ -63,7 +69,10 @@ async function loadModels() {
     return;
   }
   if (!response.ok) { showError(await failure(response)); return; }
-  models = (await response.json()).models;
+  const listed = await response.json();
+  models = listed.models;
+  tokenLimit = listed.max_tokens;
+  $("max-tokens").max = String(tokenLimit);
   const select = $("model");
   select.replaceChildren(...models.map((model) =>
     element("option", "", `${model.name} (${model.task})`)));
@@ -100,6 +109,12 @@ function chooseModel() {
     filledPrompt = isNotation(model) ? ABC_PROMPT : "";
     input.value = filledPrompt;
   }
+  const maxTokens = $("max-tokens");
+  if (maxTokens.value === "" || maxTokens.value === filledMaxTokens) {
+    const wanted = isNotation(model) ? DEFAULT_MAX_TOKENS.tune : DEFAULT_MAX_TOKENS.text;
+    filledMaxTokens = String(Math.min(wanted, tokenLimit));
+    maxTokens.value = filledMaxTokens;
+  }
   $("model-info").textContent = model && model.parameters != null
     ? `${model.parameters.toLocaleString()} parameters` : "";
   $("result").replaceChildren();
@@ -128,7 +143,7 @@ async function generate(text, signal) {
     prompt: text,
     temperature: Number($("temperature").value),
     top_p: Number($("top-p").value),
-    max_tokens: Number($("max-tokens").value) || 100,
+    max_tokens: Number($("max-tokens").value) || DEFAULT_MAX_TOKENS.text,
   };
   const model = currentModel();
   // notation keeps its line breaks and columns: a <pre> in a monospace font
