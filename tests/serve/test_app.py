@@ -60,6 +60,32 @@ def test_a_tune_fits_the_default_token_limit():
     assert ServeSettings().max_tokens >= MAX_CHARS
 
 
+@pytest.mark.parametrize("limit, expected", [(2000, {"tunes": 1000, "lm": 100}),
+                                              (300, {"tunes": 300, "lm": 100}),
+                                              (50, {"tunes": 50, "lm": 50})])
+def test_without_max_tokens_each_model_gets_its_own_default_within_the_limit(
+        pipelines, abc_model, monkeypatch, limit, expected):
+    served = {**load_models([abc_model]), "lm": pipelines["lm"]}
+    asked = {}
+
+    def record(pipeline):
+        generate = pipeline.generate
+
+        def recorded(prompts, **options):
+            asked[pipeline.directory.name] = options["max_tokens"]
+            return generate(prompts, **{**options, "max_tokens": 1})
+        return recorded
+
+    for pipeline in served.values():
+        monkeypatch.setattr(pipeline, "generate", record(pipeline))
+    settings = ServeSettings(max_tokens=limit)
+    with TestClient(create_app(served, settings)) as client:
+        for name in served:
+            assert client.post(f"/v1/models/{name}/generate",
+                               json={"prompt": "X:"}).status_code == 200
+    assert {name: asked[served[name].directory.name] for name in served} == expected
+
+
 def test_the_model_list_says_what_each_language_model_writes(pipelines, abc_model):
     served = {**load_models([abc_model]), "lm": pipelines["lm"],
               "classify": pipelines["classify"]}

@@ -47,6 +47,7 @@ class Stub:
     how many it gave and whether it was closed; ``fail_at`` raises at that token."""
 
     task, labels, vocabulary_sizes, parameter_count = "lm", None, {"tokens": 3}, 1
+    default_max_tokens = 100
 
     def __init__(self, texts, pause=0.0, fail_at=None):
         self.texts, self.pause, self.fail_at = texts, pause, fail_at

@@ -132,3 +132,14 @@ def test_a_text_model_runs_on_but_can_write_tunes(tmp_path):
     (tune,) = pipeline.sample_tunes("X:", max_tokens=20)
     assert tune == GeneratedTune("X:" + TUNE_ONE, True)
     assert backend.steps == len(TUNE_ONE) + 1
+
+
+@pytest.mark.parametrize("data, default", [({"level": "char", "format": "abc"}, 1000),
+                                           ({"level": "char"}, 100)])
+def test_without_max_tokens_a_tune_may_take_a_tune_s_length(tmp_path, data, default):
+    # an ABC model's sample is a whole tune; a text model's default stays 100 tokens
+    pipeline, backend = _scripted(tmp_path, ["~" * 2000], data)
+    assert pipeline.default_max_tokens == default
+    (text,) = pipeline.generate("X:")
+    assert backend.steps == default and len(list(pipeline.generate_stream("X:"))) == default
+    assert text.rstrip("\n") == "X:" + "~" * default  # an unended tune keeps a final line break

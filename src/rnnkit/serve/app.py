@@ -141,14 +141,14 @@ def check_at_most(field: str, value: int | None, limit: int, flag: str) -> None:
 
 
 def generate_call(request: schemas.GenerateRequest | schemas.GenerateStreamRequest,
-                  settings: ServeSettings) -> tuple[list, dict]:
+                  settings: ServeSettings, pipeline: Pipeline) -> tuple[list, dict]:
     prompts = as_list(request.prompt, "prompt")
     check_texts(prompts, settings, "prompt", allow_empty=True)
     check_at_most("n", getattr(request, "n", None), settings.max_n, "--max-n")
     check_at_most("max_tokens", request.max_tokens, settings.max_tokens, "--max-tokens")
     options = request.model_dump(exclude={"prompt"})
     if options["max_tokens"] is None:
-        options["max_tokens"] = min(schemas.DEFAULT_MAX_TOKENS, settings.max_tokens)
+        options["max_tokens"] = min(pipeline.default_max_tokens, settings.max_tokens)
     return prompts, options
 
 
@@ -260,7 +260,8 @@ def create_app(pipelines: dict[str, Pipeline], settings: ServeSettings | None = 
     @app.post("/v1/models/{name}/generate", response_model=schemas.GenerateResponse)
     async def generate(name: str, request: schemas.GenerateRequest) -> dict:
         """Language models: ``n`` samples per prompt (each begins with its prompt)."""
-        items, options = generate_call(request, settings)
+        batcher_of(name, "generate")
+        items, options = generate_call(request, settings, served[name].pipeline)
         return {"model": name, "results": jsonable(await call(name, "generate", items,
                                                               options))}
 
@@ -276,7 +277,7 @@ def create_app(pipelines: dict[str, Pipeline], settings: ServeSettings | None = 
         pipeline = served[name].pipeline
         if not callable(getattr(pipeline, "generate_stream", None)):
             raise RequestError(404, "wrong_task", f"model {name!r} cannot stream its text")
-        (prompt,), options = generate_call(body, settings)
+        (prompt,), options = generate_call(body, settings, pipeline)
         try:
             texts = pipeline.generate_stream(prompt, **options)
         except INPUT_ERRORS as error:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_SEED = 2**63 - 1
-DEFAULT_MAX_TOKENS = 100
 
 
 class Request(BaseModel):
@@ -20,7 +19,8 @@ class Request(BaseModel):
 
 class Sampling(Request):
     max_tokens: int | None = Field(None, ge=1, description="the most new tokens per sample "
-                                                          "(default: 100, or the server's "
+                                                          "(default: 100, 1,000 for an ABC "
+                                                          "model's tunes, or the server's "
                                                           "limit if lower)")
     temperature: float = Field(1.0, gt=0)
     top_k: int | None = Field(None, ge=1)

@@ -36,6 +36,9 @@ IGNORE_INDEX = -100
 """A target that counts in no loss (sentence padding)."""
 MAX_TOKENS = 1_000_000
 """The most new tokens one generation may ask for (each a step of the model)."""
+DEFAULT_MAX_TOKENS = 100
+"""New tokens per sample of a text model when a caller does not say (see
+:attr:`LanguageModelPipeline.default_max_tokens`)."""
 MAX_SAMPLES = 1_000
 """The most samples one generation may ask for (they run as one batch)."""
 
@@ -185,20 +188,32 @@ class LanguageModelPipeline(Pipeline):
             banned_ids=banned,
         )
 
-    def generate(self, prompt: str | Sequence[str] = "", n: int = 1, max_tokens: int = 100,
+    @property
+    def default_max_tokens(self) -> int:
+        """New tokens per sample when a caller does not say: 100, or :data:`TUNE_CHARS` for
+        an ABC model, whose samples are whole tunes of a few hundred characters."""
+        return TUNE_CHARS if self.text_format == "abc" else DEFAULT_MAX_TOKENS
+
+    def _max_tokens(self, max_tokens: int | None) -> int:
+        return self.default_max_tokens if max_tokens is None else max_tokens
+
+    def generate(self, prompt: str | Sequence[str] = "", n: int = 1,
+                 max_tokens: int | None = None,
                  temperature: float = 1.0, top_k: int | None = None,
                  top_p: float | None = None, greedy: bool = False,
                  seed: int | None = None) -> list[str] | list[list[str]]:
         """``n`` continuations of ``prompt`` (prompt + continuation texts); for a list of
         prompts, such a list per prompt. Words (and sentence-mode models) stop at ``</s>``,
-        stream characters at ``max_tokens`` (``</s>`` there is a line break). An ABC model's
+        stream characters at ``max_tokens`` (None: :attr:`default_max_tokens`; ``</s>``
+        there is a line break). An ABC model's
         sample is one tune: it stops at the tune's end and is the tune alone (see
         :meth:`sample_tunes`). ``seed`` makes the samples reproducible (each prompt sampled
         from its own generator so seeded): a torch generator for a model directory, numpy's
         for an export directory, so the two draw from the same distribution but not the same
         samples (greedy decoding gives the same tokens on both)."""
         _check_samples(n, "generate")
-        config = self.sampling_config(max_tokens, temperature, top_k, top_p, greedy)
+        config = self.sampling_config(self._max_tokens(max_tokens), temperature, top_k, top_p,
+                                      greedy)
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         results = []
         for text in prompts:
@@ -256,7 +271,7 @@ class LanguageModelPipeline(Pipeline):
         return [tune or cut_tune(self.detokenize(prompt_ids[1:] + row))
                 for tune, row in zip(finished, rows)]
 
-    def generate_stream(self, prompt: str = "", max_tokens: int = 100,
+    def generate_stream(self, prompt: str = "", max_tokens: int | None = None,
                         temperature: float = 1.0, top_k: int | None = None,
                         top_p: float | None = None, greedy: bool = False,
                         seed: int | None = None) -> Iterator[str]:
@@ -272,7 +287,8 @@ class LanguageModelPipeline(Pipeline):
         if not isinstance(prompt, str):
             raise TypeError(f"generate_stream: prompt must be a str, got "
                             f"{type(prompt).__name__}")
-        config = self.sampling_config(max_tokens, temperature, top_k, top_p, greedy)
+        config = self.sampling_config(self._max_tokens(max_tokens), temperature, top_k, top_p,
+                                      greedy)
         return self._stream(self.encode_prompt(prompt), config, seed)
 
     def _stream(self, prompt_ids: list[int], config: SamplingConfig,
