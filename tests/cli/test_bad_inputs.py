@@ -199,3 +199,10 @@ def test_random_bytes_in_the_prepared_corpus_are_refused_on_resume(tmp_path, cap
     _fails(["train", "lm", "--out", out, "--resume", "--quiet"], capsys,
            "holds ids outside the vocabulary of")
     assert _snapshot(out) == before
+
+
+@pytest.mark.parametrize("task", ["lm", "classify", "tag", "translate"])
+def test_evaluate_on_a_missing_file_names_data(tiny_models, tmp_path, capsys, task):
+    missing = tmp_path / "nothing.txt"
+    _fails(["evaluate", tiny_models[task], "--data", missing], capsys,
+           f"--data '{missing}': no such file or folder")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from rnnkit.cli.common import set_threads
 from rnnkit.loading import load
@@ -48,6 +49,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         if owner != task.name and getattr(args, dest) != action.default:
             raise ValueError(f"evaluate: {max(action.option_strings, key=len)} is for {owner} "
                              f"models; {args.model_dir[0]} holds a {task.name!r} model")
+    if not Path(args.data).exists():
+        raise ValueError(f"--data {args.data!r}: no such file or folder")
     report = pipeline.evaluate(args.data, **task.evaluate_options(args))
     text = task.format_report(pipeline, report, args)
     print(json.dumps(report, ensure_ascii=False) if args.json else text)
