@@ -253,23 +253,23 @@ class LanguageModelPipeline(Pipeline):
                seed: int | None) -> list[GeneratedTune]:
         """The tunes of ``n`` samples after ``prompt_ids``; the model stops once every sample
         has ended its tune (or at ``config.max_new_tokens``)."""
-        rows: list[list[int]] = [[] for _ in range(n)]
+        # characters: each sample's text grows by one token's text per step
+        texts = [self.detokenize(prompt_ids[1:])] * n
         finished: list[GeneratedTune | None] = [None] * n
         steps = self.backend.sample_steps(prompt_ids, config, n, seed)
         try:
             for tokens in steps:  # (B,)
                 for index, token in enumerate(tokens.tolist()):
                     if finished[index] is None:
-                        rows[index].append(int(token))
+                        texts[index] += self.detokenize([int(token)])
                         # a tune's end (a blank line, the next X:) spans tokens: read the text
-                        tune = cut_tune(self.detokenize(prompt_ids[1:] + rows[index]))
+                        tune = cut_tune(texts[index])
                         finished[index] = tune if tune.ended else None
                 if None not in finished:
                     break
         finally:
             steps.close()
-        return [tune or cut_tune(self.detokenize(prompt_ids[1:] + row))
-                for tune, row in zip(finished, rows)]
+        return [tune or cut_tune(text) for tune, text in zip(finished, texts)]
 
     def generate_stream(self, prompt: str = "", max_tokens: int | None = None,
                         temperature: float = 1.0, top_k: int | None = None,
