@@ -39,10 +39,10 @@ import socket
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
+from timing import StepClock
 
 from rnnkit.tasks import get_task
 from rnnkit.tasks.language_modeling import CORPUS_DIR, LMData
@@ -77,18 +77,6 @@ def prepare_corpus(work: Path, data_dir: Path) -> Path:
     prepared = task.prepare(data, SMALL, train, base, quiet=True)
     write_config(base, task.name, {**prepared.sections, "train": train.to_dict()})
     return base
-
-
-class StepClock:
-    """Step callback: the time at the end of step ``first`` and of step ``last``."""
-
-    def __init__(self, first: int, last: int) -> None:
-        self.first, self.last = first, last
-        self.times: dict[int, float] = {}
-
-    def __call__(self, trainer: Trainer, event: str, info: dict) -> None:
-        if event == "step" and info["step"] in (self.first, self.last):
-            self.times[info["step"]] = time.perf_counter()
 
 
 def worker(run_dir: Path, setup: str, threads: int, warmup: int, steps: int,

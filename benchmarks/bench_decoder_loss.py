@@ -33,14 +33,11 @@ def step(way: str, generator: torch.Generator):
     bias = torch.zeros(vocab, requires_grad=True)
     targets = torch.randint(0, vocab, (ROWS,), generator=generator)
 
-    def rnnkit() -> None:
-        linear_cross_entropy(hidden, weight, bias, targets).backward()
-
-    def example() -> None:
-        # word_language_model: decoder → log_softmax in the model, NLLLoss in main.py
-        F.nll_loss(F.log_softmax(F.linear(hidden, weight, bias), dim=1), targets).backward()
-
-    return {"rnnkit": rnnkit, "example": example}[way]
+    if way == "rnnkit":
+        return lambda: linear_cross_entropy(hidden, weight, bias, targets).backward()
+    # word_language_model: decoder → log_softmax in the model, NLLLoss in main.py
+    return lambda: F.nll_loss(F.log_softmax(F.linear(hidden, weight, bias), dim=1),
+                              targets).backward()
 
 
 def main() -> None:

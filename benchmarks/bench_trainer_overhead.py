@@ -21,26 +21,17 @@ import time
 from pathlib import Path
 
 import torch
+from timing import StepClock
 from torch import nn
 
 from rnnkit.models import detach_state
 from rnnkit.tasks import get_task
+from rnnkit.tasks.language_modeling import CORPUS_DIR
 from rnnkit.train import TrainConfig, Trainer
 from rnnkit.train.model_dir import CONFIG_FILE, VOCAB_FILE, read_config
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = {"bptt": 35, "dropout": 0.2, "lr": 20.0, "clip": 0.25}
-
-
-class StepClock:
-    """Step callback: the time at the end of steps ``first`` and ``last``."""
-
-    def __init__(self, first: int, last: int) -> None:
-        self.first, self.last, self.times = first, last, {}
-
-    def __call__(self, trainer: Trainer, event: str, info: dict) -> None:
-        if event == "step" and info["step"] in (self.first, self.last):
-            self.times[info["step"]] = time.perf_counter()
 
 
 def main() -> None:
@@ -57,7 +48,7 @@ def main() -> None:
     config["data"] = {**config["data"], "bptt": RECIPE["bptt"]}
     config["model"] = {**config["model"], "dropout": RECIPE["dropout"]}
     run = Path(tempfile.mkdtemp(prefix="bench_trainer_"))
-    for name in (CONFIG_FILE, VOCAB_FILE, "corpus"):
+    for name in (CONFIG_FILE, VOCAB_FILE, CORPUS_DIR):
         (run / name).symlink_to((args.base / name).resolve())
     training = task.training(run, config, quiet=True, device="cpu", seed=0, reuse={})
     training.valid = None  # steps only

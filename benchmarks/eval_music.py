@@ -34,6 +34,7 @@ from rnnkit.data.abc import read_abc
 from rnnkit.tasks.language_modeling import LANGUAGE_MODELING
 from rnnkit.tasks.music import generate_tunes
 from rnnkit.tasks.music_metrics import METRICS, music21_module, music_shares
+from rnnkit.text.tunes import TUNE_CHARS
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = {"parses": "music21 parses", "bars_fit": "bars fit the meter",
@@ -97,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", "--num-tunes", type=int, default=100, help="tunes per row")
     parser.add_argument("--seed", type=int, default=0, help="sampling and untrained-init seed")
     parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--max-chars", type=int, default=1000, help="new characters per tune")
+    parser.add_argument("--max-chars", type=int, default=TUNE_CHARS,
+                        help="new characters per tune")
     parser.add_argument("--held-out", help="ABC file of held-out tunes (default: "
                                            "DIR/corpus/valid.abc)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "music.md"))

@@ -38,7 +38,7 @@ from rnnkit.configs import (
     positive_int,
 )
 from rnnkit.data import BucketBatchSampler, LMStream, load_prepared, prepare
-from rnnkit.data.abc import music21_corpus_folder
+from rnnkit.data.abc import HEADER_CHOICES, music21_corpus_folder
 from rnnkit.models import (
     LanguageModel,
     LanguageModelConfig,
@@ -58,7 +58,6 @@ from rnnkit.tasks.contract import (
 )
 from rnnkit.tasks.lm_abc import write_abc_corpus
 from rnnkit.tasks.lm_pipeline import (
-    ABC_HEADERS,
     CORPUS_DIR,
     FORMATS,
     IGNORE_INDEX,
@@ -120,7 +119,7 @@ class LMData(ValidatedConfig):
     tokenizer: str | None = checked(choice_check(TOKENIZERS), None, optional=True)
     mode: str = choice(MODES, "stream")
     format: str = choice(FORMATS, "text")
-    abc_headers: str | None = checked(choice_check(ABC_HEADERS), None, optional=True)
+    abc_headers: str | None = checked(choice_check(HEADER_CHOICES), None, optional=True)
     split_seed: int | None = checked(int_check(0), None, optional=True)
 
     def __post_init__(self) -> None:
@@ -298,24 +297,13 @@ class LanguageModelTraining:
 
 
 @torch.no_grad()
-def stream_metrics(
-    model: nn.Module, batches, level: str, device: torch.device | str = "cpu",
-    carry_state: bool = True,
-) -> dict[str, float]:
-    """Mean loss (nats per target token) over ``(x, y)`` batches, plus ppl (and bpc).
+def stream_totals(model: nn.Module, batches, device: torch.device | str = "cpu",
+                  carry_state: bool = True) -> tuple[float, int]:
+    """The summed loss (nats) over the target tokens of ``(x, y)`` batches, and their count.
 
     ``carry_state`` carries the recurrent state from batch to batch (stream windows);
     targets equal to ``IGNORE_INDEX`` (sentence padding) do not count.
     """
-    total, count = stream_totals(model, batches, device, carry_state)
-    return loss_figures(total / count, level)
-
-
-@torch.no_grad()
-def stream_totals(model: nn.Module, batches, device: torch.device | str = "cpu",
-                  carry_state: bool = True) -> tuple[float, int]:
-    """The summed loss (nats) over the target tokens of ``(x, y)`` batches, and their count
-    (see :func:`stream_metrics`)."""
     model.eval()
     total, count, state = 0.0, 0, None
     for x, y in batches:
@@ -441,7 +429,7 @@ class LanguageModeling(Task):
         data.add_argument("--format", choices=FORMATS, default="text",
                           help="text: a plain corpus; abc: tunes in ABC notation, character "
                                "level")
-        data.add_argument("--abc-headers", choices=ABC_HEADERS,
+        data.add_argument("--abc-headers", choices=HEADER_CHOICES,
                           help="abc: keep every header field, or strip the tunes to what a "
                                "player needs (X M L Q K P V); None: strip")
         data.add_argument("--split-seed", type=int,

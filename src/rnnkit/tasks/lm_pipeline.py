@@ -26,8 +26,6 @@ CORPUS_DIR = "corpus"
 """The model directory's folder of the prepared training corpus."""
 FORMATS = ("text", "abc")
 """What a language model is trained on: plain text, or tunes in ABC notation."""
-ABC_HEADERS = ("keep", "strip")
-"""Whether an ABC model's tunes keep every header field or only a player's."""
 TRAIN_TUNES_FILE = "train.abc"
 """An ABC model's training tunes, in ``DIR/corpus/`` (one blank line between tunes)."""
 VALID_TUNES_FILE = "valid.abc"
@@ -261,10 +259,13 @@ class LanguageModelPipeline(Pipeline):
             for tokens in steps:  # (B,)
                 for index, token in enumerate(tokens.tolist()):
                     if finished[index] is None:
-                        texts[index] += self.detokenize([int(token)])
-                        # a tune's end (a blank line, the next X:) spans tokens: read the text
-                        tune = cut_tune(texts[index])
-                        finished[index] = tune if tune.ended else None
+                        piece = self.detokenize([int(token)])
+                        texts[index] += piece
+                        # a tune ends at a blank line or the next X: line, which spans
+                        # tokens; only a line break or a colon can complete one
+                        if "\n" in piece or ":" in piece:
+                            tune = cut_tune(texts[index])
+                            finished[index] = tune if tune.ended else None
                 if None not in finished:
                     break
         finally:

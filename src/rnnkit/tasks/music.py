@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.tasks.music_metrics import (
+    METRICS,
     TuneScore,
     error_reason,
     music21_module,
@@ -103,7 +104,7 @@ def summary_line(tunes: Sequence[GeneratedTune], reports: Sequence[WrittenTune],
     formats = sorted({name for report in reports for name in report.files},
                      key=FORMATS.index)
     checks = {name: sum(getattr(report.score, name) for report in reports)
-              for name in ("parses", "bars_fit", "ends_on_tonic")}
+              for name in METRICS}
     unended = sum(not tune.ended for tune in tunes)
     return (f"wrote {count} tunes to {Path(out_dir)} ({names}: "
             f"{', '.join('.' + name for name in formats)}): {checks['parses']} of {count} "

@@ -79,7 +79,7 @@ def parse_abc(abc: str) -> ParsedTune:
             score = music21.converter.parseData(abc, format="abc")
     except Exception as error:  # noqa: BLE001 - any failure of music21's parser is the answer
         return ParsedTune(None, error_reason(error))
-    if not any(True for _ in _sounding_notes(score)):
+    if not _sounding_notes(score):
         return ParsedTune(None, "music21 reads no notes in it")
     return ParsedTune(score, "")
 

@@ -180,9 +180,8 @@ class TaggingTraining:
         """Each process scores its share of the validation sentences; the loss sums are
         added and the tag paths gathered in sentence order, so that every process reports
         the figures of the whole set."""
-        own = range(len(self.valid.words))[distributed.share(len(self.valid.words))]
-        share = Encoded([self.valid.words[i] for i in own], [self.valid.chars[i] for i in own],
-                        [self.valid.tags[i] for i in own])
+        rows = distributed.share(len(self.valid.words))
+        share = Encoded(*(field[rows] for field in self.valid))
         backend = TorchTaggerBackend(model)
         total, count = distributed.all_sum(loss_sum(backend, share, 64))
         predicted = distributed.gather_shares(decode_all(backend, share.words, share.chars, 64))

@@ -287,8 +287,8 @@ class Trainer:
                         f"{position.global_step + 1}; the last good checkpoint in "
                         f"{self.directory} is kept (try a lower --lr or a --clip)"
                     )
-                self._optimize(output.loss * distributed.global_loss_weight(output.count,
-                                                                            max(1, count)))
+                self._optimize(output.loss if not distributed.active() else output.loss
+                               * distributed.global_loss_weight(output.count, max(1, count)))
                 position.batch_index, position.carry = index + 1, output.carry
                 position.global_step += 1
                 position.loss_sum += loss * count
