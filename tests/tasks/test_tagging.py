@@ -5,7 +5,8 @@ import torch
 
 from rnnkit.data import read_conll_tokens
 from rnnkit.tasks import tagging
-from rnnkit.train import TrainConfig, distributed
+from rnnkit.train import TrainConfig
+from tests.tasks.shares import evaluate_as_two_processes
 
 SENTENCES = [
     ("John lives in Paris .", "B-PER O O B-LOC O"),
@@ -95,10 +96,6 @@ def test_bioes_tags_select_the_bioes_scheme():
     assert tagging.detect_scheme(["NN", "VB"]) == "none"
 
 
-class _Gathered(Exception):
-    """Stops an evaluation where a process's share of the tag paths would be gathered."""
-
-
 def test_validation_is_split_into_shares_that_make_the_whole_set(trained, monkeypatch):
     """As process 0 and 1 of 2: each scores its share; their loss sums add up to one
     process's loss, and their tag paths, joined in rank order, are one process's."""
@@ -107,19 +104,7 @@ def test_validation_is_split_into_shares_that_make_the_whole_set(trained, monkey
     alone = task.evaluate(model)
     whole = tagging.decode_all(tagging.TorchTaggerBackend(model), task.valid.words,
                                task.valid.chars)
-    sums, paths = [], []
-
-    def gather(values):
-        paths.append(list(values))
-        raise _Gathered
-
-    monkeypatch.setattr(distributed, "all_sum", lambda values: sums.append(values) or values)
-    monkeypatch.setattr(distributed, "gather_shares", gather)
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    for rank in ("0", "1"):
-        monkeypatch.setenv("RANK", rank)
-        with pytest.raises(_Gathered):
-            task.evaluate(model)
+    sums, paths = evaluate_as_two_processes(task, model, monkeypatch)
     assert [len(share) for share in paths] == [len(whole) // 2, len(whole) - len(whole) // 2]
     assert paths[0] + paths[1] == whole
     total, count = (sum(parts) for parts in zip(*sums))

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from rnnkit.tasks import translation
-from rnnkit.train import TrainConfig, distributed
+from rnnkit.train import TrainConfig
+from tests.tasks.shares import evaluate_as_two_processes
 
 PAIRS = [("I am happy.", "我很高兴。"), ("I am sad.", "我很难过。"), ("You are happy.", "你很高兴。"),
          ("He is tall.", "他很高。"), ("She is sad.", "她很难过。")]
@@ -66,29 +67,13 @@ def test_long_sources_are_cut_with_a_warning_and_empty_input_is_an_error(trained
         loaded.translate(["  "])
 
 
-class _Gathered(Exception):
-    """Stops an evaluation where a process's share of the translations would be gathered."""
-
-
 def test_validation_is_split_into_shares_that_make_the_whole_set(trained, monkeypatch):
     """As process 0 and 1 of 2: each takes its share; their loss sums add up to one
     process's loss, and their translations, joined in rank order, are one process's."""
     task, model = trained[1].task, trained[1].model
     alone = task.evaluate(model)
     whole = translation.translate_ids(model, task.valid.sources, task.data.max_target_length)
-    sums, translated = [], []
-
-    def gather(values):
-        translated.append(list(values))
-        raise _Gathered
-
-    monkeypatch.setattr(distributed, "all_sum", lambda values: sums.append(values) or values)
-    monkeypatch.setattr(distributed, "gather_shares", gather)
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    for rank in ("0", "1"):
-        monkeypatch.setenv("RANK", rank)
-        with pytest.raises(_Gathered):
-            task.evaluate(model)
+    sums, translated = evaluate_as_two_processes(task, model, monkeypatch)
     assert [len(share) for share in translated] == [len(whole) // 2,
                                                    len(whole) - len(whole) // 2]
     assert translated[0] + translated[1] == whole
