@@ -120,5 +120,16 @@ def test_a_second_derivative_is_refused_with_the_fix():
 @pytest.mark.parametrize("columns", [1, 15, 16, 10_002])
 def test_the_logits_rows_start_on_aligned_offsets(columns):
     buffer = losses._aligned_buffer(3, columns, torch.empty(0))
-    assert buffer.shape == (3, columns)
-    assert buffer.stride(0) % losses.ROW_ALIGNMENT == 0 and buffer.stride(0) >= columns
+    assert buffer.is_contiguous() and buffer.shape[0] == 3
+    assert buffer.shape[1] % losses.ROW_ALIGNMENT == 0
+    assert columns <= buffer.shape[1] < columns + losses.ROW_ALIGNMENT
+
+
+def test_a_row_whose_target_probability_underflows_keeps_its_exact_loss():
+    hidden, weight, bias_, targets = _inputs(dtype=torch.float32)
+    with torch.no_grad():
+        bias_[targets[1]] -= 500.0  # p of row 1's target is exp(-500): 0 in float32
+    loss = linear_cross_entropy(hidden, weight, bias_, targets)
+    expected = F.cross_entropy(F.linear(hidden, weight, bias_), targets)
+    assert expected > 500.0 / len(targets)
+    torch.testing.assert_close(loss, expected)

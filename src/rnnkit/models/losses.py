@@ -3,11 +3,11 @@
 ``F.cross_entropy(F.linear(h, W, b), y)`` keeps the ``(N, V)`` logits, writes their
 log-softmax as a second ``(N, V)`` tensor, and its backward writes two more (the one-hot
 gradient of the loss, then the log-softmax's gradient), computing ``exp`` over all of them
-twice. For a 10,000-word vocabulary each is 16 MB per 400 tokens. Here the logits buffer is the
-only one: the forward turns it into ``e = exp(logits - max)`` in place, and the backward turns
-``e`` into the gradient ``softmax - onehot`` in place: faster for word vocabularies, no
-different for characters (``benchmarks/bench_loss.py``; figures in RESULTS, "Training
-throughput against torch.nn").
+twice. Here the logits buffer is the only one, and it is read or written in full only by the
+three products and one softmax: the forward turns the logits into ``softmax(z)`` in place, the
+backward subtracts the one-hot at one entry per row and folds each row's scale into the
+products' small operands. Faster for word vocabularies, no different for characters
+(``benchmarks/bench_loss.py``, ``benchmarks/bench_decoder_loss.py``; figures in RESULTS).
 
 Shapes use the package's letters (see :mod:`rnnkit`): ``N`` rows (tokens), ``H`` hidden
 features, ``V`` classes (vocabulary).
@@ -29,39 +29,49 @@ word_language_model")."""
 
 
 def _aligned_buffer(rows: int, columns: int, like: Tensor) -> Tensor:
-    """An uninitialised ``(rows, columns)`` view whose row stride is ``columns`` rounded up to
-    :data:`ROW_ALIGNMENT`."""
+    """An uninitialised contiguous ``(rows, stride)`` buffer, ``stride`` being ``columns``
+    rounded up to :data:`ROW_ALIGNMENT`; the logits are its first ``columns`` columns."""
     stride = -(-columns // ROW_ALIGNMENT) * ROW_ALIGNMENT
-    return like.new_empty(rows, stride)[:, :columns]
+    return like.new_empty(rows, stride)
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
     """``(hidden (N, H), weight (V, H), bias (V,) | None, targets (N,), ignore_index) -> loss``.
 
-    Forward, per row ``n`` with ``z = W h_n + b`` and ``m = max z``:
-    ``loss_n = log Σ_v exp(z_v - m) + m - z_{y_n}``; the mean is over rows whose target is not
-    ``ignore_index``. Backward: ``d z = (softmax(z) - onehot(y_n)) · d_loss / count`` per
-    counted row, ``0`` for ignored ones; then ``d h = d z · W``, ``d W = d zᵀ h``,
-    ``d b = Σ_n d z``.
+    Forward, per row ``n`` with ``z = W h_n + b``: ``p = softmax(z)`` in the logits' buffer
+    (its padding columns set to ``-inf`` take no probability) and ``loss_n = -log p_{y_n}``;
+    a row whose ``p_{y_n}`` is below the dtype's smallest normal number (a loss over ~87
+    nats in float32) has its logits recomputed for ``loss_n = logsumexp(z) - z_{y_n}``. The
+    mean is over rows whose target is not ``ignore_index``. Backward, with ``c_n = d_loss /
+    count`` for counted rows and ``0`` for ignored ones: ``d z = c_n (p - onehot(y_n))``, so
+    with ``D = p - onehot(y)`` (the one-hot subtracted in place) ``d h = c ⊙ (D W)``,
+    ``d W = Dᵀ (c ⊙ h)``, ``d b = Dᵀ c``.
     """
 
     @staticmethod
     def forward(ctx, hidden: Tensor, weight: Tensor, bias: Tensor | None, targets: Tensor,
                 ignore_index: int) -> Tensor:
+        classes = weight.shape[0]
         counted = targets != ignore_index  # (N,)
         safe_targets = torch.where(counted, targets, 0).unsqueeze(1)  # (N, 1)
-        logits = _aligned_buffer(hidden.shape[0], weight.shape[0], hidden)  # (N, V)
+        buffer = _aligned_buffer(hidden.shape[0], classes, hidden)  # (N, V rounded up)
+        logits = buffer[:, :classes]  # z: (N, V)
         if bias is None:
             torch.mm(hidden, weight.t(), out=logits)
-        else:
-            torch.addmm(bias, hidden, weight.t(), out=logits)
-        picked = logits.gather(1, safe_targets).squeeze(1)  # z_{y_n}: (N,)
-        peak = logits.amax(1, keepdim=True)  # m: (N, 1)
-        exps = logits.sub_(peak).exp_()  # e = exp(z - m), in the logits' buffer
-        sums = exps.sum(1)  # (N,)
+        else:  # addmm(out=) broadcasts the bias ~5x slower than this copy (RESULTS)
+            logits.copy_(bias.expand_as(logits)).addmm_(hidden, weight.t())
+        buffer[:, classes:] = float("-inf")
+        torch.ops.aten._softmax.out(buffer, 1, False, out=buffer)  # p = softmax(z), in place
+        probs = buffer[:, :classes]
+        picked = probs.gather(1, safe_targets).squeeze(1)  # p_{y_n}: (N,)
+        per_row = torch.where(counted, -picked.log(), 0.0)  # (N,)
+        underflow = counted & (picked < torch.finfo(picked.dtype).tiny)
+        if underflow.any():
+            rows = underflow.nonzero().squeeze(1)
+            again = F.linear(hidden[rows], weight, bias)  # z of those rows: (R, V)
+            per_row[rows] = again.logsumexp(1) - again.gather(1, safe_targets[rows]).squeeze(1)
         count = counted.sum()
-        per_row = torch.where(counted, sums.log() + peak.squeeze(1) - picked, 0.0)  # (N,)
-        ctx.save_for_backward(exps, sums, hidden, weight, safe_targets, counted, count)
+        ctx.save_for_backward(probs, hidden, weight, safe_targets, counted, count)
         ctx.has_bias, ctx.consumed = bias is not None, False
         return per_row.sum() / count
 
@@ -75,15 +85,14 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 "run overwrites the saved softmax. Compute the loss again, or use "
                 "F.cross_entropy on the logits for retain_graph=True")
         ctx.consumed = True
-        exps, sums, hidden, weight, safe_targets, counted, count = ctx.saved_tensors
+        probs, hidden, weight, safe_targets, counted, count = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        row_scale = torch.where(counted, d_loss / count, 0.0)  # (N,)
-        d_logits = exps.mul_((row_scale / sums).unsqueeze(1))  # softmax · scale: (N, V)
-        picked = d_logits.gather(1, safe_targets)  # one entry per row: (N, 1)
-        d_logits.scatter_(1, safe_targets, picked - row_scale.unsqueeze(1))  # - onehot · scale
-        d_hidden = d_logits.mm(weight) if needs[0] else None  # (N, H)
-        d_weight = d_logits.t().mm(hidden) if needs[1] else None  # (V, H)
-        d_bias = d_logits.sum(0) if ctx.has_bias and needs[2] else None  # (V,)
+        row_scale = torch.where(counted, d_loss / count, 0.0)  # c: (N,)
+        picked = probs.gather(1, safe_targets)  # (N, 1)
+        d_rows = probs.scatter_(1, safe_targets, picked - 1)  # D = p - onehot: (N, V)
+        d_hidden = d_rows.mm(weight).mul_(row_scale.unsqueeze(1)) if needs[0] else None
+        d_weight = d_rows.t().mm(hidden * row_scale.unsqueeze(1)) if needs[1] else None
+        d_bias = d_rows.t().mv(row_scale) if ctx.has_bias and needs[2] else None
         return d_hidden, d_weight, d_bias, None, None
 
 
