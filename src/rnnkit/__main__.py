@@ -2,6 +2,6 @@
 
 import sys
 
-from rnnkit.cli import main
+from rnnkit.cli import run
 
-sys.exit(main())
+sys.exit(run())

@@ -15,6 +15,7 @@ import warnings
 
 from rnnkit import __version__
 from rnnkit.cli import evaluate, export, lm, predict, serve, split, train, translate
+from rnnkit.cli.allocator import keep_freed_memory
 from rnnkit.extras import MissingExtra
 
 EXPECTED_ERRORS = (ValueError, TypeError, OSError, RuntimeError, MissingExtra)
@@ -65,3 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         warnings.formatwarning = formatwarning  # a caller in the same process keeps its own
+
+
+def run() -> int:
+    """The ``rnnkit`` program: :func:`main` in a process of its own, whose allocator keeps
+    freed memory for reuse (:mod:`rnnkit.cli.allocator`)."""
+    keep_freed_memory()
+    return main()
