@@ -26,12 +26,50 @@ from torch import nn
 
 from rnnkit.models import detach_state
 from rnnkit.tasks import get_task
-from rnnkit.tasks.language_modeling import CORPUS_DIR
+from rnnkit.tasks.language_modeling import CORPUS_DIR, LanguageModelTraining
 from rnnkit.train import TrainConfig, Trainer
 from rnnkit.train.model_dir import CONFIG_FILE, VOCAB_FILE, read_config
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = {"bptt": 35, "dropout": 0.2, "lr": 20.0, "clip": 0.25}
+
+
+def recipe(base: Path) -> tuple[Path, LanguageModelTraining, nn.Module]:
+    """The recipe's run directory (a temporary one linking ``base``'s PTB), its training data
+    without validation, and its model drawn with seed 0."""
+    task = get_task("lm")
+    config = read_config(base, task.name)
+    config["data"] = {**config["data"], "bptt": RECIPE["bptt"]}
+    config["model"] = {**config["model"], "dropout": RECIPE["dropout"]}
+    run = Path(tempfile.mkdtemp(prefix="bench_trainer_"))
+    for name in (CONFIG_FILE, VOCAB_FILE, CORPUS_DIR):
+        (run / name).symlink_to((base / name).resolve())
+    training = task.training(run, config, quiet=True, device="cpu", seed=0, reuse={})
+    training.valid = None  # steps only
+    torch.manual_seed(0)
+    return run, training, task.build_model(config)
+
+
+def bare_loop_ms(training: LanguageModelTraining, model: nn.Module, warmup: int,
+                 steps: int) -> float:
+    """Milliseconds per step of the bare loop (zero_grad, forward with the fused loss,
+    backward, clip, SGD step, detach the carried state) over ``steps`` steps after
+    ``warmup``."""
+    batches, carry = training.train_batches(0), None
+    optimizer = torch.optim.SGD(model.parameters(), lr=RECIPE["lr"])
+    model.train()
+    started = time.perf_counter()
+    for index in range(warmup + steps):
+        if index == warmup:
+            started = time.perf_counter()
+        x, y = batches[index]
+        optimizer.zero_grad(set_to_none=True)
+        output = model(x, carry, targets=y)
+        output.loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), RECIPE["clip"])
+        optimizer.step()
+        carry = detach_state(output.state)
+    return (time.perf_counter() - started) / max(1, steps) * 1e3
 
 
 def main() -> None:
@@ -43,17 +81,7 @@ def main() -> None:
     parser.add_argument("--base", type=Path, default=ROOT / "runs" / "bench_ddp" / "base")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    task = get_task("lm")
-    config = read_config(args.base, task.name)
-    config["data"] = {**config["data"], "bptt": RECIPE["bptt"]}
-    config["model"] = {**config["model"], "dropout": RECIPE["dropout"]}
-    run = Path(tempfile.mkdtemp(prefix="bench_trainer_"))
-    for name in (CONFIG_FILE, VOCAB_FILE, CORPUS_DIR):
-        (run / name).symlink_to((args.base / name).resolve())
-    training = task.training(run, config, quiet=True, device="cpu", seed=0, reuse={})
-    training.valid = None  # steps only
-    torch.manual_seed(0)
-    model = task.build_model(config)
+    run, training, model = recipe(args.base)
     last = args.warmup + args.steps
 
     def trainer_ms() -> float:
@@ -64,20 +92,7 @@ def main() -> None:
         return (clock.times[last] - clock.times[args.warmup]) / args.steps * 1e3
 
     def bare_ms() -> float:
-        batches, carry = training.train_batches(0), None
-        optimizer = torch.optim.SGD(model.parameters(), lr=RECIPE["lr"])
-        model.train()
-        for index in range(last):
-            if index == args.warmup:
-                started = time.perf_counter()
-            x, y = batches[index]
-            optimizer.zero_grad(set_to_none=True)
-            output = model(x, carry, targets=y)
-            output.loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), RECIPE["clip"])
-            optimizer.step()
-            carry = detach_state(output.state)
-        return (time.perf_counter() - started) / args.steps * 1e3
+        return bare_loop_ms(training, model, args.warmup, args.steps)
 
     runs = {"Trainer.fit": trainer_ms, "bare loop": bare_ms}
     times: dict[str, list[float]] = {name: [] for name in runs}

@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from rnnkit import cli
+
 pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc",
                                 reason="the allocator settings are glibc's")
 
@@ -42,3 +44,16 @@ def test_freed_tensors_are_reused_instead_of_faulted_in_again():
 def test_a_malloc_setting_in_the_environment_is_left_as_the_user_set_it():
     kept, faults = _probe("keep", MALLOC_ARENA_MAX="2")
     assert kept == "False" and faults > 5_000
+
+
+def test_glibc_tunables_for_malloc_count_as_the_users_setting():
+    kept, _ = _probe("keep", GLIBC_TUNABLES="glibc.malloc.trim_threshold=1000000")
+    assert kept == "False"
+
+
+def test_the_rnnkit_program_sets_the_allocator_before_running_the_command(monkeypatch):
+    calls = []
+    monkeypatch.setattr(cli, "keep_freed_memory", lambda: calls.append("allocator") or True)
+    monkeypatch.setattr(cli, "main", lambda: calls.append("main") or 0)
+    assert cli.run() == 0
+    assert calls == ["allocator", "main"]

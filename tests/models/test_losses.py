@@ -125,11 +125,24 @@ def test_the_logits_rows_start_on_aligned_offsets(columns):
     assert columns <= buffer.shape[1] < columns + losses.ROW_ALIGNMENT
 
 
-def test_a_row_whose_target_probability_underflows_keeps_its_exact_loss():
-    hidden, weight, bias_, targets = _inputs(dtype=torch.float32)
-    with torch.no_grad():
-        bias_[targets[1]] -= 500.0  # p of row 1's target is exp(-500): 0 in float32
-    loss = linear_cross_entropy(hidden, weight, bias_, targets)
-    expected = F.cross_entropy(F.linear(hidden, weight, bias_), targets)
-    assert expected > 500.0 / len(targets)
-    torch.testing.assert_close(loss, expected)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_row_whose_target_probability_underflows_keeps_its_exact_loss(dtype):
+    hidden, weight, bias_, targets = _inputs(dtype=dtype)
+    targets[2] = -100  # ignored, and its stand-in class 0 underflows too: not recomputed
+    targets[1] = 1 if targets[1] == 0 else targets[1]
+    with torch.no_grad():  # p of row 1's target and of class 0: exp(-1e4), below the tiniest
+        bias_[targets[1]] -= 1e4
+        bias_[0] -= 1e4
+    expected = _loss_and_grads(F.cross_entropy(F.linear(hidden, weight, bias_), targets),
+                               (hidden, weight, bias_))
+    fused = _loss_and_grads(linear_cross_entropy(hidden, weight, bias_, targets),
+                            (hidden, weight, bias_))
+    assert expected[0] > 1e4 / 6
+    for want, got in zip(expected, fused):
+        torch.testing.assert_close(got, want)
+
+
+def test_weights_of_another_dtype_are_named():
+    hidden, weight, bias_, targets = _inputs()
+    with pytest.raises(TypeError, match="bias is torch.float32 and hidden torch.float64"):
+        linear_cross_entropy(hidden, weight, bias_.float(), targets)

@@ -4,9 +4,9 @@
 log-softmax as a second ``(N, V)`` tensor, and its backward writes two more (the one-hot
 gradient of the loss, then the log-softmax's gradient), computing ``exp`` over all of them
 twice. Here the logits buffer is the only one, and it is read or written in full only by the
-three products and one softmax: the forward turns the logits into ``softmax(z)`` in place, the
-backward subtracts the one-hot at one entry per row and folds each row's scale into the
-products' small operands. Faster for word vocabularies, no different for characters
+bias copy, the three products and one softmax: the forward turns the logits into
+``softmax(z)`` in place, the backward subtracts the one-hot at one entry per row and folds each
+row's scale into the products' small operands. Faster for word vocabularies, no different for characters
 (``benchmarks/bench_loss.py``, ``benchmarks/bench_decoder_loss.py``; figures in RESULTS).
 
 Shapes use the package's letters (see :mod:`rnnkit`): ``N`` rows (tokens), ``H`` hidden
@@ -61,12 +61,12 @@ class _LinearCrossEntropy(torch.autograd.Function):
         else:  # addmm(out=) broadcasts the bias ~5x slower than this copy (RESULTS)
             logits.copy_(bias.expand_as(logits)).addmm_(hidden, weight.t())
         buffer[:, classes:] = float("-inf")
-        torch.ops.aten._softmax.out(buffer, 1, False, out=buffer)  # p = softmax(z), in place
+        torch.softmax(buffer, 1, out=buffer)  # p = softmax(z), in place
         probs = buffer[:, :classes]
         picked = probs.gather(1, safe_targets).squeeze(1)  # p_{y_n}: (N,)
         per_row = torch.where(counted, -picked.log(), 0.0)  # (N,)
         underflow = counted & (picked < torch.finfo(picked.dtype).tiny)
-        if underflow.any():
+        if underflow.any():  # on a GPU this waits for the device, as the trainer's .item() does
             rows = underflow.nonzero().squeeze(1)
             again = F.linear(hidden[rows], weight, bias)  # z of those rows: (R, V)
             per_row[rows] = again.logsumexp(1) - again.gather(1, safe_targets[rows]).squeeze(1)
@@ -90,9 +90,10 @@ class _LinearCrossEntropy(torch.autograd.Function):
         row_scale = torch.where(counted, d_loss / count, 0.0)  # c: (N,)
         picked = probs.gather(1, safe_targets)  # (N, 1)
         d_rows = probs.scatter_(1, safe_targets, picked - 1)  # D = p - onehot: (N, V)
-        d_hidden = d_rows.mm(weight).mul_(row_scale.unsqueeze(1)) if needs[0] else None
-        d_weight = d_rows.t().mm(hidden * row_scale.unsqueeze(1)) if needs[1] else None
-        d_bias = d_rows.t().mv(row_scale) if ctx.has_bias and needs[2] else None
+        scale = row_scale.unsqueeze(1)  # (N, 1)
+        d_hidden = d_rows.mm(weight).mul_(scale) if needs[0] else None  # (N, H)
+        d_weight = d_rows.t().mm(hidden * scale) if needs[1] else None  # (V, H)
+        d_bias = d_rows.t().mv(row_scale) if ctx.has_bias and needs[2] else None  # (V,)
         return d_hidden, d_weight, d_bias, None, None
 
 
@@ -115,4 +116,8 @@ def linear_cross_entropy(hidden: Tensor, weight: Tensor, bias: Tensor | None, ta
     targets = targets.long()
     if torch.is_autocast_enabled(hidden.device.type):
         return F.cross_entropy(F.linear(hidden, weight, bias), targets, ignore_index=ignore_index)
+    for name, tensor in (("weight", weight), ("bias", bias)):
+        if tensor is not None and tensor.dtype != hidden.dtype:
+            raise TypeError(f"linear_cross_entropy: {name} is {tensor.dtype} and hidden "
+                            f"{hidden.dtype}; give both the same dtype")
     return _LinearCrossEntropy.apply(hidden, weight, bias, targets, ignore_index)
