@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import resource
 import shutil
 import statistics
@@ -65,11 +67,17 @@ def main() -> None:
                        "--base", str(args.base)]
             output = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True)
             results[kind].append(json.loads(output.stdout.splitlines()[-1]))
+    print(f"- machine: {platform.machine()}, {os.cpu_count()} cores; torch {torch.__version__}, "
+          f"{' '.join(platform.libc_ver())}; {args.threads} thread(s), {args.steps} steps")
     for kind, rows in results.items():
         each = ", ".join(f"{row['ms']:.1f}" for row in rows)
-        print(f"{kind}: median {statistics.median(r['ms'] for r in rows):.1f} ms/step ({each}), "
-              f"{statistics.median(r['faults'] for r in rows):,.0f} minor faults/step, "
-              f"{args.threads} thread(s)")
+        print(f"- {kind}: median {statistics.median(r['ms'] for r in rows):.1f} ms/step ({each}), "
+              f"{statistics.median(r['faults'] for r in rows):,.0f} minor faults/step")
+    ratios = [kept["ms"] / default["ms"] for kept, default in zip(results["kept"],
+                                                                     results["default"])]
+    print(f"- kept / default, round by round: {', '.join(f'{r:.2f}' for r in ratios)}; "
+          f"median {statistics.median(ratios):.2f}")
+
 
 if __name__ == "__main__":
     main()

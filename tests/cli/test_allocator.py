@@ -26,7 +26,8 @@ print(kept, max(faults[10:]))  # the heap has settled after the first few
 
 
 def _probe(mode: str, **extra_env: str) -> tuple[str, int]:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("MALLOC_")}
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith("MALLOC_") and name != "GLIBC_TUNABLES"}
     result = subprocess.run([sys.executable, "-c", PROBE, mode], env={**env, **extra_env},
                             capture_output=True, text=True, check=True)
     kept, faults = result.stdout.split()

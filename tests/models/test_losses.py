@@ -125,19 +125,22 @@ def test_the_logits_rows_start_on_aligned_offsets(columns):
     assert columns <= buffer.shape[1] < columns + losses.ROW_ALIGNMENT
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_a_row_whose_target_probability_underflows_keeps_its_exact_loss(dtype):
+@pytest.mark.parametrize(("dtype", "offset"), [
+    (torch.float32, 1e4), (torch.float64, 1e4),  # p_y is 0
+    (torch.float32, 95.0),  # p_y is subnormal in float32: few significant bits left
+])
+def test_a_row_whose_target_probability_underflows_keeps_its_exact_loss(dtype, offset):
     hidden, weight, bias_, targets = _inputs(dtype=dtype)
     targets[2] = -100  # ignored, and its stand-in class 0 underflows too: not recomputed
     targets[1] = 1 if targets[1] == 0 else targets[1]
-    with torch.no_grad():  # p of row 1's target and of class 0: exp(-1e4), below the tiniest
-        bias_[targets[1]] -= 1e4
-        bias_[0] -= 1e4
+    with torch.no_grad():  # p of row 1's target and of class 0: exp(-offset) or less
+        bias_[targets[1]] -= offset
+        bias_[0] -= offset
     expected = _loss_and_grads(F.cross_entropy(F.linear(hidden, weight, bias_), targets),
                                (hidden, weight, bias_))
     fused = _loss_and_grads(linear_cross_entropy(hidden, weight, bias_, targets),
                             (hidden, weight, bias_))
-    assert expected[0] > 1e4 / 6
+    assert expected[0] > offset / 6
     for want, got in zip(expected, fused):
         torch.testing.assert_close(got, want)
 

@@ -8,7 +8,9 @@ zeroed pages; with both thresholds raised it faults in a few dozen and ran ~2 % 
 (``benchmarks/bench_malloc.py``; RESULTS, "Whole run against word_language_model"). The cost:
 the process's resident memory stays near its peak until it ends. The command line sets this for
 its own process only, and not when the environment already tunes malloc (``MALLOC_*``, or
-``GLIBC_TUNABLES`` naming ``malloc``) or the C library is not glibc.
+``GLIBC_TUNABLES`` naming ``malloc``) or the C library is not glibc. Under another allocator
+loaded by ``LD_PRELOAD`` (jemalloc, tcmalloc) glibc's ``mallopt`` still answers but changes
+nothing that allocator does.
 """
 
 from __future__ import annotations
@@ -36,5 +38,6 @@ def keep_freed_memory() -> bool:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):  # not glibc (macOS, musl, Windows)
         return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     mmap_set = any(mallopt(M_MMAP_THRESHOLD, size) for size in MMAP_THRESHOLDS)
     return bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)) and mmap_set
