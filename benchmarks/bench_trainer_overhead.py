@@ -5,6 +5,11 @@ SGD step, detach the carried state) on the same model and batches in one process
 alternating; milliseconds per step over ``--steps`` steps after ``--warmup``.
 
     python benchmarks/bench_trainer_overhead.py [--threads 1] [--rounds 4] [--steps 60]
+    python benchmarks/bench_trainer_overhead.py --profile [--threads 1] [--steps 20]
+
+``--profile`` instead runs the bare loop's ``--steps`` steps (after ``--warmup``) under
+``torch.profiler`` and prints its operators' self time per step, largest first: where a step's
+time goes besides the products.
 
 Needs PTB prepared as ``benchmarks/bench_ddp.py`` prepares it (``runs/bench_ddp/base``; run
 that benchmark once, or pass ``--base``). Prints the medians; figures in RESULTS, "Whole run
@@ -72,6 +77,20 @@ def bare_loop_ms(training: LanguageModelTraining, model: nn.Module, warmup: int,
     return (time.perf_counter() - started) / max(1, steps) * 1e3
 
 
+def operator_profile(training: LanguageModelTraining, model: nn.Module, warmup: int,
+                     steps: int, rows: int = 25) -> str:
+    """A table of the bare loop's ``rows`` costliest operators: self time per step (ms) and
+    calls per step, over ``steps`` profiled steps after ``warmup``."""
+    bare_loop_ms(training, model, warmup, 0)
+    with torch.profiler.profile() as profile:
+        bare_loop_ms(training, model, 0, steps)
+    events = sorted(profile.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    lines = ["| operator | self ms per step | calls per step |", "|---|---:|---:|"]
+    lines += [f"| {e.key} | {e.self_cpu_time_total / 1e3 / steps:.2f} | {e.count / steps:g} |"
+              for e in events[:rows]]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1)
@@ -79,9 +98,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--base", type=Path, default=ROOT / "runs" / "bench_ddp" / "base")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile the bare loop's operators instead of timing")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     run, training, model = recipe(args.base)
+    if args.profile:
+        try:
+            print(operator_profile(training, model, args.warmup, args.steps))
+        finally:
+            shutil.rmtree(run, ignore_errors=True)
+        return
     last = args.warmup + args.steps
 
     def trainer_ms() -> float:

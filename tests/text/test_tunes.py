@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from rnnkit.text.tunes import cut_tune
+from rnnkit.text.tunes import cut_tune, may_end_tune
 
 
 @pytest.mark.parametrize("text, abc, ended", [
@@ -29,3 +29,8 @@ def test_the_cut_needs_neither_torch_nor_music21():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_only_a_line_break_or_a_colon_can_end_a_tune():
+    assert may_end_tune("\n") and may_end_tune(":") and may_end_tune("a\nb")
+    assert not may_end_tune("X") and not may_end_tune("abc |")

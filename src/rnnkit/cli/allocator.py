@@ -3,7 +3,7 @@
 By default glibc serves a large allocation with fresh pages (above its mmap threshold, which
 moves between 128 kB and 32 MB) and hands the heap's free top back to the system (above its trim
 threshold). A training step frees and allocates the same large tensors every time (the recipe of
-issue 25: a 28 MB logits buffer, 8 MB gradients), so each step faulted in about 2,000 to 3,000
+issue 25: a 28 MB logits buffer, 8 MB gradients), so each step faulted in about 1,800 to 2,900
 zeroed pages; with both thresholds raised it faults in a few dozen and ran ~2 % faster
 (``benchmarks/bench_malloc.py``; RESULTS, "Whole run against word_language_model"). The cost:
 the process's resident memory stays near its peak until it ends. The command line sets this for

@@ -4,9 +4,9 @@
 log-softmax as a second ``(N, V)`` tensor, and its backward writes two more (the one-hot
 gradient of the loss, then the log-softmax's gradient), computing ``exp`` over all of them
 twice. Here the logits buffer is the only one, and it is read or written in full only by the
-bias copy, the three products and one softmax: the forward turns the logits into
-``softmax(z)`` in place, the backward subtracts the one-hot at one entry per row and folds each
-row's scale into the products' small operands. Faster for word vocabularies, no different for characters
+three products and one softmax: the forward turns the logits into ``softmax(z)`` in place, the
+backward subtracts the one-hot at one entry per row and folds each row's scale into the
+products' small operands. Faster for word vocabularies, no different for characters
 (``benchmarks/bench_loss.py``, ``benchmarks/bench_decoder_loss.py``; figures in RESULTS).
 
 Shapes use the package's letters (see :mod:`rnnkit`): ``N`` rows (tokens), ``H`` hidden
@@ -58,9 +58,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
         logits = buffer[:, :classes]  # z: (N, V)
         if bias is None:
             torch.mm(hidden, weight.t(), out=logits)
-        else:  # addmm(bias, out=) broadcast it in 12-24 ms at one thread, this copy in ~2 (RESULTS,
-            # "Whole run against word_language_model")
-            logits.copy_(bias.expand_as(logits)).addmm_(hidden, weight.t())
+        else:
+            torch.addmm(bias, hidden, weight.t(), out=logits)
         buffer[:, classes:] = float("-inf")
         # p = softmax(z) in place: the row-wise kernel reads a row's max and sum before it
         # writes the row

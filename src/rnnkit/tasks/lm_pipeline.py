@@ -19,7 +19,7 @@ from rnnkit.data.streams import LMWindows
 from rnnkit.sampling_config import SamplingConfig
 from rnnkit.tasks.pipeline import Pipeline
 from rnnkit.text import Tokenizer, Vocab
-from rnnkit.text.tunes import TUNE_CHARS, GeneratedTune, cut_tune
+from rnnkit.text.tunes import TUNE_CHARS, GeneratedTune, cut_tune, may_end_tune
 
 TASK = "lm"
 CORPUS_DIR = "corpus"
@@ -261,9 +261,7 @@ class LanguageModelPipeline(Pipeline):
                     if finished[index] is None:
                         piece = self.detokenize([int(token)])
                         texts[index] += piece
-                        # a tune ends at a blank line or the next X: line, which spans
-                        # tokens; only a line break or a colon can complete one
-                        if "\n" in piece or ":" in piece:
+                        if may_end_tune(piece):
                             tune = cut_tune(texts[index])
                             finished[index] = tune if tune.ended else None
                 if None not in finished:
@@ -303,9 +301,11 @@ class LanguageModelPipeline(Pipeline):
                     return
                 new_ids.append(token_id)
                 text = self.detokenize(prompt_ids[1:] + new_ids)
-                if self.text_format == "abc":
+                last = len(new_ids) == config.max_new_tokens
+                if self.text_format == "abc" and (
+                        last or may_end_tune(self.detokenize([token_id]))):
                     tune = cut_tune(text)
-                    if tune.ended or len(new_ids) == config.max_new_tokens:
+                    if tune.ended or last:
                         yield tune.abc
                         return
                 yield text

@@ -38,3 +38,10 @@ def cut_tune(text: str) -> GeneratedTune:
     if end is None:
         return GeneratedTune(body.strip() + "\n", False)
     return GeneratedTune(body[: end.start()].strip() + "\n", True)
+
+
+def may_end_tune(piece: str) -> bool:
+    """Whether appending ``piece`` to a sampled text can end its tune: the end (a blank line,
+    or a line break before ``X:``) is completed only by a line break or a colon, so the
+    samplers re-read a tune (:func:`cut_tune`) only then."""
+    return "\n" in piece or ":" in piece
